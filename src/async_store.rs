@@ -1,0 +1,176 @@
+//! Async stores: the embedder's store behind a lock, so that at most one
+//! thread or task uses it at a time; and owned write guards that may be
+//! released on any thread (a coroutine may finish on another thread).
+
+use crate::error::{Error, Result};
+use parking_lot::lock_api::{RawMutex as _, RawMutexTimed as _};
+use parking_lot::RawMutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The embedder's store and the lock around it. Shared through `Arc`: every
+/// handle, write guard, entry and segment referring to it keeps it alive.
+pub struct AsyncStore {
+    id: u64,
+    address: usize,
+    lock: RawMutex,
+}
+
+impl std::fmt::Debug for AsyncStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncStore")
+            .field("id", &self.id)
+            .field("address", &format_args!("{:#x}", self.address))
+            .field("locked", &self.lock.is_locked())
+            .finish()
+    }
+}
+
+/// How long `write` may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Try once.
+    Never,
+    /// Wait up to this long.
+    For(Duration),
+    /// Wait until the lock is free.
+    Forever,
+}
+
+impl Wait {
+    /// The C convention: 0 tries once, `u64::MAX` waits forever.
+    pub fn from_nanos(timeout_ns: u64) -> Self {
+        match timeout_ns {
+            0 => Wait::Never,
+            u64::MAX => Wait::Forever,
+            ns => Wait::For(Duration::from_nanos(ns)),
+        }
+    }
+}
+
+impl AsyncStore {
+    /// Wraps the embedder's store (never dereferenced) under store id `id`.
+    pub fn new(id: u64, address: usize) -> Result<Arc<Self>> {
+        if id == 0 {
+            return Err(Error::InvalidArgument(
+                "store id 0 is reserved; use storectx_store_id_new()".into(),
+            ));
+        }
+        Ok(Arc::new(AsyncStore {
+            id,
+            address,
+            lock: RawMutex::INIT,
+        }))
+    }
+
+    /// The store id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The embedder's store address.
+    pub fn address(&self) -> usize {
+        self.address
+    }
+
+    /// Whether some write guard holds the lock right now (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_write(self: &Arc<Self>) -> Result<WriteGuard> {
+        if self.lock.try_lock() {
+            Ok(WriteGuard {
+                store: Arc::clone(self),
+            })
+        } else {
+            Err(Error::Busy(format!(
+                "store {} is locked by another write guard",
+                self.id
+            )))
+        }
+    }
+
+    /// Takes the lock, waiting as `wait` allows. The caller checks first that
+    /// its own thread does not hold the lock (see `Stack::holds_lock`).
+    pub fn write(self: &Arc<Self>, wait: Wait) -> Result<WriteGuard> {
+        let locked = match wait {
+            Wait::Never => self.lock.try_lock(),
+            Wait::For(timeout) => self.lock.try_lock_for(timeout),
+            Wait::Forever => {
+                self.lock.lock();
+                true
+            }
+        };
+        if locked {
+            Ok(WriteGuard {
+                store: Arc::clone(self),
+            })
+        } else {
+            Err(Error::TimedOut(format!(
+                "store {} stayed locked for the whole timeout ({wait:?})",
+                self.id
+            )))
+        }
+    }
+}
+
+/// Owns the store's lock until dropped, on whichever thread that happens.
+#[derive(Debug)]
+pub struct WriteGuard {
+    /// Invariant: `store.lock` is held on behalf of this guard.
+    store: Arc<AsyncStore>,
+}
+
+impl WriteGuard {
+    /// The locked store.
+    pub fn store(&self) -> &Arc<AsyncStore> {
+        &self.store
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock was taken when this guard was built and only this
+        // guard releases it; parking_lot's `send_guard` feature makes release
+        // from another thread part of RawMutex's contract.
+        unsafe { self.store.lock.unlock() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let s = AsyncStore::new(7, 0x10).unwrap();
+        let g = s.try_write().unwrap();
+        assert!(matches!(s.try_write(), Err(Error::Busy(_))));
+        assert!(matches!(s.write(Wait::Never), Err(Error::TimedOut(_))));
+        let t = std::time::Instant::now();
+        let waited = s.write(Wait::For(Duration::from_millis(20)));
+        assert!(matches!(waited, Err(Error::TimedOut(_))));
+        assert!(t.elapsed() >= Duration::from_millis(15));
+        drop(g);
+        assert!(!s.is_locked());
+        assert!(s.write(Wait::Forever).is_ok());
+    }
+
+    #[test]
+    fn guard_released_on_another_thread() {
+        let s = AsyncStore::new(1, 0).unwrap();
+        let g = s.try_write().unwrap();
+        std::thread::spawn(move || drop(g)).join().unwrap();
+        assert!(s.try_write().is_ok());
+    }
+
+    #[test]
+    fn id_zero_refused() {
+        assert!(matches!(
+            AsyncStore::new(0, 1),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}

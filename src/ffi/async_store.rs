@@ -1,0 +1,202 @@
+//! Async stores and write guards: a store behind a lock, shared by
+//! reference count; a write guard owns the lock and may travel to, and be
+//! released on, any thread.
+
+use super::boundary::{self, boundary, put, required};
+use super::identity::storectx_store_id;
+use super::install::storectx_install_guard;
+use super::status::storectx_status;
+use crate::async_store::{AsyncStore, Wait, WriteGuard};
+use crate::current;
+use crate::error::Error;
+use crate::registry::Registry;
+use std::ffi::c_void;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+
+/// A reference-counted lock around an embedder's store. Thread-safe.
+pub struct storectx_async_store {
+    _private: [u8; 0],
+}
+
+/// The lock of one async store, held. A validated handle, not a pointer:
+/// using it after it was released or consumed is answered, never undefined.
+pub struct storectx_write_guard {
+    _private: [u8; 0],
+}
+
+pub(crate) static WRITE_GUARDS: Registry<Option<WriteGuard>> = Registry::new("write guard");
+
+/// Hands a new reference to C.
+pub(crate) fn async_store_into_c(store: Arc<AsyncStore>) -> *mut storectx_async_store {
+    Arc::into_raw(store).cast_mut().cast()
+}
+
+/// Borrows the `Arc` behind a C reference without consuming it.
+fn async_store_ref(s: *const storectx_async_store) -> Option<ManuallyDrop<Arc<AsyncStore>>> {
+    // SAFETY: a non-NULL `s` came from `async_store_into_c` and the caller
+    // still owns that reference; ManuallyDrop keeps the count unchanged.
+    (!s.is_null()).then(|| ManuallyDrop::new(unsafe { Arc::from_raw(s.cast::<AsyncStore>()) }))
+}
+
+fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
+    g as usize as u64
+}
+
+fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
+    let (handle, ()) = WRITE_GUARDS.insert_with(|slot| {
+        *slot = Some(guard);
+        Ok(())
+    })?;
+    Ok(std::ptr::without_provenance_mut(handle as usize))
+}
+
+/// Creates an async store for the embedder's `store` (never dereferenced)
+/// under `id`, with one reference, written to `*out`. NULL `store`/`out`:
+/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn storectx_async_store_new(
+    id: storectx_store_id,
+    store: *mut c_void,
+    out: *mut *mut storectx_async_store,
+) -> storectx_status {
+    boundary::status("async_store_new", || {
+        let out = required(out, "out")?;
+        let store = required(store, "store")?;
+        put(
+            out,
+            async_store_into_c(AsyncStore::new(id, store.as_ptr() as usize)?),
+        );
+        Ok(())
+    })
+}
+
+/// A new reference to the same store (NULL for NULL).
+#[no_mangle]
+pub extern "C" fn storectx_async_store_clone(
+    s: *const storectx_async_store,
+) -> *mut storectx_async_store {
+    boundary("async_store_clone", || match async_store_ref(s) {
+        Some(store) => async_store_into_c(Arc::clone(&store)),
+        None => std::ptr::null_mut(),
+    })
+}
+
+/// Drops one reference (NULL is fine). The store lives on while any write
+/// guard, entry or suspended segment refers to it.
+#[no_mangle]
+pub extern "C" fn storectx_async_store_release(s: *mut storectx_async_store) {
+    boundary("async_store_release", || {
+        if !s.is_null() {
+            // SAFETY: `s` came from `async_store_into_c`; the caller gives
+            // its reference back here, exactly once.
+            drop(unsafe { Arc::from_raw(s.cast_const().cast::<AsyncStore>()) });
+        }
+    })
+}
+
+/// The store id (0 for NULL).
+#[no_mangle]
+pub extern "C" fn storectx_async_store_id(s: *const storectx_async_store) -> storectx_store_id {
+    boundary("async_store_id", || {
+        async_store_ref(s).map_or(0, |store| store.id())
+    })
+}
+
+/// Takes the store's lock if it is free (`STORECTX_ERR_BUSY` otherwise) and
+/// writes the write guard to `*out`.
+#[no_mangle]
+pub extern "C" fn storectx_async_store_try_write(
+    s: *mut storectx_async_store,
+    out: *mut *mut storectx_write_guard,
+) -> storectx_status {
+    boundary::status("async_store_try_write", || {
+        let out = required(out, "out")?;
+        let store = async_store_ref(s).ok_or_else(|| Error::NullArgument("s is NULL".into()))?;
+        put(out, write_guard_into_c(store.try_write()?)?);
+        Ok(())
+    })
+}
+
+/// Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
+/// once; `UINT64_MAX`: forever) — `STORECTX_ERR_TIMED_OUT` when it stays
+/// locked — and writes the write guard to `*out`. Refuses at once with
+/// `STORECTX_ERR_WOULD_DEADLOCK` when this thread's own stack holds the lock.
+#[no_mangle]
+pub extern "C" fn storectx_async_store_write(
+    s: *mut storectx_async_store,
+    timeout_ns: u64,
+    out: *mut *mut storectx_write_guard,
+) -> storectx_status {
+    boundary::status("async_store_write", || {
+        let out = required(out, "out")?;
+        let store = async_store_ref(s).ok_or_else(|| Error::NullArgument("s is NULL".into()))?;
+        if current::read(false, |stack| stack.holds_lock(&store)) {
+            return Err(Error::WouldDeadlock(format!(
+                "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
+                 segment) before writing again",
+                store.id()
+            )));
+        }
+        put(
+            out,
+            write_guard_into_c(store.write(Wait::from_nanos(timeout_ns))?)?,
+        );
+        Ok(())
+    })
+}
+
+/// The locked store's address; NULL for NULL or a spent guard.
+#[no_mangle]
+pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> *mut c_void {
+    boundary("write_guard_store", || {
+        WRITE_GUARDS
+            .with_live(write_guard_handle(g), |slot| {
+                slot.as_ref().map_or(0, |guard| guard.store().address())
+            })
+            .unwrap_or(0) as *mut c_void
+    })
+}
+
+/// Releases the lock, on any thread. NULL is fine; a guard already released
+/// or consumed by `storectx_install_async` is left alone (and noted in
+/// `storectx_last_error`).
+#[no_mangle]
+pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
+    boundary("write_guard_release", || {
+        if g.is_null() {
+            return;
+        }
+        if let Err(e) = WRITE_GUARDS.take_with(write_guard_handle(g), |slot| Ok(slot.take())) {
+            boundary::fail("write_guard_release", &e);
+        }
+    })
+}
+
+/// Pushes an async entry that takes over `g` and its lock, and writes its
+/// install guard to `*out`. Takes ownership of `g` on success only;
+/// uninstalling the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK`
+/// when the store is already on this thread's stack;
+/// `STORECTX_ERR_STALE_HANDLE` for a spent guard.
+#[no_mangle]
+pub extern "C" fn storectx_install_async(
+    g: *mut storectx_write_guard,
+    out: *mut storectx_install_guard,
+) -> storectx_status {
+    boundary::status("install_async", || {
+        let out = required(out, "out")?;
+        let g = required(g, "g")?;
+        let raw = WRITE_GUARDS.take_with(write_guard_handle(g.as_ptr()), |slot| {
+            let guard = slot.take().expect("a live write-guard slot holds a guard");
+            current::with(|stack| match stack.install_async(guard) {
+                Ok(raw) => Ok(raw),
+                Err((e, guard)) => {
+                    *slot = Some(guard);
+                    Err(e)
+                }
+            })
+        })?;
+        put(out, storectx_install_guard { raw });
+        Ok(())
+    })
+}

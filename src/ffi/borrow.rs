@@ -1,0 +1,128 @@
+//! Borrows of the current store: what host code deep in a call chain takes
+//! to use the store, given only its id.
+
+use super::async_store::{async_store_into_c, storectx_async_store};
+use super::boundary::{self, put, required};
+use super::identity::storectx_store_id;
+use super::status::storectx_status;
+use crate::current;
+use std::ffi::c_void;
+
+/// Names the entry a borrow counts against. Borrows are counted per entry:
+/// releasing any borrow handle of that entry gives one borrow back.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct storectx_borrow {
+    /// Opaque; do not interpret.
+    pub raw: u64,
+}
+
+/// Borrows the current store, which must be `id`: writes its address to
+/// `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
+/// Errors: `STORECTX_ERR_NO_CONTEXT` (empty stack), `..._NOT_INSTALLED`,
+/// `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0),
+/// `..._NULL_ARGUMENT`. O(1).
+#[no_mangle]
+pub extern "C" fn storectx_get_current(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+) -> storectx_status {
+    boundary::status("get_current", || {
+        let (store, out) = (required(store, "store")?, required(out, "out")?);
+        let b = current::with(|s| s.get_current(id))?;
+        put(store, b.address as *mut c_void);
+        put(out, storectx_borrow { raw: b.raw });
+        Ok(())
+    })
+}
+
+/// Like `storectx_get_current` without taking a borrow: for a quick look
+/// that ends before anything else can touch the stack.
+#[no_mangle]
+pub extern "C" fn storectx_get_current_transient(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+) -> storectx_status {
+    boundary::status("get_current_transient", || {
+        let store = required(store, "store")?;
+        let address = current::with(|s| s.get_current_transient(id))?;
+        put(store, address as *mut c_void);
+        Ok(())
+    })
+}
+
+/// Borrows the top store whatever its id, only if its borrow count is 0
+/// (`STORECTX_ERR_BORROWED` otherwise); writes its id, address and borrow.
+#[no_mangle]
+pub extern "C" fn storectx_get_current_unborrowed(
+    id: *mut storectx_store_id,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+) -> storectx_status {
+    boundary::status("get_current_unborrowed", || {
+        let (id, store, out) = (
+            required(id, "id")?,
+            required(store, "store")?,
+            required(out, "out")?,
+        );
+        let b = current::with(|s| s.get_current_unborrowed())?;
+        put(id, b.id);
+        put(store, b.address as *mut c_void);
+        put(out, storectx_borrow { raw: b.raw });
+        Ok(())
+    })
+}
+
+/// Like `storectx_get_current`; also writes the entry's async store to
+/// `*async_store` — a new reference the caller releases with
+/// `storectx_async_store_release` — or NULL for a sync entry.
+#[no_mangle]
+pub extern "C" fn storectx_get_current_async(
+    id: storectx_store_id,
+    async_store: *mut *mut storectx_async_store,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+) -> storectx_status {
+    boundary::status("get_current_async", || {
+        let (async_out, store, out) = (
+            required(async_store, "async_store")?,
+            required(store, "store")?,
+            required(out, "out")?,
+        );
+        let (shared, b) = current::with(|s| s.get_current_async(id))?;
+        put(
+            async_out,
+            shared.map_or(std::ptr::null_mut(), async_store_into_c),
+        );
+        put(store, b.address as *mut c_void);
+        put(out, storectx_borrow { raw: b.raw });
+        Ok(())
+    })
+}
+
+/// One more borrow of the same entry, written to `*out`. The entry must be on
+/// top, sync (`STORECTX_ERR_NOT_SYNC`) and borrowed
+/// (`STORECTX_ERR_NOT_BORROWED`).
+#[no_mangle]
+pub extern "C" fn storectx_borrow_clone(
+    b: storectx_borrow,
+    out: *mut storectx_borrow,
+) -> storectx_status {
+    boundary::status("borrow_clone", || {
+        let out = required(out, "out")?;
+        let raw = current::with(|s| s.borrow_clone(b.raw))?;
+        put(out, storectx_borrow { raw });
+        Ok(())
+    })
+}
+
+/// Gives one borrow back. The entry must be on top
+/// (`STORECTX_ERR_OUT_OF_ORDER` / `STORECTX_ERR_STALE_HANDLE`) with a borrow
+/// count above 0 (`STORECTX_ERR_NOT_BORROWED`). O(1).
+#[no_mangle]
+pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
+    boundary::status("borrow_release", || {
+        current::with(|s| s.borrow_release(b.raw))
+    })
+}

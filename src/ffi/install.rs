@@ -1,0 +1,68 @@
+//! Install guards: pushing the store an embedder's `call` runs on, and
+//! popping it when the call returns.
+
+use super::boundary::{self, boundary, put, required};
+use super::identity::storectx_store_id;
+use super::status::storectx_status;
+use crate::current;
+use std::ffi::c_void;
+
+/// Names the entry an install pushed. A small value: copy it freely; it is
+/// validated on use. A zeroed guard is never valid.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct storectx_install_guard {
+    /// Opaque; do not interpret.
+    pub raw: u64,
+}
+
+/// Pushes a sync entry for `store` (never dereferenced) under `id` and
+/// writes its guard to `*out`.
+///
+/// If `id` is already on top as a sync entry, a second entry is pushed (a
+/// nested call on the same store) and `store` must equal its address
+/// (`STORECTX_ERR_ADDRESS_MISMATCH`). If `id` is on top as an async entry,
+/// nothing is pushed and `*out` is a no-op guard. If `id` is deeper in the
+/// stack: `STORECTX_ERR_PAUSED`. NULL `store` or `out`:
+/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+/// O(1), no allocation once the stack has grown.
+///
+/// ```c
+/// storectx_install_guard g;
+/// if (storectx_install(id, store, &g) != STORECTX_OK) return -1;
+/// run_guest(store);
+/// storectx_uninstall(g);
+/// ```
+#[no_mangle]
+pub extern "C" fn storectx_install(
+    id: storectx_store_id,
+    store: *mut c_void,
+    out: *mut storectx_install_guard,
+) -> storectx_status {
+    boundary::status("install", || {
+        let out = required(out, "out")?;
+        let store = required(store, "store")?;
+        let installed = current::with(|s| s.install(id, store.as_ptr() as usize))?;
+        put(out, storectx_install_guard { raw: installed.raw });
+        Ok(())
+    })
+}
+
+/// Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
+/// deeper, `STORECTX_ERR_STALE_HANDLE` if not on this thread's stack) and
+/// unborrowed (`STORECTX_ERR_STILL_BORROWED`). Uninstalling an async entry
+/// releases its write lock. The no-op guard always answers `STORECTX_OK`.
+#[no_mangle]
+pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_status {
+    boundary::status("uninstall", || current::with(|s| s.uninstall(guard.raw)))
+}
+
+/// Whether the guard's entry is on this thread's stack (false for the no-op
+/// guard, a zeroed or spent guard, or a guard of another thread). O(1) when
+/// the entry is on top, else O(depth).
+#[no_mangle]
+pub extern "C" fn storectx_install_guard_installed(guard: storectx_install_guard) -> bool {
+    boundary("install_guard_installed", || {
+        current::read(false, |s| s.install_guard_installed(guard.raw))
+    })
+}

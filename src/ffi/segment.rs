@@ -1,0 +1,89 @@
+//! Suspended segments: the entries a coroutine detaches when it yields and
+//! re-attaches, on any thread, when it resumes.
+
+use super::boundary::{self, boundary, put, required};
+use super::status::storectx_status;
+use crate::current;
+use crate::registry::Registry;
+use crate::segment::Segment;
+
+/// Entries detached from a thread's stack. A validated handle, not a
+/// pointer: resuming or freeing it twice is answered, never undefined.
+pub struct storectx_suspended {
+    _private: [u8; 0],
+}
+
+static SEGMENTS: Registry<Segment> = Registry::new("suspended segment");
+
+fn handle(s: *const storectx_suspended) -> u64 {
+    s as usize as u64
+}
+
+/// Detaches every entry above `base_depth` (zero entries is fine) into a
+/// segment that keeps their borrows, pauses and write locks, written to
+/// `*out`. A coroutine records `storectx_depth()` when it starts or resumes
+/// and passes it here when it yields. `base_depth` above the stack:
+/// `STORECTX_ERR_INVALID_ARGUMENT`. O(segment).
+#[no_mangle]
+pub extern "C" fn storectx_suspend(
+    base_depth: usize,
+    out: *mut *mut storectx_suspended,
+) -> storectx_status {
+    boundary::status("suspend", || {
+        let out = required(out, "out")?;
+        let (h, ()) = SEGMENTS
+            .insert_with(|segment| current::with(|s| s.suspend_into(base_depth, segment)))?;
+        put(out, std::ptr::without_provenance_mut(h as usize));
+        Ok(())
+    })
+}
+
+/// Pushes the segment back, in order, on top of this thread's stack (any
+/// thread, including one the library never saw), writes the depth where it
+/// starts to `*base_depth`, and consumes `s`: every guard, borrow and pause
+/// of its entries is valid again on this thread. Refused with
+/// `STORECTX_ERR_ALREADY_ON_STACK`, `s` untouched, when one of its stores is
+/// already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` when `s` was
+/// already resumed or freed. O(segment).
+#[no_mangle]
+pub extern "C" fn storectx_resume(
+    s: *mut storectx_suspended,
+    base_depth: *mut usize,
+) -> storectx_status {
+    boundary::status("resume", || {
+        let base_out = required(base_depth, "base_depth")?;
+        let s = required(s, "s")?;
+        let base = SEGMENTS.take_with(handle(s.as_ptr()), |segment| {
+            current::with(|st| st.resume_from(segment))
+        })?;
+        put(base_out, base);
+        Ok(())
+    })
+}
+
+/// Number of entries in the segment (0 for NULL or a spent segment).
+#[no_mangle]
+pub extern "C" fn storectx_suspended_len(s: *const storectx_suspended) -> usize {
+    boundary("suspended_len", || {
+        SEGMENTS.with_live(handle(s), |seg| seg.len()).unwrap_or(0)
+    })
+}
+
+/// Drops a segment that will never resume (a cancelled coroutine): releases
+/// its write locks; its handles become stale. NULL is fine; a segment already
+/// resumed or freed is left alone (and noted in `storectx_last_error`).
+#[no_mangle]
+pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
+    boundary("suspended_free", || {
+        if s.is_null() {
+            return;
+        }
+        let freed = SEGMENTS.take_with(handle(s), |segment| {
+            segment.clear();
+            Ok(())
+        });
+        if let Err(e) = freed {
+            boundary::fail("suspended_free", &e);
+        }
+    })
+}

@@ -1,0 +1,433 @@
+//! The per-thread stack of entries: push and pop, the top checks every
+//! operation relies on, and the lookups by store id.
+//!
+//! Hot-path operations touch only the top entry and [`StoreSet`]; telling an
+//! out-of-order handle from a stale one scans the stack, but only on the
+//! error path.
+
+use crate::async_store::{AsyncStore, WriteGuard};
+use crate::error::{Error, Result};
+use crate::handle::{self, NumberSource, Tag};
+use crate::store_set::StoreSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// One installed store on a thread's stack.
+#[derive(Debug)]
+pub struct Entry {
+    /// Process-unique; named by this entry's install guard and borrows.
+    pub(crate) number: u64,
+    pub(crate) id: u64,
+    pub(crate) address: usize,
+    pub(crate) borrows: u32,
+    /// Where this entry's pause records begin in [`Stack::pauses`].
+    pub(crate) pause_base: usize,
+    /// `Some` for an async entry: the entry holds the store's lock.
+    pub(crate) guard: Option<WriteGuard>,
+}
+
+impl Entry {
+    /// The async store of an async entry.
+    pub fn async_store(&self) -> Option<&Arc<AsyncStore>> {
+        self.guard.as_ref().map(WriteGuard::store)
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.guard.is_some() {
+            "async"
+        } else {
+            "sync"
+        }
+    }
+}
+
+/// An outstanding pause on some entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PauseRecord {
+    pub(crate) number: u64,
+    /// Whether the pause took one borrow away (and unpause gives it back).
+    pub(crate) decremented: bool,
+}
+
+/// A thread's stack of store contexts.
+#[derive(Debug, Default)]
+pub struct Stack {
+    pub(crate) entries: Vec<Entry>,
+    /// Pause records of all entries, in stack order: entry `k` owns
+    /// `pauses[entries[k].pause_base .. entries[k + 1].pause_base]`.
+    pub(crate) pauses: Vec<PauseRecord>,
+    /// Every store id that has an entry on this stack.
+    pub(crate) present: StoreSet,
+    pub(crate) numbers: NumberSource,
+}
+
+/// Result of a sync install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed {
+    /// The install guard's raw handle.
+    pub raw: u64,
+    /// False for the no-op guard (the store is on top as an async entry).
+    pub pushed: bool,
+}
+
+impl Stack {
+    /// An empty stack; allocates on first push.
+    pub const fn new() -> Self {
+        Stack {
+            entries: Vec::new(),
+            pauses: Vec::new(),
+            present: StoreSet::new(),
+            numbers: NumberSource::new(),
+        }
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn depth(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no store is installed.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The top entry.
+    #[inline]
+    pub fn top(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+
+    /// The store id on top, 0 when empty.
+    #[inline]
+    pub fn active_store(&self) -> u64 {
+        self.top().map_or(0, |e| e.id)
+    }
+
+    /// Whether `id` is the top entry's store.
+    #[inline]
+    pub fn is_active(&self, id: u64) -> bool {
+        id != 0 && self.active_store() == id
+    }
+
+    /// Whether `id` is on this stack but not on top.
+    #[inline]
+    pub fn is_paused(&self, id: u64) -> bool {
+        id != 0 && self.active_store() != id && self.present.contains(id)
+    }
+
+    /// Pushes a sync entry for the embedder's store `address` under `id`.
+    pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
+        if id == 0 {
+            return Err(Error::InvalidArgument(
+                "store id 0 is reserved; use storectx_store_id_new()".into(),
+            ));
+        }
+        if let Some(top) = self.entries.last() {
+            if top.id == id {
+                if top.guard.is_some() {
+                    // The async entry already holds the store: nothing to push.
+                    return Ok(Installed {
+                        raw: handle::encode(Tag::NoopInstall, top.number),
+                        pushed: false,
+                    });
+                }
+                if top.address != address {
+                    return Err(Error::AddressMismatch(format!(
+                        "store {id} is on top at {:#x}, install asked for {address:#x}",
+                        top.address
+                    )));
+                }
+            } else if self.present.contains(id) {
+                return Err(self.paused_error(id));
+            }
+        }
+        crate::testing::maybe_panic();
+        let raw = self.push(id, address, None);
+        Ok(Installed { raw, pushed: true })
+    }
+
+    /// Pushes an async entry that takes over `guard` (and its lock). On
+    /// refusal the guard is handed back untouched.
+    pub fn install_async(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, (Error, WriteGuard)> {
+        let id = guard.store().id();
+        if self.present.contains(id) {
+            let depth = self.depth_of_store(id).unwrap_or(0);
+            let err = Error::AlreadyOnStack(format!(
+                "store {id} is already on this thread's stack at depth {depth}; \
+                 a store's lock can be installed once per stack"
+            ));
+            return Err((err, guard));
+        }
+        let address = guard.store().address();
+        Ok(self.push(id, address, Some(guard)))
+    }
+
+    #[inline]
+    fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>) -> u64 {
+        let number = self.numbers.next();
+        let nested = self.entries.last().is_some_and(|top| top.id == id);
+        self.entries.push(Entry {
+            number,
+            id,
+            address,
+            borrows: 0,
+            pause_base: self.pauses.len(),
+            guard,
+        });
+        if !nested {
+            self.present.insert(id);
+        }
+        handle::encode(Tag::Install, number)
+    }
+
+    /// Pops the entry named by an install guard; it must be on top and
+    /// unborrowed. Dropping an async entry releases its lock.
+    pub fn uninstall(&mut self, raw: u64) -> Result<()> {
+        if handle::decode(raw, Tag::NoopInstall).is_some() {
+            return Ok(());
+        }
+        let index = self.top_index_of(raw, Tag::Install, "install guard")?;
+        let top = &self.entries[index];
+        if top.borrows > 0 {
+            return Err(Error::StillBorrowed(format!(
+                "store {} at depth {} still has {} borrow(s); release them first",
+                top.id,
+                index + 1,
+                top.borrows
+            )));
+        }
+        crate::testing::maybe_panic();
+        let entry = self.pop();
+        drop(entry); // releases an async entry's lock, after the stack is consistent
+        Ok(())
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Entry {
+        let entry = self
+            .entries
+            .pop()
+            .expect("pop on a checked, non-empty stack");
+        self.pauses.truncate(entry.pause_base);
+        if self.entries.last().is_none_or(|top| top.id != entry.id) {
+            self.present.remove(entry.id);
+        }
+        entry
+    }
+
+    /// Whether the install guard `raw` names an entry on this stack.
+    pub fn install_guard_installed(&self, raw: u64) -> bool {
+        handle::decode(raw, Tag::Install).is_some_and(|n| self.index_of_number(n).is_some())
+    }
+
+    /// The top entry for store `id` (the lookup every by-id operation makes).
+    #[inline]
+    pub(crate) fn top_for(&mut self, id: u64) -> Result<&mut Entry> {
+        let Some(top) = self.entries.last() else {
+            return Err(if id == 0 {
+                Error::InvalidArgument("store id 0 is never installed".into())
+            } else {
+                Error::NoContext(format!(
+                    "store {id} requested but this thread's context stack is empty"
+                ))
+            });
+        };
+        if top.id != id {
+            return Err(self.not_on_top_error(id));
+        }
+        Ok(self.entries.last_mut().expect("checked above"))
+    }
+
+    #[cold]
+    fn not_on_top_error(&self, id: u64) -> Error {
+        if id == 0 {
+            Error::InvalidArgument("store id 0 is never installed".into())
+        } else if self.present.contains(id) {
+            self.paused_error(id)
+        } else {
+            Error::NotInstalled(format!(
+                "store {id} is not on this thread's stack; top is store {} at depth {}",
+                self.active_store(),
+                self.depth()
+            ))
+        }
+    }
+
+    #[cold]
+    fn paused_error(&self, id: u64) -> Error {
+        let depth = self.depth_of_store(id).unwrap_or(0);
+        Error::Paused(format!(
+            "store {id} is paused at depth {depth}; top is store {} at depth {}",
+            self.active_store(),
+            self.depth()
+        ))
+    }
+
+    /// The index of the top entry, checking that the handle `raw` of kind
+    /// `tag` names it: `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE`
+    /// if it names no entry here.
+    #[inline]
+    pub(crate) fn top_index_of(&self, raw: u64, tag: Tag, what: &str) -> Result<usize> {
+        let number = handle::decode(raw, tag);
+        match (number, self.entries.last()) {
+            (Some(n), Some(top)) if top.number == n => Ok(self.entries.len() - 1),
+            _ => Err(self.handle_error(number, what)),
+        }
+    }
+
+    #[cold]
+    fn handle_error(&self, number: Option<u64>, what: &str) -> Error {
+        let Some(number) = number else {
+            return Error::StaleHandle(format!("{what} is zeroed, forged or of another kind"));
+        };
+        match self.index_of_number(number) {
+            Some(index) => {
+                let entry = &self.entries[index];
+                Error::OutOfOrder(format!(
+                    "{what} for store {} is at depth {}, top is store {} at depth {}",
+                    entry.id,
+                    index + 1,
+                    self.active_store(),
+                    self.depth()
+                ))
+            }
+            None => Error::StaleHandle(format!(
+                "{what} names no entry on this thread's stack (depth {}): already \
+                 released, from another thread, or its entry is suspended",
+                self.depth()
+            )),
+        }
+    }
+
+    pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.number == number)
+    }
+
+    /// 1-based depth of the topmost entry for `id`.
+    pub(crate) fn depth_of_store(&self, id: u64) -> Option<usize> {
+        self.entries.iter().rposition(|e| e.id == id).map(|i| i + 1)
+    }
+
+    /// Whether an async entry on this stack holds `store`'s lock (so waiting
+    /// for it here would never end).
+    pub fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
+        self.present.contains(store.id())
+            && self
+                .entries
+                .iter()
+                .any(|e| e.async_store().is_some_and(|s| Arc::ptr_eq(s, store)))
+    }
+
+    /// The stack, top first, one line per entry (for debugging and demos).
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        for (index, e) in self.entries.iter().enumerate().rev() {
+            let _ = writeln!(
+                text,
+                "depth {}: store {} at {:#x} {} borrows {}",
+                index + 1,
+                e.id,
+                e.address,
+                e.kind(),
+                e.borrows
+            );
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::async_store::AsyncStore;
+
+    fn err_kind(r: Result<impl std::fmt::Debug>) -> String {
+        format!("{:?}", r.unwrap_err())
+            .split('(')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn nested_cross_store() {
+        let mut s = Stack::new();
+        let g1 = s.install(1, 0x100).unwrap();
+        let g2 = s.install(2, 0x200).unwrap();
+        assert!(s.is_active(2) && s.is_paused(1) && !s.is_paused(2));
+        assert_eq!(s.depth(), 2);
+        assert_eq!(err_kind(s.install(1, 0x100)), "Paused");
+        assert_eq!(err_kind(s.uninstall(g1.raw)), "OutOfOrder");
+        s.uninstall(g2.raw).unwrap();
+        assert!(s.is_active(1) && !s.is_paused(1));
+        s.uninstall(g1.raw).unwrap();
+        assert!(s.is_empty() && s.present.is_empty());
+        assert_eq!(err_kind(s.uninstall(g1.raw)), "StaleHandle");
+    }
+
+    #[test]
+    fn nested_same_store_needs_same_address() {
+        let mut s = Stack::new();
+        let a = s.install(5, 0x50).unwrap();
+        assert_eq!(err_kind(s.install(5, 0x51)), "AddressMismatch");
+        let b = s.install(5, 0x50).unwrap();
+        assert_eq!(s.depth(), 2);
+        s.uninstall(b.raw).unwrap();
+        assert!(s.is_active(5), "inner pop keeps the store present");
+        s.uninstall(a.raw).unwrap();
+        assert!(!s.present.contains(5));
+    }
+
+    #[test]
+    fn argument_and_handle_errors() {
+        let mut s = Stack::new();
+        assert_eq!(err_kind(s.install(0, 1)), "InvalidArgument");
+        assert_eq!(err_kind(s.top_for(3).map(|_| ())), "NoContext");
+        assert_eq!(err_kind(s.uninstall(0)), "StaleHandle");
+        let g = s.install(3, 1).unwrap();
+        assert_eq!(err_kind(s.top_for(4).map(|_| ())), "NotInstalled");
+        let as_borrow = handle::encode(Tag::Borrow, g.raw >> 3);
+        assert_eq!(err_kind(s.uninstall(as_borrow)), "StaleHandle");
+        assert!(s.install_guard_installed(g.raw));
+        s.uninstall(g.raw).unwrap();
+        assert!(!s.install_guard_installed(g.raw));
+    }
+
+    #[test]
+    fn async_entry_holds_lock_and_noop_install() {
+        let mut s = Stack::new();
+        let store = AsyncStore::new(9, 0x90).unwrap();
+        let raw = s.install_async(store.try_write().unwrap()).unwrap();
+        assert!(s.holds_lock(&store) && store.is_locked());
+        let noop = s.install(9, 0x90).unwrap();
+        assert!(!noop.pushed && !s.install_guard_installed(noop.raw));
+        s.uninstall(noop.raw).unwrap();
+        assert_eq!(s.depth(), 1);
+        let (err, back) = s
+            .install_async(store.try_write().unwrap_or_else(|_| {
+                // The lock is held by the entry; build a second store with the same id.
+                AsyncStore::new(9, 0x91).unwrap().try_write().unwrap()
+            }))
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyOnStack(_)));
+        drop(back);
+        s.uninstall(raw).unwrap();
+        assert!(!store.is_locked() && !s.holds_lock(&store));
+    }
+
+    #[test]
+    fn describe_lists_top_first() {
+        let mut s = Stack::new();
+        s.install(1, 0x10).unwrap();
+        s.install(2, 0x20).unwrap();
+        assert_eq!(
+            s.describe(),
+            "depth 2: store 2 at 0x20 sync borrows 0\ndepth 1: store 1 at 0x10 sync borrows 0\n"
+        );
+    }
+}
