@@ -1,0 +1,85 @@
+//! Builds every program in c-tests/ (C11 and C++17) against the library,
+//! once linked to libstorectx.so and once to libstorectx.a, runs each, and
+//! fails if any does not exit 0. Arguments filter programs by name:
+//! `cargo test --test c_programs -- coroutine`.
+
+#[path = "support/cprog.rs"]
+mod cprog;
+
+use cprog::Link;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(cprog::root().join("c-tests"))
+        .expect("c-tests/ exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        })
+        .collect();
+    sources.sort();
+    let jobs: Vec<(PathBuf, Link)> = sources
+        .iter()
+        .flat_map(|s| [(s.clone(), Link::Shared), (s.clone(), Link::Static)])
+        .collect();
+    let out_dir = cprog::lib_dir().join("c-tests");
+    std::fs::create_dir_all(&out_dir).expect("create output dir");
+
+    let queue = Mutex::new(jobs.into_iter());
+    let failures = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let Some((source, link)) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let name = format!(
+                    "{} ({})",
+                    source.file_name().unwrap().to_string_lossy(),
+                    link.name()
+                );
+                let result = cprog::build(&source, link, &out_dir)
+                    .and_then(|exe| cprog::run(&exe, Duration::from_secs(300)))
+                    .and_then(|out| {
+                        if out.status.success() {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "exited with {}\n--- stdout\n{}--- stderr\n{}",
+                                out.status,
+                                String::from_utf8_lossy(&out.stdout),
+                                String::from_utf8_lossy(&out.stderr)
+                            ))
+                        }
+                    });
+                match result {
+                    Ok(()) => println!("c program {name} ... ok"),
+                    Err(why) => {
+                        println!("c program {name} ... FAILED");
+                        failures.lock().unwrap().push(format!("{name}: {why}"));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    let total = sources.len() * 2;
+    if failures.is_empty() {
+        println!("\nc programs: {total} passed");
+    } else {
+        for f in &failures {
+            eprintln!("\n==== {f}");
+        }
+        eprintln!("\nc programs: {} of {total} FAILED", failures.len());
+        std::process::exit(1);
+    }
+}

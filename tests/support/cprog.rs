@@ -1,0 +1,175 @@
+//! Building and running C/C++ programs against the library cargo just
+//! built: shared by the C test harness and the demo example.
+//!
+//! Knobs (environment): `CC`/`CXX` pick the compiler (the `cc` crate reads
+//! them), `STORECTX_TEST_CFLAGS` adds flags (e.g. sanitizers),
+//! `STORECTX_TEST_RUNNER` runs each program under a command (e.g. valgrind).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How a program links the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Shared,
+    Static,
+}
+
+impl Link {
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Shared => "shared",
+            Link::Static => "static",
+        }
+    }
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>: where cargo put libstorectx.{so,a}.
+pub fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe.parent().expect("exe has a parent").to_path_buf();
+    // tests live in target/<profile>/deps, examples in target/<profile>/examples
+    if matches!(
+        dir.file_name().and_then(|n| n.to_str()),
+        Some("deps" | "examples")
+    ) {
+        dir.pop();
+    }
+    assert!(
+        dir.join("libstorectx.so").exists() && dir.join("libstorectx.a").exists(),
+        "libstorectx.so/.a not found in {}; build the library first",
+        dir.display()
+    );
+    // The SONAME is libstorectx.so.0; cargo only writes libstorectx.so.
+    let soname = dir.join("libstorectx.so.0");
+    if std::fs::read_link(&soname).is_err() {
+        let _ = std::fs::remove_file(&soname);
+        std::os::unix::fs::symlink("libstorectx.so", &soname).expect("link libstorectx.so.0");
+    }
+    dir
+}
+
+fn compiler(cpp: bool) -> Command {
+    let target = env!("STORECTX_TARGET");
+    cc::Build::new()
+        .cpp(cpp)
+        .target(target)
+        .host(target)
+        .opt_level(1)
+        .debug(true)
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .get_compiler()
+        .to_command()
+}
+
+/// Compiles `source` into `out_dir`, linked as `link` asks; answers the
+/// executable's path or the compiler's complaint.
+pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, String> {
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
+    let stem = source.file_stem().expect("file name").to_string_lossy();
+    let exe = out_dir.join(format!("{stem}-{}", link.name()));
+    let lib = lib_dir();
+    let mut cmd = compiler(cpp);
+    cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" })
+        .args(["-Wall", "-Wextra", "-Werror", "-pthread"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-I")
+        .arg(root().join("c-tests"));
+    if let Ok(flags) = std::env::var("STORECTX_TEST_CFLAGS") {
+        cmd.args(flags.split_whitespace());
+    }
+    cmd.arg(source).arg("-o").arg(&exe);
+    match link {
+        Link::Shared => {
+            cmd.arg(format!("-L{}", lib.display()))
+                .arg("-lstorectx")
+                .arg(format!("-Wl,-rpath,{}", lib.display()));
+        }
+        Link::Static => {
+            cmd.arg(lib.join("libstorectx.a"));
+        }
+    }
+    cmd.args(["-lpthread", "-ldl", "-lm"]);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run the C compiler: {e}"))?;
+    if out.status.success() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "compile failed: {} {}\n{}",
+            cmd.get_program().to_string_lossy(),
+            cmd.get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// The runner prefix from `STORECTX_TEST_RUNNER`, if any.
+pub fn runner() -> Vec<String> {
+    std::env::var("STORECTX_TEST_RUNNER")
+        .map(|r| r.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Runs `exe`, killing it after `limit`; answers its output.
+pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
+    let runner = runner();
+    let mut cmd = match runner.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    // Drain the pipes on helper threads so a chatty program cannot block.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).map(|_| v)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut v).map(|_| v)
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "{} ran longer than {limit:?}; killed",
+                exe.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(Output {
+        status,
+        stdout: out_reader.join().expect("reader").unwrap_or_default(),
+        stderr: err_reader.join().expect("reader").unwrap_or_default(),
+    })
+}
