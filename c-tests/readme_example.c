@@ -1,0 +1,35 @@
+/* readme_example.c: the 20-line example in README.md, verbatim between the
+ * markers (tests/readme_snippets.rs checks they stay identical). */
+#include <assert.h>
+/* README example begins */
+#include <stdio.h>
+#include "storectx.h"
+
+typedef struct { const char *name; } Store;
+
+static void host_import(storectx_store_id id) {   /* deep in a call chain */
+  void *store; storectx_borrow b;
+  if (storectx_get_current(id, &store, &b) != STORECTX_OK) {
+    printf("refused: %s\n", storectx_last_error());
+    return;
+  }
+  printf("import runs on %s\n", ((Store *)store)->name);
+  storectx_borrow_release(b);
+}
+
+int main(void) {
+  Store s1 = {"store1"}, s2 = {"store2"};
+  storectx_store_id id1 = storectx_store_id_new(), id2 = storectx_store_id_new();
+  storectx_install_guard g1, g2;
+  storectx_install(id1, &s1, &g1);          /* call(store1, f1) */
+  storectx_install(id2, &s2, &g2);          /*   -> import -> call(store2, f2) */
+  host_import(id2);                         /* "import runs on store2" */
+  host_import(id1);                         /* refused: store1 is paused */
+  storectx_uninstall(g2);
+  storectx_uninstall(g1);
+/* README example ends */
+  assert(storectx_is_empty());
+  void *p;
+  assert(storectx_get_current_transient(id1, &p) == STORECTX_ERR_NO_CONTEXT);
+  return 0;
+}
