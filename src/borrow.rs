@@ -111,7 +111,7 @@ impl Stack {
         let entry = self.top_for(id)?;
         let decremented = entry.borrows > 0;
         entry.borrows -= u32::from(decremented);
-        let number = self.numbers.next();
+        let number = self.numbers.next_number();
         self.pauses.push(PauseRecord {
             number,
             decremented,

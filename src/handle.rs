@@ -60,7 +60,7 @@ impl NumberSource {
 
     /// The next unique number.
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn next_number(&mut self) -> u64 {
         if self.next == self.end {
             self.refill();
         }
@@ -106,10 +106,10 @@ mod tests {
     #[test]
     fn numbers_unique_across_threads() {
         let mut a = NumberSource::new();
-        let first: Vec<u64> = (0..10).map(|_| a.next()).collect();
+        let first: Vec<u64> = (0..10).map(|_| a.next_number()).collect();
         let other = std::thread::spawn(|| {
             let mut b = NumberSource::new();
-            (0..10).map(|_| b.next()).collect::<Vec<u64>>()
+            (0..10).map(|_| b.next_number()).collect::<Vec<u64>>()
         })
         .join()
         .unwrap();

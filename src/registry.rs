@@ -24,10 +24,13 @@ struct Slot<T> {
     value: T,
 }
 
+/// `CHUNK` slots, allocated on first use and never freed.
+type Chunk<T> = OnceLock<Box<[Mutex<Slot<T>>]>>;
+
 /// A table of `T`s addressed by generation-checked handles.
 pub struct Registry<T> {
     what: &'static str,
-    chunks: [OnceLock<Box<[Mutex<Slot<T>>]>>; MAX_CHUNKS],
+    chunks: [Chunk<T>; MAX_CHUNKS],
     free: Mutex<FreeList>,
 }
 
@@ -163,32 +166,62 @@ mod tests {
 
     #[test]
     fn handles_are_checked_and_never_alias() {
-        let (h1, ()) = TABLE.insert_with(|v| Ok(v.push(1))).unwrap();
+        let (h1, ()) = TABLE
+            .insert_with(|v| {
+                v.push(1);
+                Ok(())
+            })
+            .unwrap();
         assert_ne!(h1, 0);
         assert_eq!(TABLE.with_live(h1, |v| v.clone()).unwrap(), vec![1]);
-        TABLE.take_with(h1, |v| Ok(v.clear())).unwrap();
+        TABLE
+            .take_with(h1, |v| {
+                v.clear();
+                Ok(())
+            })
+            .unwrap();
         assert!(matches!(
             TABLE.take_with(h1, |_| Ok(())),
             Err(Error::StaleHandle(_))
         ));
         // The slot is reused under a new generation: the old handle stays dead.
-        let (h2, ()) = TABLE.insert_with(|v| Ok(v.push(2))).unwrap();
+        let (h2, ()) = TABLE
+            .insert_with(|v| {
+                v.push(2);
+                Ok(())
+            })
+            .unwrap();
         assert_ne!(h1, h2);
         assert!(TABLE.with_live(h1, |_| ()).is_err());
         assert!(TABLE.with_live(0, |_| ()).is_err());
         assert!(TABLE.with_live(u64::MAX, |_| ()).is_err());
-        TABLE.take_with(h2, |v| Ok(v.clear())).unwrap();
+        TABLE
+            .take_with(h2, |v| {
+                v.clear();
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
     fn failed_fill_and_failed_consume_change_nothing() {
         let err = TABLE.insert_with(|_| Err::<(), _>(Error::Busy("no".into())));
         assert!(err.is_err());
-        let (h, ()) = TABLE.insert_with(|v| Ok(v.push(3))).unwrap();
+        let (h, ()) = TABLE
+            .insert_with(|v| {
+                v.push(3);
+                Ok(())
+            })
+            .unwrap();
         assert!(TABLE
             .take_with(h, |_| Err::<(), _>(Error::Busy("no".into())))
             .is_err());
         assert_eq!(TABLE.with_live(h, |v| v.len()).unwrap(), 1);
-        TABLE.take_with(h, |v| Ok(v.clear())).unwrap();
+        TABLE
+            .take_with(h, |v| {
+                v.clear();
+                Ok(())
+            })
+            .unwrap();
     }
 }

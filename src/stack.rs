@@ -169,7 +169,7 @@ impl Stack {
 
     #[inline]
     fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>) -> u64 {
-        let number = self.numbers.next();
+        let number = self.numbers.next_number();
         let nested = self.entries.last().is_some_and(|top| top.id == id);
         self.entries.push(Entry {
             number,

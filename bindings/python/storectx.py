@@ -1,0 +1,683 @@
+"""Python binding for libstorectx, through ctypes (standard library only).
+
+libstorectx keeps, for every thread, a stack of store contexts: which store is
+"currently active" on this thread while an engine runs guest code.  This module
+exposes the whole C API twice:
+
+* ``lib`` -- the raw ``ctypes.CDLL`` with ``argtypes``/``restype`` declared
+  for every ``storectx_*`` function.  Handles are the ctypes structures
+  ``InstallGuardHandle``, ``BorrowHandle`` and ``PauseGuardHandle`` (one
+  ``c_uint64`` field ``raw``); opaque pointers are ``c_void_p``.
+* a Pythonic layer -- functions that raise ``StoreCtxError`` instead of
+  returning a status, and guard objects that are context managers::
+
+      with storectx.installed(store_id, ctypes.addressof(buf)):
+          with storectx.borrowed(store_id) as borrow:
+              ...  # borrow.address == ctypes.addressof(buf)
+
+The library is loaded from the path in the ``STORECTX_LIB`` environment
+variable if set, else from ``ctypes.util.find_library("storectx")``, else from
+``libstorectx.so.0`` on the loader's search path.
+
+Stacks are per OS thread; a ``threading.Thread`` is an OS thread, so each
+Python thread has its own stack.  ctypes releases the GIL during every call,
+so a blocking ``AsyncStore.write`` does not stall other Python threads.
+
+Guard objects are never released by the garbage collector, except the owned
+heap objects (``AsyncStore`` reference, unconsumed ``WriteGuard``, unresumed
+``Suspended``): popping a stack entry from a finalizer would run at an
+arbitrary time and on an arbitrary thread.  Use ``with`` blocks.
+"""
+
+import ctypes
+import ctypes.util
+import enum
+import os
+
+__all__ = [
+    "lib", "Status", "StoreCtxError",
+    "InstallGuardHandle", "BorrowHandle", "PauseGuardHandle",
+    "InstallGuard", "Borrow", "PauseGuard", "AsyncStore", "WriteGuard", "Suspended",
+    "version", "status_str", "last_error",
+    "store_id_new", "is_active", "is_paused", "is_empty", "depth", "active_store", "describe",
+    "install", "installed", "get_current", "borrowed", "get_current_transient",
+    "get_current_unborrowed", "get_current_async", "pause", "paused", "suspend",
+    "WAIT_FOREVER",
+]
+
+#: The C major version this binding is written for (the ABI is SameMajorVersion).
+ABI_MAJOR = 0
+
+#: ``timeout_ns`` value that makes ``storectx_async_store_write`` wait forever.
+WAIT_FOREVER = 0xFFFF_FFFF_FFFF_FFFF
+
+
+# --------------------------------------------------------------------------
+# Loading the library
+# --------------------------------------------------------------------------
+
+def _load_library():
+    """Open libstorectx: $STORECTX_LIB, else find_library, else the SONAME."""
+    path = os.environ.get("STORECTX_LIB")
+    if path:
+        return ctypes.CDLL(path)
+    candidates = [ctypes.util.find_library("storectx"), "libstorectx.so.0"]
+    errors = []
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name)
+        except OSError as exc:
+            errors.append(str(exc))
+    raise OSError(
+        "storectx: cannot load libstorectx; set STORECTX_LIB to the path of "
+        "libstorectx.so or install it on the loader path (" + "; ".join(errors) + ")"
+    )
+
+
+lib = _load_library()
+
+
+# --------------------------------------------------------------------------
+# C types
+# --------------------------------------------------------------------------
+
+class InstallGuardHandle(ctypes.Structure):
+    """``storectx_install_guard``: a validated handle naming one stack entry."""
+    _fields_ = [("raw", ctypes.c_uint64)]
+
+    def __repr__(self):
+        return "InstallGuardHandle(raw=%#x)" % self.raw
+
+
+class BorrowHandle(ctypes.Structure):
+    """``storectx_borrow``: a validated handle for one borrow of an entry."""
+    _fields_ = [("raw", ctypes.c_uint64)]
+
+    def __repr__(self):
+        return "BorrowHandle(raw=%#x)" % self.raw
+
+
+class PauseGuardHandle(ctypes.Structure):
+    """``storectx_pause_guard``: a validated handle for one pause of an entry."""
+    _fields_ = [("raw", ctypes.c_uint64)]
+
+    def __repr__(self):
+        return "PauseGuardHandle(raw=%#x)" % self.raw
+
+
+_status = ctypes.c_int32
+_id = ctypes.c_uint64
+_ptr = ctypes.c_void_p
+_pptr = ctypes.POINTER(ctypes.c_void_p)
+_bool = ctypes.c_bool
+_size = ctypes.c_size_t
+
+# name: (restype, argtypes) -- one line per function of include/storectx.h.
+_PROTOTYPES = {
+    "storectx_status_str": (ctypes.c_char_p, [_status]),
+    "storectx_last_error": (ctypes.c_char_p, []),
+    "storectx_version": (ctypes.c_char_p, []),
+
+    "storectx_store_id_new": (_id, []),
+    "storectx_is_active": (_bool, [_id]),
+    "storectx_is_paused": (_bool, [_id]),
+    "storectx_is_empty": (_bool, []),
+    "storectx_depth": (_size, []),
+    "storectx_active_store": (_id, []),
+    "storectx_describe": (_size, [ctypes.c_char_p, _size]),
+
+    "storectx_install": (_status, [_id, _ptr, ctypes.POINTER(InstallGuardHandle)]),
+    "storectx_uninstall": (_status, [InstallGuardHandle]),
+    "storectx_install_guard_installed": (_bool, [InstallGuardHandle]),
+
+    "storectx_async_store_new": (_status, [_id, _ptr, _pptr]),
+    "storectx_async_store_clone": (_ptr, [_ptr]),
+    "storectx_async_store_release": (None, [_ptr]),
+    "storectx_async_store_id": (_id, [_ptr]),
+    "storectx_async_store_try_write": (_status, [_ptr, _pptr]),
+    "storectx_async_store_write": (_status, [_ptr, ctypes.c_uint64, _pptr]),
+    "storectx_write_guard_store": (_ptr, [_ptr]),
+    "storectx_write_guard_release": (None, [_ptr]),
+    "storectx_install_async": (_status, [_ptr, ctypes.POINTER(InstallGuardHandle)]),
+
+    "storectx_get_current": (_status, [_id, _pptr, ctypes.POINTER(BorrowHandle)]),
+    "storectx_get_current_transient": (_status, [_id, _pptr]),
+    "storectx_get_current_unborrowed": (
+        _status, [ctypes.POINTER(_id), _pptr, ctypes.POINTER(BorrowHandle)]),
+    "storectx_get_current_async": (
+        _status, [_id, _pptr, _pptr, ctypes.POINTER(BorrowHandle)]),
+    "storectx_borrow_clone": (_status, [BorrowHandle, ctypes.POINTER(BorrowHandle)]),
+    "storectx_borrow_release": (_status, [BorrowHandle]),
+
+    "storectx_pause": (_status, [_id, ctypes.POINTER(PauseGuardHandle)]),
+    "storectx_unpause": (_status, [PauseGuardHandle]),
+
+    "storectx_suspend": (_status, [_size, _pptr]),
+    "storectx_resume": (_status, [_ptr, ctypes.POINTER(_size)]),
+    "storectx_suspended_len": (_size, [_ptr]),
+    "storectx_suspended_free": (None, [_ptr]),
+}
+
+for _name, (_restype, _argtypes) in _PROTOTYPES.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _restype
+    _fn.argtypes = _argtypes
+del _name, _restype, _argtypes, _fn
+
+
+# --------------------------------------------------------------------------
+# Status codes and errors
+# --------------------------------------------------------------------------
+
+class Status(enum.IntEnum):
+    """``storectx_status``: ``Status.PAUSED == STORECTX_ERR_PAUSED`` and so on."""
+    OK = 0
+    NULL_ARGUMENT = 1
+    INVALID_ARGUMENT = 2
+    NO_CONTEXT = 3
+    NOT_INSTALLED = 4
+    PAUSED = 5
+    ADDRESS_MISMATCH = 6
+    OUT_OF_ORDER = 7
+    STALE_HANDLE = 8
+    STILL_BORROWED = 9
+    NOT_BORROWED = 10
+    BORROWED = 11
+    NOT_SYNC = 12
+    BUSY = 13
+    TIMED_OUT = 14
+    WOULD_DEADLOCK = 15
+    ALREADY_ON_STACK = 16
+    PANIC = 17
+    EXHAUSTED = 18
+
+    @property
+    def c_name(self):
+        """The C enumerator's name, e.g. ``"STORECTX_ERR_PAUSED"``."""
+        return "STORECTX_OK" if self is Status.OK else "STORECTX_ERR_" + self.name
+
+
+def status_str(status):
+    """``storectx_status_str``: the C name and a short meaning (any int works)."""
+    return lib.storectx_status_str(int(status)).decode("utf-8", "replace")
+
+
+def last_error():
+    """``storectx_last_error``: this thread's message for its last failed call."""
+    msg = lib.storectx_last_error()
+    return msg.decode("utf-8", "replace") if msg else ""
+
+
+class StoreCtxError(Exception):
+    """A libstorectx call failed.
+
+    Attributes: ``status`` (a ``Status``, or a plain int for a code this
+    binding does not know), ``name`` (the C name, e.g.
+    ``"STORECTX_ERR_OUT_OF_ORDER"``) and ``message`` (``storectx_last_error()``
+    of the failing call, e.g. ``"uninstall: guard for store 7 is at depth 1,
+    top is store 9 at depth 3"``).
+    """
+
+    def __init__(self, status, name, message):
+        super().__init__(status, name, message)
+        self.status = status
+        self.name = name
+        self.message = message
+
+    def __str__(self):
+        return "%s: %s" % (self.name, self.message) if self.message else self.name
+
+
+def _error(status):
+    """Build the StoreCtxError for a failed status, on the failing thread."""
+    message = last_error()  # read first: it belongs to this thread's last failure
+    try:
+        status = Status(status)
+        name = status.c_name
+    except ValueError:
+        name = status_str(status).split(":")[0].split()[0] or "STORECTX_ERR_%d" % status
+    return StoreCtxError(status, name, message)
+
+
+def _check(status):
+    if status != Status.OK:
+        raise _error(status)
+
+
+# --------------------------------------------------------------------------
+# Identity and inspection
+# --------------------------------------------------------------------------
+
+def version():
+    """The library's version, ``"MAJOR.MINOR.PATCH"``."""
+    return lib.storectx_version().decode("ascii")
+
+
+def store_id_new():
+    """A fresh, nonzero, never-reused store id."""
+    return lib.storectx_store_id_new()
+
+
+def is_active(store_id):
+    """True if ``store_id`` is the top entry of this thread's stack."""
+    return lib.storectx_is_active(store_id)
+
+
+def is_paused(store_id):
+    """True if ``store_id`` is on this thread's stack but not on top."""
+    return lib.storectx_is_paused(store_id)
+
+
+def is_empty():
+    """True if this thread's stack has no entry."""
+    return lib.storectx_is_empty()
+
+
+def depth():
+    """Number of entries on this thread's stack."""
+    return lib.storectx_depth()
+
+
+def active_store():
+    """The store id of the top entry, 0 when the stack is empty."""
+    return lib.storectx_active_store()
+
+
+def describe():
+    """This thread's stack as text, one line per entry, top first."""
+    need = lib.storectx_describe(None, 0)
+    while True:
+        buf = ctypes.create_string_buffer(need + 1)
+        got = lib.storectx_describe(buf, len(buf))
+        if got <= need:
+            return buf.value.decode("utf-8", "replace")
+        need = got
+
+
+# --------------------------------------------------------------------------
+# Guards
+# --------------------------------------------------------------------------
+
+class InstallGuard:
+    """An installed stack entry (``storectx_install_guard``).
+
+    A context manager: leaving the ``with`` block uninstalls it.  ``handle``
+    is the C handle; it stays valid when the entry is suspended and resumed on
+    another thread.
+    """
+
+    def __init__(self, handle, store_id):
+        self.handle = handle
+        self.store_id = store_id
+
+    @property
+    def installed(self):
+        """True iff this guard names an entry on this thread's stack
+        (false for the no-op guard of a store already on top as async)."""
+        return lib.storectx_install_guard_installed(self.handle)
+
+    def uninstall(self):
+        """Pop the entry; it must be on top with no live borrow."""
+        _check(lib.storectx_uninstall(self.handle))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.uninstall()
+        return False
+
+    def __repr__(self):
+        return "InstallGuard(store_id=%d, raw=%#x)" % (self.store_id, self.handle.raw)
+
+
+class Borrow:
+    """A borrow of the current store (``storectx_borrow``).
+
+    ``address`` is the store's address as an int.  For a borrow from
+    ``get_current_unborrowed``, ``store_id`` is the top entry's id; for one
+    from ``get_current_async``, ``async_store`` is the entry's ``AsyncStore``
+    (a new reference) or None for a sync entry.  A context manager: leaving
+    the ``with`` block releases the borrow.
+    """
+
+    def __init__(self, handle, store_id, address, async_store=None):
+        self.handle = handle
+        self.store_id = store_id
+        self.address = address
+        self.async_store = async_store
+
+    def clone(self):
+        """A second borrow of the same (sync, top) entry."""
+        out = BorrowHandle()
+        _check(lib.storectx_borrow_clone(self.handle, ctypes.byref(out)))
+        return Borrow(out, self.store_id, self.address)
+
+    def release(self):
+        """Give the borrow back; its entry must be on top."""
+        _check(lib.storectx_borrow_release(self.handle))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __repr__(self):
+        return "Borrow(store_id=%d, address=%#x, raw=%#x)" % (
+            self.store_id, self.address or 0, self.handle.raw)
+
+
+class PauseGuard:
+    """A pause of the top entry's borrow while guest code runs
+    (``storectx_pause_guard``).  A context manager: leaving the ``with`` block
+    unpauses."""
+
+    def __init__(self, handle, store_id):
+        self.handle = handle
+        self.store_id = store_id
+
+    def unpause(self):
+        """Restore the borrow count; the entry must be on top again."""
+        _check(lib.storectx_unpause(self.handle))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.unpause()
+        return False
+
+    def __repr__(self):
+        return "PauseGuard(store_id=%d, raw=%#x)" % (self.store_id, self.handle.raw)
+
+
+def install(store_id, address):
+    """Push a sync entry for ``store_id`` at ``address`` (an int, e.g.
+    ``ctypes.addressof(buf)``) and return its ``InstallGuard``."""
+    out = InstallGuardHandle()
+    _check(lib.storectx_install(store_id, address, ctypes.byref(out)))
+    return InstallGuard(out, store_id)
+
+
+def installed(store_id, address):
+    """``with storectx.installed(id, address) as guard:`` -- install for the
+    duration of the block (the install happens at the call)."""
+    return install(store_id, address)
+
+
+def get_current(store_id):
+    """Borrow ``store_id``, which must be the top entry; returns a ``Borrow``."""
+    store = ctypes.c_void_p()
+    out = BorrowHandle()
+    _check(lib.storectx_get_current(store_id, ctypes.byref(store), ctypes.byref(out)))
+    return Borrow(out, store_id, store.value)
+
+
+def borrowed(store_id):
+    """``with storectx.borrowed(id) as b:`` -- ``get_current`` for the block."""
+    return get_current(store_id)
+
+
+def get_current_transient(store_id):
+    """The address of ``store_id`` (must be on top), without taking a borrow."""
+    store = ctypes.c_void_p()
+    _check(lib.storectx_get_current_transient(store_id, ctypes.byref(store)))
+    return store.value
+
+
+def get_current_unborrowed():
+    """Borrow the top entry whatever its id, if it has no borrow yet."""
+    store_id = ctypes.c_uint64()
+    store = ctypes.c_void_p()
+    out = BorrowHandle()
+    _check(lib.storectx_get_current_unborrowed(
+        ctypes.byref(store_id), ctypes.byref(store), ctypes.byref(out)))
+    return Borrow(out, store_id.value, store.value)
+
+
+def get_current_async(store_id):
+    """Like ``get_current``; the borrow's ``async_store`` is the entry's
+    ``AsyncStore`` (a new reference) or None for a sync entry."""
+    async_store = ctypes.c_void_p()
+    store = ctypes.c_void_p()
+    out = BorrowHandle()
+    _check(lib.storectx_get_current_async(
+        store_id, ctypes.byref(async_store), ctypes.byref(store), ctypes.byref(out)))
+    wrapper = AsyncStore._adopt(async_store.value) if async_store.value else None
+    return Borrow(out, store_id, store.value, wrapper)
+
+
+def pause(store_id):
+    """Pause ``store_id``'s borrow (it must be on top); returns a ``PauseGuard``."""
+    out = PauseGuardHandle()
+    _check(lib.storectx_pause(store_id, ctypes.byref(out)))
+    return PauseGuard(out, store_id)
+
+
+def paused(store_id):
+    """``with storectx.paused(id):`` -- pause for the duration of the block."""
+    return pause(store_id)
+
+
+# --------------------------------------------------------------------------
+# Async stores and write guards
+# --------------------------------------------------------------------------
+
+class AsyncStore:
+    """A reference to a ``storectx_async_store``: a store behind a write lock.
+
+    ``AsyncStore(store_id, address)`` creates one; ``clone()`` takes another
+    reference; ``close()`` (also on ``with`` exit and in ``__del__``) drops
+    this one.  The store lives while any reference, write guard, entry or
+    suspended segment refers to it.
+    """
+
+    def __init__(self, store_id, address):
+        self._ptr = None
+        out = ctypes.c_void_p()
+        _check(lib.storectx_async_store_new(store_id, address, ctypes.byref(out)))
+        self._ptr = out.value
+
+    @classmethod
+    def _adopt(cls, ptr):
+        """Wrap a reference the caller already owns."""
+        self = cls.__new__(cls)
+        self._ptr = ptr
+        return self
+
+    def _live(self):
+        if self._ptr is None:
+            raise ValueError("storectx: AsyncStore is closed")
+        return ctypes.c_void_p(self._ptr)
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    @property
+    def id(self):
+        """The store id given at creation."""
+        return lib.storectx_async_store_id(self._live())
+
+    def clone(self):
+        """A new reference to the same async store."""
+        return AsyncStore._adopt(lib.storectx_async_store_clone(self._live()))
+
+    def try_write(self):
+        """Take the write lock without waiting; ``BUSY`` if it is held."""
+        out = ctypes.c_void_p()
+        _check(lib.storectx_async_store_try_write(self._live(), ctypes.byref(out)))
+        return WriteGuard(out.value, self.id)
+
+    def write(self, timeout=None):
+        """Take the write lock, waiting up to ``timeout`` seconds (None: forever;
+        0: try once).  ``TIMED_OUT`` after the timeout, ``WOULD_DEADLOCK`` if
+        this thread's own stack holds the lock.  The GIL is released while
+        waiting, but a forever-wait cannot be interrupted by Ctrl-C."""
+        if timeout is None:
+            timeout_ns = WAIT_FOREVER
+        else:
+            timeout_ns = min(max(int(timeout * 1e9), 0), WAIT_FOREVER - 1)
+        out = ctypes.c_void_p()
+        _check(lib.storectx_async_store_write(self._live(), timeout_ns, ctypes.byref(out)))
+        return WriteGuard(out.value, self.id)
+
+    def close(self):
+        """Drop this reference (idempotent)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.storectx_async_store_release(ctypes.c_void_p(ptr))
+
+    release = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: lib may already be gone
+            pass
+
+    def __repr__(self):
+        if self._ptr is None:
+            return "AsyncStore(closed)"
+        return "AsyncStore(id=%d)" % self.id
+
+
+class WriteGuard:
+    """An owned write lock on an async store (``storectx_write_guard *``).
+
+    ``install()`` pushes it as an async entry and consumes it (uninstalling
+    that entry unlocks).  Otherwise ``release()`` unlocks -- also on ``with``
+    exit and in ``__del__``, from any thread.
+    """
+
+    def __init__(self, ptr, store_id):
+        self._ptr = ptr
+        self.store_id = store_id
+
+    @property
+    def owned(self):
+        """False once released or consumed by ``install()``."""
+        return self._ptr is not None
+
+    @property
+    def store(self):
+        """The store's address (None once released or consumed)."""
+        if self._ptr is None:
+            return None
+        return lib.storectx_write_guard_store(ctypes.c_void_p(self._ptr))
+
+    def install(self):
+        """``storectx_install_async``: push the async entry and return its
+        ``InstallGuard``.  On failure (e.g. ``ALREADY_ON_STACK``) the guard is
+        still owned by this object."""
+        if self._ptr is None:
+            raise ValueError("storectx: WriteGuard was already released or installed")
+        out = InstallGuardHandle()
+        _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
+        self._ptr = None  # consumed by the entry
+        return InstallGuard(out, self.store_id)
+
+    def release(self):
+        """Unlock (idempotent; a no-op once installed)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.storectx_write_guard_release(ctypes.c_void_p(ptr))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "WriteGuard(store_id=%d, %s)" % (
+            self.store_id, "owned" if self._ptr is not None else "released")
+
+
+# --------------------------------------------------------------------------
+# Suspend and resume
+# --------------------------------------------------------------------------
+
+class Suspended:
+    """A detached segment of stack entries (``storectx_suspended *``).
+
+    Made by ``suspend(base_depth)``; ``resume()`` on any thread pushes the
+    entries back and consumes it.  ``free()`` (also in ``__del__`` if never
+    resumed) cancels it: the entries are dropped, their write locks released
+    and their handles become stale.
+    """
+
+    def __init__(self, ptr):
+        self._ptr = ptr
+
+    @property
+    def pending(self):
+        """True until resumed or freed."""
+        return self._ptr is not None
+
+    def __len__(self):
+        if self._ptr is None:
+            return 0
+        return lib.storectx_suspended_len(ctypes.c_void_p(self._ptr))
+
+    def resume(self):
+        """Push the entries back on this thread's stack and return the depth
+        they start at (the base depth for the next ``suspend``).  On failure
+        (``ALREADY_ON_STACK``) the segment is untouched and still owned."""
+        if self._ptr is None:
+            raise ValueError("storectx: Suspended was already resumed or freed")
+        base = ctypes.c_size_t()
+        _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
+        self._ptr = None
+        return base.value
+
+    def free(self):
+        """Cancel the segment (idempotent)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.storectx_suspended_free(ctypes.c_void_p(ptr))
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return "Suspended(len=%d)" % len(self) if self._ptr is not None else "Suspended(done)"
+
+
+def suspend(base_depth):
+    """Detach every entry above ``base_depth`` (the depth recorded when the
+    coroutine started or resumed) into a ``Suspended`` segment."""
+    out = ctypes.c_void_p()
+    _check(lib.storectx_suspend(base_depth, ctypes.byref(out)))
+    return Suspended(out.value)
+
+
+def _check_abi():
+    major = int(version().split(".")[0])
+    if major != ABI_MAJOR:
+        raise ImportError("storectx: library version %s, binding expects %d.x"
+                          % (version(), ABI_MAJOR))
+
+
+_check_abi()
