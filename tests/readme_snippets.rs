@@ -5,7 +5,10 @@
 use std::path::Path;
 
 fn lines(text: &str) -> Vec<&str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
@@ -34,5 +37,8 @@ fn readme_snippets_are_tested_code() {
         );
         checked += 1;
     }
-    assert!(checked >= 6, "expected at least 6 checked snippets, found {checked}");
+    assert!(
+        checked >= 6,
+        "expected at least 6 checked snippets, found {checked}"
+    );
 }

@@ -1,0 +1,59 @@
+//! Every `extern "C"` export runs its body inside the panic boundary (the
+//! lesson of rustls-ffi #286: one export that forgot it could unwind into C).
+
+use std::path::Path;
+
+#[test]
+fn every_export_starts_inside_the_panic_boundary() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
+    let mut names = Vec::new();
+    for file in std::fs::read_dir(&dir).expect("src/ffi") {
+        let path = file.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read source");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("pub extern \"C\" fn ") {
+            rest = &rest[at..];
+            let name: String = rest["pub extern \"C\" fn ".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let body = &rest[rest.find('{').expect("fn body") + 1..];
+            let first = body.trim_start();
+            assert!(
+                first.starts_with("boundary(") || first.starts_with("boundary::status("),
+                "{}: export {name} does not start with boundary(..) / boundary::status(..)",
+                path.display()
+            );
+            assert!(
+                text.contains(&format!("#[no_mangle]\npub extern \"C\" fn {name}")),
+                "{name} lacks #[no_mangle] directly above it"
+            );
+            names.push(name);
+            rest = body;
+        }
+    }
+    // The header declares exactly the exported functions.
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
+            .expect("include/storectx.h");
+    let mut declared: Vec<String> = header
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('*') && !l.trim_start().starts_with('/'))
+        .flat_map(|l| {
+            l.match_indices("storectx_").filter_map(move |(at, _)| {
+                let name: String = l[at..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                l[at + name.len()..].starts_with('(').then_some(name)
+            })
+        })
+        .collect();
+    declared.sort();
+    names.sort();
+    assert!(names.len() >= 34, "found only {} exports", names.len());
+    assert_eq!(
+        names, declared,
+        "exports in src/ffi and functions in the header differ"
+    );
+}
