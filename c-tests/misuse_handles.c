@@ -314,6 +314,11 @@ int main(void) {
   describe_into(text);
   REFUSED("uninstall", storectx_uninstall(g1_again), STALE);
   check_forged();
+  /* Values shaped like a no-op install guard (tag 2) that the library never
+   * handed out are stale too: a no-op guard must name an async entry here. */
+  storectx_install_guard forged_noop = {10}, forged_noop2 = {UINT64_C(0x7777777777777772)};
+  REFUSED("uninstall", storectx_uninstall(forged_noop), STALE);
+  REFUSED("uninstall", storectx_uninstall(forged_noop2), STALE);
   check_intact(0, 0, text);
   return 0;
 }

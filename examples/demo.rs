@@ -6,7 +6,7 @@
 mod cprog;
 
 fn main() {
-    let out_dir = cprog::lib_dir().join("c-tests");
+    let out_dir = cprog::lib_dir().with_file_name("c-tests");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
     let exe = cprog::build(
         &cprog::root().join("c-tests/demo.c"),

@@ -189,7 +189,10 @@ impl Stack {
     /// unborrowed. Dropping an async entry releases its lock.
     pub fn uninstall(&mut self, raw: u64) -> Result<()> {
         if handle::decode(raw, Tag::NoopInstall).is_some() {
-            return Ok(());
+            // Nothing to pop, but the async entry it names must be on top.
+            return self
+                .top_index_of(raw, Tag::NoopInstall, "no-op install guard")
+                .map(drop);
         }
         let index = self.top_index_of(raw, Tag::Install, "install guard")?;
         let top = &self.entries[index];
@@ -408,6 +411,8 @@ mod tests {
         assert!(!noop.pushed && !s.install_guard_installed(noop.raw));
         s.uninstall(noop.raw).unwrap();
         assert_eq!(s.depth(), 1);
+        let forged = handle::encode(Tag::NoopInstall, 12345);
+        assert_eq!(err_kind(s.uninstall(forged)), "StaleHandle");
         let (err, back) = s
             .install_async(store.try_write().unwrap_or_else(|_| {
                 // The lock is held by the entry; build a second store with the same id.

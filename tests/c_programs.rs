@@ -30,7 +30,7 @@ fn main() {
         .iter()
         .flat_map(|s| [(s.clone(), Link::Shared), (s.clone(), Link::Static)])
         .collect();
-    let out_dir = cprog::lib_dir().join("c-tests");
+    let out_dir = cprog::lib_dir().with_file_name("c-tests");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
     let queue = Mutex::new(jobs.into_iter());

@@ -32,17 +32,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>: where cargo put libstorectx.{so,a}.
+/// target/<profile>/deps: where every cargo command (test, run, build)
+/// writes libstorectx.{so,a}; the copies in target/<profile> are only
+/// refreshed by `cargo build`, so linking those could test a stale library.
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("exe has a parent").to_path_buf();
     // tests live in target/<profile>/deps, examples in target/<profile>/examples
-    if matches!(
-        dir.file_name().and_then(|n| n.to_str()),
-        Some("deps" | "examples")
-    ) {
-        dir.pop();
-    }
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("exe is inside target/<profile>/");
+    let dir = profile.join("deps");
     assert!(
         dir.join("libstorectx.so").exists() && dir.join("libstorectx.a").exists(),
         "libstorectx.so/.a not found in {}; build the library first",

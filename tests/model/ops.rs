@@ -1,0 +1,509 @@
+//! The calls a sequence is made of, and the generator that picks them.
+//!
+//! Arguments are symbolic: `t` is a worker thread, `id` an index into the
+//! store-id pool (0 is the reserved id 0), `h` an index into the table of
+//! guard handles (any kind, live or not), `a` an async store, `HeapArg` a
+//! write-guard / segment argument. The driver turns them into real values.
+//!
+//! The generator looks at the model only to make sequences interesting
+//! (mostly right handles, sometimes wrong ones); what a call must answer is
+//! the model's business, never the generator's.
+
+use super::reference::{Kind, Model, Sym};
+use super::source::Source;
+
+/// How long `write` may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// 0: try once.
+    Zero,
+    /// A few microseconds.
+    Short,
+    /// UINT64_MAX: only generated when the model says it cannot block.
+    Forever,
+}
+
+/// A `storectx_write_guard *` or `storectx_suspended *` argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeapArg {
+    Null,
+    /// Write guard number `i` (live or spent).
+    Guard(usize),
+    /// Segment number `i` (live or spent).
+    Segment(usize),
+    /// A value the library never handed out.
+    Garbage(u64),
+    /// A real `storectx_async_store *` of store `a`, cast to the wrong type.
+    StorePtr(usize),
+}
+
+/// A fabricated guard-handle value (no library call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forge {
+    /// `{ 0 }`.
+    Zero,
+    /// An uninitialised-memory-like value.
+    Garbage(u64),
+    /// Handle `h` with high bits flipped: same kind, a number never issued.
+    Flip { h: usize, bits: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Install { t: usize, id: usize, addr: usize, null_store: bool, null_out: bool },
+    Uninstall { t: usize, h: usize },
+    GuardInstalled { t: usize, h: usize },
+    AsyncNew { t: usize, id: usize, addr: usize, null_store: bool, null_out: bool },
+    AsyncClone { t: usize, a: Option<usize> },
+    AsyncRelease { t: usize, a: Option<usize> },
+    AsyncId { t: usize, a: Option<usize> },
+    TryWrite { t: usize, a: Option<usize>, null_out: bool },
+    Write { t: usize, a: Option<usize>, wait: Wait, null_out: bool },
+    GuardStore { t: usize, g: HeapArg },
+    GuardRelease { t: usize, g: HeapArg },
+    InstallAsync { t: usize, g: HeapArg, null_out: bool },
+    GetCurrent { t: usize, id: usize, null_store: bool, null_out: bool },
+    GetTransient { t: usize, id: usize, null_store: bool },
+    GetUnborrowed { t: usize, null_id: bool, null_store: bool, null_out: bool },
+    GetAsync { t: usize, id: usize, null_async: bool, null_store: bool, null_out: bool },
+    BorrowClone { t: usize, h: usize, null_out: bool },
+    BorrowRelease { t: usize, h: usize },
+    Pause { t: usize, id: usize, null_out: bool },
+    Unpause { t: usize, h: usize },
+    Suspend { t: usize, base: usize, null_out: bool },
+    Resume { t: usize, s: HeapArg, null_base: bool },
+    SegmentLen { t: usize, s: HeapArg },
+    SegmentFree { t: usize, s: HeapArg },
+    Describe { t: usize, len: usize, null_buf: bool },
+    /// Not a library call: adds a fabricated value to the handle table.
+    Forge { how: Forge },
+    /// The worker thread exits (with whatever its stack holds) and a fresh
+    /// thread takes its place.
+    ThreadExit { t: usize },
+    /// Not a call: only the observation of thread `t`.
+    Observe { t: usize },
+}
+
+impl Op {
+    /// The worker the call runs on (`None`: no library call).
+    pub fn thread(&self) -> Option<usize> {
+        use Op::*;
+        match *self {
+            Install { t, .. } | Uninstall { t, .. } | GuardInstalled { t, .. }
+            | AsyncNew { t, .. } | AsyncClone { t, .. } | AsyncRelease { t, .. }
+            | AsyncId { t, .. } | TryWrite { t, .. } | Write { t, .. }
+            | GuardStore { t, .. } | GuardRelease { t, .. } | InstallAsync { t, .. }
+            | GetCurrent { t, .. } | GetTransient { t, .. } | GetUnborrowed { t, .. }
+            | GetAsync { t, .. } | BorrowClone { t, .. } | BorrowRelease { t, .. }
+            | Pause { t, .. } | Unpause { t, .. } | Suspend { t, .. } | Resume { t, .. }
+            | SegmentLen { t, .. } | SegmentFree { t, .. } | Describe { t, .. }
+            | ThreadExit { t } | Observe { t } => Some(t),
+            Forge { .. } => None,
+        }
+    }
+
+    /// Whether this is a call of the library under test (counted).
+    pub fn is_call(&self) -> bool {
+        !matches!(self, Op::Forge { .. } | Op::Observe { .. } | Op::ThreadExit { .. })
+    }
+}
+
+/// Address of a sync store for pool id `id` (never NULL); `variant`
+/// gives another address for the same id (ADDRESS_MISMATCH).
+pub fn sync_addr(id: usize, variant: bool) -> usize {
+    0x1000 * (id + 1) + if variant { 0x10 } else { 0 }
+}
+
+/// Address of the `n`-th async store.
+pub fn async_addr(n: usize) -> usize {
+    0x10_0000 + 0x100 * (n + 1)
+}
+
+/// Bounds that keep tables small and sequences meaningful.
+const MAX_STORES: usize = 6;
+const MAX_DEPTH: usize = 24;
+
+/// Generator state carried between calls.
+#[derive(Debug, Default)]
+pub struct Gen {
+    /// The thread the sequence is "on"; calls stick to it most of the time.
+    pub t: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Cat {
+    Install,
+    Uninstall,
+    GuardInstalled,
+    AsyncNew,
+    AsyncClone,
+    AsyncRelease,
+    AsyncId,
+    TryWrite,
+    Write,
+    GuardStore,
+    GuardRelease,
+    InstallAsync,
+    GetCurrent,
+    GetTransient,
+    GetUnborrowed,
+    GetAsync,
+    BorrowClone,
+    BorrowRelease,
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    SegmentLen,
+    SegmentFree,
+    Describe,
+    Forge,
+    ThreadExit,
+}
+
+const CATS: &[(Cat, u64)] = &[
+    (Cat::Install, 14),
+    (Cat::Uninstall, 13),
+    (Cat::GuardInstalled, 1),
+    (Cat::AsyncNew, 3),
+    (Cat::AsyncClone, 1),
+    (Cat::AsyncRelease, 1),
+    (Cat::AsyncId, 1),
+    (Cat::TryWrite, 4),
+    (Cat::Write, 3),
+    (Cat::GuardStore, 1),
+    (Cat::GuardRelease, 3),
+    (Cat::InstallAsync, 6),
+    (Cat::GetCurrent, 8),
+    (Cat::GetTransient, 2),
+    (Cat::GetUnborrowed, 3),
+    (Cat::GetAsync, 3),
+    (Cat::BorrowClone, 3),
+    (Cat::BorrowRelease, 9),
+    (Cat::Pause, 4),
+    (Cat::Unpause, 6),
+    (Cat::Suspend, 4),
+    (Cat::Resume, 5),
+    (Cat::SegmentLen, 1),
+    (Cat::SegmentFree, 2),
+    (Cat::Describe, 1),
+    (Cat::Forge, 2),
+    (Cat::ThreadExit, 1),
+];
+
+impl Gen {
+    /// Picks the next call.
+    pub fn next<S: Source>(&mut self, m: &Model, src: &mut S) -> Op {
+        let threads = m.threads.len();
+        if src.chance(22) {
+            self.t = src.below(threads as u64) as usize;
+        }
+        let t = self.t;
+        let weights: Vec<u64> = CATS.iter().map(|c| c.1).collect();
+        loop {
+            let cat = CATS[src.weighted(&weights)].0;
+            if let Some(op) = self.make(cat, t, m, src) {
+                return op;
+            }
+        }
+    }
+
+    fn make<S: Source>(&mut self, cat: Cat, t: usize, m: &Model, src: &mut S) -> Option<Op> {
+        let null = |src: &mut S| src.chance(3);
+        let stack = &m.threads[t];
+        Some(match cat {
+            Cat::Install => {
+                if stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                let id = self.store_id(t, m, src);
+                let addr = match stack.iter().rev().find(|e| m.ids[id] == e.id) {
+                    // the same store again: mostly its own address
+                    Some(e) if !src.chance(12) => e.addr,
+                    _ => sync_addr(id, src.chance(10)),
+                };
+                Op::Install { t, id, addr, null_store: null(src), null_out: null(src) }
+            }
+            Cat::Uninstall => Op::Uninstall { t, h: self.handle(t, m, src, HKind::Install)? },
+            Cat::GuardInstalled => {
+                Op::GuardInstalled { t, h: self.handle(t, m, src, HKind::Install)? }
+            }
+            Cat::AsyncNew => {
+                if m.stores.len() >= MAX_STORES {
+                    return None;
+                }
+                let id = if src.chance(4) { 0 } else { 1 + src.below(m.ids.len() as u64 - 1) as usize };
+                Op::AsyncNew {
+                    t,
+                    id,
+                    addr: async_addr(m.stores.len()),
+                    null_store: null(src),
+                    null_out: null(src),
+                }
+            }
+            Cat::AsyncClone => Op::AsyncClone { t, a: self.store_ref(m, src, 10) },
+            Cat::AsyncRelease => {
+                // Never over-release: that is a refcount bug of the caller (UB).
+                Op::AsyncRelease { t, a: self.store_ref(m, src, 10) }
+            }
+            Cat::AsyncId => Op::AsyncId { t, a: self.store_ref(m, src, 10) },
+            Cat::TryWrite => {
+                Op::TryWrite { t, a: self.store_ref(m, src, 3), null_out: null(src) }
+            }
+            Cat::Write => {
+                let a = self.store_ref(m, src, 3);
+                let mut wait = [Wait::Zero, Wait::Short, Wait::Forever][src.below(3) as usize];
+                if let Some(a) = a {
+                    // Waiting forever only where it cannot block this
+                    // single-stepped driver: free, or held by our own stack.
+                    if wait == Wait::Forever && m.locked(a) && !m.would_deadlock(t, a) {
+                        wait = Wait::Short;
+                    }
+                }
+                Op::Write { t, a, wait, null_out: null(src) }
+            }
+            Cat::GuardStore => Op::GuardStore { t, g: self.heap(m, src, true) },
+            Cat::GuardRelease => Op::GuardRelease { t, g: self.heap(m, src, true) },
+            Cat::InstallAsync => {
+                if stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                Op::InstallAsync { t, g: self.heap(m, src, true), null_out: null(src) }
+            }
+            Cat::GetCurrent => Op::GetCurrent {
+                t,
+                id: self.lookup_id(t, m, src),
+                null_store: null(src),
+                null_out: null(src),
+            },
+            Cat::GetTransient => {
+                Op::GetTransient { t, id: self.lookup_id(t, m, src), null_store: null(src) }
+            }
+            Cat::GetUnborrowed => Op::GetUnborrowed {
+                t,
+                null_id: null(src),
+                null_store: null(src),
+                null_out: null(src),
+            },
+            Cat::GetAsync => Op::GetAsync {
+                t,
+                id: self.lookup_id(t, m, src),
+                null_async: null(src),
+                null_store: null(src),
+                null_out: null(src),
+            },
+            Cat::BorrowClone => Op::BorrowClone {
+                t,
+                h: self.handle(t, m, src, HKind::Borrow)?,
+                null_out: null(src),
+            },
+            Cat::BorrowRelease => {
+                Op::BorrowRelease { t, h: self.handle(t, m, src, HKind::Borrow)? }
+            }
+            Cat::Pause => Op::Pause { t, id: self.lookup_id(t, m, src), null_out: null(src) },
+            Cat::Unpause => Op::Unpause { t, h: self.handle(t, m, src, HKind::Pause)? },
+            Cat::Suspend => {
+                let d = stack.len();
+                let base = match src.below(100) {
+                    0..=39 => d.saturating_sub(1 + src.below(2) as usize),
+                    40..=64 => src.below(d as u64 + 1) as usize,
+                    65..=74 => d,
+                    75..=84 => 0,
+                    85..=94 => d + 1 + src.below(3) as usize,
+                    _ => usize::MAX,
+                };
+                Op::Suspend { t, base, null_out: null(src) }
+            }
+            Cat::Resume => {
+                if stack.len() >= MAX_DEPTH {
+                    return None;
+                }
+                Op::Resume { t, s: self.heap(m, src, false), null_base: null(src) }
+            }
+            Cat::SegmentLen => Op::SegmentLen { t, s: self.heap(m, src, false) },
+            Cat::SegmentFree => Op::SegmentFree { t, s: self.heap(m, src, false) },
+            Cat::Describe => {
+                let len = match src.below(4) {
+                    0 => 0,
+                    1 => 1,
+                    2 => src.below(64) as usize,
+                    _ => 4096,
+                };
+                Op::Describe { t, len, null_buf: src.chance(10) }
+            }
+            Cat::Forge => {
+                let how = match src.below(3) {
+                    0 => Forge::Zero,
+                    1 => Forge::Garbage(garbage(src)),
+                    _ if m.handles.is_empty() => Forge::Zero,
+                    _ => Forge::Flip {
+                        h: src.below(m.handles.len() as u64) as usize,
+                        bits: 1 + src.below(63),
+                    },
+                };
+                Op::Forge { how }
+            }
+            Cat::ThreadExit => {
+                let t = src.below(m.threads.len() as u64) as usize;
+                Op::ThreadExit { t }
+            }
+        })
+    }
+
+    /// A store id for install: mostly the top's (nested call on the same
+    /// store), otherwise any, sometimes a paused one, rarely id 0.
+    fn store_id<S: Source>(&self, t: usize, m: &Model, src: &mut S) -> usize {
+        let stack = &m.threads[t];
+        let index_of = |id: u64| m.ids.iter().position(|&x| x == id).unwrap_or(0);
+        match src.below(100) {
+            0..=2 => 0,
+            3..=37 if !stack.is_empty() => index_of(stack.last().unwrap().id),
+            38..=47 if !stack.is_empty() => {
+                index_of(stack[src.below(stack.len() as u64) as usize].id)
+            }
+            _ => 1 + src.below(m.ids.len() as u64 - 1) as usize,
+        }
+    }
+
+    /// A store id for a lookup (get_current*, pause): mostly the top's.
+    fn lookup_id<S: Source>(&self, t: usize, m: &Model, src: &mut S) -> usize {
+        let stack = &m.threads[t];
+        match stack.last() {
+            Some(top) if src.chance(70) => {
+                m.ids.iter().position(|&x| x == top.id).unwrap_or(0)
+            }
+            _ => self.store_id(t, m, src),
+        }
+    }
+
+    /// An async store the caller holds a reference to (or NULL).
+    fn store_ref<S: Source>(&self, m: &Model, src: &mut S, null_percent: u64) -> Option<usize> {
+        let held: Vec<usize> = (0..m.stores.len()).filter(|&a| m.stores[a].refs > 0).collect();
+        if held.is_empty() || src.chance(null_percent) {
+            None
+        } else {
+            Some(src.pick(&held))
+        }
+    }
+
+    /// A guard handle for a slot of kind `want`: mostly one of that kind
+    /// whose entry is on this thread (usually the top), else anything in the
+    /// table: stale, foreign, suspended, wrong kind, forged.
+    fn handle<S: Source>(&self, t: usize, m: &Model, src: &mut S, want: HKind) -> Option<usize> {
+        if m.handles.is_empty() {
+            return None;
+        }
+        let stack = &m.threads[t];
+        let top_uid = stack.last().map(|e| e.uid);
+        let on_stack = |uid: u32| stack.iter().any(|e| e.uid == uid);
+        let top_pause = stack.last().and_then(|e| e.pauses.last()).map(|p| p.0);
+        let good: Vec<usize> = (0..m.handles.len())
+            .filter(|&i| match (want, m.handles[i]) {
+                (HKind::Install, Sym::Install(u)) => on_stack(u),
+                (HKind::Install, Sym::Noop) => true,
+                (HKind::Borrow, Sym::Borrow(u)) => on_stack(u),
+                (HKind::Pause, Sym::Pause(p)) => {
+                    stack.iter().any(|e| e.pauses.iter().any(|q| q.0 == p))
+                }
+                _ => false,
+            })
+            .collect();
+        let best: Vec<usize> = good
+            .iter()
+            .copied()
+            .filter(|&i| match m.handles[i] {
+                Sym::Install(u) | Sym::Borrow(u) => Some(u) == top_uid,
+                Sym::Pause(p) => Some(p) == top_pause,
+                _ => false,
+            })
+            .collect();
+        Some(match src.below(100) {
+            0..=54 if !best.is_empty() => src.pick(&best),
+            0..=74 if !good.is_empty() => src.pick(&good),
+            _ => src.below(m.handles.len() as u64) as usize,
+        })
+    }
+
+    /// A write-guard (`guard` = true) or segment argument: mostly a live
+    /// one, else spent, of the other type, garbage, a store pointer, NULL.
+    fn heap<S: Source>(&self, m: &Model, src: &mut S, guard: bool) -> HeapArg {
+        let live: Vec<usize> = if guard {
+            (0..m.guards.len()).filter(|&g| m.guards[g].live).collect()
+        } else {
+            (0..m.segments.len()).filter(|&s| m.segments[s].live).collect()
+        };
+        let all = if guard { m.guards.len() } else { m.segments.len() };
+        let other = if guard { m.segments.len() } else { m.guards.len() };
+        let own = |i| if guard { HeapArg::Guard(i) } else { HeapArg::Segment(i) };
+        let foreign = |i| if guard { HeapArg::Segment(i) } else { HeapArg::Guard(i) };
+        let held: Vec<usize> = (0..m.stores.len()).filter(|&a| m.stores[a].refs > 0).collect();
+        match src.below(100) {
+            0..=69 if !live.is_empty() => own(src.pick(&live)),
+            0..=84 if all > 0 => own(src.below(all as u64) as usize),
+            85..=89 if other > 0 && cross_type_heap_handles() => {
+                foreign(src.below(other as u64) as usize)
+            }
+            90..=93 if !held.is_empty() => HeapArg::StorePtr(src.pick(&held)),
+            94..=96 => HeapArg::Null,
+            _ => HeapArg::Garbage(heap_garbage(src)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HKind {
+    Install,
+    Borrow,
+    Pause,
+}
+
+/// Whether to pass a segment handle where a write guard is expected and
+/// vice versa. See the report: the library's two handle tables share one
+/// encoding, so such a value can name a live object of the other table.
+/// Off unless `STORECTX_MODEL_CROSS_TYPE=1` until the library tags them.
+pub fn cross_type_heap_handles() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("STORECTX_MODEL_CROSS_TYPE").is_ok_and(|v| v == "1")
+    })
+}
+
+/// A garbage guard-handle value, like uninitialised memory.
+///
+/// One exception is made knowingly: API.md says uninstalling a no-op guard
+/// is "always OK", and a no-op guard carries no entry, so a garbage value
+/// that happens to carry the no-op tag (low three bits == 2, see
+/// src/handle.rs) *is* a no-op guard. Those are not generated (see report).
+fn garbage<S: Source>(src: &mut S) -> u64 {
+    let v = match src.below(5) {
+        0 => u64::MAX,
+        1 => 0xDEAD_BEEF_DEAD_BEEF,
+        2 => 0xCCCC_CCCC_CCCC_CCCC,
+        3 => 1 + src.below(1 << 16), // small integers
+        _ => src.any(),
+    };
+    let v = if v & 7 == 2 { v ^ 1 } else { v };
+    if v == 0 {
+        1
+    } else {
+        v
+    }
+}
+
+/// A garbage write-guard / segment value (never NULL, never dereferenced by
+/// the library: those handles are validated, not pointers).
+fn heap_garbage<S: Source>(src: &mut S) -> u64 {
+    let v = match src.below(4) {
+        0 => u64::MAX,
+        1 => 0x7f00_dead_b000, // looks like a heap pointer
+        2 => 1 << 63,
+        _ => src.any(),
+    };
+    v.max(1)
+}
+
+/// Whether the model holds something a sequence end must clean up.
+pub fn has_async_entries(m: &Model, t: usize) -> bool {
+    m.threads[t].iter().any(|e| matches!(e.kind, Kind::Async(_)))
+}
