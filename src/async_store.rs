@@ -78,12 +78,21 @@ impl AsyncStore {
         self.lock.is_locked()
     }
 
+    fn guard(self: &Arc<Self>) -> WriteGuard {
+        crate::valgrind::acquire(self.lock_tag());
+        WriteGuard {
+            store: Arc::clone(self),
+        }
+    }
+
+    fn lock_tag(&self) -> *const u8 {
+        std::ptr::from_ref(&self.lock).cast()
+    }
+
     /// Takes the lock if it is free.
     pub fn try_write(self: &Arc<Self>) -> Result<WriteGuard> {
         if self.lock.try_lock() {
-            Ok(WriteGuard {
-                store: Arc::clone(self),
-            })
+            Ok(self.guard())
         } else {
             Err(Error::Busy(format!(
                 "store {} is locked by another write guard",
@@ -104,9 +113,7 @@ impl AsyncStore {
             }
         };
         if locked {
-            Ok(WriteGuard {
-                store: Arc::clone(self),
-            })
+            Ok(self.guard())
         } else {
             Err(Error::TimedOut(format!(
                 "store {} stayed locked for the whole timeout ({wait:?})",
@@ -132,6 +139,7 @@ impl WriteGuard {
 
 impl Drop for WriteGuard {
     fn drop(&mut self) {
+        crate::valgrind::release(self.store.lock_tag());
         // SAFETY: the lock was taken when this guard was built and only this
         // guard releases it; parking_lot's `send_guard` feature makes release
         // from another thread part of RawMutex's contract.

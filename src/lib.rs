@@ -12,7 +12,8 @@
 //! * [`segment`] — suspend/resume of entry segments;
 //! * [`registry`] — validated handles for heap objects C may misuse;
 //! * [`current`] — the calling thread's stack;
-//! * [`error`] — one error enum, one variant per C status code.
+//! * [`error`] — one error enum, one variant per C status code;
+//! * `valgrind` — happens-before annotations so helgrind sees our locks.
 //!
 //! [`ffi`] is the thin `extern "C"` layer that `include/storectx.h` declares.
 
@@ -28,5 +29,6 @@ pub mod stack;
 pub mod store_set;
 #[doc(hidden)]
 pub mod testing;
+mod valgrind;
 
 pub use error::Error;

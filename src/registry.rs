@@ -105,6 +105,7 @@ impl<T: Default> Registry<T> {
         match fill(&mut slot.value) {
             Ok(r) => {
                 slot.live = true;
+                crate::valgrind::release(std::ptr::from_ref(&*slot).cast());
                 Ok((encode(index, slot.generation), r))
             }
             Err(e) => {
@@ -122,6 +123,7 @@ impl<T: Default> Registry<T> {
         if !slot.live || slot.generation != generation {
             return Err(self.stale());
         }
+        crate::valgrind::acquire(std::ptr::from_ref(&*slot).cast());
         Ok(f(&mut slot.value))
     }
 
@@ -138,6 +140,7 @@ impl<T: Default> Registry<T> {
         if !slot.live || slot.generation != generation {
             return Err(self.stale());
         }
+        crate::valgrind::acquire(std::ptr::from_ref(&*slot).cast());
         let r = consume(&mut slot.value)?;
         slot.live = false;
         slot.generation += 1;
