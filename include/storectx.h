@@ -354,7 +354,8 @@ storectx_status storectx_install(storectx_store_id id,
  * Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
  * deeper, `STORECTX_ERR_STALE_HANDLE` if not on this thread's stack) and
  * unborrowed (`STORECTX_ERR_STILL_BORROWED`). Uninstalling an async entry
- * releases its write lock. The no-op guard always answers `STORECTX_OK`.
+ * releases its write lock. The no-op guard pops nothing: it answers
+ * `STORECTX_OK` while the async entry it stands for is on top.
  */
 storectx_status storectx_uninstall(struct storectx_install_guard guard);
 
