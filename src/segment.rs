@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::stack::{Entry, PauseRecord, Stack};
+use crate::store_set::NO_SLOT;
 
 /// Entries detached from a thread's stack, bottom first, with their pause
 /// records. Reused after resume: its vectors keep their capacity.
@@ -54,15 +55,13 @@ impl Stack {
             .entries
             .get(base_depth)
             .map_or(self.pauses.len(), |e| e.pause_base);
-        // A store stays present if the entry just below the segment is the
-        // same store (a nested call on it was split by the suspend).
-        let below = base_depth.checked_sub(1).map(|i| self.entries[i].id);
+        // Entries that put their store in `present` clear their slot; a
+        // nested entry of the store below the segment owns none.
         for entry in self.entries.drain(base_depth..) {
-            if Some(entry.id) != below {
-                self.present.remove(entry.id);
-            }
+            self.present.clear_slot(entry.slot);
             segment.entries.push(Entry {
                 pause_base: entry.pause_base - pause_start,
+                slot: NO_SLOT,
                 ..entry
             });
         }
@@ -84,12 +83,10 @@ impl Stack {
         crate::testing::maybe_panic();
         let base_depth = self.depth();
         let pause_start = self.pauses.len();
-        for entry in segment.entries.drain(..) {
-            self.present.insert(entry.id);
-            self.entries.push(Entry {
-                pause_base: entry.pause_base + pause_start,
-                ..entry
-            });
+        for mut entry in segment.entries.drain(..) {
+            entry.slot = self.present_insert(entry.id);
+            entry.pause_base += pause_start;
+            self.entries.push(entry);
         }
         self.pauses.append(&mut segment.pauses);
         Ok(base_depth)

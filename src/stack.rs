@@ -8,7 +8,7 @@
 use crate::async_store::{AsyncStore, WriteGuard};
 use crate::error::{Error, Result};
 use crate::handle::{self, NumberSource, Tag};
-use crate::store_set::StoreSet;
+use crate::store_set::{StoreSet, NO_SLOT};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct Entry {
     pub(crate) pause_base: usize,
     /// `Some` for an async entry: the entry holds the store's lock.
     pub(crate) guard: Option<WriteGuard>,
+    /// The slot of `id` in [`Stack::present`] if this entry put it there.
+    pub(crate) slot: u32,
 }
 
 impl Entry {
@@ -59,6 +61,28 @@ pub struct Stack {
     /// Every store id that has an entry on this stack.
     pub(crate) present: StoreSet,
     pub(crate) numbers: NumberSource,
+}
+
+#[cold]
+#[inline(never)]
+fn cold_id_zero() -> Error {
+    Error::InvalidArgument("store id 0 is reserved; use storectx_store_id_new()".into())
+}
+
+#[cold]
+#[inline(never)]
+fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
+    Error::AddressMismatch(format!(
+        "store {id} is on top at {top:#x}, install asked for {address:#x}"
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
+    Error::StillBorrowed(format!(
+        "store {id} at depth {depth} still has {borrows} borrow(s); release them first"
+    ))
 }
 
 /// Result of a sync install.
@@ -118,11 +142,10 @@ impl Stack {
     }
 
     /// Pushes a sync entry for the embedder's store `address` under `id`.
+    #[inline]
     pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
         if id == 0 {
-            return Err(Error::InvalidArgument(
-                "store id 0 is reserved; use storectx_store_id_new()".into(),
-            ));
+            return Err(cold_id_zero());
         }
         if let Some(top) = self.entries.last() {
             if top.id == id {
@@ -134,10 +157,7 @@ impl Stack {
                     });
                 }
                 if top.address != address {
-                    return Err(Error::AddressMismatch(format!(
-                        "store {id} is on top at {:#x}, install asked for {address:#x}",
-                        top.address
-                    )));
+                    return Err(cold_address_mismatch(id, top.address, address));
                 }
             } else if self.present.contains(id) {
                 return Err(self.paused_error(id));
@@ -167,26 +187,70 @@ impl Stack {
         Ok(self.push(id, address, Some(guard)))
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>) -> u64 {
         let number = self.numbers.next_number();
         let nested = self.entries.last().is_some_and(|top| top.id == id);
-        self.entries.push(Entry {
-            number,
-            id,
-            address,
-            borrows: 0,
-            pause_base: self.pauses.len(),
-            guard,
-        });
-        if !nested {
-            self.present.insert(id);
+        let slot = if nested {
+            NO_SLOT
+        } else {
+            self.present_insert(id)
+        };
+        if self.entries.len() == self.entries.capacity() {
+            self.grow_entries();
+        }
+        let len = self.entries.len();
+        // Written straight into the vector's spare capacity: `Vec::push`
+        // builds the Entry on the stack and copies it, which costs a
+        // store-forwarding stall on this, the hottest path.
+        // SAFETY: capacity > len was ensured just above, so the slot at `len`
+        // is allocated and unused; it is fully initialised before `set_len`.
+        unsafe {
+            let slot_ptr = self.entries.as_mut_ptr().add(len);
+            slot_ptr.write(Entry {
+                number,
+                id,
+                address,
+                borrows: 0,
+                pause_base: self.pauses.len(),
+                guard,
+                slot,
+            });
+            self.entries.set_len(len + 1);
         }
         handle::encode(Tag::Install, number)
     }
 
+    /// Inserts `id` into `present`, growing it first if needed (re-inserting
+    /// the ids in stack order keeps LIFO clearing valid).
+    #[inline]
+    pub(crate) fn present_insert(&mut self, id: u64) -> u32 {
+        if self.present.needs_grow() {
+            self.regrow_present();
+        }
+        self.present.insert_slot(id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_entries(&mut self) {
+        self.entries.reserve(16);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn regrow_present(&mut self) {
+        self.present.reset_for(self.entries.len() + 1);
+        for e in self.entries.iter_mut() {
+            if e.slot != NO_SLOT {
+                e.slot = self.present.insert_slot(e.id);
+            }
+        }
+    }
+
     /// Pops the entry named by an install guard; it must be on top and
     /// unborrowed. Dropping an async entry releases its lock.
+    #[inline]
     pub fn uninstall(&mut self, raw: u64) -> Result<()> {
         if handle::decode(raw, Tag::NoopInstall).is_some() {
             // Nothing to pop, but the async entry it names must be on top.
@@ -197,30 +261,16 @@ impl Stack {
         let index = self.top_index_of(raw, Tag::Install, "install guard")?;
         let top = &self.entries[index];
         if top.borrows > 0 {
-            return Err(Error::StillBorrowed(format!(
-                "store {} at depth {} still has {} borrow(s); release them first",
-                top.id,
-                index + 1,
-                top.borrows
-            )));
+            return Err(cold_still_borrowed(top.id, index + 1, top.borrows));
         }
         crate::testing::maybe_panic();
-        let entry = self.pop();
-        drop(entry); // releases an async entry's lock, after the stack is consistent
+        let (pause_base, slot) = (top.pause_base, top.slot);
+        self.pauses.truncate(pause_base);
+        self.present.clear_slot(slot);
+        // Drops the entry in place (no copy out): an async entry releases its
+        // lock last, once the stack is consistent.
+        self.entries.truncate(index);
         Ok(())
-    }
-
-    #[inline]
-    fn pop(&mut self) -> Entry {
-        let entry = self
-            .entries
-            .pop()
-            .expect("pop on a checked, non-empty stack");
-        self.pauses.truncate(entry.pause_base);
-        if self.entries.last().is_none_or(|top| top.id != entry.id) {
-            self.present.remove(entry.id);
-        }
-        entry
     }
 
     /// Whether the install guard `raw` names an entry on this stack.

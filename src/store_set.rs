@@ -1,10 +1,12 @@
 //! The set of store ids present on one thread's stack, so that "is this store
 //! paused deeper down?" costs O(1) whatever the depth.
 //!
-//! Open addressing with linear probing and backward-shift deletion: no
-//! tombstones, no allocation once grown, one multiply per lookup.
+//! Open addressing with linear probing, kept at most a quarter full. Ids
+//! leave the set in the reverse order they entered it (entries leave the
+//! stack from the top), so removal just clears the slot an id was put in:
+//! no id still present has a probe run crossing a slot filled after it.
 
-/// A set of nonzero `u64` store ids.
+/// A set of nonzero `u64` store ids with LIFO removal by slot.
 #[derive(Debug, Default)]
 pub struct StoreSet {
     /// 0 marks an empty slot; length is 0 or a power of two.
@@ -13,6 +15,9 @@ pub struct StoreSet {
 }
 
 const MIN_SLOTS: usize = 16;
+/// The slot of an entry that put no id in the set (a nested entry of the
+/// same store as the entry below it).
+pub const NO_SLOT: u32 = u32::MAX;
 
 impl StoreSet {
     /// An empty set; allocates on first insert.
@@ -57,13 +62,17 @@ impl StoreSet {
         }
     }
 
-    /// Adds `id` (nonzero); no effect if present.
+    /// Whether one more insert needs a bigger table (see [`StoreSet::reset_for`]).
     #[inline]
-    pub fn insert(&mut self, id: u64) {
-        debug_assert_ne!(id, 0);
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.grow();
-        }
+    pub fn needs_grow(&self) -> bool {
+        (self.len + 1) * 4 > self.slots.len()
+    }
+
+    /// Adds `id` and answers its slot, or [`NO_SLOT`] if it was present.
+    /// The caller checked [`StoreSet::needs_grow`] first.
+    #[inline]
+    pub fn insert_slot(&mut self, id: u64) -> u32 {
+        debug_assert!(id != 0 && !self.needs_grow());
         let mask = self.slots.len() - 1;
         let mut i = self.home(id);
         loop {
@@ -71,99 +80,88 @@ impl StoreSet {
                 0 => {
                     self.slots[i] = id;
                     self.len += 1;
-                    return;
+                    return i as u32;
                 }
-                s if s == id => return,
+                s if s == id => return NO_SLOT,
                 _ => i = (i + 1) & mask,
             }
         }
     }
 
-    /// Removes `id`; no effect if absent.
+    /// Removes the id put at `slot`, which must be the most recently
+    /// inserted id still present; [`NO_SLOT`] removes nothing.
     #[inline]
-    pub fn remove(&mut self, id: u64) {
-        if self.slots.is_empty() {
-            return;
+    pub fn clear_slot(&mut self, slot: u32) {
+        if slot != NO_SLOT {
+            self.slots[slot as usize] = 0;
+            self.len -= 1;
         }
-        let mask = self.slots.len() - 1;
-        let mut hole = self.home(id);
-        loop {
-            match self.slots[hole] {
-                0 => return,
-                s if s == id => break,
-                _ => hole = (hole + 1) & mask,
-            }
-        }
-        // Shift back every later member of the probe run that may move into
-        // the hole without ending up before its home slot.
-        let mut next = hole;
-        loop {
-            next = (next + 1) & mask;
-            let s = self.slots[next];
-            if s == 0 {
-                break;
-            }
-            let home = self.home(s);
-            let movable = if hole <= next {
-                home <= hole || home > next
-            } else {
-                home <= hole && home > next
-            };
-            if movable {
-                self.slots[hole] = s;
-                hole = next;
-            }
-        }
-        self.slots[hole] = 0;
-        self.len -= 1;
     }
 
+    /// Empties the set and sizes it for `n` ids; the caller re-inserts its
+    /// ids in stack order and records their new slots.
     #[cold]
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(MIN_SLOTS);
-        let old = std::mem::replace(&mut self.slots, vec![0; size]);
-        self.len = 0;
-        for id in old.into_iter().filter(|&id| id != 0) {
-            self.insert(id);
+    pub fn reset_for(&mut self, n: usize) {
+        let mut size = MIN_SLOTS.max(self.slots.len());
+        while n * 4 > size {
+            size *= 2;
         }
+        self.slots = vec![0; size];
+        self.len = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
 
+    /// Drives the set the way a stack does (push inserts, pop clears the
+    /// newest slot, growth re-inserts in order) and compares with a HashSet.
     #[test]
-    fn behaves_like_a_hash_set() {
-        let mut ours = StoreSet::new();
-        let mut model = HashSet::new();
+    fn behaves_like_a_hash_set_under_stack_discipline() {
+        let mut set = StoreSet::new();
+        let mut stack: Vec<(u64, u32)> = Vec::new();
+        let mut model: HashMap<u64, usize> = HashMap::new(); // id -> entries
         let mut x: u64 = 0x1234_5678;
         for _ in 0..200_000 {
-            // xorshift; small id range forces collisions and long probe runs
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let id = x % 300 + 1;
-            if x & 0x100 == 0 {
-                ours.insert(id);
-                model.insert(id);
-            } else {
-                ours.remove(id);
-                model.remove(&id);
+            // a small id range forces collisions and long probe runs
+            let id = x % 700 + 1;
+            if x & 0x300 != 0 && stack.len() < 600 {
+                if set.needs_grow() {
+                    set.reset_for(stack.len() + 1);
+                    for (sid, slot) in stack.iter_mut() {
+                        if *slot != NO_SLOT {
+                            *slot = set.insert_slot(*sid);
+                        }
+                    }
+                }
+                let slot = set.insert_slot(id);
+                stack.push((id, slot));
+                *model.entry(id).or_default() += 1;
+            } else if let Some((id, slot)) = stack.pop() {
+                set.clear_slot(slot);
+                let n = model.get_mut(&id).expect("present");
+                *n -= 1;
+                if *n == 0 {
+                    model.remove(&id);
+                }
             }
-            assert_eq!(ours.len(), model.len());
-        }
-        for id in 1..=300 {
-            assert_eq!(ours.contains(id), model.contains(&id), "id {id}");
+            assert_eq!(set.len(), model.len());
+            if x & 0xff == 0 {
+                for probe in 1..=700 {
+                    assert_eq!(set.contains(probe), model.contains_key(&probe), "id {probe}");
+                }
+            }
         }
     }
 
     #[test]
     fn empty_set_answers_without_allocating() {
-        let mut s = StoreSet::new();
-        assert!(!s.contains(7));
-        s.remove(7);
-        assert!(s.is_empty());
+        let set = StoreSet::new();
+        assert!(!set.contains(7) && set.is_empty());
     }
 }
