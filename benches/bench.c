@@ -1,0 +1,888 @@
+/* bench.c: what libstorectx costs, called through its C ABI as users call it,
+ * side by side with two baselines built by the same command:
+ *   floor    - libfloor.so: push/pop on a fixed __thread array (benches/floor/)
+ *   seed     - libseed.so: the seed's thread_local RefCell<Vec<Entry>> design
+ *              with the seed's checks, as a Rust cdylib (benches/seed/)
+ * All three are linked dynamically (PLT calls, __tls_get_addr in the library).
+ *
+ * Every figure is ns per operation: the median of repeated samples (rounds),
+ * with min and max; samples of all cases are interleaved round by round so
+ * that a burst of load from elsewhere on the machine hits every case alike.
+ *
+ * Usage: bench [--quick] [--rounds N] [--ms MS] [--only SUBSTR | --case LABEL] [--iters N]
+ *              [--list]
+ *   --quick      few short rounds: a smoke test that every case runs (CI)
+ *   --rounds N   samples per case (default 15, quick 3)
+ *   --ms MS      target duration of one sample in ms (default 30, quick 1)
+ *   --only S     run only the cases whose label contains S
+ *   --case L     run only the case labelled exactly L (see --list)
+ *   --iters N    fixed iterations per sample, no calibration (for profiling)
+ *   --list       print the labels of the (selected) cases and exit
+ * Exit status: 0 when every case ran (targets missed or not), 2 when a call
+ * the bench relies on failed. Built and run by benches/run.sh. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storectx.h"
+
+/* The baselines export the same signatures under their own prefix. */
+#define DECLARE_BASELINE(P)                                                           \
+  storectx_status P##_install(storectx_store_id id, void *store,                      \
+                              storectx_install_guard *out);                           \
+  storectx_status P##_uninstall(storectx_install_guard guard);                        \
+  storectx_status P##_get_current(storectx_store_id id, void **store,                 \
+                                  storectx_borrow *out);                              \
+  storectx_status P##_borrow_release(storectx_borrow b);                              \
+  storectx_status P##_pause(storectx_store_id id, storectx_pause_guard *out);         \
+  storectx_status P##_unpause(storectx_pause_guard g);                                \
+  bool P##_is_active(storectx_store_id id);                                           \
+  size_t P##_depth(void);
+DECLARE_BASELINE(floor)
+DECLARE_BASELINE(seed)
+
+#define MAX_DEPTH 1000
+#define MAX_ROUNDS 101
+#define N_THREAD_CTX 2
+
+/* ------------------------------------------------------------------------ */
+/* Plumbing                                                                  */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what, storectx_status st) {
+  fprintf(stderr, "bench: %s returned %d (%s)\n  storectx_last_error: %s\n", what, (int)st,
+          storectx_status_str(st), storectx_last_error());
+  exit(2);
+}
+
+#define MUST(call)                                                                    \
+  do {                                                                                \
+    storectx_status must_st_ = (call);                                                \
+    if (must_st_ != STORECTX_OK) die(#call, must_st_);                                \
+  } while (0)
+
+/* A timed loop accumulates statuses (as a caller checking them would) and
+ * this reports the first failure after the clock stopped. */
+static void check_loop(const char *what, int bad) {
+  if (bad) {
+    fprintf(stderr, "bench: a call in the timed loop of %s failed (status bits %#x)\n"
+                    "  storectx_last_error: %s\n", what, (unsigned)bad, storectx_last_error());
+    exit(2);
+  }
+}
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Everything one thread's stores need: distinct ids and addresses. */
+typedef struct {
+  storectx_store_id ids[MAX_DEPTH + 8]; /* [0, MAX_DEPTH) fillers, then the measured ones */
+  char mem[MAX_DEPTH + 8];
+} thread_ctx;
+
+static thread_ctx g_ctx[N_THREAD_CTX];
+#define MAIN_ID(c) ((c)->ids[MAX_DEPTH])
+#define MAIN_STORE(c) ((void *)&(c)->mem[MAX_DEPTH])
+#define EXTRA_ID(c, k) ((c)->ids[MAX_DEPTH + 1 + (k)])
+#define EXTRA_STORE(c, k) ((void *)&(c)->mem[MAX_DEPTH + 1 + (k)])
+
+static volatile uintptr_t g_sink; /* keeps the stores the loops read observable */
+
+/* A one-shot spinning start line for the 2 threads of a parallel run: a
+ * sleeping barrier would start one thread's clock tens of microseconds
+ * before the other thread is even scheduled. */
+typedef struct {
+  _Atomic int arrived;
+} start_line;
+
+static void wait_start(start_line *bar) {
+  atomic_fetch_add(&bar->arrived, 1);
+  unsigned spins = 0;
+  while (atomic_load(&bar->arrived) < 2) {
+    if (++spins < 2000) cpu_relax();
+    else sched_yield();
+  }
+}
+
+/* Waits for the other thread of a parallel run, then starts the clock. */
+static uint64_t start_clock(start_line *bar) {
+  if (bar) wait_start(bar);
+  return now_ns();
+}
+
+/* ------------------------------------------------------------------------ */
+/* The hot path, once per implementation (direct calls, as users make them).  */
+/* Each function installs depth-1 filler stores first, so the measured store  */
+/* is the top of a stack `depth` deep while the clock runs.                   */
+
+typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *bar);
+
+#define DEFINE_HOT(P)                                                                 \
+  static void P##_fill(thread_ctx *c, size_t k, storectx_install_guard *g) {          \
+    for (size_t i = 0; i < k; i++) MUST(P##_install(c->ids[i], &c->mem[i], &g[i]));   \
+    if (P##_depth() != k) {                                                           \
+      fprintf(stderr, "bench: " #P "_depth() is %zu after %zu installs\n",            \
+              P##_depth(), k);                                                        \
+      exit(2);                                                                        \
+    }                                                                                 \
+  }                                                                                   \
+  static void P##_unfill(size_t k, storectx_install_guard *g) {                       \
+    for (size_t i = k; i-- > 0;) MUST(P##_uninstall(g[i]));                           \
+  }                                                                                   \
+  static double P##_install_uninstall(thread_ctx *c, size_t depth, uint64_t n,        \
+                                      start_line *bar) {                              \
+    storectx_install_guard fill[MAX_DEPTH];                                           \
+    P##_fill(c, depth - 1, fill);                                                     \
+    storectx_store_id id = MAIN_ID(c);                                                \
+    void *store = MAIN_STORE(c);                                                      \
+    int bad = 0;                                                                      \
+    uint64_t t0 = start_clock(bar);                                                   \
+    for (uint64_t k = 0; k < n; k++) {                                                \
+      storectx_install_guard g;                                                       \
+      bad |= P##_install(id, store, &g);                                              \
+      bad |= P##_uninstall(g);                                                        \
+    }                                                                                 \
+    uint64_t t1 = now_ns();                                                           \
+    check_loop(#P " install+uninstall", bad);                                         \
+    P##_unfill(depth - 1, fill);                                                      \
+    return (double)(t1 - t0) / (double)n;                                             \
+  }                                                                                   \
+  static double P##_get_release(thread_ctx *c, size_t depth, uint64_t n,              \
+                                start_line *bar) {                                    \
+    storectx_install_guard fill[MAX_DEPTH], g;                                        \
+    P##_fill(c, depth - 1, fill);                                                     \
+    storectx_store_id id = MAIN_ID(c);                                                \
+    MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
+    int bad = 0;                                                                      \
+    uintptr_t sum = 0;                                                                \
+    uint64_t t0 = start_clock(bar);                                                   \
+    for (uint64_t k = 0; k < n; k++) {                                                \
+      void *store;                                                                    \
+      storectx_borrow b;                                                              \
+      bad |= P##_get_current(id, &store, &b);                                         \
+      sum += (uintptr_t)store;                                                        \
+      bad |= P##_borrow_release(b);                                                   \
+    }                                                                                 \
+    uint64_t t1 = now_ns();                                                           \
+    g_sink = sum;                                                                     \
+    check_loop(#P " get_current+borrow_release", bad);                                \
+    MUST(P##_uninstall(g));                                                           \
+    P##_unfill(depth - 1, fill);                                                      \
+    return (double)(t1 - t0) / (double)n;                                             \
+  }                                                                                   \
+  /* With one borrow outstanding, as around a guest call from an import. */           \
+  static double P##_pause_unpause(thread_ctx *c, size_t depth, uint64_t n,            \
+                                  start_line *bar) {                                  \
+    storectx_install_guard fill[MAX_DEPTH], g;                                        \
+    P##_fill(c, depth - 1, fill);                                                     \
+    storectx_store_id id = MAIN_ID(c);                                                \
+    void *store;                                                                      \
+    storectx_borrow b;                                                                \
+    MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
+    MUST(P##_get_current(id, &store, &b));                                            \
+    int bad = 0;                                                                      \
+    uint64_t t0 = start_clock(bar);                                                   \
+    for (uint64_t k = 0; k < n; k++) {                                                \
+      storectx_pause_guard pg;                                                        \
+      bad |= P##_pause(id, &pg);                                                      \
+      bad |= P##_unpause(pg);                                                         \
+    }                                                                                 \
+    uint64_t t1 = now_ns();                                                           \
+    check_loop(#P " pause+unpause", bad);                                             \
+    MUST(P##_borrow_release(b));                                                      \
+    MUST(P##_uninstall(g));                                                           \
+    P##_unfill(depth - 1, fill);                                                      \
+    return (double)(t1 - t0) / (double)n;                                             \
+  }                                                                                   \
+  static double P##_is_active_op(thread_ctx *c, size_t depth, uint64_t n,             \
+                                 start_line *bar) {                                   \
+    storectx_install_guard fill[MAX_DEPTH], g;                                        \
+    P##_fill(c, depth - 1, fill);                                                     \
+    storectx_store_id id = MAIN_ID(c);                                                \
+    MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
+    uint64_t hits = 0;                                                                \
+    uint64_t t0 = start_clock(bar);                                                   \
+    for (uint64_t k = 0; k < n; k++) hits += P##_is_active(id);                       \
+    uint64_t t1 = now_ns();                                                           \
+    check_loop(#P " is_active", hits != n);                                           \
+    MUST(P##_uninstall(g));                                                           \
+    P##_unfill(depth - 1, fill);                                                      \
+    return (double)(t1 - t0) / (double)n;                                             \
+  }
+
+DEFINE_HOT(storectx)
+DEFINE_HOT(floor)
+DEFINE_HOT(seed)
+
+/* ------------------------------------------------------------------------ */
+/* libstorectx only: async entries, segments, the wasmer-style flow.          */
+
+/* These take the same arguments as the hot-path cases (depth unused unless
+ * said), so that they too can run on 2 threads in parallel. */
+
+static storectx_async_store *new_async_store(thread_ctx *c, int k) {
+  storectx_async_store *as = NULL;
+  MUST(storectx_async_store_new(EXTRA_ID(c, k), EXTRA_STORE(c, k), &as));
+  return as;
+}
+
+static storectx_install_guard install_async_entry(storectx_async_store *as) {
+  storectx_write_guard *wg = NULL;
+  storectx_install_guard g;
+  MUST(storectx_async_store_try_write(as, &wg));
+  MUST(storectx_install_async(wg, &g));
+  return g;
+}
+
+static double lib_get_current_async(thread_ctx *c, size_t depth, uint64_t n, start_line *bar) {
+  (void)depth;
+  storectx_async_store *as = new_async_store(c, 0);
+  storectx_install_guard g = install_async_entry(as);
+  storectx_store_id id = EXTRA_ID(c, 0);
+  int bad = 0;
+  uintptr_t sum = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    storectx_async_store *ref;
+    void *store;
+    storectx_borrow b;
+    bad |= storectx_get_current_async(id, &ref, &store, &b);
+    sum += (uintptr_t)store;
+    storectx_async_store_release(ref);
+    bad |= storectx_borrow_release(b);
+  }
+  uint64_t t1 = now_ns();
+  g_sink = sum;
+  check_loop("get_current_async+release", bad);
+  MUST(storectx_uninstall(g));
+  storectx_async_store_release(as);
+  return (double)(t1 - t0) / (double)n;
+}
+
+static double lib_write_install_async(thread_ctx *c, size_t depth, uint64_t n,
+                                     start_line *bar) {
+  (void)depth;
+  storectx_async_store *as = new_async_store(c, 0);
+  int bad = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    storectx_write_guard *wg;
+    storectx_install_guard g;
+    bad |= storectx_async_store_try_write(as, &wg);
+    bad |= storectx_install_async(wg, &g);
+    bad |= storectx_uninstall(g);
+  }
+  uint64_t t1 = now_ns();
+  check_loop("try_write+install_async+uninstall", bad);
+  storectx_async_store_release(as);
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* A coroutine's segment: its async store at the bottom, then `len - 1`
+ * sync stores it called into. Guards in g[0..len). */
+static void push_segment(thread_ctx *c, storectx_async_store *as, size_t len,
+                         storectx_install_guard *g) {
+  g[0] = install_async_entry(as);
+  for (size_t i = 1; i < len; i++) MUST(storectx_install(EXTRA_ID(c, i), EXTRA_STORE(c, i), &g[i]));
+}
+
+static void pop_segment(size_t len, storectx_install_guard *g) {
+  for (size_t i = len; i-- > 0;) MUST(storectx_uninstall(g[i]));
+}
+
+/* depth = the segment's length, 1 to 4. */
+static double lib_suspend_resume(thread_ctx *c, size_t len, uint64_t n, start_line *bar) {
+  storectx_async_store *as = new_async_store(c, 0);
+  storectx_install_guard g[4];
+  size_t base = storectx_depth();
+  push_segment(c, as, len, g);
+  int bad = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    storectx_suspended *s;
+    bad |= storectx_suspend(base, &s);
+    bad |= storectx_resume(s, &base);
+  }
+  uint64_t t1 = now_ns();
+  check_loop("suspend+resume", bad);
+  pop_segment(len, g);
+  storectx_async_store_release(as);
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* The wasmer-style yield and resume: uninstall the async entry (unlocks),
+ * then write + install_async again. */
+static double lib_wasmer_same_thread(thread_ctx *c, size_t depth, uint64_t n,
+                                    start_line *bar) {
+  (void)depth;
+  storectx_async_store *as = new_async_store(c, 0);
+  storectx_install_guard g = install_async_entry(as);
+  int bad = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    storectx_write_guard *wg;
+    bad |= storectx_uninstall(g);
+    bad |= storectx_async_store_write(as, UINT64_MAX, &wg);
+    bad |= storectx_install_async(wg, &g);
+  }
+  uint64_t t1 = now_ns();
+  check_loop("wasmer flow", bad);
+  MUST(storectx_uninstall(g));
+  storectx_async_store_release(as);
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* Cross-thread hand-off (ping-pong): two threads take turns; on its turn a
+ * thread receives the coroutine (resume, or write + install_async), then
+ * hands it over (suspend, or uninstall), then passes the turn. One hand-off
+ * = give + pass the turn + receive. The "transport" kind passes the turn
+ * only: what any scheduler pays to move work between two threads. */
+enum handoff_kind { HANDOFF_TRANSPORT, HANDOFF_SEGMENT, HANDOFF_WASMER };
+
+typedef struct {
+  enum handoff_kind kind;
+  uint64_t n;
+  _Alignas(64) _Atomic uint64_t turn; /* hand-offs done; thread (turn & 1) plays */
+  _Alignas(64) storectx_suspended *seg; /* published by the store to `turn` */
+  storectx_async_store *as;
+  storectx_install_guard g; /* the async entry's guard (segment kind) */
+  size_t base;              /* depth below the segment on its current thread */
+  start_line bar;
+  _Atomic int bad;
+} handoff;
+
+static void wait_turn(_Atomic uint64_t *turn, uint64_t want) {
+  unsigned spins = 0;
+  while (atomic_load_explicit(turn, memory_order_acquire) != want) {
+    if (++spins < 2000) cpu_relax();
+    else sched_yield(); /* the other thread may share our core */
+  }
+}
+
+static void handoff_play(handoff *h, uint64_t first) {
+  int bad = 0;
+  for (uint64_t k = first; k < h->n; k += 2) {
+    wait_turn(&h->turn, k);
+    switch (h->kind) {
+    case HANDOFF_TRANSPORT:
+      break;
+    case HANDOFF_SEGMENT: {
+      size_t base;
+      bad |= storectx_resume(h->seg, &base);
+      bad |= storectx_suspend(base, &h->seg);
+      break;
+    }
+    case HANDOFF_WASMER: {
+      storectx_write_guard *wg;
+      storectx_install_guard g;
+      bad |= storectx_async_store_write(h->as, UINT64_MAX, &wg);
+      bad |= storectx_install_async(wg, &g);
+      bad |= storectx_uninstall(g);
+      break;
+    }
+    }
+    atomic_store_explicit(&h->turn, k + 1, memory_order_release);
+  }
+  atomic_fetch_or(&h->bad, bad);
+}
+
+static void *handoff_peer(void *arg) {
+  handoff *h = arg;
+  wait_start(&h->bar);
+  handoff_play(h, 1);
+  return NULL;
+}
+
+static double handoff_run(enum handoff_kind kind, uint64_t n) {
+  static handoff h; /* aligned members; one run at a time */
+  thread_ctx *c = &g_ctx[0];
+  memset(&h, 0, sizeof h);
+  h.kind = kind;
+  h.n = n < 2 ? 2 : n;
+  atomic_store(&h.turn, 0);
+  h.as = new_async_store(c, 0);
+  if (kind == HANDOFF_SEGMENT) {
+    size_t base = storectx_depth();
+    h.g = install_async_entry(h.as);
+    MUST(storectx_suspend(base, &h.seg));
+  }
+  pthread_t peer;
+  if (pthread_create(&peer, NULL, handoff_peer, &h) != 0) {
+    perror("bench: pthread_create");
+    exit(2);
+  }
+  uint64_t t0 = start_clock(&h.bar);
+  handoff_play(&h, 0);
+  wait_turn(&h.turn, h.n);
+  uint64_t t1 = now_ns();
+  pthread_join(peer, NULL);
+  check_loop("cross-thread hand-off", atomic_load(&h.bad));
+  if (kind == HANDOFF_SEGMENT) { /* the guard made on this thread is valid again here */
+    size_t base;
+    MUST(storectx_resume(h.seg, &base));
+    MUST(storectx_uninstall(h.g));
+  }
+  storectx_async_store_release(h.as);
+  return (double)(t1 - t0) / (double)h.n;
+}
+typedef double (*pingpong_fn)(uint64_t n);
+static double lib_handoff_transport(uint64_t n) { return handoff_run(HANDOFF_TRANSPORT, n); }
+static double lib_handoff_segment(uint64_t n) { return handoff_run(HANDOFF_SEGMENT, n); }
+static double lib_handoff_wasmer(uint64_t n) { return handoff_run(HANDOFF_WASMER, n); }
+
+/* ------------------------------------------------------------------------ */
+/* Cases, calibration, rounds                                                 */
+
+typedef struct {
+  const char *op;   /* row name */
+  const char *impl; /* "storectx", "floor", "seed" */
+  size_t depth;
+  int threads;
+  hot_fn hot;       /* a loop on one thread (run on `threads` threads), or */
+  pingpong_fn pong; /* a hand-off between 2 threads */
+  char label[96];
+  uint64_t n;
+  int nsamples;
+  double samples[MAX_ROUNDS];
+  double med, min, max;
+} bench_case;
+
+#define MAX_CASES 128
+static bench_case g_cases[MAX_CASES];
+static int g_ncases;
+
+typedef struct {
+  hot_fn fn;
+  thread_ctx *c;
+  size_t depth;
+  uint64_t n;
+  start_line *bar;
+  double result;
+} parallel_arg;
+
+static void *parallel_main(void *arg) {
+  parallel_arg *a = arg;
+  a->result = a->fn(a->c, a->depth, a->n, a->bar);
+  return NULL;
+}
+
+/* One sample: ns/op (for parallel runs, the mean over the threads). */
+static double run_case(const bench_case *bc, uint64_t n) {
+  if (bc->pong) return bc->pong(n);
+  if (bc->threads == 1) return bc->hot(&g_ctx[0], bc->depth, n, NULL);
+  start_line bar = {0};
+  parallel_arg a[2];
+  for (int t = 0; t < 2; t++) a[t] = (parallel_arg){bc->hot, &g_ctx[t], bc->depth, n, &bar, 0};
+  pthread_t th;
+  if (pthread_create(&th, NULL, parallel_main, &a[1]) != 0) {
+    perror("bench: pthread_create");
+    exit(2);
+  }
+  parallel_main(&a[0]);
+  pthread_join(th, NULL);
+  return (a[0].result + a[1].result) / 2;
+}
+
+static void add_case(const char *op, const char *impl, size_t depth, int threads, hot_fn hot,
+                     pingpong_fn pong) {
+  if (g_ncases == MAX_CASES) {
+    fprintf(stderr, "bench: too many cases\n");
+    exit(2);
+  }
+  bench_case *bc = &g_cases[g_ncases++];
+  memset(bc, 0, sizeof *bc);
+  bc->op = op;
+  bc->impl = impl;
+  bc->depth = depth;
+  bc->threads = threads;
+  bc->hot = hot;
+  bc->pong = pong;
+  snprintf(bc->label, sizeof bc->label, "%s %s depth=%zu threads=%d", impl, op, depth, threads);
+}
+
+static bench_case *find_case(const char *op, const char *impl, size_t depth, int threads) {
+  for (int i = 0; i < g_ncases; i++) {
+    bench_case *bc = &g_cases[i];
+    if (!strcmp(bc->op, op) && !strcmp(bc->impl, impl) && bc->depth == depth &&
+        bc->threads == threads && bc->nsamples > 0)
+      return bc;
+  }
+  return NULL;
+}
+
+static const char *const OP_INSTALL = "install+uninstall";
+static const char *const OP_GET = "get_current+borrow_release";
+static const char *const OP_PAUSE = "pause+unpause";
+static const char *const OP_ACTIVE = "is_active";
+static const char *const OP_ASYNC_GET = "get_current_async+release";
+static const char *const OP_ASYNC_INSTALL = "try_write+install_async+uninstall";
+static const char *const OP_SR1 = "suspend+resume, 1 entry";
+static const char *const OP_SR4 = "suspend+resume, 4 entries";
+static const char *const OP_WASMER = "wasmer flow (uninstall; write+install_async)";
+static const char *const OP_X_TRANSPORT = "hand-off, transport only";
+static const char *const OP_X_SEGMENT = "hand-off, suspend+resume 1 entry";
+static const char *const OP_X_WASMER = "hand-off, wasmer flow";
+
+static const size_t DEPTHS[] = {1, 16, 256, 1000};
+#define N_DEPTHS (sizeof DEPTHS / sizeof DEPTHS[0])
+
+static void build_cases(void) {
+  static const struct {
+    const char *impl;
+    hot_fn fn[4];
+  } impls[] = {
+      {"storectx", {storectx_install_uninstall, storectx_get_release, storectx_pause_unpause,
+                    storectx_is_active_op}},
+      {"floor", {floor_install_uninstall, floor_get_release, floor_pause_unpause,
+                 floor_is_active_op}},
+      {"seed", {seed_install_uninstall, seed_get_release, seed_pause_unpause, seed_is_active_op}},
+  };
+  const char *ops[4] = {OP_INSTALL, OP_GET, OP_PAUSE, OP_ACTIVE};
+  for (int o = 0; o < 4; o++)
+    for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++) {
+      for (size_t d = 0; d < N_DEPTHS; d++)
+        add_case(ops[o], impls[i].impl, DEPTHS[d], 1, impls[i].fn[o], NULL);
+      add_case(ops[o], impls[i].impl, 1, 2, impls[i].fn[o], NULL);
+    }
+  static const struct {
+    const char *op;
+    size_t depth;
+    hot_fn fn;
+  } lib_cases[] = {
+      {OP_ASYNC_GET, 1, lib_get_current_async},
+      {OP_ASYNC_INSTALL, 1, lib_write_install_async},
+      {OP_SR1, 1, lib_suspend_resume},
+      {OP_SR4, 4, lib_suspend_resume},
+      {OP_WASMER, 1, lib_wasmer_same_thread},
+  };
+  for (size_t i = 0; i < sizeof lib_cases / sizeof lib_cases[0]; i++)
+    for (int threads = 1; threads <= 2; threads++)
+      add_case(lib_cases[i].op, "storectx", lib_cases[i].depth, threads, lib_cases[i].fn, NULL);
+  add_case(OP_X_TRANSPORT, "storectx", 0, 2, NULL, lib_handoff_transport);
+  add_case(OP_X_SEGMENT, "storectx", 1, 2, NULL, lib_handoff_segment);
+  add_case(OP_X_WASMER, "storectx", 1, 2, NULL, lib_handoff_wasmer);
+}
+
+/* Iterations so that one sample lasts about target_ns (also warms up). */
+static uint64_t calibrate(const bench_case *bc, double target_ns) {
+  uint64_t n = 16;
+  for (;;) {
+    double per = run_case(bc, n);
+    double total = per * (double)n;
+    if (total >= target_ns / 4 || n >= (1u << 30)) {
+      double want = target_ns / (per > 0.01 ? per : 0.01);
+      if (want < 16) want = 16;
+      if (want > 4e8) want = 4e8;
+      return (uint64_t)want;
+    }
+    n *= total * 16 < target_ns ? 8 : 2;
+  }
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void summarize(bench_case *bc) {
+  double s[MAX_ROUNDS];
+  memcpy(s, bc->samples, sizeof(double) * (size_t)bc->nsamples);
+  qsort(s, (size_t)bc->nsamples, sizeof(double), cmp_double);
+  int m = bc->nsamples;
+  bc->min = s[0];
+  bc->max = s[m - 1];
+  bc->med = m % 2 ? s[m / 2] : (s[m / 2 - 1] + s[m / 2]) / 2;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Report                                                                     */
+
+/* Prints /proc/loadavg; warns when other work competes for the CPUs (the
+ * 2-thread and hand-off figures then measure the scheduler, not us). */
+static void print_machine(const char *when) {
+  char buf[256] = "?";
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (!fgets(buf, sizeof buf, f)) strcpy(buf, "?");
+    fclose(f);
+    buf[strcspn(buf, "\n")] = 0;
+  }
+  printf("loadavg %s: %s\n", when, buf);
+  double load = atof(buf);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus > 0 && load > 0.5 * (double)cpus)
+    printf("  WARNING: load %.2f on %ld CPUs: others compete for the CPUs; 2-thread and hand-off\n"
+           "  figures are unreliable, rerun when the machine is idle\n", load, cpus);
+}
+
+static void print_cpu(void) {
+  char line[512], model[256] = "unknown";
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (f) {
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "model name", 10)) {
+        char *p = strchr(line, ':');
+        if (p) {
+          snprintf(model, sizeof model, "%s", p + 2);
+          model[strcspn(model, "\n")] = 0;
+        }
+        break;
+      }
+    fclose(f);
+  }
+  printf("libstorectx %s; %ld CPUs online; %s\n", storectx_version(),
+         sysconf(_SC_NPROCESSORS_ONLN), model);
+}
+
+static void fmt_cell(char *out, size_t len, const bench_case *bc) {
+  if (!bc) snprintf(out, len, "-");
+  else snprintf(out, len, "%.2f (%.2f..%.2f)", bc->med, bc->min, bc->max);
+}
+
+static void fmt_ratio(char *out, size_t len, const bench_case *a, const bench_case *b) {
+  if (!a || !b || b->med <= 0) snprintf(out, len, "-");
+  else snprintf(out, len, "%.2fx", a->med / b->med);
+}
+
+static void print_main_table(void) {
+  const char *ops[] = {OP_INSTALL, OP_GET, OP_PAUSE, OP_ACTIVE};
+  printf("\nHot path, ns/op: median (min..max); ratios are storectx's median / baseline's\n");
+  printf("%-28s %5s  %-24s %-24s %-24s %8s %8s\n", "operation", "depth", "storectx", "floor",
+         "seed", "x floor", "x seed");
+  for (size_t o = 0; o < 4; o++)
+    for (size_t d = 0; d < N_DEPTHS; d++) {
+      bench_case *l = find_case(ops[o], "storectx", DEPTHS[d], 1);
+      bench_case *f = find_case(ops[o], "floor", DEPTHS[d], 1);
+      bench_case *s = find_case(ops[o], "seed", DEPTHS[d], 1);
+      if (!l && !f && !s) continue;
+      char a[64], b[64], c[64], rf[16], rs[16];
+      fmt_cell(a, sizeof a, l);
+      fmt_cell(b, sizeof b, f);
+      fmt_cell(c, sizeof c, s);
+      fmt_ratio(rf, sizeof rf, l, f);
+      fmt_ratio(rs, sizeof rs, l, s);
+      printf("%-28s %5zu  %-24s %-24s %-24s %8s %8s\n", ops[o], DEPTHS[d], a, b, c, rf, rs);
+    }
+
+  printf("\nScaling: ratio of the median at depth D to depth 1 (1.00 = flat);\n"
+         "2 threads = per-thread throughput with 2 threads in parallel / with 1 thread\n");
+  printf("%-28s %-9s %8s %8s %8s %10s\n", "operation", "impl", "d=16", "d=256", "d=1000",
+         "2 threads");
+  const char *impls[] = {"storectx", "floor", "seed"};
+  for (size_t o = 0; o < 4; o++)
+    for (size_t i = 0; i < 3; i++) {
+      bench_case *base = find_case(ops[o], impls[i], 1, 1);
+      if (!base) continue;
+      char r[4][16];
+      for (size_t d = 1; d < N_DEPTHS; d++)
+        fmt_ratio(r[d - 1], sizeof r[0], find_case(ops[o], impls[i], DEPTHS[d], 1), base);
+      fmt_ratio(r[3], sizeof r[3], base, find_case(ops[o], impls[i], 1, 2));
+      printf("%-28s %-9s %8s %8s %8s %10s\n", ops[o], impls[i], r[0], r[1], r[2], r[3]);
+    }
+
+  printf("\nlibstorectx only, ns/op: median (min..max); 2 threads = per-thread throughput ratio\n");
+  const char *lib_ops[] = {OP_ASYNC_GET, OP_ASYNC_INSTALL, OP_SR1, OP_SR4, OP_WASMER};
+  for (size_t i = 0; i < sizeof lib_ops / sizeof lib_ops[0]; i++) {
+    for (int k = 0; k < g_ncases; k++) {
+      bench_case *bc = &g_cases[k];
+      if (strcmp(bc->op, lib_ops[i]) || !bc->nsamples || bc->threads != 1) continue;
+      char a[64], r[16];
+      fmt_cell(a, sizeof a, bc);
+      fmt_ratio(r, sizeof r, bc, find_case(bc->op, "storectx", bc->depth, 2));
+      printf("%-46s %-26s 2 threads %s\n", bc->op, a, r);
+    }
+  }
+  bench_case *sr1 = find_case(OP_SR1, "storectx", 1, 1);
+  bench_case *wf = find_case(OP_WASMER, "storectx", 1, 1);
+  if (sr1 && wf)
+    printf("  suspend+resume 1 entry / wasmer flow, one thread: %.2fx\n", sr1->med / wf->med);
+
+  bench_case *xt = find_case(OP_X_TRANSPORT, "storectx", 0, 2);
+  bench_case *xs = find_case(OP_X_SEGMENT, "storectx", 1, 2);
+  bench_case *xw = find_case(OP_X_WASMER, "storectx", 1, 2);
+  if (xt || xs || xw) {
+    printf("\nCross-thread hand-off (ping-pong between 2 threads), ns per hand-off\n");
+    bench_case *xc[3] = {xt, xs, xw};
+    for (int i = 0; i < 3; i++) {
+      if (!xc[i]) continue;
+      char a[64];
+      fmt_cell(a, sizeof a, xc[i]);
+      if (xt && xc[i] != xt)
+        printf("%-46s %-26s net of transport %.2f\n", xc[i]->op, a, xc[i]->med - xt->med);
+      else
+        printf("%-46s %-26s\n", xc[i]->op, a);
+    }
+    if (xs && xw) {
+      printf("  suspend+resume / wasmer flow, cross-thread: %.2fx", xs->med / xw->med);
+      if (xt && xw->med - xt->med > 0)
+        printf(" (net of transport %.2fx)", (xs->med - xt->med) / (xw->med - xt->med));
+      printf("\n");
+    }
+  }
+}
+
+static int g_pass, g_miss;
+
+/* A target on the ratio num/den of medians; the ratio of minimums follows
+ * as a second opinion (the least disturbed samples: when the machine is
+ * busy, the median can be off while the minimums still agree). */
+static void target(const char *what, const bench_case *num, const bench_case *den, double limit,
+                   bool at_most, const char *context) {
+  double value = num->med / den->med, on_mins = num->min / den->min;
+  bool ok = at_most ? value <= limit : value >= limit;
+  printf("  %-4s %-56s %6.2fx (%s %.2fx)  mins %.2fx%s\n", ok ? "PASS" : "MISS", what, value,
+         at_most ? "<=" : ">=", limit, on_mins, context ? context : "");
+  if (ok) g_pass++;
+  else g_miss++;
+}
+
+static void print_targets(void) {
+  printf("\nTargets (issue 6), verdict on medians\n");
+  const char *ops[] = {OP_INSTALL, OP_GET, OP_PAUSE};
+  for (int o = 0; o < 3; o++) {
+    bench_case *l = find_case(ops[o], "storectx", 1, 1);
+    bench_case *f = find_case(ops[o], "floor", 1, 1);
+    bench_case *s = find_case(ops[o], "seed", 1, 1);
+    char what[96];
+    if (l && f) {
+      snprintf(what, sizeof what, "%s vs floor", ops[o]);
+      target(what, l, f, 1.5, true, NULL);
+    }
+    if (l && s) {
+      snprintf(what, sizeof what, "%s vs seed", ops[o]);
+      target(what, l, s, 0.7, true, NULL);
+    }
+  }
+  const char *hot[] = {OP_INSTALL, OP_GET, OP_PAUSE, OP_ACTIVE};
+  for (int o = 0; o < 4; o++) {
+    bench_case *d1 = find_case(hot[o], "storectx", 1, 1);
+    bench_case *dk = find_case(hot[o], "storectx", 1000, 1);
+    bench_case *t2 = find_case(hot[o], "storectx", 1, 2);
+    char what[96];
+    if (d1 && dk) {
+      snprintf(what, sizeof what, "%s depth 1000 / depth 1", hot[o]);
+      target(what, dk, d1, 1.1, true, NULL);
+    }
+    if (d1 && t2) {
+      /* The floor's own ratio tells a busy machine from contention in us. */
+      bench_case *f1 = find_case(hot[o], "floor", 1, 1), *f2 = find_case(hot[o], "floor", 1, 2);
+      char ctx[48] = "";
+      if (f1 && f2) snprintf(ctx, sizeof ctx, "  [floor: %.2fx]", f1->med / f2->med);
+      snprintf(what, sizeof what, "%s 2-thread per-thread throughput", hot[o]);
+      target(what, d1, t2, 0.9, false, ctx);
+    }
+  }
+  bench_case *xs = find_case(OP_X_SEGMENT, "storectx", 1, 2);
+  bench_case *xw = find_case(OP_X_WASMER, "storectx", 1, 2);
+  if (xs && xw)
+    target("cross-thread suspend+resume 1 entry / wasmer flow", xs, xw, 1.0, true, NULL);
+  printf("  %d PASS, %d MISS\n", g_pass, g_miss);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void usage(void) {
+  fprintf(stderr, "usage: bench [--quick] [--rounds N] [--ms MS] [--only SUBSTR | --case LABEL]\n"
+                  "             [--iters N] [--list]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  int rounds = 15;
+  double ms = 30;
+  bool quick = false;
+  const char *only = NULL, *exact = NULL;
+  uint64_t fixed_iters = 0;
+  bool list = false;
+  bool rounds_set = false, ms_set = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick")) quick = true;
+    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+      rounds = atoi(argv[++i]);
+      rounds_set = true;
+    } else if (!strcmp(argv[i], "--ms") && i + 1 < argc) {
+      ms = atof(argv[++i]);
+      ms_set = true;
+    } else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--case") && i + 1 < argc) exact = argv[++i];
+    else if (!strcmp(argv[i], "--list")) list = true;
+    else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
+      fixed_iters = strtoull(argv[++i], NULL, 10);
+    else usage();
+  }
+  if (quick) {
+    if (!rounds_set) rounds = 3;
+    if (!ms_set) ms = 1;
+  }
+  if (rounds < 1 || rounds > MAX_ROUNDS || ms <= 0) usage();
+
+  for (int t = 0; t < N_THREAD_CTX; t++)
+    for (size_t i = 0; i < MAX_DEPTH + 8; i++) g_ctx[t].ids[i] = storectx_store_id_new();
+
+  build_cases();
+  if (only || exact) { /* keep the matching cases only */
+    int k = 0;
+    for (int i = 0; i < g_ncases; i++)
+      if (only ? strstr(g_cases[i].label, only) != NULL : !strcmp(g_cases[i].label, exact))
+        g_cases[k++] = g_cases[i];
+    g_ncases = k;
+    if (!k) {
+      fprintf(stderr, "bench: no case label %s \"%s\" (see --list)\n",
+              only ? "contains" : "is", only ? only : exact);
+      return 2;
+    }
+  }
+  if (list) {
+    for (int i = 0; i < g_ncases; i++) printf("%s\n", g_cases[i].label);
+    return 0;
+  }
+
+  print_cpu();
+  printf("%d cases, %d rounds, ~%.0f ms per sample%s\n", g_ncases, rounds, ms,
+         quick ? " (quick: smoke test, figures are not meaningful)" : "");
+  print_machine("before");
+  fflush(stdout);
+
+  uint64_t start = now_ns();
+  for (int i = 0; i < g_ncases; i++)
+    g_cases[i].n = fixed_iters ? fixed_iters : calibrate(&g_cases[i], ms * 1e6);
+  /* Rounds: every case once per round, starting at a different case each time. */
+  for (int r = 0; r < rounds; r++)
+    for (int j = 0; j < g_ncases; j++) {
+      bench_case *bc = &g_cases[(j + r * 7) % g_ncases];
+      bc->samples[bc->nsamples++] = run_case(bc, bc->n);
+    }
+  for (int i = 0; i < g_ncases; i++) summarize(&g_cases[i]);
+  double secs = (double)(now_ns() - start) / 1e9;
+
+  print_main_table();
+  print_targets();
+  printf("\n");
+  print_machine("after");
+  printf("total %.1f s\n", secs);
+  if (only || exact) {
+    printf("\nSelected cases (iterations per sample):\n");
+    for (int i = 0; i < g_ncases; i++)
+      printf("  %-60s n=%llu  %.2f (%.2f..%.2f)\n", g_cases[i].label,
+             (unsigned long long)g_cases[i].n, g_cases[i].med, g_cases[i].min, g_cases[i].max);
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# run.sh: build libstorectx (release), the two baselines (libfloor.so, the seed
+# design's libseed.so) and bench.c, then run the bench with this script's
+# arguments. `benches/run.sh --quick` is the CI smoke run; see bench.c for
+# the other flags; `--build-only` (first argument) builds and stops.
+# Outputs go to <root>/target/bench/.
+# STORECTX_ROOT=<checkout> benchmarks the library of another tree (default:
+# the tree this script is in).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "${STORECTX_ROOT:-$here/..}" && pwd)
+out=$root/target/bench
+cc=${CC:-cc}
+
+cargo build --release --manifest-path "$root/Cargo.toml"
+CARGO_TARGET_DIR=$out/seed-target cargo build --release --manifest-path "$here/seed/Cargo.toml"
+
+mkdir -p "$out"
+"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra \
+  -o "$out/libfloor.so" "$here/floor/floor.c"
+cp "$out/seed-target/release/libseed.so" "$out/libseed.so"
+
+# Link against a copy in $out (only the .so there: no static fallback), and
+# give the loader the SONAME it will ask for (libstorectx.so.0).
+cp "$root/target/release/libstorectx.so" "$out/libstorectx.so"
+soname=$(readelf -d "$out/libstorectx.so" 2>/dev/null |
+  sed -n 's/.*Library soname: \[\(.*\)\]/\1/p') || true
+soname=${soname:-libstorectx.so.0} # no readelf: the documented SONAME
+if [ "$soname" != libstorectx.so ]; then
+  ln -sf libstorectx.so "$out/$soname"
+fi
+
+"$cc" -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$out/bench" "$here/bench.c" \
+  -L"$out" -lstorectx -lfloor -lseed -Wl,-rpath,"$out" -pthread
+
+if [ "${1:-}" = --build-only ]; then
+  exit 0
+fi
+exec "$out/bench" "$@"
