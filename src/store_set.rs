@@ -17,7 +17,7 @@ pub struct StoreSet {
 const MIN_SLOTS: usize = 16;
 /// The slot of an entry that put no id in the set (a nested entry of the
 /// same store as the entry below it).
-pub const NO_SLOT: u32 = u32::MAX;
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 impl StoreSet {
     /// An empty set; allocates on first insert.
@@ -153,7 +153,11 @@ mod tests {
             assert_eq!(set.len(), model.len());
             if x & 0xff == 0 {
                 for probe in 1..=700 {
-                    assert_eq!(set.contains(probe), model.contains_key(&probe), "id {probe}");
+                    assert_eq!(
+                        set.contains(probe),
+                        model.contains_key(&probe),
+                        "id {probe}"
+                    );
                 }
             }
         }

@@ -57,3 +57,27 @@ fn every_export_starts_inside_the_panic_boundary() {
         "exports in src/ffi and functions in the header differ"
     );
 }
+
+#[test]
+fn header_names_carry_the_prefix() {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
+            .expect("include/storectx.h");
+    for line in header.lines() {
+        let t = line.trim_start();
+        for (key, prefix) in [
+            ("#define ", "STORECTX_"),
+            ("typedef struct ", "storectx_"),
+            ("enum ", "storectx_"),
+            ("struct ", "storectx_"),
+        ] {
+            if let Some(rest) = t.strip_prefix(key) {
+                assert!(
+                    rest.starts_with(prefix)
+                        || (key == "#define " && rest.starts_with("STORECTX_H")),
+                    "header item without the {prefix} prefix: {line}"
+                );
+            }
+        }
+    }
+}
