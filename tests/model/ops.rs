@@ -50,38 +50,142 @@ pub enum Forge {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Install { t: usize, id: usize, addr: usize, null_store: bool, null_out: bool },
-    Uninstall { t: usize, h: usize },
-    GuardInstalled { t: usize, h: usize },
-    AsyncNew { t: usize, id: usize, addr: usize, null_store: bool, null_out: bool },
-    AsyncClone { t: usize, a: Option<usize> },
-    AsyncRelease { t: usize, a: Option<usize> },
-    AsyncId { t: usize, a: Option<usize> },
-    TryWrite { t: usize, a: Option<usize>, null_out: bool },
-    Write { t: usize, a: Option<usize>, wait: Wait, null_out: bool },
-    GuardStore { t: usize, g: HeapArg },
-    GuardRelease { t: usize, g: HeapArg },
-    InstallAsync { t: usize, g: HeapArg, null_out: bool },
-    GetCurrent { t: usize, id: usize, null_store: bool, null_out: bool },
-    GetTransient { t: usize, id: usize, null_store: bool },
-    GetUnborrowed { t: usize, null_id: bool, null_store: bool, null_out: bool },
-    GetAsync { t: usize, id: usize, null_async: bool, null_store: bool, null_out: bool },
-    BorrowClone { t: usize, h: usize, null_out: bool },
-    BorrowRelease { t: usize, h: usize },
-    Pause { t: usize, id: usize, null_out: bool },
-    Unpause { t: usize, h: usize },
-    Suspend { t: usize, base: usize, null_out: bool },
-    Resume { t: usize, s: HeapArg, null_base: bool },
-    SegmentLen { t: usize, s: HeapArg },
-    SegmentFree { t: usize, s: HeapArg },
-    Describe { t: usize, len: usize, null_buf: bool },
+    Install {
+        t: usize,
+        id: usize,
+        addr: usize,
+        null_store: bool,
+        null_out: bool,
+    },
+    Uninstall {
+        t: usize,
+        h: usize,
+    },
+    GuardInstalled {
+        t: usize,
+        h: usize,
+    },
+    AsyncNew {
+        t: usize,
+        id: usize,
+        addr: usize,
+        null_store: bool,
+        null_out: bool,
+    },
+    AsyncClone {
+        t: usize,
+        a: Option<usize>,
+    },
+    AsyncRelease {
+        t: usize,
+        a: Option<usize>,
+    },
+    AsyncId {
+        t: usize,
+        a: Option<usize>,
+    },
+    TryWrite {
+        t: usize,
+        a: Option<usize>,
+        null_out: bool,
+    },
+    Write {
+        t: usize,
+        a: Option<usize>,
+        wait: Wait,
+        null_out: bool,
+    },
+    GuardStore {
+        t: usize,
+        g: HeapArg,
+    },
+    GuardRelease {
+        t: usize,
+        g: HeapArg,
+    },
+    InstallAsync {
+        t: usize,
+        g: HeapArg,
+        null_out: bool,
+    },
+    GetCurrent {
+        t: usize,
+        id: usize,
+        null_store: bool,
+        null_out: bool,
+    },
+    GetTransient {
+        t: usize,
+        id: usize,
+        null_store: bool,
+    },
+    GetUnborrowed {
+        t: usize,
+        null_id: bool,
+        null_store: bool,
+        null_out: bool,
+    },
+    GetAsync {
+        t: usize,
+        id: usize,
+        null_async: bool,
+        null_store: bool,
+        null_out: bool,
+    },
+    BorrowClone {
+        t: usize,
+        h: usize,
+        null_out: bool,
+    },
+    BorrowRelease {
+        t: usize,
+        h: usize,
+    },
+    Pause {
+        t: usize,
+        id: usize,
+        null_out: bool,
+    },
+    Unpause {
+        t: usize,
+        h: usize,
+    },
+    Suspend {
+        t: usize,
+        base: usize,
+        null_out: bool,
+    },
+    Resume {
+        t: usize,
+        s: HeapArg,
+        null_base: bool,
+    },
+    SegmentLen {
+        t: usize,
+        s: HeapArg,
+    },
+    SegmentFree {
+        t: usize,
+        s: HeapArg,
+    },
+    Describe {
+        t: usize,
+        len: usize,
+        null_buf: bool,
+    },
     /// Not a library call: adds a fabricated value to the handle table.
-    Forge { how: Forge },
+    Forge {
+        how: Forge,
+    },
     /// The worker thread exits (with whatever its stack holds) and a fresh
     /// thread takes its place.
-    ThreadExit { t: usize },
+    ThreadExit {
+        t: usize,
+    },
     /// Not a call: only the observation of thread `t`.
-    Observe { t: usize },
+    Observe {
+        t: usize,
+    },
 }
 
 impl Op {
@@ -89,22 +193,43 @@ impl Op {
     pub fn thread(&self) -> Option<usize> {
         use Op::*;
         match *self {
-            Install { t, .. } | Uninstall { t, .. } | GuardInstalled { t, .. }
-            | AsyncNew { t, .. } | AsyncClone { t, .. } | AsyncRelease { t, .. }
-            | AsyncId { t, .. } | TryWrite { t, .. } | Write { t, .. }
-            | GuardStore { t, .. } | GuardRelease { t, .. } | InstallAsync { t, .. }
-            | GetCurrent { t, .. } | GetTransient { t, .. } | GetUnborrowed { t, .. }
-            | GetAsync { t, .. } | BorrowClone { t, .. } | BorrowRelease { t, .. }
-            | Pause { t, .. } | Unpause { t, .. } | Suspend { t, .. } | Resume { t, .. }
-            | SegmentLen { t, .. } | SegmentFree { t, .. } | Describe { t, .. }
-            | ThreadExit { t } | Observe { t } => Some(t),
+            Install { t, .. }
+            | Uninstall { t, .. }
+            | GuardInstalled { t, .. }
+            | AsyncNew { t, .. }
+            | AsyncClone { t, .. }
+            | AsyncRelease { t, .. }
+            | AsyncId { t, .. }
+            | TryWrite { t, .. }
+            | Write { t, .. }
+            | GuardStore { t, .. }
+            | GuardRelease { t, .. }
+            | InstallAsync { t, .. }
+            | GetCurrent { t, .. }
+            | GetTransient { t, .. }
+            | GetUnborrowed { t, .. }
+            | GetAsync { t, .. }
+            | BorrowClone { t, .. }
+            | BorrowRelease { t, .. }
+            | Pause { t, .. }
+            | Unpause { t, .. }
+            | Suspend { t, .. }
+            | Resume { t, .. }
+            | SegmentLen { t, .. }
+            | SegmentFree { t, .. }
+            | Describe { t, .. }
+            | ThreadExit { t }
+            | Observe { t } => Some(t),
             Forge { .. } => None,
         }
     }
 
     /// Whether this is a call of the library under test (counted).
     pub fn is_call(&self) -> bool {
-        !matches!(self, Op::Forge { .. } | Op::Observe { .. } | Op::ThreadExit { .. })
+        !matches!(
+            self,
+            Op::Forge { .. } | Op::Observe { .. } | Op::ThreadExit { .. }
+        )
     }
 }
 
@@ -162,8 +287,8 @@ enum Cat {
 }
 
 const CATS: &[(Cat, u64)] = &[
-    (Cat::Install, 14),
-    (Cat::Uninstall, 13),
+    (Cat::Install, 18),
+    (Cat::Uninstall, 11),
     (Cat::GuardInstalled, 1),
     (Cat::AsyncNew, 3),
     (Cat::AsyncClone, 1),
@@ -182,8 +307,8 @@ const CATS: &[(Cat, u64)] = &[
     (Cat::BorrowRelease, 9),
     (Cat::Pause, 4),
     (Cat::Unpause, 6),
-    (Cat::Suspend, 4),
-    (Cat::Resume, 5),
+    (Cat::Suspend, 5),
+    (Cat::Resume, 6),
     (Cat::SegmentLen, 1),
     (Cat::SegmentFree, 2),
     (Cat::Describe, 1),
@@ -192,7 +317,7 @@ const CATS: &[(Cat, u64)] = &[
 ];
 
 impl Gen {
-    /// Picks the next call.
+    /// Picks the next call (`Observe` when the source runs dry).
     pub fn next<S: Source>(&mut self, m: &Model, src: &mut S) -> Op {
         let threads = m.threads.len();
         if src.chance(22) {
@@ -200,17 +325,35 @@ impl Gen {
         }
         let t = self.t;
         let weights: Vec<u64> = CATS.iter().map(|c| c.1).collect();
-        loop {
+        // A category may refuse (nothing to call it on); a dry byte source
+        // answers 0 forever, so the retries are bounded.
+        for _ in 0..64 {
+            if src.exhausted() {
+                break;
+            }
             let cat = CATS[src.weighted(&weights)].0;
             if let Some(op) = self.make(cat, t, m, src) {
                 return op;
             }
         }
+        Op::Observe { t }
     }
 
     fn make<S: Source>(&mut self, cat: Cat, t: usize, m: &Model, src: &mut S) -> Option<Op> {
         let null = |src: &mut S| src.chance(3);
         let stack = &m.threads[t];
+        // Calls on objects that do not exist yet are mostly skipped (some
+        // stay: NULL and garbage arguments with nothing to confuse them with).
+        let held = m.stores.iter().any(|a| a.refs > 0);
+        let needs = match cat {
+            Cat::AsyncClone | Cat::AsyncRelease | Cat::AsyncId | Cat::TryWrite | Cat::Write => held,
+            Cat::GuardStore | Cat::GuardRelease | Cat::InstallAsync => !m.guards.is_empty(),
+            Cat::Resume | Cat::SegmentLen | Cat::SegmentFree => !m.segments.is_empty(),
+            _ => true,
+        };
+        if !needs && src.chance(85) {
+            return None;
+        }
         Some(match cat {
             Cat::Install => {
                 if stack.len() >= MAX_DEPTH {
@@ -222,17 +365,31 @@ impl Gen {
                     Some(e) if !src.chance(12) => e.addr,
                     _ => sync_addr(id, src.chance(10)),
                 };
-                Op::Install { t, id, addr, null_store: null(src), null_out: null(src) }
+                Op::Install {
+                    t,
+                    id,
+                    addr,
+                    null_store: null(src),
+                    null_out: null(src),
+                }
             }
-            Cat::Uninstall => Op::Uninstall { t, h: self.handle(t, m, src, HKind::Install)? },
-            Cat::GuardInstalled => {
-                Op::GuardInstalled { t, h: self.handle(t, m, src, HKind::Install)? }
-            }
+            Cat::Uninstall => Op::Uninstall {
+                t,
+                h: self.handle(t, m, src, HKind::Install)?,
+            },
+            Cat::GuardInstalled => Op::GuardInstalled {
+                t,
+                h: self.handle(t, m, src, HKind::Install)?,
+            },
             Cat::AsyncNew => {
                 if m.stores.len() >= MAX_STORES {
                     return None;
                 }
-                let id = if src.chance(4) { 0 } else { 1 + src.below(m.ids.len() as u64 - 1) as usize };
+                let id = if src.chance(4) {
+                    0
+                } else {
+                    1 + src.below(m.ids.len() as u64 - 1) as usize
+                };
                 Op::AsyncNew {
                     t,
                     id,
@@ -241,15 +398,26 @@ impl Gen {
                     null_out: null(src),
                 }
             }
-            Cat::AsyncClone => Op::AsyncClone { t, a: self.store_ref(m, src, 10) },
+            Cat::AsyncClone => Op::AsyncClone {
+                t,
+                a: self.store_ref(m, src, 10),
+            },
             Cat::AsyncRelease => {
                 // Never over-release: that is a refcount bug of the caller (UB).
-                Op::AsyncRelease { t, a: self.store_ref(m, src, 10) }
+                Op::AsyncRelease {
+                    t,
+                    a: self.store_ref(m, src, 10),
+                }
             }
-            Cat::AsyncId => Op::AsyncId { t, a: self.store_ref(m, src, 10) },
-            Cat::TryWrite => {
-                Op::TryWrite { t, a: self.store_ref(m, src, 3), null_out: null(src) }
-            }
+            Cat::AsyncId => Op::AsyncId {
+                t,
+                a: self.store_ref(m, src, 10),
+            },
+            Cat::TryWrite => Op::TryWrite {
+                t,
+                a: self.store_ref(m, src, 3),
+                null_out: null(src),
+            },
             Cat::Write => {
                 let a = self.store_ref(m, src, 3);
                 let mut wait = [Wait::Zero, Wait::Short, Wait::Forever][src.below(3) as usize];
@@ -260,15 +428,30 @@ impl Gen {
                         wait = Wait::Short;
                     }
                 }
-                Op::Write { t, a, wait, null_out: null(src) }
+                Op::Write {
+                    t,
+                    a,
+                    wait,
+                    null_out: null(src),
+                }
             }
-            Cat::GuardStore => Op::GuardStore { t, g: self.heap(m, src, true) },
-            Cat::GuardRelease => Op::GuardRelease { t, g: self.heap(m, src, true) },
+            Cat::GuardStore => Op::GuardStore {
+                t,
+                g: self.heap(m, src, true),
+            },
+            Cat::GuardRelease => Op::GuardRelease {
+                t,
+                g: self.heap(m, src, true),
+            },
             Cat::InstallAsync => {
                 if stack.len() >= MAX_DEPTH {
                     return None;
                 }
-                Op::InstallAsync { t, g: self.heap(m, src, true), null_out: null(src) }
+                Op::InstallAsync {
+                    t,
+                    g: self.heap(m, src, true),
+                    null_out: null(src),
+                }
             }
             Cat::GetCurrent => Op::GetCurrent {
                 t,
@@ -276,9 +459,11 @@ impl Gen {
                 null_store: null(src),
                 null_out: null(src),
             },
-            Cat::GetTransient => {
-                Op::GetTransient { t, id: self.lookup_id(t, m, src), null_store: null(src) }
-            }
+            Cat::GetTransient => Op::GetTransient {
+                t,
+                id: self.lookup_id(t, m, src),
+                null_store: null(src),
+            },
             Cat::GetUnborrowed => Op::GetUnborrowed {
                 t,
                 null_id: null(src),
@@ -297,11 +482,19 @@ impl Gen {
                 h: self.handle(t, m, src, HKind::Borrow)?,
                 null_out: null(src),
             },
-            Cat::BorrowRelease => {
-                Op::BorrowRelease { t, h: self.handle(t, m, src, HKind::Borrow)? }
-            }
-            Cat::Pause => Op::Pause { t, id: self.lookup_id(t, m, src), null_out: null(src) },
-            Cat::Unpause => Op::Unpause { t, h: self.handle(t, m, src, HKind::Pause)? },
+            Cat::BorrowRelease => Op::BorrowRelease {
+                t,
+                h: self.handle(t, m, src, HKind::Borrow)?,
+            },
+            Cat::Pause => Op::Pause {
+                t,
+                id: self.lookup_id(t, m, src),
+                null_out: null(src),
+            },
+            Cat::Unpause => Op::Unpause {
+                t,
+                h: self.handle(t, m, src, HKind::Pause)?,
+            },
             Cat::Suspend => {
                 let d = stack.len();
                 let base = match src.below(100) {
@@ -312,16 +505,43 @@ impl Gen {
                     85..=94 => d + 1 + src.below(3) as usize,
                     _ => usize::MAX,
                 };
-                Op::Suspend { t, base, null_out: null(src) }
+                Op::Suspend {
+                    t,
+                    base,
+                    null_out: null(src),
+                }
             }
             Cat::Resume => {
                 if stack.len() >= MAX_DEPTH {
                     return None;
                 }
-                Op::Resume { t, s: self.heap(m, src, false), null_base: null(src) }
+                let s = self.heap(m, src, false);
+                // A coroutine resumes wherever it is polled next: often on
+                // another thread than the one it yielded on.
+                let threads = m.threads.len();
+                let t = match s {
+                    HeapArg::Segment(i)
+                        if threads > 1 && m.segments[i].from == t && src.chance(60) =>
+                    {
+                        self.t = (t + 1 + src.below(threads as u64 - 1) as usize) % threads;
+                        self.t
+                    }
+                    _ => t,
+                };
+                Op::Resume {
+                    t,
+                    s,
+                    null_base: null(src),
+                }
             }
-            Cat::SegmentLen => Op::SegmentLen { t, s: self.heap(m, src, false) },
-            Cat::SegmentFree => Op::SegmentFree { t, s: self.heap(m, src, false) },
+            Cat::SegmentLen => Op::SegmentLen {
+                t,
+                s: self.heap(m, src, false),
+            },
+            Cat::SegmentFree => Op::SegmentFree {
+                t,
+                s: self.heap(m, src, false),
+            },
             Cat::Describe => {
                 let len = match src.below(4) {
                     0 => 0,
@@ -329,7 +549,11 @@ impl Gen {
                     2 => src.below(64) as usize,
                     _ => 4096,
                 };
-                Op::Describe { t, len, null_buf: src.chance(10) }
+                Op::Describe {
+                    t,
+                    len,
+                    null_buf: src.chance(10),
+                }
             }
             Cat::Forge => {
                 let how = match src.below(3) {
@@ -369,16 +593,16 @@ impl Gen {
     fn lookup_id<S: Source>(&self, t: usize, m: &Model, src: &mut S) -> usize {
         let stack = &m.threads[t];
         match stack.last() {
-            Some(top) if src.chance(70) => {
-                m.ids.iter().position(|&x| x == top.id).unwrap_or(0)
-            }
+            Some(top) if src.chance(70) => m.ids.iter().position(|&x| x == top.id).unwrap_or(0),
             _ => self.store_id(t, m, src),
         }
     }
 
     /// An async store the caller holds a reference to (or NULL).
     fn store_ref<S: Source>(&self, m: &Model, src: &mut S, null_percent: u64) -> Option<usize> {
-        let held: Vec<usize> = (0..m.stores.len()).filter(|&a| m.stores[a].refs > 0).collect();
+        let held: Vec<usize> = (0..m.stores.len())
+            .filter(|&a| m.stores[a].refs > 0)
+            .collect();
         if held.is_empty() || src.chance(null_percent) {
             None
         } else {
@@ -400,7 +624,7 @@ impl Gen {
         let good: Vec<usize> = (0..m.handles.len())
             .filter(|&i| match (want, m.handles[i]) {
                 (HKind::Install, Sym::Install(u)) => on_stack(u),
-                (HKind::Install, Sym::Noop) => true,
+                (HKind::Install, Sym::Noop(u)) => on_stack(u),
                 (HKind::Borrow, Sym::Borrow(u)) => on_stack(u),
                 (HKind::Pause, Sym::Pause(p)) => {
                     stack.iter().any(|e| e.pauses.iter().any(|q| q.0 == p))
@@ -412,7 +636,7 @@ impl Gen {
             .iter()
             .copied()
             .filter(|&i| match m.handles[i] {
-                Sym::Install(u) | Sym::Borrow(u) => Some(u) == top_uid,
+                Sym::Install(u) | Sym::Noop(u) | Sym::Borrow(u) => Some(u) == top_uid,
                 Sym::Pause(p) => Some(p) == top_pause,
                 _ => false,
             })
@@ -430,13 +654,44 @@ impl Gen {
         let live: Vec<usize> = if guard {
             (0..m.guards.len()).filter(|&g| m.guards[g].live).collect()
         } else {
-            (0..m.segments.len()).filter(|&s| m.segments[s].live).collect()
+            // Segments that carry entries first: those are the interesting ones.
+            let live = |s: &usize| m.segments[*s].live;
+            let full: Vec<usize> = (0..m.segments.len())
+                .filter(|s| live(s) && !m.segments[*s].entries.is_empty())
+                .collect();
+            if !full.is_empty() && src.chance(80) {
+                full
+            } else {
+                (0..m.segments.len()).filter(live).collect()
+            }
         };
-        let all = if guard { m.guards.len() } else { m.segments.len() };
-        let other = if guard { m.segments.len() } else { m.guards.len() };
-        let own = |i| if guard { HeapArg::Guard(i) } else { HeapArg::Segment(i) };
-        let foreign = |i| if guard { HeapArg::Segment(i) } else { HeapArg::Guard(i) };
-        let held: Vec<usize> = (0..m.stores.len()).filter(|&a| m.stores[a].refs > 0).collect();
+        let all = if guard {
+            m.guards.len()
+        } else {
+            m.segments.len()
+        };
+        let other = if guard {
+            m.segments.len()
+        } else {
+            m.guards.len()
+        };
+        let own = |i| {
+            if guard {
+                HeapArg::Guard(i)
+            } else {
+                HeapArg::Segment(i)
+            }
+        };
+        let foreign = |i| {
+            if guard {
+                HeapArg::Segment(i)
+            } else {
+                HeapArg::Guard(i)
+            }
+        };
+        let held: Vec<usize> = (0..m.stores.len())
+            .filter(|&a| m.stores[a].refs > 0)
+            .collect();
         match src.below(100) {
             0..=69 if !live.is_empty() => own(src.pick(&live)),
             0..=84 if all > 0 => own(src.below(all as u64) as usize),
@@ -458,37 +713,31 @@ enum HKind {
 }
 
 /// Whether to pass a segment handle where a write guard is expected and
-/// vice versa. See the report: the library's two handle tables share one
-/// encoding, so such a value can name a live object of the other table.
-/// Off unless `STORECTX_MODEL_CROSS_TYPE=1` until the library tags them.
+/// vice versa (the model says: names nothing). Off unless
+/// `STORECTX_MODEL_CROSS_TYPE=1`: the library's two handle tables share one
+/// encoding (`MARK | generation << 32 | index`), so the first segment and the
+/// first write guard of a process are the same value and
+/// `write_guard_release((storectx_write_guard *)segment)` releases the
+/// guard's lock. Here the tables' generations rarely line up, so the
+/// sequences seldom show it; a fresh C process does (see the report).
 pub fn cross_type_heap_handles() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var("STORECTX_MODEL_CROSS_TYPE").is_ok_and(|v| v == "1")
-    })
+    *ON.get_or_init(|| std::env::var("STORECTX_MODEL_CROSS_TYPE").is_ok_and(|v| v == "1"))
 }
 
-/// A garbage guard-handle value, like uninitialised memory.
-///
-/// One exception is made knowingly: API.md says uninstalling a no-op guard
-/// is "always OK", and a no-op guard carries no entry, so a garbage value
-/// that happens to carry the no-op tag (low three bits == 2, see
-/// src/handle.rs) *is* a no-op guard. Those are not generated (see report).
+/// A garbage guard-handle value, like uninitialised memory. Random values
+/// go through a hash so that a fuzzer cannot steer them onto a live handle
+/// (a value the library did hand out is not garbage).
 fn garbage<S: Source>(src: &mut S) -> u64 {
     let v = match src.below(5) {
         0 => u64::MAX,
         1 => 0xDEAD_BEEF_DEAD_BEEF,
         2 => 0xCCCC_CCCC_CCCC_CCCC,
-        3 => 1 + src.below(1 << 16), // small integers
-        _ => src.any(),
+        3 => 0xAAAA_AAAA_AAAA_AAAA,
+        _ => mix(src.any()),
     };
-    let v = if v & 7 == 2 { v ^ 1 } else { v };
-    if v == 0 {
-        1
-    } else {
-        v
-    }
+    v.max(1)
 }
 
 /// A garbage write-guard / segment value (never NULL, never dereferenced by
@@ -496,14 +745,24 @@ fn garbage<S: Source>(src: &mut S) -> u64 {
 fn heap_garbage<S: Source>(src: &mut S) -> u64 {
     let v = match src.below(4) {
         0 => u64::MAX,
-        1 => 0x7f00_dead_b000, // looks like a heap pointer
-        2 => 1 << 63,
-        _ => src.any(),
+        1 => 0x7f00_dead_b000,       // looks like a heap pointer
+        2 => 1 + src.below(1 << 16), // small integers
+        _ => mix(src.any()),
     };
     v.max(1)
 }
 
+/// splitmix64's finaliser.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Whether the model holds something a sequence end must clean up.
 pub fn has_async_entries(m: &Model, t: usize) -> bool {
-    m.threads[t].iter().any(|e| matches!(e.kind, Kind::Async(_)))
+    m.threads[t]
+        .iter()
+        .any(|e| matches!(e.kind, Kind::Async(_)))
 }

@@ -67,8 +67,9 @@ pub mod st {
 pub enum Sym {
     /// The install guard of entry `uid`.
     Install(u32),
-    /// A no-op install guard (install onto the same store's async entry).
-    Noop,
+    /// The no-op install guard of an install onto async entry `uid` (the
+    /// same store on top): pops nothing, valid while that entry is on top.
+    Noop(u32),
     /// A borrow of entry `uid` (borrows are counted per entry).
     Borrow(u32),
     /// Pause `pid`.
@@ -113,6 +114,8 @@ pub struct WriteGuard {
 pub struct Segment {
     pub entries: Vec<Entry>,
     pub live: bool,
+    /// The thread that suspended it (for statistics only).
+    pub from: usize,
 }
 
 /// What a call answered, besides its status: everything written to
@@ -155,7 +158,10 @@ pub struct Reply {
 
 impl Reply {
     fn ok(val: Val) -> Self {
-        Reply { status: st::OK, val }
+        Reply {
+            status: st::OK,
+            val,
+        }
     }
     fn err(status: i32) -> Self {
         Reply {
@@ -165,10 +171,16 @@ impl Reply {
     }
 }
 
-/// Which async stores the driver can probe (it holds a pointer to them).
+/// What an observation covers (chosen by the driver before the call).
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
+    /// Per async store: probe its lock? (the driver holds a pointer to it)
     pub probe: Vec<bool>,
+    /// Which guard handles to ask `install_guard_installed` about.
+    pub handles: std::ops::Range<usize>,
+    /// How many write guards / segments (those made before the call).
+    pub guards: usize,
+    pub segments: usize,
 }
 
 /// The observable state of one thread, checked after every call.
@@ -319,24 +331,21 @@ impl Model {
                 .iter()
                 .map(|&id| id != 0 && id != top_id && self.on_stack(t, id))
                 .collect(),
-            installed: self
-                .handles
+            installed: self.handles[plan.handles.clone()]
                 .iter()
                 .map(|h| match h {
                     Sym::Install(uid) => stack.iter().any(|e| e.uid == *uid),
                     _ => false,
                 })
                 .collect(),
-            locked: (0..self.stores.len())
-                .map(|a| plan.probe.get(a).copied().unwrap_or(false).then(|| self.locked(a)))
+            locked: (0..plan.probe.len())
+                .map(|a| plan.probe[a].then(|| self.locked(a)))
                 .collect(),
-            guard_store: self
-                .guards
+            guard_store: self.guards[..plan.guards]
                 .iter()
                 .map(|g| if g.live { self.stores[g.store].addr } else { 0 })
                 .collect(),
-            segment_len: self
-                .segments
+            segment_len: self.segments[..plan.segments]
                 .iter()
                 .map(|s| if s.live { s.entries.len() } else { 0 })
                 .collect(),
@@ -399,7 +408,8 @@ impl Model {
                     if top.id == id {
                         match top.kind {
                             Kind::Async(_) => {
-                                self.new_handle(Sym::Noop);
+                                let uid = top.uid;
+                                self.new_handle(Sym::Noop(uid));
                                 return Reply::ok(Val::Handle);
                             }
                             Kind::Sync if top.addr != addr => {
@@ -417,7 +427,12 @@ impl Model {
             }
 
             Op::Uninstall { t, h } => match self.handles[h] {
-                Sym::Noop => Reply::ok(Val::Nothing),
+                // API.md: pops nothing; OK while its async entry is on top.
+                Sym::Noop(uid) => match self.find_entry(t, uid) {
+                    Found::Top => Reply::ok(Val::Nothing),
+                    Found::Deeper => Reply::err(st::OUT_OF_ORDER),
+                    Found::Absent => Reply::err(st::STALE_HANDLE),
+                },
                 Sym::Install(uid) => match self.find_entry(t, uid) {
                     Found::Top => {
                         if self.top(t).unwrap().borrows > 0 {
@@ -505,7 +520,10 @@ impl Model {
                     return Reply::err(st::WOULD_DEADLOCK);
                 }
                 if self.locked(a) {
-                    assert!(wait != Wait::Forever, "generator: wait forever on a held lock");
+                    assert!(
+                        wait != Wait::Forever,
+                        "generator: wait forever on a held lock"
+                    );
                     return Reply::err(st::TIMED_OUT);
                 }
                 self.guards.push(WriteGuard {
@@ -695,7 +713,9 @@ impl Model {
                     return Reply::err(st::STALE_HANDLE);
                 };
                 let stack = &mut self.threads[t];
-                let Some(owner) = stack.iter().position(|e| e.pauses.iter().any(|p| p.0 == pid))
+                let Some(owner) = stack
+                    .iter()
+                    .position(|e| e.pauses.iter().any(|p| p.0 == pid))
                 else {
                     return Reply::err(st::STALE_HANDLE); // unpaused, entry gone/suspended, other thread
                 };
@@ -723,11 +743,16 @@ impl Model {
                 self.segments.push(Segment {
                     entries,
                     live: true,
+                    from: t,
                 });
                 Reply::ok(Val::Object)
             }
 
-            Op::Resume { t, ref s, null_base } => {
+            Op::Resume {
+                t,
+                ref s,
+                null_base,
+            } => {
                 let s = match self.heap_segment(s) {
                     _ if null_base => return Reply::err(st::NULL_ARGUMENT),
                     Heap::Null => return Reply::err(st::NULL_ARGUMENT),
@@ -774,16 +799,10 @@ impl Model {
                 })
             }
 
-            Op::Forge { ref how } => {
-                let sym = match *how {
-                    super::ops::Forge::Zero | super::ops::Forge::Garbage(_) => Sym::Invalid,
-                    // A no-op guard names no entry; any no-op guard is OK to uninstall (API.md).
-                    super::ops::Forge::Flip { h, .. } => match self.handles[h] {
-                        Sym::Noop => Sym::Noop,
-                        _ => Sym::Invalid,
-                    },
-                };
-                self.new_handle(sym);
+            Op::Forge { .. } => {
+                // Zeroed, garbage, or a real handle with its number moved
+                // to one never issued: names nothing, whatever its kind.
+                self.new_handle(Sym::Invalid);
                 Reply::ok(Val::Handle)
             }
 
