@@ -744,7 +744,34 @@ static void test_keep_alive(void) {
   CHECK(storectx_is_empty());
 }
 
+/* A segment handle cast to a write guard (and back) names nothing: the first
+ * write guard and the first segment of a process must not be confused. Runs
+ * first, while both handle tables are fresh. */
+static void test_heap_handle_kinds_not_interchangeable(void) {
+  int store = 0;
+  storectx_async_store *s;
+  storectx_write_guard *g, *g2;
+  storectx_suspended *seg;
+  size_t base = 7;
+  CHECK_OK(storectx_async_store_new(storectx_store_id_new(), &store, &s));
+  CHECK_OK(storectx_async_store_try_write(s, &g));
+  CHECK_OK(storectx_suspend(storectx_depth(), &seg));
+  CHECK((void *)g != (void *)seg);
+  storectx_write_guard_release((storectx_write_guard *)seg);  /* names no guard */
+  CHECK_STATUS(storectx_async_store_try_write(s, &g2), STORECTX_ERR_BUSY);
+  CHECK(storectx_write_guard_store((storectx_write_guard *)seg) == NULL);
+  CHECK(storectx_suspended_len((storectx_suspended *)g) == 0);
+  CHECK_STATUS(storectx_resume((storectx_suspended *)g, &base), STORECTX_ERR_STALE_HANDLE);
+  CHECK(base == 7);
+  CHECK_OK(storectx_resume(seg, &base));
+  storectx_write_guard_release(g);
+  CHECK_OK(storectx_async_store_try_write(s, &g2));
+  storectx_write_guard_release(g2);
+  storectx_async_store_release(s);
+}
+
 int main(void) {
+  test_heap_handle_kinds_not_interchangeable();
   test_null_arguments();
   test_get_current_async();
   test_double_resume();

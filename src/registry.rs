@@ -6,17 +6,39 @@
 //!
 //! Slots are allocated in chunks that are never freed (type-stable memory),
 //! and a slot's value keeps its capacity between uses.
+//!
+//! Threads share nothing on the common path: each slot has its own cache
+//! line, and free indices are kept in `SHARDS` lists, each behind its own
+//! lock. A thread frees into and allocates from its own shard (assigned
+//! round-robin on first use), steals from the others when its own is empty,
+//! and takes a fresh index only once every shard was seen empty: a thread
+//! that only allocates, fed by one that only frees, reuses that thread's
+//! indices instead of growing the table.
 
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 const CHUNK: usize = 1024;
 const MAX_CHUNKS: usize = 4096;
+/// Lists of free indices; threads beyond this many share them. At most 32
+/// (`allocate` keeps a bitmask of them).
+const SHARDS: usize = 16;
 /// Marks a handle so that it can never look like NULL or a small integer.
 const MARK: u64 = 1 << 63;
+/// Bits 61-62 name the table, so a handle of one table (a segment) is never
+/// accepted by another (as a write guard), even through a C cast.
+const TABLE_SHIFT: u32 = 61;
+const TABLE_MASK: u64 = 0b11 << TABLE_SHIFT;
 /// A slot whose generation reaches this is retired, never reused.
-const LAST_GENERATION: u32 = (1 << 31) - 1;
+const LAST_GENERATION: u32 = (1 << 29) - 1;
+
+/// Keeps its content on cache lines of its own, so that two threads working
+/// on neighbouring slots or shards do not bounce one line between them.
+#[repr(align(64))]
+struct CacheLine<T>(T);
 
 struct Slot<T> {
     generation: u32,
@@ -25,76 +47,129 @@ struct Slot<T> {
 }
 
 /// `CHUNK` slots, allocated on first use and never freed.
-type Chunk<T> = OnceLock<Box<[Mutex<Slot<T>>]>>;
+type Chunk<T> = OnceLock<Box<[CacheLine<Mutex<Slot<T>>>]>>;
 
 /// A table of `T`s addressed by generation-checked handles.
 pub struct Registry<T> {
     what: &'static str,
+    /// This table's tag, already shifted into place.
+    table: u64,
     chunks: [Chunk<T>; MAX_CHUNKS],
-    free: Mutex<FreeList>,
+    /// Indices free for reuse, by shard.
+    free: [CacheLine<Mutex<Vec<u32>>>; SHARDS],
+    /// Indices below this were handed out at least once.
+    fresh: AtomicU32,
 }
 
-struct FreeList {
-    reusable: Vec<u32>,
-    fresh: u32,
-}
-
-fn encode(index: u32, generation: u32) -> u64 {
-    MARK | (u64::from(generation) << 32) | u64::from(index)
-}
-
-fn decode(handle: u64) -> Option<(u32, u32)> {
-    (handle & MARK != 0).then_some((handle as u32, ((handle & !MARK) >> 32) as u32))
+/// The calling thread's shard, the same in every table. Only a hint: a
+/// coroutine that migrates simply continues with another thread's shard.
+fn home_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        // Constant-initialized and without destructor: usable at any time,
+        // thread exit included.
+        static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    let mut ticket = HOME.get();
+    if ticket == usize::MAX {
+        ticket = NEXT.fetch_add(1, Ordering::Relaxed);
+        HOME.set(ticket);
+    }
+    ticket % SHARDS
 }
 
 impl<T: Default> Registry<T> {
     /// An empty table of `what`s (named in error messages).
-    pub const fn new(what: &'static str) -> Self {
+    /// An empty table of `what`s (named in error messages); `table` (1..=3)
+    /// must differ between the process's tables.
+    pub const fn new(table: u64, what: &'static str) -> Self {
+        assert!(table >= 1 && table <= 3, "three table tags exist");
         Registry {
             what,
+            table: table << TABLE_SHIFT,
             chunks: [const { OnceLock::new() }; MAX_CHUNKS],
-            free: Mutex::new(FreeList {
-                reusable: Vec::new(),
-                fresh: 0,
-            }),
+            free: [const { CacheLine(Mutex::new(Vec::new())) }; SHARDS],
+            fresh: AtomicU32::new(0),
         }
+    }
+
+    fn encode(&self, index: u32, generation: u32) -> u64 {
+        MARK | self.table | (u64::from(generation) << 32) | u64::from(index)
+    }
+
+    /// (index, generation) of a handle of this table.
+    fn decode(&self, handle: u64) -> Option<(u32, u32)> {
+        (handle & (MARK | TABLE_MASK) == MARK | self.table).then_some((
+            handle as u32,
+            ((handle & !(MARK | TABLE_MASK)) >> 32) as u32,
+        ))
     }
 
     fn slot(&self, index: u32) -> Option<&Mutex<Slot<T>>> {
         let index = index as usize;
-        self.chunks.get(index / CHUNK)?.get()?.get(index % CHUNK)
+        let slot = self.chunks.get(index / CHUNK)?.get()?.get(index % CHUNK)?;
+        Some(&slot.0)
     }
 
+    #[inline]
     fn allocate(&self) -> Result<u32> {
-        let mut free = self.free.lock();
-        if let Some(index) = free.reusable.pop() {
-            return Ok(index);
+        let home = home_shard();
+        let reused = self.free[home].0.lock().pop();
+        reused.map_or_else(|| self.allocate_elsewhere(home), Ok)
+    }
+
+    #[cold]
+    fn allocate_elsewhere(&self, home: usize) -> Result<u32> {
+        // Steal: first from the shards nobody holds, then waiting for those
+        // that were busy, so that a fresh index is taken only after every
+        // shard was seen empty.
+        let mut busy = 0u32;
+        for shard in (1..SHARDS).map(|k| (home + k) % SHARDS) {
+            match self.free[shard].0.try_lock() {
+                Some(mut free) => {
+                    if let Some(index) = free.pop() {
+                        return Ok(index);
+                    }
+                }
+                None => busy |= 1 << shard,
+            }
         }
-        let index = free.fresh;
-        let chunk = self.chunks.get(index as usize / CHUNK).ok_or_else(|| {
-            Error::Exhausted(format!(
-                "{} live {}s: the table is full; free some first",
-                CHUNK * MAX_CHUNKS,
-                self.what
-            ))
-        })?;
-        chunk.get_or_init(|| {
+        for shard in (0..SHARDS).filter(|shard| busy & (1 << shard) != 0) {
+            if let Some(index) = self.free[shard].0.lock().pop() {
+                return Ok(index);
+            }
+        }
+        // Every shard was seen empty: all indices handed out are in use.
+        let limit = (CHUNK * MAX_CHUNKS) as u32;
+        let index = self
+            .fresh
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .map_err(|_| {
+                Error::Exhausted(format!(
+                    "{} live {}s: the table is full; free some first",
+                    CHUNK * MAX_CHUNKS,
+                    self.what
+                ))
+            })?;
+        self.chunks[index as usize / CHUNK].get_or_init(|| {
             (0..CHUNK)
                 .map(|_| {
-                    Mutex::new(Slot {
+                    CacheLine(Mutex::new(Slot {
                         generation: 0,
                         live: false,
                         value: T::default(),
-                    })
+                    }))
                 })
                 .collect()
         });
-        free.fresh += 1;
         Ok(index)
     }
 
+    #[inline(always)]
     fn recycle(&self, index: u32) {
-        self.free.lock().reusable.push(index);
+        self.free[home_shard()].0.lock().push(index);
     }
 
     /// Fills a free slot with `fill` and answers its handle. If `fill`
@@ -106,7 +181,7 @@ impl<T: Default> Registry<T> {
             Ok(r) => {
                 slot.live = true;
                 crate::valgrind::release(std::ptr::from_ref(&*slot).cast());
-                Ok((encode(index, slot.generation), r))
+                Ok((self.encode(index, slot.generation), r))
             }
             Err(e) => {
                 drop(slot);
@@ -118,7 +193,7 @@ impl<T: Default> Registry<T> {
 
     /// Runs `f` on the live value named by `handle`.
     pub fn with_live<R>(&self, handle: u64, f: impl FnOnce(&mut T) -> R) -> Result<R> {
-        let (index, generation) = decode(handle).ok_or_else(|| self.stale())?;
+        let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
         let mut slot = self.slot(index).ok_or_else(|| self.stale())?.lock();
         if !slot.live || slot.generation != generation {
             return Err(self.stale());
@@ -135,7 +210,7 @@ impl<T: Default> Registry<T> {
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<R> {
-        let (index, generation) = decode(handle).ok_or_else(|| self.stale())?;
+        let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
         let mut slot = self.slot(index).ok_or_else(|| self.stale())?.lock();
         if !slot.live || slot.generation != generation {
             return Err(self.stale());
@@ -165,7 +240,19 @@ impl<T: Default> Registry<T> {
 mod tests {
     use super::*;
 
-    static TABLE: Registry<Vec<u32>> = Registry::new("test object");
+    static TABLE: Registry<Vec<u32>> = Registry::new(3, "test object");
+
+    fn holding(x: u32) -> impl FnOnce(&mut Vec<u32>) -> Result<()> {
+        move |v| {
+            v.push(x);
+            Ok(())
+        }
+    }
+
+    fn clear(v: &mut Vec<u32>) -> Result<()> {
+        v.clear();
+        Ok(())
+    }
 
     #[test]
     fn handles_are_checked_and_never_alias() {
@@ -226,5 +313,105 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_retired_slot_is_never_reused() {
+        static RETIRING: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let (h, ()) = RETIRING.insert_with(|_| Ok(())).unwrap();
+        let (index, _) = RETIRING.decode(h).unwrap();
+        RETIRING.slot(index).unwrap().lock().generation = LAST_GENERATION - 1;
+        let h = RETIRING.encode(index, LAST_GENERATION - 1);
+        RETIRING.take_with(h, |_| Ok(())).unwrap();
+        assert!(RETIRING.with_live(h, |_| ()).is_err());
+        for _ in 0..100 {
+            let (h2, ()) = RETIRING.insert_with(|_| Ok(())).unwrap();
+            assert_ne!(RETIRING.decode(h2).unwrap().0, index);
+        }
+    }
+
+    #[test]
+    fn a_value_keeps_its_capacity() {
+        static REUSED: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let (h, ()) = REUSED
+            .insert_with(|v| {
+                v.extend(0..100);
+                Ok(())
+            })
+            .unwrap();
+        REUSED.take_with(h, clear).unwrap();
+        let (h, capacity) = REUSED.insert_with(|v| Ok(v.capacity())).unwrap();
+        assert!(capacity >= 100);
+        REUSED.take_with(h, |_| Ok(())).unwrap();
+    }
+
+    /// A thread that only allocates, fed by one that only frees: the freed
+    /// indices are reused, the table does not grow with the traffic.
+    #[test]
+    fn producer_and_consumer_reuse_indices() {
+        static HANDED: Registry<Vec<u32>> = Registry::new(3, "test object");
+        const IN_FLIGHT: usize = 16;
+        let (send, receive) = std::sync::mpsc::sync_channel::<u64>(IN_FLIGHT);
+        let consumer = std::thread::spawn(move || {
+            for h in receive {
+                HANDED.take_with(h, clear).unwrap();
+            }
+        });
+        for i in 0..100_000 {
+            let (h, ()) = HANDED.insert_with(holding(i)).unwrap();
+            send.send(h).unwrap();
+        }
+        drop(send);
+        consumer.join().unwrap();
+        // At most IN_FLIGHT in the channel, one in each thread's hands.
+        let fresh = HANDED.fresh.load(Ordering::Relaxed);
+        assert!(fresh as usize <= IN_FLIGHT + 4, "{fresh} fresh indices");
+    }
+
+    /// Threads inserting and consuming at once never get the same live slot.
+    #[test]
+    fn threads_never_share_a_live_slot() {
+        static SHARED: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..10_000 {
+                        let batch: Vec<u64> = (0..(i % 8))
+                            .map(|k| SHARED.insert_with(holding(t * 8 + k)).unwrap().0)
+                            .collect();
+                        for (k, h) in (0..).zip(batch) {
+                            let mine = SHARED.take_with(h, |v| Ok(std::mem::take(v))).unwrap();
+                            assert_eq!(mine, [t * 8 + k]);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // At most 4 * 7 live at once; a few more only if a thread scanned
+        // the shards while others were freeing (no instant sees them all).
+        let fresh = SHARED.fresh.load(Ordering::Relaxed);
+        assert!(fresh <= 2 * 4 * 8, "{fresh} fresh indices");
+    }
+
+    #[test]
+    fn a_handle_of_one_table_is_stale_in_another() {
+        static GUARDS: Registry<Vec<u32>> = Registry::new(1, "guard");
+        static SEGMENTS: Registry<Vec<u32>> = Registry::new(2, "segment");
+        let (g, ()) = GUARDS.insert_with(|_| Ok(())).unwrap();
+        let (s, ()) = SEGMENTS.insert_with(|_| Ok(())).unwrap();
+        assert_ne!(g, s, "same index and generation, different tables");
+        assert!(matches!(
+            GUARDS.take_with(s, |_| Ok(())),
+            Err(Error::StaleHandle(_))
+        ));
+        assert!(matches!(
+            SEGMENTS.with_live(g, |_| ()),
+            Err(Error::StaleHandle(_))
+        ));
+        GUARDS.take_with(g, |_| Ok(())).unwrap();
+        SEGMENTS.take_with(s, |_| Ok(())).unwrap();
     }
 }

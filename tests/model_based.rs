@@ -11,7 +11,7 @@
 //!   every step;
 //! * `STORECTX_MODEL_FIRST_SEED=S` — start from seed S (default 0);
 //! * `STORECTX_MODEL_JOBS=N` — sequences run side by side (default: cores, at most 4);
-//! * `STORECTX_MODEL_CROSS_TYPE=1` — also pass segment handles as write
+//! * `STORECTX_MODEL_CROSS_TYPE=0` — stop passing segment handles as write
 //!   guards and vice versa (see tests/model/ops.rs).
 
 mod model;

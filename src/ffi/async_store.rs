@@ -25,7 +25,7 @@ pub struct storectx_write_guard {
     _private: [u8; 0],
 }
 
-pub(crate) static WRITE_GUARDS: Registry<Option<WriteGuard>> = Registry::new("write guard");
+pub(crate) static WRITE_GUARDS: Registry<Option<WriteGuard>> = Registry::new(1, "write guard");
 
 /// Hands a new reference to C.
 pub(crate) fn async_store_into_c(store: Arc<AsyncStore>) -> *mut storectx_async_store {

@@ -13,7 +13,7 @@ pub struct storectx_suspended {
     _private: [u8; 0],
 }
 
-static SEGMENTS: Registry<Segment> = Registry::new("suspended segment");
+static SEGMENTS: Registry<Segment> = Registry::new(2, "suspended segment");
 
 fn handle(s: *const storectx_suspended) -> u64 {
     s as usize as u64

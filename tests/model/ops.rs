@@ -713,17 +713,13 @@ enum HKind {
 }
 
 /// Whether to pass a segment handle where a write guard is expected and
-/// vice versa (the model says: names nothing). Off unless
-/// `STORECTX_MODEL_CROSS_TYPE=1`: the library's two handle tables share one
-/// encoding (`MARK | generation << 32 | index`), so the first segment and the
-/// first write guard of a process are the same value and
-/// `write_guard_release((storectx_write_guard *)segment)` releases the
-/// guard's lock. Here the tables' generations rarely line up, so the
-/// sequences seldom show it; a fresh C process does (see the report).
+/// vice versa (the model says: names nothing). On by default: each handle
+/// table tags its handles, so a segment is never taken for a write guard.
+/// `STORECTX_MODEL_CROSS_TYPE=0` turns it off.
 pub fn cross_type_heap_handles() -> bool {
     use std::sync::OnceLock;
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("STORECTX_MODEL_CROSS_TYPE").is_ok_and(|v| v == "1"))
+    *ON.get_or_init(|| std::env::var("STORECTX_MODEL_CROSS_TYPE").map_or(true, |v| v != "0"))
 }
 
 /// A garbage guard-handle value, like uninitialised memory. Random values
