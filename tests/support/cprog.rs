@@ -136,7 +136,10 @@ pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
         }
         None => Command::new(exe),
     };
+    // cargo test puts target/<profile> on LD_LIBRARY_PATH, which outranks
+    // the program's RUNPATH and could load a stale uplifted libstorectx.
     let mut child = cmd
+        .env_remove("LD_LIBRARY_PATH")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
