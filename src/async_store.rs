@@ -52,9 +52,7 @@ impl AsyncStore {
     /// Wraps the embedder's store (never dereferenced) under store id `id`.
     pub fn new(id: u64, address: usize) -> Result<Arc<Self>> {
         if id == 0 {
-            return Err(Error::InvalidArgument(
-                "store id 0 is reserved; use storectx_store_id_new()".into(),
-            ));
+            return Err(Error::id_zero());
         }
         Ok(Arc::new(AsyncStore {
             id,

@@ -4,7 +4,7 @@
 use crate::async_store::AsyncStore;
 use crate::error::{Error, Result};
 use crate::handle::{self, Tag};
-use crate::stack::{PauseRecord, Stack};
+use crate::stack::{Entry, PauseRecord, Stack};
 use std::sync::Arc;
 
 /// What a successful borrow returns.
@@ -62,14 +62,8 @@ impl Stack {
     /// Like [`Stack::get_current`], also answering the entry's async store
     /// (`None` for a sync entry).
     pub fn get_current_async(&mut self, id: u64) -> Result<(Option<Arc<AsyncStore>>, Borrowed)> {
-        let entry = self.top_for(id)?;
-        add_borrow(&mut entry.borrows, id)?;
-        let store = entry.async_store().cloned();
-        let borrowed = Borrowed {
-            id,
-            address: entry.address,
-            raw: handle::encode(Tag::Borrow, entry.number),
-        };
+        let borrowed = self.get_current(id)?;
+        let store = self.top().and_then(Entry::async_store).cloned();
         Ok((store, borrowed))
     }
 
@@ -177,16 +171,14 @@ impl Stack {
 
 #[inline]
 fn add_borrow(count: &mut u32, id: u64) -> Result<()> {
-    match count.checked_add(1) {
-        Some(n) => {
-            *count = n;
-            Ok(())
-        }
-        None => Err(Error::InvalidArgument(format!(
-            "store {id} already has {} borrows",
-            u32::MAX
-        ))),
-    }
+    *count = count.checked_add(1).ok_or_else(|| too_many_borrows(id))?;
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_borrows(id: u64) -> Error {
+    Error::InvalidArgument(format!("store {id} already has {} borrows", u32::MAX))
 }
 
 #[cold]

@@ -61,5 +61,14 @@ pub enum Error {
     Exhausted(String),
 }
 
+impl Error {
+    /// Store id 0 given where a store is meant.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn id_zero() -> Error {
+        Error::InvalidArgument("store id 0 is reserved; use storectx_store_id_new()".into())
+    }
+}
+
 /// Shorthand for core results.
 pub type Result<T> = std::result::Result<T, Error>;

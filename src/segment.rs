@@ -55,10 +55,12 @@ impl Stack {
             .entries
             .get(base_depth)
             .map_or(self.pauses.len(), |e| e.pause_base);
-        // Entries that put their store in `present` clear their slot; a
-        // nested entry of the store below the segment owns none.
-        for entry in self.entries.drain(base_depth..) {
+        // Entries that put their store in `present` clear their slot, newest
+        // first; a nested entry of the store below the segment owns none.
+        for entry in self.entries[base_depth..].iter().rev() {
             self.present.clear_slot(entry.slot);
+        }
+        for entry in self.entries.drain(base_depth..) {
             segment.entries.push(Entry {
                 pause_base: entry.pause_base - pause_start,
                 slot: NO_SLOT,

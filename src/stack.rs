@@ -65,12 +65,6 @@ pub struct Stack {
 
 #[cold]
 #[inline(never)]
-fn cold_id_zero() -> Error {
-    Error::InvalidArgument("store id 0 is reserved; use storectx_store_id_new()".into())
-}
-
-#[cold]
-#[inline(never)]
 fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
     Error::AddressMismatch(format!(
         "store {id} is on top at {top:#x}, install asked for {address:#x}"
@@ -145,8 +139,9 @@ impl Stack {
     #[inline]
     pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
         if id == 0 {
-            return Err(cold_id_zero());
+            return Err(Error::id_zero());
         }
+        let mut nested = false;
         if let Some(top) = self.entries.last() {
             if top.id == id {
                 if top.guard.is_some() {
@@ -159,12 +154,13 @@ impl Stack {
                 if top.address != address {
                     return Err(cold_address_mismatch(id, top.address, address));
                 }
+                nested = true;
             } else if self.present.contains(id) {
                 return Err(self.paused_error(id));
             }
         }
         crate::testing::maybe_panic();
-        let raw = self.push(id, address, None);
+        let raw = self.push(id, address, None, nested);
         Ok(Installed { raw, pushed: true })
     }
 
@@ -184,13 +180,14 @@ impl Stack {
             return Err((err, guard));
         }
         let address = guard.store().address();
-        Ok(self.push(id, address, Some(guard)))
+        // Not present, so not on top either: never nested.
+        Ok(self.push(id, address, Some(guard), false))
     }
 
+    /// `nested`: the top entry is the same store, so `id` is already present.
     #[inline(always)]
-    fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>) -> u64 {
+    fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>, nested: bool) -> u64 {
         let number = self.numbers.next_number();
-        let nested = self.entries.last().is_some_and(|top| top.id == id);
         let slot = if nested {
             NO_SLOT
         } else {
@@ -281,25 +278,20 @@ impl Stack {
     /// The top entry for store `id` (the lookup every by-id operation makes).
     #[inline]
     pub(crate) fn top_for(&mut self, id: u64) -> Result<&mut Entry> {
-        let Some(top) = self.entries.last() else {
-            return Err(if id == 0 {
-                Error::InvalidArgument("store id 0 is never installed".into())
-            } else {
-                Error::NoContext(format!(
-                    "store {id} requested but this thread's context stack is empty"
-                ))
-            });
-        };
-        if top.id != id {
-            return Err(self.not_on_top_error(id));
+        match self.entries.last() {
+            Some(top) if top.id == id => Ok(self.entries.last_mut().expect("checked above")),
+            _ => Err(self.not_on_top_error(id)),
         }
-        Ok(self.entries.last_mut().expect("checked above"))
     }
 
     #[cold]
     fn not_on_top_error(&self, id: u64) -> Error {
         if id == 0 {
-            Error::InvalidArgument("store id 0 is never installed".into())
+            Error::id_zero()
+        } else if self.is_empty() {
+            Error::NoContext(format!(
+                "store {id} requested but this thread's context stack is empty"
+            ))
         } else if self.present.contains(id) {
             self.paused_error(id)
         } else {

@@ -78,7 +78,13 @@ pub fn fail(op: &'static str, e: &Error) -> storectx_status {
 /// A required pointer: `NULL_ARGUMENT` naming `what` when it is NULL.
 #[inline(always)]
 pub fn required<T>(p: *mut T, what: &str) -> Result<NonNull<T>> {
-    NonNull::new(p).ok_or_else(|| Error::NullArgument(format!("{what} is NULL")))
+    NonNull::new(p).ok_or_else(|| null_argument(what))
+}
+
+#[cold]
+#[inline(never)]
+fn null_argument(what: &str) -> Error {
+    Error::NullArgument(format!("{what} is NULL"))
 }
 
 /// Writes an out-parameter (after every check has passed).
