@@ -404,8 +404,32 @@ static void handoff_play(handoff *h, uint64_t first) {
   atomic_fetch_or(&h->bad, bad);
 }
 
+/* The two players run pinned to two different CPUs (when the process may use
+ * two), so that every hand-off is a cross-core transfer, as between a
+ * runtime's busy worker threads; unpinned, the scheduler sometimes puts both
+ * on one CPU and the figure measures context switches instead. */
+static int g_handoff_cpu[2] = {-1, -1};
+
+static void pick_handoff_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+  int k = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
+    if (CPU_ISSET(cpu, &set)) g_handoff_cpu[k++] = cpu;
+  if (k < 2) g_handoff_cpu[0] = g_handoff_cpu[1] = -1;
+}
+
+static void pin_self(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set); /* best effort */
+}
+
 static void *handoff_peer(void *arg) {
   handoff *h = arg;
+  pin_self(g_handoff_cpu[1]);
   wait_start(&h->bar);
   handoff_play(h, 1);
   return NULL;
@@ -424,6 +448,9 @@ static double handoff_run(enum handoff_kind kind, uint64_t n) {
     h.g = install_async_entry(h.as);
     MUST(storectx_suspend(base, &h.seg));
   }
+  cpu_set_t was;
+  bool pinned = g_handoff_cpu[0] >= 0 && sched_getaffinity(0, sizeof was, &was) == 0;
+  if (pinned) pin_self(g_handoff_cpu[0]);
   pthread_t peer;
   if (pthread_create(&peer, NULL, handoff_peer, &h) != 0) {
     perror("bench: pthread_create");
@@ -434,6 +461,7 @@ static double handoff_run(enum handoff_kind kind, uint64_t n) {
   wait_turn(&h.turn, h.n);
   uint64_t t1 = now_ns();
   pthread_join(peer, NULL);
+  if (pinned) pthread_setaffinity_np(pthread_self(), sizeof was, &was);
   check_loop("cross-thread hand-off", atomic_load(&h.bad));
   if (kind == HANDOFF_SEGMENT) { /* the guard made on this thread is valid again here */
     size_t base;
@@ -720,6 +748,10 @@ static void print_main_table(void) {
   bench_case *xw = find_case(OP_X_WASMER, "storectx", 1, 2);
   if (xt || xs || xw) {
     printf("\nCross-thread hand-off (ping-pong between 2 threads), ns per hand-off\n");
+    if (g_handoff_cpu[0] >= 0)
+      printf("  players pinned to CPUs %d and %d\n", g_handoff_cpu[0], g_handoff_cpu[1]);
+    else
+      printf("  players not pinned (fewer than 2 CPUs allowed): may measure context switches\n");
     bench_case *xc[3] = {xt, xs, xw};
     for (int i = 0; i < 3; i++) {
       if (!xc[i]) continue;
@@ -838,6 +870,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < MAX_DEPTH + 8; i++) g_ctx[t].ids[i] = storectx_store_id_new();
 
   build_cases();
+  pick_handoff_cpus();
   if (only || exact) { /* keep the matching cases only */
     int k = 0;
     for (int i = 0; i < g_ncases; i++)
