@@ -10,10 +10,13 @@
 //! Threads share nothing on the common path: each slot has its own cache
 //! line, and free indices are kept in `SHARDS` lists, each behind its own
 //! lock. A thread frees into and allocates from its own shard (assigned
-//! round-robin on first use), steals from the others when its own is empty,
-//! and takes a fresh index only once every shard was seen empty: a thread
-//! that only allocates, fed by one that only frees, reuses that thread's
-//! indices instead of growing the table.
+//! round-robin on first use). When its shard is empty it draws a fresh
+//! index, up to `OWN_DRAWS` per shard, and only then steals from the other
+//! shards; past that, a fresh index is taken only once every shard was seen
+//! empty. So two threads that take turns each keep their own indices (were
+//! they to steal, one index would bounce between them, a steal per turn),
+//! and a thread that only allocates, fed by one that only frees, reuses that
+//! thread's indices instead of growing the table.
 
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
@@ -34,6 +37,9 @@ const TABLE_SHIFT: u32 = 61;
 const TABLE_MASK: u64 = 0b11 << TABLE_SHIFT;
 /// A slot whose generation reaches this is retired, never reused.
 const LAST_GENERATION: u32 = (1 << 29) - 1;
+/// Fresh indices a shard may draw before it steals from the others: at most
+/// `SHARDS * OWN_DRAWS` (one chunk) slots exist only because of it.
+const OWN_DRAWS: u32 = (CHUNK / SHARDS) as u32;
 
 /// Keeps its content on cache lines of its own, so that two threads working
 /// on neighbouring slots or shards do not bounce one line between them.
@@ -49,6 +55,13 @@ struct Slot<T> {
 /// `CHUNK` slots, allocated on first use and never freed.
 type Chunk<T> = OnceLock<Box<[CacheLine<Mutex<Slot<T>>>]>>;
 
+/// A shard's free indices.
+struct FreeList {
+    indices: Vec<u32>,
+    /// Fresh indices this shard drew for itself (at most `OWN_DRAWS`).
+    drawn: u32,
+}
+
 /// A table of `T`s addressed by generation-checked handles.
 pub struct Registry<T> {
     what: &'static str,
@@ -56,7 +69,7 @@ pub struct Registry<T> {
     table: u64,
     chunks: [Chunk<T>; MAX_CHUNKS],
     /// Indices free for reuse, by shard.
-    free: [CacheLine<Mutex<Vec<u32>>>; SHARDS],
+    free: [CacheLine<Mutex<FreeList>>; SHARDS],
     /// Indices below this were handed out at least once.
     fresh: AtomicU32,
 }
@@ -79,7 +92,6 @@ fn home_shard() -> usize {
 }
 
 impl<T: Default> Registry<T> {
-    /// An empty table of `what`s (named in error messages).
     /// An empty table of `what`s (named in error messages); `table` (1..=3)
     /// must differ between the process's tables.
     pub const fn new(table: u64, what: &'static str) -> Self {
@@ -88,7 +100,12 @@ impl<T: Default> Registry<T> {
             what,
             table: table << TABLE_SHIFT,
             chunks: [const { OnceLock::new() }; MAX_CHUNKS],
-            free: [const { CacheLine(Mutex::new(Vec::new())) }; SHARDS],
+            free: [const {
+                CacheLine(Mutex::new(FreeList {
+                    indices: Vec::new(),
+                    drawn: 0,
+                }))
+            }; SHARDS],
             fresh: AtomicU32::new(0),
         }
     }
@@ -114,12 +131,23 @@ impl<T: Default> Registry<T> {
     #[inline]
     fn allocate(&self) -> Result<u32> {
         let home = home_shard();
-        let reused = self.free[home].0.lock().pop();
+        let reused = self.free[home].0.lock().indices.pop();
         reused.map_or_else(|| self.allocate_elsewhere(home), Ok)
     }
 
     #[cold]
     fn allocate_elsewhere(&self, home: usize) -> Result<u32> {
+        {
+            let mut own = self.free[home].0.lock();
+            if let Some(index) = own.indices.pop() {
+                return Ok(index); // freed into since `allocate` looked
+            }
+            if own.drawn < OWN_DRAWS {
+                let index = self.fresh_index()?;
+                own.drawn += 1;
+                return Ok(index);
+            }
+        }
         // Steal: first from the shards nobody holds, then waiting for those
         // that were busy, so that a fresh index is taken only after every
         // shard was seen empty.
@@ -127,7 +155,7 @@ impl<T: Default> Registry<T> {
         for shard in (1..SHARDS).map(|k| (home + k) % SHARDS) {
             match self.free[shard].0.try_lock() {
                 Some(mut free) => {
-                    if let Some(index) = free.pop() {
+                    if let Some(index) = free.indices.pop() {
                         return Ok(index);
                     }
                 }
@@ -135,11 +163,16 @@ impl<T: Default> Registry<T> {
             }
         }
         for shard in (0..SHARDS).filter(|shard| busy & (1 << shard) != 0) {
-            if let Some(index) = self.free[shard].0.lock().pop() {
+            if let Some(index) = self.free[shard].0.lock().indices.pop() {
                 return Ok(index);
             }
         }
         // Every shard was seen empty: all indices handed out are in use.
+        self.fresh_index()
+    }
+
+    /// An index never handed out before, its chunk allocated.
+    fn fresh_index(&self) -> Result<u32> {
         let limit = (CHUNK * MAX_CHUNKS) as u32;
         let index = self
             .fresh
@@ -169,7 +202,7 @@ impl<T: Default> Registry<T> {
 
     #[inline(always)]
     fn recycle(&self, index: u32) {
-        self.free[home_shard()].0.lock().push(index);
+        self.free[home_shard()].0.lock().indices.push(index);
     }
 
     /// Fills a free slot with `fill` and answers its handle. If `fill`
@@ -363,9 +396,68 @@ mod tests {
         }
         drop(send);
         consumer.join().unwrap();
-        // At most IN_FLIGHT in the channel, one in each thread's hands.
+        // The producer's own draws, then at most IN_FLIGHT in the channel
+        // and one in each thread's hands.
         let fresh = HANDED.fresh.load(Ordering::Relaxed);
-        assert!(fresh as usize <= IN_FLIGHT + 4, "{fresh} fresh indices");
+        assert!(
+            fresh as usize <= OWN_DRAWS as usize + IN_FLIGHT + 4,
+            "{fresh} fresh indices"
+        );
+    }
+
+    /// Two threads (of different shards) that take turns, each inserting and
+    /// taking one handle per turn, keep one index each: neither steals the
+    /// other's, which would move an index and two locks between their cores
+    /// on every turn.
+    #[test]
+    fn threads_taking_turns_keep_their_own_indices() {
+        use std::collections::BTreeSet;
+        use std::sync::atomic::AtomicU64;
+        use std::sync::mpsc::{channel, Receiver};
+        static TURNS: Registry<Vec<u32>> = Registry::new(3, "test object");
+        static TURN: AtomicU64 = AtomicU64::new(0);
+        const ROUNDS: u64 = 1_000;
+        // A player reports its home shard, then plays the turns `first`,
+        // `first + 2`, ... when told to (or quits when told `None`).
+        let spawn_player = || {
+            let (shard_to_test, shard) = channel();
+            let (go, go_from_test) = channel::<Option<u64>>();
+            let play = move |go: Receiver<Option<u64>>| {
+                shard_to_test.send(home_shard()).unwrap();
+                let mut indices = BTreeSet::new();
+                let Some(first) = go.recv().unwrap() else {
+                    return indices;
+                };
+                for k in (first..2 * ROUNDS).step_by(2) {
+                    while TURN.load(Ordering::Acquire) != k {
+                        std::thread::yield_now();
+                    }
+                    let (h, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
+                    indices.insert(TURNS.decode(h).unwrap().0);
+                    TURNS.take_with(h, clear).unwrap();
+                    TURN.store(k + 1, Ordering::Release);
+                }
+                indices
+            };
+            let thread = std::thread::spawn(move || play(go_from_test));
+            (thread, shard.recv().unwrap(), go)
+        };
+        // Home shards are handed out round-robin, so a few spawns find a
+        // second player of another shard.
+        let (a, shard_a, go_a) = spawn_player();
+        let (b, go_b) = loop {
+            let (b, shard_b, go_b) = spawn_player();
+            if shard_b != shard_a {
+                break (b, go_b);
+            }
+            go_b.send(None).unwrap();
+            b.join().unwrap();
+        };
+        go_a.send(Some(0)).unwrap();
+        go_b.send(Some(1)).unwrap();
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+        assert!(a.is_disjoint(&b), "{a:?} {b:?}");
     }
 
     /// Threads inserting and consuming at once never get the same live slot.
@@ -390,10 +482,11 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        // At most 4 * 7 live at once; a few more only if a thread scanned
-        // the shards while others were freeing (no instant sees them all).
+        // Each thread's own draws, at most 4 * 7 live at once; a few more
+        // only if a thread scanned the shards while others were freeing (no
+        // instant sees them all).
         let fresh = SHARED.fresh.load(Ordering::Relaxed);
-        assert!(fresh <= 2 * 4 * 8, "{fresh} fresh indices");
+        assert!(fresh <= 4 * OWN_DRAWS + 2 * 4 * 8, "{fresh} fresh indices");
     }
 
     #[test]
