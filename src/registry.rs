@@ -52,6 +52,11 @@ struct Slot<T> {
     value: T,
 }
 
+/// Bytes one slot of a `Registry<T>` takes (a multiple of the cache line).
+pub const fn slot_bytes<T>() -> usize {
+    std::mem::size_of::<CacheLine<Mutex<Slot<T>>>>()
+}
+
 /// `CHUNK` slots, allocated on first use and never freed.
 type Chunk<T> = OnceLock<Box<[CacheLine<Mutex<Slot<T>>>]>>;
 

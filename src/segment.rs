@@ -3,39 +3,109 @@
 //! top of whichever thread resumes it. Both cost O(segment), never O(depth
 //! below it).
 
+use crate::async_store::WriteGuard;
 use crate::error::{Error, Result};
 use crate::stack::{Entry, PauseRecord, Stack};
 use crate::store_set::NO_SLOT;
 
-/// Entries detached from a thread's stack, bottom first, with their pause
-/// records. Reused after resume: its vectors keep their capacity.
+/// Entries detached from a thread's stack, with their pause records.
+///
+/// The bottom entry is kept inline, so that the common case, a coroutine
+/// suspended with one entry and no pause, fits in the segment's registry
+/// slot: one cache line, which is all that travels when another thread
+/// resumes it. Further entries and all pause records go to `rest`, allocated
+/// on first need and kept (with its capacity) when the segment is reused.
 #[derive(Debug, Default)]
 pub struct Segment {
+    // The bottom entry's fields, flattened so that `shape` fills their
+    // padding (48 bytes in all: the registry slot stays one cache line).
+    number: u64,
+    id: u64,
+    address: usize,
+    guard: Option<WriteGuard>,
+    borrows: u32,
+    shape: Shape,
+    rest: Option<Box<Rest>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No entry.
+    #[default]
+    Empty,
+    /// The bottom entry only, without pauses; `rest` is unused.
+    Bottom,
+    /// The bottom entry, then `rest`.
+    Spilled,
+}
+
+/// What does not fit inline.
+#[derive(Debug, Default)]
+struct Rest {
+    /// The entries above the bottom one, bottom first.
     entries: Vec<Entry>,
-    /// `pause_base` of each entry is relative to this vector.
+    /// Pause records of all entries, the bottom one's first; the bottom
+    /// entry's begin at 0, the others' at their `pause_base`.
     pauses: Vec<PauseRecord>,
 }
 
 impl Segment {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match self.shape {
+            Shape::Empty => 0,
+            Shape::Bottom => 1,
+            Shape::Spilled => 1 + self.rest.as_ref().map_or(0, |r| r.entries.len()),
+        }
     }
 
     /// True when the segment carries no entry.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.shape == Shape::Empty
     }
 
     /// Store ids of the entries, bottom first.
     pub fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.entries.iter().map(|e| e.id)
+        let rest = match (self.shape, &self.rest) {
+            (Shape::Spilled, Some(rest)) => &rest.entries[..],
+            _ => &[],
+        };
+        (!self.is_empty())
+            .then_some(self.id)
+            .into_iter()
+            .chain(rest.iter().map(|e| e.id))
     }
 
     /// Drops the entries (releasing their locks) and keeps the capacity.
     pub fn clear(&mut self) {
-        self.entries.clear();
-        self.pauses.clear();
+        self.guard = None;
+        if let Some(rest) = &mut self.rest {
+            rest.entries.clear();
+            rest.pauses.clear();
+        }
+        self.shape = Shape::Empty;
+    }
+
+    /// Takes `entry` as the bottom entry (its pause base is 0 by definition).
+    fn set_bottom(&mut self, entry: Entry) {
+        self.number = entry.number;
+        self.id = entry.id;
+        self.address = entry.address;
+        self.guard = entry.guard;
+        self.borrows = entry.borrows;
+    }
+
+    /// The bottom entry, moved out, with its pause base and stack slot.
+    fn take_bottom(&mut self, pause_base: usize, slot: u32) -> Entry {
+        Entry {
+            number: self.number,
+            id: self.id,
+            address: self.address,
+            borrows: self.borrows,
+            pause_base,
+            guard: self.guard.take(),
+            slot,
+        }
     }
 }
 
@@ -51,23 +121,30 @@ impl Stack {
             )));
         }
         crate::testing::maybe_panic();
-        let pause_start = self
-            .entries
-            .get(base_depth)
-            .map_or(self.pauses.len(), |e| e.pause_base);
+        let Some(bottom) = self.entries.get(base_depth) else {
+            return Ok(()); // nothing above the base: an empty segment
+        };
+        let pause_start = bottom.pause_base;
         // Entries that put their store in `present` clear their slot, newest
         // first; a nested entry of the store below the segment owns none.
         for entry in self.entries[base_depth..].iter().rev() {
             self.present.clear_slot(entry.slot);
         }
-        for entry in self.entries.drain(base_depth..) {
-            segment.entries.push(Entry {
-                pause_base: entry.pause_base - pause_start,
-                slot: NO_SLOT,
-                ..entry
-            });
+        let alone = self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start;
+        let mut detached = self.entries.drain(base_depth..);
+        segment.set_bottom(detached.next().expect("the bottom entry exists"));
+        if alone {
+            segment.shape = Shape::Bottom;
+            return Ok(());
         }
-        segment.pauses.extend(self.pauses.drain(pause_start..));
+        let rest = segment.rest.get_or_insert_with(Box::default);
+        rest.entries.extend(detached.map(|entry| Entry {
+            pause_base: entry.pause_base - pause_start,
+            slot: NO_SLOT,
+            ..entry
+        }));
+        rest.pauses.extend(self.pauses.drain(pause_start..));
+        segment.shape = Shape::Spilled;
         Ok(())
     }
 
@@ -84,13 +161,22 @@ impl Stack {
         }
         crate::testing::maybe_panic();
         let base_depth = self.depth();
-        let pause_start = self.pauses.len();
-        for mut entry in segment.entries.drain(..) {
-            entry.slot = self.present_insert(entry.id);
-            entry.pause_base += pause_start;
-            self.entries.push(entry);
+        let shape = std::mem::take(&mut segment.shape);
+        if shape == Shape::Empty {
+            return Ok(base_depth);
         }
-        self.pauses.append(&mut segment.pauses);
+        let pause_start = self.pauses.len();
+        let slot = self.present_insert(segment.id);
+        let bottom = segment.take_bottom(pause_start, slot);
+        self.entries.push(bottom);
+        if let (Shape::Spilled, Some(rest)) = (shape, &mut segment.rest) {
+            for mut entry in rest.entries.drain(..) {
+                entry.slot = self.present_insert(entry.id);
+                entry.pause_base += pause_start;
+                self.entries.push(entry);
+            }
+            self.pauses.append(&mut rest.pauses);
+        }
         Ok(base_depth)
     }
 }
@@ -130,6 +216,41 @@ mod tests {
         t2.uninstall(ga).unwrap();
         assert!(!store.is_locked());
         t1.uninstall(outer.raw).unwrap();
+    }
+
+    /// One segment reused through every shape: inline only, inline with its
+    /// pauses spilled, several entries; nothing of an earlier use leaks into
+    /// a later one.
+    #[test]
+    fn a_reused_segment_carries_exactly_its_entries_and_pauses() {
+        let mut t = Stack::new();
+        let mut seg = Segment::default();
+        let a = t.install(1, 0x10).unwrap();
+        let pa = t.pause(1).unwrap();
+        t.suspend_into(0, &mut seg).unwrap();
+        assert_eq!((seg.len(), seg.shape), (1, Shape::Spilled));
+        t.resume_from(&mut seg).unwrap();
+        t.unpause(pa).unwrap();
+
+        let b = t.install(2, 0x20).unwrap();
+        let c = t.install(3, 0x30).unwrap();
+        t.suspend_into(1, &mut seg).unwrap();
+        assert_eq!(seg.store_ids().collect::<Vec<_>>(), [2, 3]);
+        let mut other = Stack::new();
+        other.resume_from(&mut seg).unwrap();
+        assert!(matches!(other.unpause(pa), Err(Error::StaleHandle(_))));
+        other.uninstall(c.raw).unwrap();
+        other.suspend_into(0, &mut seg).unwrap();
+        assert_eq!((seg.len(), seg.shape), (1, Shape::Bottom));
+        assert_eq!(seg.store_ids().collect::<Vec<_>>(), [2]);
+        assert!(other.is_empty() && other.present.is_empty());
+
+        assert_eq!(t.resume_from(&mut seg).unwrap(), 1);
+        assert!(t.pauses.is_empty(), "no pause of an earlier use came back");
+        assert_eq!(t.depth(), 2);
+        t.uninstall(b.raw).unwrap();
+        t.uninstall(a.raw).unwrap();
+        assert!(t.is_empty() && t.present.is_empty());
     }
 
     #[test]

@@ -15,6 +15,13 @@ pub struct storectx_suspended {
 
 static SEGMENTS: Registry<Segment> = Registry::new(2, "suspended segment");
 
+// A one-entry segment is one cache line: all that moves between cores when
+// another thread resumes it.
+const _: () = assert!(
+    crate::registry::slot_bytes::<Segment>() == 64,
+    "a segment's registry slot must stay one cache line"
+);
+
 fn handle(s: *const storectx_suspended) -> u64 {
     s as usize as u64
 }
