@@ -87,6 +87,7 @@ impl Segment {
     }
 
     /// Takes `entry` as the bottom entry (its pause base is 0 by definition).
+    #[inline(always)]
     fn set_bottom(&mut self, entry: Entry) {
         self.number = entry.number;
         self.id = entry.id;
@@ -96,6 +97,7 @@ impl Segment {
     }
 
     /// The bottom entry, moved out, with its pause base and stack slot.
+    #[inline(always)]
     fn take_bottom(&mut self, pause_base: usize, slot: u32) -> Entry {
         Entry {
             number: self.number,
@@ -107,6 +109,42 @@ impl Segment {
             slot,
         }
     }
+
+    /// A store of the segment that `stack` already has, if any.
+    fn clash_with(&self, stack: &Stack) -> Option<u64> {
+        if self.shape == Shape::Empty {
+            return None;
+        }
+        if stack.present.contains(self.id) {
+            return Some(self.id);
+        }
+        match (self.shape, &self.rest) {
+            (Shape::Spilled, Some(rest)) => rest
+                .entries
+                .iter()
+                .map(|e| e.id)
+                .find(|&id| stack.present.contains(id)),
+            _ => None,
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn cold_already_on_stack(stack: &Stack, id: u64) -> Error {
+    let depth = stack.depth_of_store(id).unwrap_or(0);
+    Error::AlreadyOnStack(format!(
+        "the segment carries store {id}, which this thread's stack already has at depth \
+         {depth}; resume it on another thread or after that store is uninstalled"
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn cold_base_above(base_depth: usize, depth: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "base depth {base_depth} is above this thread's stack (depth {depth})"
+    ))
 }
 
 impl Stack {
@@ -115,35 +153,36 @@ impl Stack {
     pub fn suspend_into(&mut self, base_depth: usize, segment: &mut Segment) -> Result<()> {
         debug_assert!(segment.is_empty());
         if base_depth > self.depth() {
-            return Err(Error::InvalidArgument(format!(
-                "base depth {base_depth} is above this thread's stack (depth {})",
-                self.depth()
-            )));
+            return Err(cold_base_above(base_depth, self.depth()));
         }
         crate::testing::maybe_panic();
         let Some(bottom) = self.entries.get(base_depth) else {
             return Ok(()); // nothing above the base: an empty segment
         };
         let pause_start = bottom.pause_base;
+        if self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start {
+            // The common case: one entry without pauses, kept inline.
+            let entry = self.entries.pop().expect("the bottom entry exists");
+            self.present.clear_slot(entry.slot);
+            segment.set_bottom(entry);
+            segment.shape = Shape::Bottom;
+            return Ok(());
+        }
         // Entries that put their store in `present` clear their slot, newest
         // first; a nested entry of the store below the segment owns none.
         for entry in self.entries[base_depth..].iter().rev() {
             self.present.clear_slot(entry.slot);
         }
-        let alone = self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start;
-        let mut detached = self.entries.drain(base_depth..);
-        segment.set_bottom(detached.next().expect("the bottom entry exists"));
-        if alone {
-            segment.shape = Shape::Bottom;
-            return Ok(());
-        }
         let rest = segment.rest.get_or_insert_with(Box::default);
-        rest.entries.extend(detached.map(|entry| Entry {
-            pause_base: entry.pause_base - pause_start,
-            slot: NO_SLOT,
-            ..entry
-        }));
+        for entry in self.entries.drain(base_depth + 1..) {
+            rest.entries.push(Entry {
+                pause_base: entry.pause_base - pause_start,
+                slot: NO_SLOT,
+                ..entry
+            });
+        }
         rest.pauses.extend(self.pauses.drain(pause_start..));
+        segment.set_bottom(self.entries.pop().expect("the bottom entry exists"));
         segment.shape = Shape::Spilled;
         Ok(())
     }
@@ -152,12 +191,8 @@ impl Stack {
     /// empty, and answers the depth where they start. Refused, with the
     /// segment untouched, if one of its stores is already on this stack.
     pub fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
-        if let Some(id) = segment.store_ids().find(|&id| self.present.contains(id)) {
-            let depth = self.depth_of_store(id).unwrap_or(0);
-            return Err(Error::AlreadyOnStack(format!(
-                "the segment carries store {id}, which this thread's stack already has at \
-                 depth {depth}; resume it on another thread or after that store is uninstalled"
-            )));
+        if let Some(id) = segment.clash_with(self) {
+            return Err(cold_already_on_stack(self, id));
         }
         crate::testing::maybe_panic();
         let base_depth = self.depth();
@@ -167,8 +202,7 @@ impl Stack {
         }
         let pause_start = self.pauses.len();
         let slot = self.present_insert(segment.id);
-        let bottom = segment.take_bottom(pause_start, slot);
-        self.entries.push(bottom);
+        self.entries.push(segment.take_bottom(pause_start, slot));
         if let (Shape::Spilled, Some(rest)) = (shape, &mut segment.rest) {
             for mut entry in rest.entries.drain(..) {
                 entry.slot = self.present_insert(entry.id);
