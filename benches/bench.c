@@ -350,56 +350,71 @@ static double lib_wasmer_same_thread(thread_ctx *c, size_t depth, uint64_t n,
   return (double)(t1 - t0) / (double)n;
 }
 
-/* Cross-thread hand-off (ping-pong): two threads take turns; on its turn a
- * thread receives the coroutine (resume, or write + install_async), then
- * hands it over (suspend, or uninstall), then passes the turn. One hand-off
- * = give + pass the turn + receive. The "transport" kind passes the turn
- * only: what any scheduler pays to move work between two threads. */
+/* Cross-thread hand-off (ping-pong): two players pass one coroutine back and
+ * forth. Each has a one-slot mailbox on a cache line of its own; a player
+ * waits for the coroutine in its mailbox, takes it (emptying the box),
+ * receives it (resume, or write + install_async), hands it over (suspend, or
+ * uninstall) and puts it in the other player's mailbox, as a scheduler's run
+ * queue moves a coroutine to another thread. The message names what the
+ * receiver acts on, as a run queue names the coroutine that comes next: its
+ * suspended segment (segment kind) or its async store (wasmer kind); so in
+ * both kinds the receiver's first access to library memory depends on the
+ * message. One hand-off = give + deliver + receive. The "transport" kind only
+ * delivers (a token): what any scheduler pays to move work between two
+ * threads, one cache line per hand-off. */
 enum handoff_kind { HANDOFF_TRANSPORT, HANDOFF_SEGMENT, HANDOFF_WASMER };
 
 typedef struct {
+  _Alignas(64) _Atomic uintptr_t msg; /* 0: empty */
+} mailbox;
+
+typedef struct {
+  /* Read-only while the players run. */
   enum handoff_kind kind;
-  uint64_t n;
-  _Alignas(64) _Atomic uint64_t turn; /* hand-offs done; thread (turn & 1) plays */
-  _Alignas(64) storectx_suspended *seg; /* published by the store to `turn` */
+  uint64_t n;               /* hand-offs; player (k & 1) plays the k-th */
   storectx_async_store *as;
   storectx_install_guard g; /* the async entry's guard (segment kind) */
-  size_t base;              /* depth below the segment on its current thread */
-  start_line bar;
+  mailbox box[2];
+  _Alignas(64) start_line bar;
   _Atomic int bad;
 } handoff;
 
-static void wait_turn(_Atomic uint64_t *turn, uint64_t want) {
+static uintptr_t take_message(mailbox *box) {
   unsigned spins = 0;
-  while (atomic_load_explicit(turn, memory_order_acquire) != want) {
+  uintptr_t m;
+  while ((m = atomic_load_explicit(&box->msg, memory_order_acquire)) == 0) {
     if (++spins < 2000) cpu_relax();
     else sched_yield(); /* the other thread may share our core */
   }
+  atomic_store_explicit(&box->msg, 0, memory_order_relaxed);
+  return m;
 }
 
-static void handoff_play(handoff *h, uint64_t first) {
+static void handoff_play(handoff *h, unsigned me) {
   int bad = 0;
-  for (uint64_t k = first; k < h->n; k += 2) {
-    wait_turn(&h->turn, k);
+  for (uint64_t k = me; k < h->n; k += 2) {
+    uintptr_t m = take_message(&h->box[me]);
     switch (h->kind) {
     case HANDOFF_TRANSPORT:
       break;
     case HANDOFF_SEGMENT: {
       size_t base;
-      bad |= storectx_resume(h->seg, &base);
-      bad |= storectx_suspend(base, &h->seg);
+      storectx_suspended *seg;
+      bad |= storectx_resume((storectx_suspended *)m, &base);
+      bad |= storectx_suspend(base, &seg);
+      m = (uintptr_t)seg;
       break;
     }
     case HANDOFF_WASMER: {
       storectx_write_guard *wg;
       storectx_install_guard g;
-      bad |= storectx_async_store_write(h->as, UINT64_MAX, &wg);
+      bad |= storectx_async_store_write((storectx_async_store *)m, UINT64_MAX, &wg);
       bad |= storectx_install_async(wg, &g);
       bad |= storectx_uninstall(g);
       break;
     }
     }
-    atomic_store_explicit(&h->turn, k + 1, memory_order_release);
+    atomic_store_explicit(&h->box[me ^ 1].msg, m, memory_order_release);
   }
   atomic_fetch_or(&h->bad, bad);
 }
@@ -441,13 +456,16 @@ static double handoff_run(enum handoff_kind kind, uint64_t n) {
   memset(&h, 0, sizeof h);
   h.kind = kind;
   h.n = n < 2 ? 2 : n;
-  atomic_store(&h.turn, 0);
   h.as = new_async_store(c, 0);
+  uintptr_t first = kind == HANDOFF_WASMER ? (uintptr_t)h.as : 1; /* 1: the token */
   if (kind == HANDOFF_SEGMENT) {
     size_t base = storectx_depth();
+    storectx_suspended *seg;
     h.g = install_async_entry(h.as);
-    MUST(storectx_suspend(base, &h.seg));
+    MUST(storectx_suspend(base, &seg));
+    first = (uintptr_t)seg;
   }
+  atomic_store(&h.box[0].msg, first);
   cpu_set_t was;
   bool pinned = g_handoff_cpu[0] >= 0 && sched_getaffinity(0, sizeof was, &was) == 0;
   if (pinned) pin_self(g_handoff_cpu[0]);
@@ -458,14 +476,14 @@ static double handoff_run(enum handoff_kind kind, uint64_t n) {
   }
   uint64_t t0 = start_clock(&h.bar);
   handoff_play(&h, 0);
-  wait_turn(&h.turn, h.n);
+  uintptr_t last = take_message(&h.box[h.n & 1]); /* after the n-th hand-off */
   uint64_t t1 = now_ns();
   pthread_join(peer, NULL);
   if (pinned) pthread_setaffinity_np(pthread_self(), sizeof was, &was);
   check_loop("cross-thread hand-off", atomic_load(&h.bad));
   if (kind == HANDOFF_SEGMENT) { /* the guard made on this thread is valid again here */
     size_t base;
-    MUST(storectx_resume(h.seg, &base));
+    MUST(storectx_resume((storectx_suspended *)last, &base));
     MUST(storectx_uninstall(h.g));
   }
   storectx_async_store_release(h.as);
