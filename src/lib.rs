@@ -11,6 +11,7 @@
 //! * [`async_store`] — the store lock, owned write guards, keep-alive;
 //! * [`segment`] — suspend/resume of entry segments;
 //! * [`registry`] — validated handles for heap objects C may misuse;
+//! * `free_cache` — each thread's most recently freed registry index;
 //! * [`current`] — the calling thread's stack;
 //! * [`error`] — one error enum, one variant per C status code;
 //! * `valgrind` — happens-before annotations so helgrind sees our locks.
@@ -22,6 +23,7 @@ pub mod borrow;
 pub mod current;
 pub mod error;
 pub mod ffi;
+mod free_cache;
 pub mod handle;
 pub mod registry;
 pub mod segment;

@@ -16,9 +16,13 @@
 //! empty. So two threads that take turns each keep their own indices (were
 //! they to steal, one index would bounce between them, a steal per turn),
 //! and a thread that only allocates, fed by one that only frees, reuses that
-//! thread's indices instead of growing the table.
+//! thread's indices instead of growing the table. In front of the shards,
+//! each thread keeps the index it freed last (`free_cache`): a thread that
+//! frees and then allocates, as a coroutine resuming then suspending does,
+//! takes no lock but the slot's.
 
 use crate::error::{Error, Result};
+use crate::free_cache::{self, FreeToShard};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -96,7 +100,13 @@ fn home_shard() -> usize {
     ticket % SHARDS
 }
 
-impl<T: Default> Registry<T> {
+impl<T: Default + Send> FreeToShard for Registry<T> {
+    fn free_to_shard(&self, index: u32) {
+        self.free[home_shard()].0.lock().indices.push(index);
+    }
+}
+
+impl<T: Default + Send> Registry<T> {
     /// An empty table of `what`s (named in error messages); `table` (1..=3)
     /// must differ between the process's tables.
     pub const fn new(table: u64, what: &'static str) -> Self {
@@ -133,8 +143,16 @@ impl<T: Default> Registry<T> {
         Some(&slot.0)
     }
 
+    /// This table's tag, as `free_cache` indexes its tables.
+    fn tag(&self) -> usize {
+        (self.table >> TABLE_SHIFT) as usize
+    }
+
     #[inline]
-    fn allocate(&self) -> Result<u32> {
+    fn allocate(&'static self) -> Result<u32> {
+        if let Some(index) = free_cache::take(self.tag(), self) {
+            return Ok(index);
+        }
         let home = home_shard();
         let reused = self.free[home].0.lock().indices.pop();
         reused.map_or_else(|| self.allocate_elsewhere(home), Ok)
@@ -206,13 +224,18 @@ impl<T: Default> Registry<T> {
     }
 
     #[inline(always)]
-    fn recycle(&self, index: u32) {
-        self.free[home_shard()].0.lock().indices.push(index);
+    fn recycle(&'static self, index: u32) {
+        if let Some((owner, index)) = free_cache::park(self.tag(), self, index) {
+            owner.free_to_shard(index);
+        }
     }
 
     /// Fills a free slot with `fill` and answers its handle. If `fill`
     /// fails, the slot goes back unused.
-    pub fn insert_with<R>(&self, fill: impl FnOnce(&mut T) -> Result<R>) -> Result<(u64, R)> {
+    pub fn insert_with<R>(
+        &'static self,
+        fill: impl FnOnce(&mut T) -> Result<R>,
+    ) -> Result<(u64, R)> {
         let index = self.allocate()?;
         let mut slot = self.slot(index).expect("allocated slots exist").lock();
         match fill(&mut slot.value) {
@@ -244,7 +267,7 @@ impl<T: Default> Registry<T> {
     /// the handle is spent (every later use is `STALE_HANDLE`). `consume`
     /// must leave the value empty on success.
     pub fn take_with<R>(
-        &self,
+        &'static self,
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<R> {
@@ -383,6 +406,40 @@ mod tests {
         REUSED.take_with(h, |_| Ok(())).unwrap();
     }
 
+    /// A thread keeps the index it freed last, out of every shard, takes it
+    /// first when it allocates, gives it up to its table's shard when it
+    /// frees in another table of the same tag, and hands it back when it
+    /// exits.
+    #[test]
+    fn a_thread_parks_its_last_freed_index_until_it_exits() {
+        static PARKING: Registry<Vec<u32>> = Registry::new(3, "test object");
+        static OTHER: Registry<Vec<u32>> = Registry::new(3, "test object");
+        fn on_shards(table: &Registry<Vec<u32>>) -> usize {
+            table.free.iter().map(|f| f.0.lock().indices.len()).sum()
+        }
+        std::thread::spawn(|| {
+            let (h, ()) = PARKING.insert_with(holding(1)).unwrap();
+            let index = PARKING.decode(h).unwrap().0;
+            PARKING.take_with(h, clear).unwrap();
+            assert_eq!(on_shards(&PARKING), 0, "parked, not on a shard");
+            let (h, ()) = PARKING.insert_with(holding(2)).unwrap();
+            assert_eq!(
+                PARKING.decode(h).unwrap().0,
+                index,
+                "the parked index first"
+            );
+            PARKING.take_with(h, clear).unwrap();
+
+            let (h, ()) = OTHER.insert_with(holding(3)).unwrap();
+            OTHER.take_with(h, clear).unwrap();
+            assert_eq!(on_shards(&PARKING), 1, "displaced to its own table's shard");
+            assert_eq!(on_shards(&OTHER), 0);
+        })
+        .join()
+        .unwrap();
+        assert_eq!((on_shards(&PARKING), on_shards(&OTHER)), (1, 1));
+    }
+
     /// A thread that only allocates, fed by one that only frees: the freed
     /// indices are reused, the table does not grow with the traffic.
     #[test]
@@ -411,9 +468,9 @@ mod tests {
     }
 
     /// Two threads (of different shards) that take turns, each inserting and
-    /// taking one handle per turn, keep one index each: neither steals the
-    /// other's, which would move an index and two locks between their cores
-    /// on every turn.
+    /// taking two handles per turn (one more than a thread's parked index),
+    /// keep two indices each: neither steals the other's, which would move
+    /// an index and two locks between their cores on every turn.
     #[test]
     fn threads_taking_turns_keep_their_own_indices() {
         use std::collections::BTreeSet;
@@ -437,9 +494,12 @@ mod tests {
                     while TURN.load(Ordering::Acquire) != k {
                         std::thread::yield_now();
                     }
-                    let (h, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
-                    indices.insert(TURNS.decode(h).unwrap().0);
-                    TURNS.take_with(h, clear).unwrap();
+                    let (h1, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
+                    let (h2, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
+                    for h in [h1, h2] {
+                        indices.insert(TURNS.decode(h).unwrap().0);
+                        TURNS.take_with(h, clear).unwrap();
+                    }
                     TURN.store(k + 1, Ordering::Release);
                 }
                 indices
@@ -461,7 +521,7 @@ mod tests {
         go_a.send(Some(0)).unwrap();
         go_b.send(Some(1)).unwrap();
         let (a, b) = (a.join().unwrap(), b.join().unwrap());
-        assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+        assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
         assert!(a.is_disjoint(&b), "{a:?} {b:?}");
     }
 
