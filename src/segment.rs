@@ -181,7 +181,8 @@ impl Stack {
                 ..entry
             });
         }
-        rest.pauses.extend(self.pauses.drain(pause_start..));
+        rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
+        self.pauses.truncate(pause_start);
         segment.set_bottom(self.entries.pop().expect("the bottom entry exists"));
         segment.shape = Shape::Spilled;
         Ok(())
