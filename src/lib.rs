@@ -13,6 +13,7 @@
 //! * [`registry`] — validated handles for heap objects C may misuse;
 //! * `free_cache` — each thread's most recently freed registry index;
 //! * [`current`] — the calling thread's stack;
+//! * `fast_tls` — its address in an initial-exec thread-local word;
 //! * [`error`] — one error enum, one variant per C status code;
 //! * `valgrind` — happens-before annotations so helgrind sees our locks.
 //!
@@ -22,6 +23,7 @@ pub mod async_store;
 pub mod borrow;
 pub mod current;
 pub mod error;
+mod fast_tls;
 pub mod ffi;
 mod free_cache;
 pub mod handle;
