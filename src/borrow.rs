@@ -28,13 +28,32 @@ impl Stack {
     /// Borrows the top store, which must be `id`.
     #[inline]
     pub fn get_current(&mut self, id: u64) -> Result<Borrowed> {
-        let entry = self.top_for(id)?;
-        add_borrow(&mut entry.borrows, id)?;
-        Ok(Borrowed {
+        match self.try_get_current(id) {
+            Some(b) => Ok(b),
+            None => Err(self.get_current_error(id)),
+        }
+    }
+
+    /// [`Stack::get_current`] without the error: `None`, and nothing
+    /// changed, where it fails.
+    #[inline(always)]
+    pub fn try_get_current(&mut self, id: u64) -> Option<Borrowed> {
+        let entry = self.entries.last_mut().filter(|top| top.id == id)?;
+        entry.borrows = entry.borrows.checked_add(1)?;
+        Some(Borrowed {
             id,
             address: entry.address,
             raw: handle::encode(Tag::Borrow, entry.number),
         })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_current_error(&self, id: u64) -> Error {
+        match self.entries.last() {
+            Some(top) if top.id == id => too_many_borrows(id),
+            _ => self.not_on_top_error(id),
+        }
     }
 
     /// Borrows the top store whatever its id, only if nobody borrows it.
@@ -88,21 +107,51 @@ impl Stack {
     /// Gives one borrow of the top entry back.
     #[inline]
     pub fn borrow_release(&mut self, raw: u64) -> Result<()> {
-        let index = self.top_index_of(raw, Tag::Borrow, "borrow")?;
-        let entry = &mut self.entries[index];
-        if entry.borrows == 0 {
-            return Err(not_borrowed(entry.id));
+        if self.try_borrow_release(raw) {
+            Ok(())
+        } else {
+            Err(self.borrow_release_error(raw))
         }
-        crate::testing::maybe_panic();
-        entry.borrows -= 1;
-        Ok(())
+    }
+
+    /// [`Stack::borrow_release`] without the error: `false`, and nothing
+    /// changed, where it fails.
+    #[inline(always)]
+    pub fn try_borrow_release(&mut self, raw: u64) -> bool {
+        match (handle::decode(raw, Tag::Borrow), self.entries.last_mut()) {
+            (Some(n), Some(top)) if top.number == n && top.borrows > 0 => {
+                crate::testing::maybe_panic();
+                top.borrows -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn borrow_release_error(&self, raw: u64) -> Error {
+        match self.top_index_of(raw, Tag::Borrow, "borrow") {
+            Ok(index) => not_borrowed(self.entries[index].id),
+            Err(e) => e,
+        }
     }
 
     /// Pauses the top store `id` while guest code runs: takes one borrow
     /// away if there is one, and remembers whether it did.
     #[inline]
     pub fn pause(&mut self, id: u64) -> Result<u64> {
-        let entry = self.top_for(id)?;
+        match self.try_pause(id) {
+            Some(raw) => Ok(raw),
+            None => Err(self.not_on_top_error(id)),
+        }
+    }
+
+    /// [`Stack::pause`] without the error: `None`, and nothing changed,
+    /// where it fails.
+    #[inline(always)]
+    pub fn try_pause(&mut self, id: u64) -> Option<u64> {
+        let entry = self.entries.last_mut().filter(|top| top.id == id)?;
         let decremented = entry.borrows > 0;
         entry.borrows -= u32::from(decremented);
         let number = self.numbers.next_number();
@@ -110,12 +159,23 @@ impl Stack {
             number,
             decremented,
         });
-        Ok(handle::encode(Tag::Pause, number))
+        Some(handle::encode(Tag::Pause, number))
     }
 
     /// Ends the innermost pause of the top entry, restoring its borrow.
     #[inline]
     pub fn unpause(&mut self, raw: u64) -> Result<()> {
+        if self.try_unpause(raw) {
+            Ok(())
+        } else {
+            Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
+        }
+    }
+
+    /// [`Stack::unpause`] without the error: `false`, and nothing changed,
+    /// where it fails.
+    #[inline(always)]
+    pub fn try_unpause(&mut self, raw: u64) -> bool {
         let number = handle::decode(raw, Tag::Pause);
         let innermost = match (self.entries.last(), self.pauses.last()) {
             (Some(top), Some(last)) if self.pauses.len() > top.pause_base => Some(*last),
@@ -126,9 +186,9 @@ impl Stack {
                 crate::testing::maybe_panic();
                 top.borrows += u32::from(last.decremented);
                 self.pauses.pop();
-                Ok(())
+                true
             }
-            _ => Err(self.unpause_error(number)),
+            _ => false,
         }
     }
 

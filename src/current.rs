@@ -45,6 +45,16 @@ pub fn with<R>(f: impl FnOnce(&mut Stack) -> Result<R>) -> Result<R> {
     f(unsafe { &mut *cached })
 }
 
+/// Runs `f` on this thread's stack if its address is cached (every call
+/// after the thread's first, on targets with the initial-exec word); `None`
+/// otherwise, without running `f`. Same contract as [`with`].
+#[inline(always)]
+pub fn with_fast<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    let cached = fast_tls::get();
+    // SAFETY: as in `with`.
+    (!cached.is_null()).then(|| f(unsafe { &mut *cached }))
+}
+
 /// The first call on a thread (or every call, on targets without the
 /// initial-exec word): reaches the stack through the `thread_local!` and
 /// caches its address.

@@ -138,30 +138,51 @@ impl Stack {
     /// Pushes a sync entry for the embedder's store `address` under `id`.
     #[inline]
     pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
+        match self.try_install(id, address) {
+            Some(installed) => Ok(installed),
+            None => Err(self.install_error(id, address)),
+        }
+    }
+
+    /// [`Stack::install`] without the error: `None`, and nothing changed,
+    /// where it fails.
+    #[inline(always)]
+    pub fn try_install(&mut self, id: u64, address: usize) -> Option<Installed> {
         if id == 0 {
-            return Err(Error::id_zero());
+            return None;
         }
         let mut nested = false;
         if let Some(top) = self.entries.last() {
             if top.id == id {
                 if top.guard.is_some() {
                     // The async entry already holds the store: nothing to push.
-                    return Ok(Installed {
+                    return Some(Installed {
                         raw: handle::encode(Tag::NoopInstall, top.number),
                         pushed: false,
                     });
                 }
                 if top.address != address {
-                    return Err(cold_address_mismatch(id, top.address, address));
+                    return None;
                 }
                 nested = true;
             } else if self.present.contains(id) {
-                return Err(self.paused_error(id));
+                return None;
             }
         }
         crate::testing::maybe_panic();
         let raw = self.push(id, address, None, nested);
-        Ok(Installed { raw, pushed: true })
+        Some(Installed { raw, pushed: true })
+    }
+
+    /// Why [`Stack::try_install`] refused.
+    #[cold]
+    #[inline(never)]
+    fn install_error(&self, id: u64, address: usize) -> Error {
+        match self.entries.last() {
+            _ if id == 0 => Error::id_zero(),
+            Some(top) if top.id == id => cold_address_mismatch(id, top.address, address),
+            _ => self.paused_error(id),
+        }
     }
 
     /// Pushes an async entry that takes over `guard` (and its lock). On
@@ -249,16 +270,23 @@ impl Stack {
     /// unborrowed. Dropping an async entry releases its lock.
     #[inline]
     pub fn uninstall(&mut self, raw: u64) -> Result<()> {
-        if handle::decode(raw, Tag::NoopInstall).is_some() {
-            // Nothing to pop, but the async entry it names must be on top.
-            return self
-                .top_index_of(raw, Tag::NoopInstall, "no-op install guard")
-                .map(drop);
+        if self.try_uninstall(raw) {
+            Ok(())
+        } else {
+            Err(self.uninstall_error(raw))
         }
-        let index = self.top_index_of(raw, Tag::Install, "install guard")?;
-        let top = &self.entries[index];
-        if top.borrows > 0 {
-            return Err(cold_still_borrowed(top.id, index + 1, top.borrows));
+    }
+
+    /// [`Stack::uninstall`] without the error: `false`, and nothing changed,
+    /// where it fails.
+    #[inline(always)]
+    pub fn try_uninstall(&mut self, raw: u64) -> bool {
+        let Some(top) = self.entries.last() else {
+            return false;
+        };
+        if handle::decode(raw, Tag::Install) != Some(top.number) || top.borrows > 0 {
+            // Or the no-op guard of the async entry on top: nothing to pop.
+            return handle::decode(raw, Tag::NoopInstall) == Some(top.number);
         }
         crate::testing::maybe_panic();
         let (pause_base, slot) = (top.pause_base, top.slot);
@@ -266,8 +294,26 @@ impl Stack {
         self.present.clear_slot(slot);
         // Drops the entry in place (no copy out): an async entry releases its
         // lock last, once the stack is consistent.
-        self.entries.truncate(index);
-        Ok(())
+        self.entries.truncate(self.entries.len() - 1);
+        true
+    }
+
+    /// Why [`Stack::try_uninstall`] refused.
+    #[cold]
+    #[inline(never)]
+    fn uninstall_error(&self, raw: u64) -> Error {
+        let noop = handle::decode(raw, Tag::NoopInstall);
+        if noop.is_some() {
+            // Refused, so its async entry is not on top.
+            return self.handle_error(noop, "no-op install guard");
+        }
+        match self.top_index_of(raw, Tag::Install, "install guard") {
+            Ok(index) => {
+                let top = &self.entries[index];
+                cold_still_borrowed(top.id, index + 1, top.borrows)
+            }
+            Err(e) => e,
+        }
     }
 
     /// Whether the install guard `raw` names an entry on this stack.
@@ -284,8 +330,10 @@ impl Stack {
         }
     }
 
+    /// Why `id` is not the top entry's store.
     #[cold]
-    fn not_on_top_error(&self, id: u64) -> Error {
+    #[inline(never)]
+    pub(crate) fn not_on_top_error(&self, id: u64) -> Error {
         if id == 0 {
             Error::id_zero()
         } else if self.is_empty() {

@@ -20,7 +20,9 @@ fn every_export_starts_inside_the_panic_boundary() {
             let body = &rest[rest.find('{').expect("fn body") + 1..];
             let first = body.trim_start();
             assert!(
-                first.starts_with("boundary(") || first.starts_with("boundary::status("),
+                ["boundary(", "boundary::status(", "boundary::status_fast("]
+                    .iter()
+                    .any(|b| first.starts_with(b)),
                 "{}: export {name} does not start with boundary(..) / boundary::status(..)",
                 path.display()
             );

@@ -5,8 +5,10 @@ use super::async_store::{async_store_into_c, storectx_async_store};
 use super::boundary::{self, put, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::borrow::Borrowed;
 use crate::current;
 use std::ffi::c_void;
+use std::ptr::NonNull;
 
 /// Names the entry a borrow counts against. Borrows are counted per entry:
 /// releasing any borrow handle of that entry gives one borrow back.
@@ -15,6 +17,12 @@ use std::ffi::c_void;
 pub struct storectx_borrow {
     /// Opaque; do not interpret.
     pub raw: u64,
+}
+
+/// Writes a borrow's store address and handle.
+fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>, b: &Borrowed) {
+    put(store, b.address as *mut c_void);
+    put(out, storectx_borrow { raw: b.raw });
 }
 
 /// Borrows the current store, which must be `id`: writes its address to
@@ -28,13 +36,21 @@ pub extern "C" fn storectx_get_current(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status("get_current", || {
-        let (store, out) = (required(store, "store")?, required(out, "out")?);
-        let b = current::with(|s| s.get_current(id))?;
-        put(store, b.address as *mut c_void);
-        put(out, storectx_borrow { raw: b.raw });
-        Ok(())
-    })
+    boundary::status_fast(
+        "get_current",
+        || match (NonNull::new(store), NonNull::new(out)) {
+            (Some(store), Some(out)) => current::with_fast(|s| s.try_get_current(id))
+                .flatten()
+                .map(|b| put_borrow(store, out, &b))
+                .is_some(),
+            _ => false,
+        },
+        || {
+            let (store, out) = (required(store, "store")?, required(out, "out")?);
+            put_borrow(store, out, &current::with(|s| s.get_current(id))?);
+            Ok(())
+        },
+    )
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -68,8 +84,7 @@ pub extern "C" fn storectx_get_current_unborrowed(
         );
         let b = current::with(|s| s.get_current_unborrowed())?;
         put(id, b.id);
-        put(store, b.address as *mut c_void);
-        put(out, storectx_borrow { raw: b.raw });
+        put_borrow(store, out, &b);
         Ok(())
     })
 }
@@ -95,8 +110,7 @@ pub extern "C" fn storectx_get_current_async(
             async_out,
             shared.map_or(std::ptr::null_mut(), async_store_into_c),
         );
-        put(store, b.address as *mut c_void);
-        put(out, storectx_borrow { raw: b.raw });
+        put_borrow(store, out, &b);
         Ok(())
     })
 }
@@ -122,7 +136,9 @@ pub extern "C" fn storectx_borrow_clone(
 /// count above 0 (`STORECTX_ERR_NOT_BORROWED`). O(1).
 #[no_mangle]
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
-    boundary::status("borrow_release", || {
-        current::with(|s| s.borrow_release(b.raw))
-    })
+    boundary::status_fast(
+        "borrow_release",
+        || current::with_fast(|s| s.try_borrow_release(b.raw)) == Some(true),
+        || current::with(|s| s.borrow_release(b.raw)),
+    )
 }

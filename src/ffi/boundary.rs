@@ -44,19 +44,23 @@ impl<T> PanicValue for *const T {
 pub fn boundary<R: PanicValue>(op: &'static str, body: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            record(
-                op,
-                &Error::Panic(format!("internal error caught, nothing changed: {what}")),
-            );
-            R::panic_value()
-        }
+        Err(payload) => panicked(op, payload),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn panicked<R: PanicValue>(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> R {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    record(
+        op,
+        &Error::Panic(format!("internal error caught, nothing changed: {what}")),
+    );
+    R::panic_value()
 }
 
 /// [`boundary`] for exports that return a status.
@@ -66,6 +70,34 @@ pub fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> storectx_s
         Ok(()) => storectx_status::STORECTX_OK,
         Err(e) => fail(op, &e),
     })
+}
+
+/// [`status`] with a fast path: `fast` either does the whole job and
+/// answers `true`, or changes nothing and answers `false`; then `slow`, out
+/// of line, does the job or explains why it cannot. Keeps error values (and
+/// the registers and stack they need) out of the hot function.
+#[inline(always)]
+pub fn status_fast(
+    op: &'static str,
+    fast: impl FnOnce() -> bool,
+    slow: impl FnOnce() -> Result<()>,
+) -> storectx_status {
+    boundary(op, || {
+        if fast() {
+            storectx_status::STORECTX_OK
+        } else {
+            status_slow(op, slow)
+        }
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn status_slow(op: &'static str, slow: impl FnOnce() -> Result<()>) -> storectx_status {
+    match slow() {
+        Ok(()) => storectx_status::STORECTX_OK,
+        Err(e) => fail(op, &e),
+    }
 }
 
 /// Records `e` as this thread's last error and answers its status.

@@ -6,6 +6,7 @@ use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::current;
 use std::ffi::c_void;
+use std::ptr::NonNull;
 
 /// Names the entry an install pushed. A small value: copy it freely; it is
 /// validated on use. A zeroed guard is never valid.
@@ -39,13 +40,25 @@ pub extern "C" fn storectx_install(
     store: *mut c_void,
     out: *mut storectx_install_guard,
 ) -> storectx_status {
-    boundary::status("install", || {
-        let out = required(out, "out")?;
-        let store = required(store, "store")?;
-        let installed = current::with(|s| s.install(id, store.as_ptr() as usize))?;
-        put(out, storectx_install_guard { raw: installed.raw });
-        Ok(())
-    })
+    boundary::status_fast(
+        "install",
+        || match (NonNull::new(out), NonNull::new(store)) {
+            (Some(out), Some(store)) => {
+                current::with_fast(|s| s.try_install(id, store.as_ptr() as usize))
+                    .flatten()
+                    .map(|installed| put(out, storectx_install_guard { raw: installed.raw }))
+                    .is_some()
+            }
+            _ => false,
+        },
+        || {
+            let out = required(out, "out")?;
+            let store = required(store, "store")?;
+            let installed = current::with(|s| s.install(id, store.as_ptr() as usize))?;
+            put(out, storectx_install_guard { raw: installed.raw });
+            Ok(())
+        },
+    )
 }
 
 /// Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
@@ -55,7 +68,11 @@ pub extern "C" fn storectx_install(
 /// `STORECTX_OK` while the async entry it stands for is on top.
 #[no_mangle]
 pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_status {
-    boundary::status("uninstall", || current::with(|s| s.uninstall(guard.raw)))
+    boundary::status_fast(
+        "uninstall",
+        || current::with_fast(|s| s.try_uninstall(guard.raw)) == Some(true),
+        || current::with(|s| s.uninstall(guard.raw)),
+    )
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

@@ -5,6 +5,7 @@ use super::boundary::{self, put, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::current;
+use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
 #[repr(C)]
@@ -22,12 +23,21 @@ pub extern "C" fn storectx_pause(
     id: storectx_store_id,
     out: *mut storectx_pause_guard,
 ) -> storectx_status {
-    boundary::status("pause", || {
-        let out = required(out, "out")?;
-        let raw = current::with(|s| s.pause(id))?;
-        put(out, storectx_pause_guard { raw });
-        Ok(())
-    })
+    boundary::status_fast(
+        "pause",
+        || {
+            NonNull::new(out)
+                .and_then(|out| current::with_fast(|s| s.try_pause(id))?.map(|raw| (out, raw)))
+                .map(|(out, raw)| put(out, storectx_pause_guard { raw }))
+                .is_some()
+        },
+        || {
+            let out = required(out, "out")?;
+            let raw = current::with(|s| s.pause(id))?;
+            put(out, storectx_pause_guard { raw });
+            Ok(())
+        },
+    )
 }
 
 /// Ends a pause and restores the borrow it took. The pause's entry must be
@@ -36,5 +46,9 @@ pub extern "C" fn storectx_pause(
 /// `STORECTX_ERR_STALE_HANDLE`. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
-    boundary::status("unpause", || current::with(|s| s.unpause(g.raw)))
+    boundary::status_fast(
+        "unpause",
+        || current::with_fast(|s| s.try_unpause(g.raw)) == Some(true),
+        || current::with(|s| s.unpause(g.raw)),
+    )
 }
