@@ -141,6 +141,10 @@ impl Stack {
     /// away if there is one, and remembers whether it did.
     #[inline]
     pub fn pause(&mut self, id: u64) -> Result<u64> {
+        // What try_pause leaves to this, the full path: room for the record
+        // and a number.
+        self.pauses.reserve(1);
+        self.numbers.ensure();
         match self.try_pause(id) {
             Some(raw) => Ok(raw),
             None => Err(self.not_on_top_error(id)),
@@ -148,17 +152,29 @@ impl Stack {
     }
 
     /// [`Stack::pause`] without the error: `None`, and nothing changed,
-    /// where it fails.
+    /// where it fails or would have to allocate (the record vector is full,
+    /// or the thread's block of numbers is used up). Calls nothing, so the
+    /// C export that runs it needs no saved registers.
     #[inline(always)]
     pub fn try_pause(&mut self, id: u64) -> Option<u64> {
+        if self.pauses.len() == self.pauses.capacity() {
+            return None;
+        }
         let entry = self.entries.last_mut().filter(|top| top.id == id)?;
+        let number = self.numbers.try_next_number()?;
         let decremented = entry.borrows > 0;
         entry.borrows -= u32::from(decremented);
-        let number = self.numbers.next_number();
-        self.pauses.push(PauseRecord {
-            number,
-            decremented,
-        });
+        let len = self.pauses.len();
+        // SAFETY: len < capacity (checked on entry), so the slot at `len` is
+        // allocated and unused; it is written before `set_len` counts it.
+        // (Vec::push would keep a call to its growth path in this function.)
+        unsafe {
+            self.pauses.as_mut_ptr().add(len).write(PauseRecord {
+                number,
+                decremented,
+            });
+            self.pauses.set_len(len + 1);
+        }
         Some(handle::encode(Tag::Pause, number))
     }
 

@@ -61,12 +61,34 @@ impl NumberSource {
     /// The next unique number.
     #[inline]
     pub fn next_number(&mut self) -> u64 {
-        if self.next == self.end {
-            self.refill();
-        }
+        self.ensure();
         let n = self.next;
         self.next += 1;
         n
+    }
+
+    /// The next unique number if the current block has one: never calls
+    /// out (for fast paths that must not); `None` until [`Self::ensure`].
+    #[inline(always)]
+    pub fn try_next_number(&mut self) -> Option<u64> {
+        self.has_next().then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    /// Whether [`Self::try_next_number`] would succeed.
+    #[inline(always)]
+    pub fn has_next(&self) -> bool {
+        self.next != self.end
+    }
+
+    /// Makes sure the next call to [`Self::try_next_number`] succeeds.
+    #[inline]
+    pub fn ensure(&mut self) {
+        if self.next == self.end {
+            self.refill();
+        }
     }
 
     #[cold]

@@ -138,6 +138,9 @@ impl Stack {
     /// Pushes a sync entry for the embedder's store `address` under `id`.
     #[inline]
     pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
+        if !self.has_room() {
+            self.make_room();
+        }
         match self.try_install(id, address) {
             Some(installed) => Ok(installed),
             None => Err(self.install_error(id, address)),
@@ -145,7 +148,7 @@ impl Stack {
     }
 
     /// [`Stack::install`] without the error: `None`, and nothing changed,
-    /// where it fails.
+    /// where it fails or would have to allocate (see [`Stack::has_room`]).
     #[inline(always)]
     pub fn try_install(&mut self, id: u64, address: usize) -> Option<Installed> {
         if id == 0 {
@@ -165,12 +168,12 @@ impl Stack {
                     return None;
                 }
                 nested = true;
-            } else if self.present.contains(id) {
-                return None;
             }
+            // Another store on top: `push` refuses `id` if it is deeper
+            // (paused), with the same probe that inserts it otherwise.
         }
         crate::testing::maybe_panic();
-        let raw = self.push(id, address, None, nested);
+        let raw = self.push(id, address, &mut None, nested)?;
         Some(Installed { raw, pushed: true })
     }
 
@@ -201,28 +204,78 @@ impl Stack {
             return Err((err, guard));
         }
         let address = guard.store().address();
+        if !self.has_room() {
+            self.make_room();
+        }
         // Not present, so not on top either: never nested.
-        Ok(self.push(id, address, Some(guard), false))
+        let mut guard = Some(guard);
+        match self.push(id, address, &mut guard, false) {
+            Some(raw) => Ok(raw),
+            None => Err((
+                Error::Panic("no room on the stack after making room".into()),
+                guard.expect("push takes the guard only when it pushes"),
+            )),
+        }
     }
 
-    /// `nested`: the top entry is the same store, so `id` is already present.
+    /// Room for one more entry without allocating anything: in the entry
+    /// vector, in the store set, and in the thread's block of numbers.
     #[inline(always)]
-    fn push(&mut self, id: u64, address: usize, guard: Option<WriteGuard>, nested: bool) -> u64 {
-        let number = self.numbers.next_number();
-        let slot = if nested {
-            NO_SLOT
-        } else {
-            self.present_insert(id)
-        };
+    fn has_room(&self) -> bool {
+        self.entries.len() < self.entries.capacity()
+            && !self.present.needs_grow()
+            && self.numbers.has_next()
+    }
+
+    /// Makes [`Stack::has_room`] true.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) {
         if self.entries.len() == self.entries.capacity() {
             self.grow_entries();
         }
+        if self.present.needs_grow() {
+            self.regrow_present();
+        }
+        self.numbers.ensure();
+    }
+
+    /// Pushes an entry, taking `guard` (`Some` for an async entry); `None`,
+    /// and nothing changed, without room or if `id` is already on the stack
+    /// while not `nested`. Calls nothing, so the exports that run it need no
+    /// saved registers. `nested`: the top entry is the same store, so `id`
+    /// is already present.
+    #[inline(always)]
+    fn push(
+        &mut self,
+        id: u64,
+        address: usize,
+        guard: &mut Option<WriteGuard>,
+        nested: bool,
+    ) -> Option<u64> {
+        if !self.has_room() {
+            return None;
+        }
+        let slot = if nested {
+            NO_SLOT
+        } else {
+            match self.present.insert_slot(id) {
+                NO_SLOT => return None, // already present: nothing inserted
+                slot => slot,
+            }
+        };
+        let Some(number) = self.numbers.try_next_number() else {
+            // has_room saw a number; undo the insert all the same.
+            self.present.clear_slot(slot);
+            return None;
+        };
         let len = self.entries.len();
         // Written straight into the vector's spare capacity: `Vec::push`
         // builds the Entry on the stack and copies it, which costs a
         // store-forwarding stall on this, the hottest path.
-        // SAFETY: capacity > len was ensured just above, so the slot at `len`
-        // is allocated and unused; it is fully initialised before `set_len`.
+        // SAFETY: `has_room` checked len < capacity above and nothing since
+        // touched `entries`, so the slot at `len` is allocated and unused; it
+        // is fully initialised before `set_len`.
         unsafe {
             let slot_ptr = self.entries.as_mut_ptr().add(len);
             slot_ptr.write(Entry {
@@ -231,12 +284,12 @@ impl Stack {
                 address,
                 borrows: 0,
                 pause_base: self.pauses.len(),
-                guard,
+                guard: guard.take(),
                 slot,
             });
             self.entries.set_len(len + 1);
         }
-        handle::encode(Tag::Install, number)
+        Some(handle::encode(Tag::Install, number))
     }
 
     /// Inserts `id` into `present`, growing it first if needed (re-inserting
@@ -438,6 +491,37 @@ impl Stack {
 mod tests {
     use super::*;
     use crate::async_store::AsyncStore;
+
+    /// The fast path refuses whenever it would have to allocate (a new
+    /// stack, a full entry vector or store set) and then changes nothing;
+    /// the full path makes room and succeeds. Also: a paused store is
+    /// refused by the same probe that would insert it.
+    #[test]
+    fn try_install_refuses_without_room_and_changes_nothing() {
+        let mut s = Stack::new();
+        assert!(s.try_install(1, 0x10).is_none(), "a new stack has no room");
+        assert!(s.is_empty() && s.present.is_empty());
+        let mut guards = Vec::new();
+        let mut refusals = 0;
+        for id in 1..=200u64 {
+            if !s.has_room() {
+                let before = (s.depth(), s.present.len());
+                assert!(s.try_install(id, 0x10).is_none());
+                assert_eq!((s.depth(), s.present.len()), before);
+                refusals += 1;
+            }
+            guards.push(s.install(id, 0x10).unwrap().raw);
+            assert!(s.is_active(id) && s.depth() == id as usize);
+        }
+        assert!(refusals >= 4, "the stack grew only {refusals} times");
+        assert!(s.try_install(7, 0x10).is_none(), "store 7 is paused");
+        assert_eq!((s.depth(), s.present.len()), (200, 200));
+        for (id, raw) in (1..=200u64).rev().zip(guards.into_iter().rev()) {
+            assert!(s.try_uninstall(raw));
+            assert!(!s.present.contains(id));
+        }
+        assert!(s.is_empty() && s.present.is_empty());
+    }
 
     fn err_kind(r: Result<impl std::fmt::Debug>) -> String {
         format!("{:?}", r.unwrap_err())
