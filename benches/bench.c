@@ -379,15 +379,19 @@ typedef struct {
   _Atomic int bad;
 } handoff;
 
+/* Waits for a message and takes it with an atomic exchange, as a run
+ * queue's pop takes an item (an RMW that leaves the line exclusively ours).
+ * A plain store of 0 instead would leave an invalidation of the giver's copy
+ * pending in the store buffer, which the receiver's first locked
+ * instruction then waits for: a cost that depends on how soon the library
+ * issues its first atomic, not on what it does. */
 static uintptr_t take_message(mailbox *box) {
   unsigned spins = 0;
-  uintptr_t m;
-  while ((m = atomic_load_explicit(&box->msg, memory_order_acquire)) == 0) {
+  while (atomic_load_explicit(&box->msg, memory_order_relaxed) == 0) {
     if (++spins < 2000) cpu_relax();
     else sched_yield(); /* the other thread may share our core */
   }
-  atomic_store_explicit(&box->msg, 0, memory_order_relaxed);
-  return m;
+  return atomic_exchange_explicit(&box->msg, 0, memory_order_acquire);
 }
 
 static void handoff_play(handoff *h, unsigned me) {
