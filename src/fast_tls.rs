@@ -9,10 +9,16 @@
 //!
 //! Initial-exec TLS in a shared library takes 8 bytes of glibc's static TLS
 //! surplus, which is reserved for exactly this (libGL and most allocators do
-//! the same), so `dlopen` works too. Other targets (and other C libraries)
-//! get a null pointer here, always: `current` then takes the portable path.
+//! the same), so `dlopen` works too. Other targets (and other C libraries),
+//! and builds without the `initial-exec-tls` feature (on by default), get a
+//! null pointer here, always: `current` then takes the portable path.
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux",
+    target_env = "gnu"
+))]
 mod imp {
     use crate::stack::Stack;
     use std::arch::{asm, global_asm};
@@ -63,7 +69,12 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux",
+    target_env = "gnu"
+)))]
 mod imp {
     use crate::stack::Stack;
 
