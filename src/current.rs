@@ -5,7 +5,7 @@
 //!
 //! The stack lives in a `thread_local!`, which owns it and drops it at thread
 //! exit; its address is cached in an initial-exec thread-local word
-//! ([`crate::fast_tls`]) so that every call after a thread's first reaches it
+//! (`fast_tls`) so that every call after a thread's first reaches it
 //! without `__tls_get_addr`.
 
 use crate::error::{Error, Result};

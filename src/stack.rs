@@ -148,7 +148,7 @@ impl Stack {
     }
 
     /// [`Stack::install`] without the error: `None`, and nothing changed,
-    /// where it fails or would have to allocate (see [`Stack::has_room`]).
+    /// where it fails or would have to allocate (see `has_room`).
     #[inline(always)]
     pub fn try_install(&mut self, id: u64, address: usize) -> Option<Installed> {
         if id == 0 {

@@ -68,7 +68,7 @@ impl StoreSet {
         (self.len + 1) * 4 > self.slots.len()
     }
 
-    /// Adds `id` and answers its slot, or [`NO_SLOT`] if it was present.
+    /// Adds `id` and answers its slot, or `NO_SLOT` if it was present.
     /// The caller checked [`StoreSet::needs_grow`] first.
     #[inline]
     pub fn insert_slot(&mut self, id: u64) -> u32 {
@@ -89,7 +89,7 @@ impl StoreSet {
     }
 
     /// Removes the id put at `slot`, which must be the most recently
-    /// inserted id still present; [`NO_SLOT`] removes nothing.
+    /// inserted id still present; `NO_SLOT` removes nothing.
     #[inline]
     pub fn clear_slot(&mut self, slot: u32) {
         if slot != NO_SLOT {
