@@ -274,7 +274,7 @@ mod tests {
         let g = s.install(1, 0x10).unwrap();
         let b = s.get_current(1).unwrap();
         assert_eq!(b.address, 0x10);
-        assert!(matches!(s.uninstall(g.raw), Err(Error::StillBorrowed(_))));
+        assert!(matches!(s.uninstall(g), Err(Error::StillBorrowed(_))));
         assert!(matches!(
             s.get_current_unborrowed(),
             Err(Error::Borrowed(_))
@@ -290,7 +290,7 @@ mod tests {
         let u = s.get_current_unborrowed().unwrap();
         assert_eq!((u.id, u.address), (1, 0x10));
         s.borrow_release(u.raw).unwrap();
-        s.uninstall(g.raw).unwrap();
+        s.uninstall(g).unwrap();
     }
 
     #[test]
@@ -307,7 +307,7 @@ mod tests {
         s.unpause(p1).unwrap();
         assert_eq!(s.top().unwrap().borrows, 1);
         s.borrow_release(b.raw).unwrap();
-        s.uninstall(g.raw).unwrap();
+        s.uninstall(g).unwrap();
     }
 
     #[test]
@@ -317,11 +317,11 @@ mod tests {
         let p = s.pause(1).unwrap();
         let g2 = s.install(2, 0x20).unwrap();
         assert!(matches!(s.unpause(p), Err(Error::OutOfOrder(_))));
-        s.uninstall(g2.raw).unwrap();
+        s.uninstall(g2).unwrap();
         s.unpause(p).unwrap();
         // An uninstalled entry's pauses become stale.
         let p = s.pause(1).unwrap();
-        s.uninstall(g1.raw).unwrap();
+        s.uninstall(g1).unwrap();
         assert!(matches!(s.unpause(p), Err(Error::StaleHandle(_))));
         assert!(s.pauses.is_empty());
     }
@@ -343,7 +343,7 @@ mod tests {
         let (store, b) = s.get_current_async(2).unwrap();
         assert!(store.is_none());
         s.borrow_release(b.raw).unwrap();
-        s.uninstall(g2.raw).unwrap();
-        s.uninstall(g1.raw).unwrap();
+        s.uninstall(g2).unwrap();
+        s.uninstall(g1).unwrap();
     }
 }

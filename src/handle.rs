@@ -58,15 +58,6 @@ impl NumberSource {
         NumberSource { next: 0, end: 0 }
     }
 
-    /// The next unique number.
-    #[inline]
-    pub fn next_number(&mut self) -> u64 {
-        self.ensure();
-        let n = self.next;
-        self.next += 1;
-        n
-    }
-
     /// The next unique number if the current block has one: never calls
     /// out (for fast paths that must not); `None` until [`Self::ensure`].
     #[inline(always)]
@@ -86,7 +77,7 @@ impl NumberSource {
     /// Makes sure the next call to [`Self::try_next_number`] succeeds.
     #[inline]
     pub fn ensure(&mut self) {
-        if self.next == self.end {
+        if !self.has_next() {
             self.refill();
         }
     }
@@ -125,13 +116,18 @@ mod tests {
         );
     }
 
+    fn next_number(source: &mut NumberSource) -> u64 {
+        source.ensure();
+        source.try_next_number().expect("ensure leaves a number")
+    }
+
     #[test]
     fn numbers_unique_across_threads() {
         let mut a = NumberSource::new();
-        let first: Vec<u64> = (0..10).map(|_| a.next_number()).collect();
+        let first: Vec<u64> = (0..10).map(|_| next_number(&mut a)).collect();
         let other = std::thread::spawn(|| {
             let mut b = NumberSource::new();
-            (0..10).map(|_| b.next_number()).collect::<Vec<u64>>()
+            (0..10).map(|_| next_number(&mut b)).collect::<Vec<u64>>()
         })
         .join()
         .unwrap();

@@ -65,6 +65,7 @@ impl Segment {
     }
 
     /// Store ids of the entries, bottom first.
+    #[cfg(test)]
     pub fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
         let rest = match (self.shape, &self.rest) {
             (Shape::Spilled, Some(rest)) => &rest.entries[..],
@@ -246,11 +247,11 @@ mod tests {
         t2.unpause(p).unwrap();
         assert_eq!(t2.top().unwrap().borrows, 1);
         t2.borrow_release(b.raw).unwrap();
-        t2.uninstall(gb.raw).unwrap();
+        t2.uninstall(gb).unwrap();
         assert!(t2.is_active(2) && t2.is_paused(7));
         t2.uninstall(ga).unwrap();
         assert!(!store.is_locked());
-        t1.uninstall(outer.raw).unwrap();
+        t1.uninstall(outer).unwrap();
     }
 
     /// One segment reused through every shape: inline only, inline with its
@@ -274,7 +275,7 @@ mod tests {
         let mut other = Stack::new();
         other.resume_from(&mut seg).unwrap();
         assert!(matches!(other.unpause(pa), Err(Error::StaleHandle(_))));
-        other.uninstall(c.raw).unwrap();
+        other.uninstall(c).unwrap();
         other.suspend_into(0, &mut seg).unwrap();
         assert_eq!((seg.len(), seg.shape), (1, Shape::Bottom));
         assert_eq!(seg.store_ids().collect::<Vec<_>>(), [2]);
@@ -283,8 +284,8 @@ mod tests {
         assert_eq!(t.resume_from(&mut seg).unwrap(), 1);
         assert!(t.pauses.is_empty(), "no pause of an earlier use came back");
         assert_eq!(t.depth(), 2);
-        t.uninstall(b.raw).unwrap();
-        t.uninstall(a.raw).unwrap();
+        t.uninstall(b).unwrap();
+        t.uninstall(a).unwrap();
         assert!(t.is_empty() && t.present.is_empty());
     }
 
@@ -301,9 +302,9 @@ mod tests {
             Err(Error::AlreadyOnStack(_))
         ));
         assert_eq!(seg.len(), 1);
-        t.uninstall(a.raw).unwrap();
+        t.uninstall(a).unwrap();
         t.resume_from(&mut seg).unwrap();
-        t.uninstall(b.raw).unwrap();
+        t.uninstall(b).unwrap();
         assert!(t.is_empty() && t.present.is_empty());
     }
 

@@ -79,15 +79,6 @@ fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
     ))
 }
 
-/// Result of a sync install.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Installed {
-    /// The install guard's raw handle.
-    pub raw: u64,
-    /// False for the no-op guard (the store is on top as an async entry).
-    pub pushed: bool,
-}
-
 impl Stack {
     /// An empty stack; allocates on first push.
     pub const fn new() -> Self {
@@ -135,14 +126,16 @@ impl Stack {
         id != 0 && self.active_store() != id && self.present.contains(id)
     }
 
-    /// Pushes a sync entry for the embedder's store `address` under `id`.
+    /// Pushes a sync entry for the embedder's store `address` under `id` and
+    /// answers its install guard's raw handle: the no-op guard (nothing
+    /// pushed) when the store is on top as an async entry.
     #[inline]
-    pub fn install(&mut self, id: u64, address: usize) -> Result<Installed> {
+    pub fn install(&mut self, id: u64, address: usize) -> Result<u64> {
         if !self.has_room() {
             self.make_room();
         }
         match self.try_install(id, address) {
-            Some(installed) => Ok(installed),
+            Some(raw) => Ok(raw),
             None => Err(self.install_error(id, address)),
         }
     }
@@ -150,7 +143,7 @@ impl Stack {
     /// [`Stack::install`] without the error: `None`, and nothing changed,
     /// where it fails or would have to allocate (see `has_room`).
     #[inline(always)]
-    pub fn try_install(&mut self, id: u64, address: usize) -> Option<Installed> {
+    pub fn try_install(&mut self, id: u64, address: usize) -> Option<u64> {
         if id == 0 {
             return None;
         }
@@ -159,10 +152,7 @@ impl Stack {
             if top.id == id {
                 if top.guard.is_some() {
                     // The async entry already holds the store: nothing to push.
-                    return Some(Installed {
-                        raw: handle::encode(Tag::NoopInstall, top.number),
-                        pushed: false,
-                    });
+                    return Some(handle::encode(Tag::NoopInstall, top.number));
                 }
                 if top.address != address {
                     return None;
@@ -173,8 +163,7 @@ impl Stack {
             // (paused), with the same probe that inserts it otherwise.
         }
         crate::testing::maybe_panic();
-        let raw = self.push(id, address, &mut None, nested)?;
-        Some(Installed { raw, pushed: true })
+        self.push(id, address, &mut None, nested)
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -510,7 +499,7 @@ mod tests {
                 assert_eq!((s.depth(), s.present.len()), before);
                 refusals += 1;
             }
-            guards.push(s.install(id, 0x10).unwrap().raw);
+            guards.push(s.install(id, 0x10).unwrap());
             assert!(s.is_active(id) && s.depth() == id as usize);
         }
         assert!(refusals >= 4, "the stack grew only {refusals} times");
@@ -539,12 +528,12 @@ mod tests {
         assert!(s.is_active(2) && s.is_paused(1) && !s.is_paused(2));
         assert_eq!(s.depth(), 2);
         assert_eq!(err_kind(s.install(1, 0x100)), "Paused");
-        assert_eq!(err_kind(s.uninstall(g1.raw)), "OutOfOrder");
-        s.uninstall(g2.raw).unwrap();
+        assert_eq!(err_kind(s.uninstall(g1)), "OutOfOrder");
+        s.uninstall(g2).unwrap();
         assert!(s.is_active(1) && !s.is_paused(1));
-        s.uninstall(g1.raw).unwrap();
+        s.uninstall(g1).unwrap();
         assert!(s.is_empty() && s.present.is_empty());
-        assert_eq!(err_kind(s.uninstall(g1.raw)), "StaleHandle");
+        assert_eq!(err_kind(s.uninstall(g1)), "StaleHandle");
     }
 
     #[test]
@@ -554,9 +543,9 @@ mod tests {
         assert_eq!(err_kind(s.install(5, 0x51)), "AddressMismatch");
         let b = s.install(5, 0x50).unwrap();
         assert_eq!(s.depth(), 2);
-        s.uninstall(b.raw).unwrap();
+        s.uninstall(b).unwrap();
         assert!(s.is_active(5), "inner pop keeps the store present");
-        s.uninstall(a.raw).unwrap();
+        s.uninstall(a).unwrap();
         assert!(!s.present.contains(5));
     }
 
@@ -568,11 +557,11 @@ mod tests {
         assert_eq!(err_kind(s.uninstall(0)), "StaleHandle");
         let g = s.install(3, 1).unwrap();
         assert_eq!(err_kind(s.top_for(4).map(|_| ())), "NotInstalled");
-        let as_borrow = handle::encode(Tag::Borrow, g.raw >> 3);
+        let as_borrow = handle::encode(Tag::Borrow, g >> 3);
         assert_eq!(err_kind(s.uninstall(as_borrow)), "StaleHandle");
-        assert!(s.install_guard_installed(g.raw));
-        s.uninstall(g.raw).unwrap();
-        assert!(!s.install_guard_installed(g.raw));
+        assert!(s.install_guard_installed(g));
+        s.uninstall(g).unwrap();
+        assert!(!s.install_guard_installed(g));
     }
 
     #[test]
@@ -582,8 +571,9 @@ mod tests {
         let raw = s.install_async(store.try_write().unwrap()).unwrap();
         assert!(s.holds_lock(&store) && store.is_locked());
         let noop = s.install(9, 0x90).unwrap();
-        assert!(!noop.pushed && !s.install_guard_installed(noop.raw));
-        s.uninstall(noop.raw).unwrap();
+        assert!(handle::decode(noop, Tag::NoopInstall).is_some());
+        assert!(!s.install_guard_installed(noop));
+        s.uninstall(noop).unwrap();
         assert_eq!(s.depth(), 1);
         let forged = handle::encode(Tag::NoopInstall, 12345);
         assert_eq!(err_kind(s.uninstall(forged)), "StaleHandle");

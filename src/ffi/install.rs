@@ -46,7 +46,7 @@ pub extern "C" fn storectx_install(
             (Some(out), Some(store)) => {
                 current::with_fast(|s| s.try_install(id, store.as_ptr() as usize))
                     .flatten()
-                    .map(|installed| put(out, storectx_install_guard { raw: installed.raw }))
+                    .map(|raw| put(out, storectx_install_guard { raw }))
                     .is_some()
             }
             _ => false,
@@ -54,8 +54,8 @@ pub extern "C" fn storectx_install(
         || {
             let out = required(out, "out")?;
             let store = required(store, "store")?;
-            let installed = current::with(|s| s.install(id, store.as_ptr() as usize))?;
-            put(out, storectx_install_guard { raw: installed.raw });
+            let raw = current::with(|s| s.install(id, store.as_ptr() as usize))?;
+            put(out, storectx_install_guard { raw });
             Ok(())
         },
     )

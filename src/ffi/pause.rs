@@ -25,11 +25,12 @@ pub extern "C" fn storectx_pause(
 ) -> storectx_status {
     boundary::status_fast(
         "pause",
-        || {
-            NonNull::new(out)
-                .and_then(|out| current::with_fast(|s| s.try_pause(id))?.map(|raw| (out, raw)))
-                .map(|(out, raw)| put(out, storectx_pause_guard { raw }))
-                .is_some()
+        || match NonNull::new(out) {
+            Some(out) => current::with_fast(|s| s.try_pause(id))
+                .flatten()
+                .map(|raw| put(out, storectx_pause_guard { raw }))
+                .is_some(),
+            None => false,
         },
         || {
             let out = required(out, "out")?;

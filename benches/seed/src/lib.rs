@@ -79,6 +79,7 @@ pub unsafe extern "C" fn seed_install(id: u64, store: *mut c_void, out: *mut Han
             store,
             borrow_count: 0,
         });
+        // SAFETY: `out` was checked non-NULL; the caller promises it is writable.
         unsafe { (*out).raw = id };
         OK
     })
@@ -123,6 +124,7 @@ pub unsafe extern "C" fn seed_get_current(
         }
         let top = stack.last_mut().unwrap();
         top.borrow_count += 1;
+        // SAFETY: both were checked non-NULL; the caller promises they are writable.
         unsafe {
             *store = top.store;
             (*out).raw = id;
@@ -172,6 +174,7 @@ pub unsafe extern "C" fn seed_pause(id: u64, out: *mut Handle) -> i32 {
         if decremented {
             top.borrow_count -= 1;
         }
+        // SAFETY: `out` was checked non-NULL; the caller promises it is writable.
         unsafe { (*out).raw = id << 1 | decremented as u64 };
         OK
     })
