@@ -13,6 +13,11 @@ fn main() {
 
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{major}");
+        // Never unloaded: dlclose leaves it mapped, so a process that loads
+        // and unloads it repeatedly does not grow (its handle tables live as
+        // long as the process) and the pthread_key destructor of threads
+        // still running stays callable.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
     // The C tests and the demo build against the library for this target.
     println!(
