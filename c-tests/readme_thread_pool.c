@@ -6,7 +6,9 @@
  * with one work queue per thread runs many tasks step by step, each step on
  * another pool thread; every step checks that the task's own stores answer
  * there, and updates a shared async store under its lock (no update lost).
- * A task cancelled mid-flight releases its lock; its guards become stale. */
+ * A task cancelled mid-flight releases its lock; its guards become stale.
+ * A segment resumed twice (given to two work items) is refused the second
+ * time. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
@@ -184,6 +186,13 @@ int main(void) {
     storectx_async_store_release(t->lock);
   }
   CHECK(total.count == (TASKS - 1) * STEPS + CANCEL_AT);  /* no update lost */
+
+  /* a segment handed to two work items: the second resume is refused */
+  storectx_suspended *once;
+  size_t base;
+  CHECK_OK(storectx_suspend(storectx_depth(), &once));
+  CHECK_OK(storectx_resume(once, &base));
+  CHECK_STATUS(storectx_resume(once, &base), STORECTX_ERR_STALE_HANDLE);
   storectx_async_store_release(total_lock);
   for (int i = 0; i < WORKERS; i++) {
     pthread_mutex_destroy(&queues[i].mutex);

@@ -256,7 +256,6 @@ static int host_deposit(lua_State *L) {
   return 1;
 }
 
-/* README lua yield begins */
 /* Continuation of host.wait, on whichever thread resumed the coroutine: its
  * entries are back (the host resumed its segment), so the borrow taken
  * before the yield is valid here and is released here. */
@@ -286,7 +285,6 @@ static int host_wait(lua_State *L) {
   trace_stack();
   return lua_yieldk(L, 0, (lua_KContext)held.raw, host_wait_continue);
 }
-/* README lua yield ends */
 
 static const luaL_Reg host_functions[] = {
     {"name", host_name},           {"id", host_id},
