@@ -5,10 +5,10 @@
 //! thread and is resumed on another, and abandoned coroutines whose locks
 //! the garbage collector releases.
 
-#[path = "../tests/support/cprog.rs"]
-mod cprog;
 #[path = "lua/build_host.rs"]
 mod build_host;
+#[path = "../tests/support/cprog.rs"]
+mod cprog;
 
 fn main() {
     let lua = build_host::lua_flags().unwrap_or_else(|why| {
@@ -17,8 +17,8 @@ fn main() {
     });
     let out_dir = cprog::lib_dir().with_file_name("lua-example");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
-    let exe = build_host::build(&lua, cprog::Link::Shared, &out_dir)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let exe =
+        build_host::build(&lua, cprog::Link::Shared, &out_dir).unwrap_or_else(|e| panic!("{e}"));
     let status = std::process::Command::new(&exe)
         .arg("--trace")
         .env_remove("LD_LIBRARY_PATH")

@@ -6,10 +6,10 @@
 //! `STORECTX_REQUIRE_TOOLS=1`. `STORECTX_TEST_RUNNER` runs it under a
 //! command (valgrind in .ci/run).
 
-#[path = "support/cprog.rs"]
-mod cprog;
 #[path = "../examples/lua/build_host.rs"]
 mod build_host;
+#[path = "support/cprog.rs"]
+mod cprog;
 
 use std::time::Duration;
 
