@@ -27,3 +27,10 @@ function worker(name, amount)
   assert(host.name() == name)
   return host.thread()
 end
+
+-- Runs as a coroutine that dies holding the bank: the host frees what it left.
+function crasher(name)
+  assert(host.name() == name)
+  assert(host.bank_open())
+  error("crashed while holding the bank")
+end

@@ -14,6 +14,8 @@
  *      a borrow) is suspended into a segment kept with the coroutine, and
  *      resumed on ANOTHER pthread, where the continuation function finds
  *      its stores and releases the borrow;
+ *      A coroutine that dies with an error while holding the bank leaves
+ *      nothing behind: the host suspends and frees what it left;
  *   4. abandoned coroutines (never resumed) are collected on yet another
  *      thread, one by a full GC and one by lua_close, through a __gc that
  *      calls storectx_suspended_free: their write locks are released, which
@@ -123,8 +125,9 @@ static void push_status_name(lua_State *L, storectx_status st) {
 /* ---- host functions, registered as the table `host` in every state ------ */
 
 /* README lua lookup begins */
-/* host.name(): the name of the state that calls it. The state is found by
- * its store id, not through L: the lookup must answer the caller's store. */
+/* host.name(): the name of the state that calls it. Its store comes from
+ * storectx_get_current by the state's store id; that the store found is the
+ * calling lua_State is checked, not assumed. */
 static int host_name(lua_State *L) {
   void *found;
   storectx_borrow b;
@@ -421,8 +424,8 @@ static storectx_async_store *co2_lock, *co3_lock;  /* kept to check the locks */
 
 /* Runs `co` one step inside a call into its family (the scheduler runs with
  * the family's main store installed, so the coroutine's entries start above
- * it), and answers lua_resume's status. */
-static int run_step(lstore *co, int nargs) {
+ * it); lua_resume must answer `expected`. */
+static void run_step(lstore *co, int nargs, int expected) {
   family *f = co->fam;
   CHECK(pthread_mutex_lock(&f->mutex) == 0);
   storectx_install_guard g;
@@ -435,13 +438,23 @@ static int run_step(lstore *co, int nargs) {
           n == 1 ? "entry" : "entries");
     trace_stack();
   } else if (status != LUA_OK) {
-    fprintf(stderr, "%s: %s\n", co->name, lua_tostring(co->L, -1));
+    trace("  %s died (%s); what it left was suspended and freed", co->name,
+          lua_tostring(co->L, -1));
+  }
+  if (status != expected) {
+    fprintf(stderr, "%s: lua_resume answered %d, expected %d: %s\n", co->name, status,
+            expected, status == LUA_OK || status == LUA_YIELD ? "" : lua_tostring(co->L, -1));
     exit(1);
   }
   CHECK(storectx_is_active(f->main.id) && storectx_depth() == 1);
   CHECK_OK(storectx_uninstall(g));
   CHECK(pthread_mutex_unlock(&f->mutex) == 0);
-  return status;
+}
+
+static void check_locked(storectx_async_store *s, storectx_status want) {
+  storectx_write_guard *w = NULL;
+  CHECK_STATUS(storectx_async_store_try_write(s, &w), want);
+  storectx_write_guard_release(w);
 }
 
 static void *thread1(void *arg) {
@@ -451,7 +464,7 @@ static void *thread1(void *arg) {
   co1 = spawn(&app, "worker", "worker-1");
   lua_pushinteger(co1->L, 5);
   pthread_mutex_unlock(&app.mutex);
-  CHECK(run_step(co1, 2) == LUA_YIELD);
+  run_step(co1, 2, LUA_YIELD);
   /* its own entry, the bank's entry (and the borrow) went with it */
   CHECK(storectx_suspended_len(co1->parked) == 2);
   CHECK(storectx_is_empty());
@@ -461,12 +474,22 @@ static void *thread1(void *arg) {
 static void *thread2(void *arg) {
   (void)arg;
   thread_name = "T2";
-  CHECK(run_step(co1, 0) == LUA_OK);               /* continues in host.wait's k */
+  run_step(co1, 0, LUA_OK);                        /* continues in host.wait's k */
   CHECK(continuations == 1 && strcmp(continued_on, "T2") == 0);
   pthread_mutex_lock(&app.mutex);                  /* worker-1 answered where it ended */
   CHECK(lua_type(co1->L, -1) == LUA_TSTRING && strcmp(lua_tostring(co1->L, -1), "T2") == 0);
   lua_settop(co1->L, 0);
   pthread_mutex_unlock(&app.mutex);
+
+  /* a coroutine that dies holding the bank: step() frees what it left */
+  pthread_mutex_lock(&app.mutex);
+  lstore *crasher = spawn(&app, "crasher", "crasher");
+  storectx_async_store *crasher_lock = storectx_async_store_clone(crasher->lock);
+  pthread_mutex_unlock(&app.mutex);
+  run_step(crasher, 1, LUA_ERRRUN);
+  check_locked(bank_lock, STORECTX_OK);
+  check_locked(crasher_lock, STORECTX_OK);
+  storectx_async_store_release(crasher_lock);
 
   /* two coroutines that will never be resumed */
   pthread_mutex_lock(&app.mutex);
@@ -474,21 +497,15 @@ static void *thread2(void *arg) {
   lua_pushinteger(co2->L, 7);
   co2_lock = storectx_async_store_clone(co2->lock);
   pthread_mutex_unlock(&app.mutex);
-  CHECK(run_step(co2, 2) == LUA_YIELD);           /* holds the bank */
+  run_step(co2, 2, LUA_YIELD);                     /* holds the bank */
 
   pthread_mutex_lock(&pricing.mutex);
   co3 = spawn(&pricing, "idle", "idle-3");
   co3_lock = storectx_async_store_clone(co3->lock);
   pthread_mutex_unlock(&pricing.mutex);
-  CHECK(run_step(co3, 1) == LUA_YIELD);           /* holds its own store */
+  run_step(co3, 1, LUA_YIELD);                     /* holds its own store */
   CHECK(storectx_is_empty());
   return NULL;
-}
-
-static void check_locked(storectx_async_store *s, storectx_status want) {
-  storectx_write_guard *w = NULL;
-  CHECK_STATUS(storectx_async_store_try_write(s, &w), want);
-  storectx_write_guard_release(w);
 }
 
 static void *thread3(void *arg) {
@@ -558,7 +575,7 @@ int main(int argc, char **argv) {
 
   if (tracing) printf("\n");
   on_thread(thread1, "2. a coroutine yields inside a host function (lua_yieldk) on T1 ...");
-  on_thread(thread2, "   ... and is resumed on T2; two more are left suspended");
+  on_thread(thread2, "   ... and is resumed on T2; one more dies holding the bank, two are left suspended");
   CHECK(bank.balance == 5 + 5 + 7);
   on_thread(thread3, "3. T3 collects the abandoned coroutines (full GC, lua_close)");
   on_thread(thread4, "   T4 takes their locks");
