@@ -79,9 +79,7 @@ impl StoreLock {
             tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
             tv_nsec: t.subsec_nanos() as libc::c_long,
         });
-        let ts_ptr = ts
-            .as_ref()
-            .map_or(std::ptr::null(), |t| std::ptr::from_ref(t));
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
         // SAFETY: FUTEX_WAIT reads the word at a valid, aligned address and
         // an optional relative timeout we own; it returns at once if the word
         // is no longer CONTENDED. Spurious wake-ups and EINTR are fine: the
