@@ -76,7 +76,7 @@ impl Stack {
                     && top
                         .borrows
                         .checked_add(u32::from(last.decremented))
-                        .is_some() =>
+                        .is_some_and(|restored| restored <= crate::testing::borrow_limit()) =>
             {
                 crate::testing::maybe_panic();
                 top.borrows += u32::from(last.decremented);
