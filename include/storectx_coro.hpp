@@ -79,9 +79,11 @@
  *                     nothing was suspended and the awaitable was not
  *                     started.
  *   ALREADY_ON_STACK  the resuming thread already has one of the task's
- *                     stores on its stack: the entries stay in the segment
- *                     (released when the TaskContext is destroyed) and the
- *                     awaited result is dropped.
+ *                     stores on its stack: the task's entries are dropped
+ *                     (storectx_suspended_free: locks released) before the
+ *                     exception reaches it, its guards go stale, and the
+ *                     awaited result is dropped. The resuming thread's own
+ *                     stack is untouched.
  *   EXHAUSTED         millions of live segments.
  * An exception from the awaited operation (its await_suspend or
  * await_resume, or the inner asio::awaitable) propagates after the entries
@@ -169,7 +171,8 @@ class TaskContext {
   /// After the task resumes, on the resuming thread: pushes the segment back
   /// on top of this thread's stack and records the new base. No-op unless
   /// suspended. Throws Error (ALREADY_ON_STACK: one of the task's stores is
-  /// on this thread's stack); the segment stays parked then.
+  /// on this thread's stack); the segment stays parked then (carry() then
+  /// drops it through abandon(), before the exception reaches the task).
   void after_resume() {
     if (!away_) {
       return;
