@@ -6,8 +6,6 @@
 
 #include "storectx_coro.hpp"
 
-#include "check.h"
-
 #include <chrono>
 #include <cstdio>
 
@@ -38,8 +36,6 @@ int main() {
   asio::co_spawn(pool, serve(shared, inner), asio::detached);
   pool.join();
   std::printf("%d calls\n", inner.calls);            // 3 calls
-  // README C++20 snippet ends
-  CHECK(inner.calls == 3);
-  CHECK(shared.try_write().has_value());
-  return 0;
+  return inner.calls == 3 ? 0 : 1;
 }
+// README C++20 snippet ends
