@@ -102,6 +102,10 @@ int main() {
       });
     }
     pool.join();
+    for (auto &s : slots) {  // timers and strands go before their services
+      s->timer.reset();
+      s->strand.reset();
+    }
   }
   CHECK(done.load() == kCoroutines);
   CHECK(aborted_with_entries.load() == kCoroutines);

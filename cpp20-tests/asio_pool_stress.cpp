@@ -11,9 +11,7 @@
  * STRESS_SCALE=N (e.g. 10 under valgrind) runs N times fewer coroutines. */
 #include <asio.hpp>
 
-#include "storectx_coro.hpp"
-
-#include "check.h"
+#include "coro_support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -64,7 +62,7 @@ void expect_paused(storectx::StoreId id) {
 /* One carried hop; which kind depends on `k`. Counts thread changes. */
 asio::awaitable<void> hop(storectx::TaskContext &ctx, int k) {
   auto ex = co_await asio::this_coro::executor;
-  const auto before = std::this_thread::get_id();
+  const auto before = support::thread_id();
   switch (k % 3) {
     case 0:
       co_await storectx::carry(ctx, asio::post(ex, asio::use_awaitable));
@@ -79,7 +77,7 @@ asio::awaitable<void> hop(storectx::TaskContext &ctx, int k) {
       break;
   }
   hops_total.fetch_add(1, std::memory_order_relaxed);
-  if (std::this_thread::get_id() != before) {
+  if (support::thread_id() != before) {
     hops_moved.fetch_add(1, std::memory_order_relaxed);
   }
 }

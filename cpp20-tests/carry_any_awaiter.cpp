@@ -97,10 +97,10 @@ Fire task() {
   storectx::InstallGuard b = storectx::install(sync_engine.id, &sync_engine);
 
   /* void await_suspend, on new threads each time: the thread changes. */
-  std::thread::id before = std::this_thread::get_id();
+  std::thread::id before = support::thread_id();
   for (int i = 0; i < 5; ++i) {
     std::thread::id now = co_await storectx::carry(ctx, NewThread{});
-    CHECK(now == std::this_thread::get_id());
+    CHECK(now == support::thread_id());
     CHECK(now != before);
     before = now;
     expect_entries(ctx);
@@ -149,12 +149,12 @@ Fire task() {
 
   /* await_resume throws on the new thread: entries back there first. */
   caught = false;
-  before = std::this_thread::get_id();
+  before = support::thread_id();
   try {
     co_await storectx::carry(ctx, ThrowsInResume{});
   } catch (const std::runtime_error &) {
     caught = true;
-    CHECK(std::this_thread::get_id() != before);
+    CHECK(support::thread_id() != before);
     expect_entries(ctx);
   }
   CHECK(caught);

@@ -2,7 +2,8 @@
  * tests share: a fire-and-forget coroutine type with no await_transform
  * (so any awaiter can be co_awaited), an awaiter that resumes the coroutine
  * on a brand-new std::thread, a "park" awaiter that hands the handle to the
- * test, and a counting release-failure handler. */
+ * test, a counting release-failure handler, and a thread id that clang
+ * cannot cache across a co_await. */
 #ifndef STORECTX_CORO_SUPPORT_HPP
 #define STORECTX_CORO_SUPPORT_HPP
 
@@ -20,6 +21,15 @@
 #include <vector>
 
 namespace support {
+
+/* The calling thread's id, asked afresh on every call. Clang may keep
+ * std::this_thread::get_id() (pthread_self, declared const) or a
+ * thread_local's address from before a co_await and reuse it after the
+ * coroutine resumed on another thread; the empty asm stops that here. */
+[[gnu::noinline]] inline std::thread::id thread_id() {
+  asm volatile("" ::: "memory");
+  return std::this_thread::get_id();
+}
 
 /* Eager, fire-and-forget; its frame frees itself at the end. An exception
  * escaping the coroutine fails the test. */
@@ -79,7 +89,7 @@ struct NewThread {
   void await_suspend(std::coroutine_handle<> h) {
     threads().spawn([h] { h.resume(); });
   }
-  std::thread::id await_resume() const noexcept { return std::this_thread::get_id(); }
+  std::thread::id await_resume() const noexcept { return thread_id(); }
 };
 
 /* Suspends and stores the handle in *slot; the test resumes or destroys it. */

@@ -80,12 +80,12 @@ Task<int> child() {
 Task<int> parent() {
   storectx::InstallGuard a = storectx::install_async(parent_shared.write());
   storectx::InstallGuard b = storectx::install(parent_sync.id, &parent_sync);
-  std::thread::id before = std::this_thread::get_id();
+  std::thread::id before = support::thread_id();
   int moved = 0;
   for (int i = 0; i < 10; ++i) {
     co_await support::NewThread{};  // no carry() here: await_transform does it
-    moved += std::this_thread::get_id() != before;
-    before = std::this_thread::get_id();
+    moved += support::thread_id() != before;
+    before = support::thread_id();
     CHECK(storectx::depth() == 2);
     storectx::Borrow cur = storectx::get_current(parent_sync.id);
     cur.as<Engine>()->hops += 1;
