@@ -71,6 +71,10 @@
  * suspend on one thread before the resume on the next. A TaskContext is not
  * internally synchronized: it must not be awaited by two branches at once
  * (parallel groups, when_all): give each branch its own task and context.
+ * libstorectx's per-thread state lives behind its calls, so a compiler that
+ * keeps a thread-local address or pthread_self() across a co_await (clang
+ * does) cannot make a resumed task read the previous thread's stack; your
+ * own thread_locals, read around a carried co_await, may be so cached.
  *
  * ERRORS. Failures throw storectx::Error (status + storectx_last_error() text,
  * as in storectx.hpp) out of the co_await expression:
