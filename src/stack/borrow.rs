@@ -137,8 +137,9 @@ impl Stack {
     /// changed, where it fails.
     #[inline(always)]
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
-        match (handle::decode(raw, Tag::Borrow), self.entries.last_mut()) {
-            (Some(n), Some(top)) if top.number == n && top.borrows > 0 => {
+        // Entry numbers are never 0, so comparing encodings is decoding.
+        match self.entries.last_mut() {
+            Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows > 0 => {
                 crate::testing::maybe_panic();
                 top.borrows -= 1;
                 true
