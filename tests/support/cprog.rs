@@ -4,6 +4,14 @@
 //! Knobs (environment): `CC`/`CXX` pick the compiler (the `cc` crate reads
 //! them), `STORECTX_TEST_CFLAGS` adds flags (e.g. sanitizers),
 //! `STORECTX_TEST_RUNNER` runs each program under a command (e.g. valgrind).
+//!
+//! A program may carry directives, one per line, anywhere in its text:
+//! `cprog: dlopen` (built once, not linked to the library: it `dlopen`s the
+//! path in `STORECTX_LIB`), `cprog: timeout SECONDS` (the harness kills it
+//! after that long, ten times that under a runner such as valgrind) and
+//! `cprog: flags ARGS...` (extra compiler/linker arguments). Every program
+//! runs with `STORECTX_LIB` set to the shared library's full path (named by
+//! its SONAME, `libstorectx.so.0`).
 
 #![allow(dead_code)]
 
@@ -16,6 +24,8 @@ use std::time::{Duration, Instant};
 pub enum Link {
     Shared,
     Static,
+    /// Not linked at all: the program `dlopen`s `STORECTX_LIB`.
+    Dlopen,
 }
 
 impl Link {
@@ -23,6 +33,7 @@ impl Link {
         match self {
             Link::Shared => "shared",
             Link::Static => "static",
+            Link::Dlopen => "dlopen",
         }
     }
 }
@@ -57,6 +68,56 @@ pub fn lib_dir() -> PathBuf {
     dir
 }
 
+/// What a program's `cprog:` lines ask of the harness.
+#[derive(Debug, Default, Clone)]
+pub struct Directives {
+    /// `cprog: dlopen`: build only unlinked (`Link::Dlopen`).
+    pub dlopen: bool,
+    /// `cprog: timeout SECONDS`.
+    pub timeout: Option<Duration>,
+    /// `cprog: flags ARGS...`.
+    pub flags: Vec<String>,
+}
+
+/// Reads the `cprog:` directives of `source`.
+pub fn directives(source: &Path) -> Result<Directives, String> {
+    let text = std::fs::read_to_string(source)
+        .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    let mut d = Directives::default();
+    for line in text.lines() {
+        let Some((_, rest)) = line.split_once("cprog:") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        match words.next() {
+            Some("dlopen") => d.dlopen = true,
+            Some("timeout") => {
+                let secs = words
+                    .next()
+                    .and_then(|w| w.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        format!("{}: `cprog: timeout` wants seconds", source.display())
+                    })?;
+                d.timeout = Some(Duration::from_secs(secs));
+            }
+            Some("flags") => d.flags.extend(words.map(String::from)),
+            other => {
+                return Err(format!(
+                    "{}: unknown directive `cprog: {}`",
+                    source.display(),
+                    other.unwrap_or("")
+                ))
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// The shared library under its SONAME, as programs that `dlopen` it see it.
+pub fn shared_lib() -> PathBuf {
+    lib_dir().join("libstorectx.so.0")
+}
+
 fn compiler(cpp: bool) -> Command {
     let target = env!("STORECTX_TARGET");
     cc::Build::new()
@@ -78,6 +139,7 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
     let stem = source.file_stem().expect("file name").to_string_lossy();
     let exe = out_dir.join(format!("{stem}-{}", link.name()));
     let lib = lib_dir();
+    let extra = directives(source)?.flags;
     let mut cmd = compiler(cpp);
     cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" })
         .args(["-Wall", "-Wextra", "-Werror", "-pthread"])
@@ -98,8 +160,9 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
         Link::Static => {
             cmd.arg(lib.join("libstorectx.a"));
         }
+        Link::Dlopen => {}
     }
-    cmd.args(["-lpthread", "-ldl", "-lm"]);
+    cmd.args(&extra).args(["-lpthread", "-ldl", "-lm"]);
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run the C compiler: {e}"))?;
@@ -140,6 +203,7 @@ pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
     // the program's RUNPATH and could load a stale uplifted libstorectx.
     let mut child = cmd
         .env_remove("LD_LIBRARY_PATH")
+        .env("STORECTX_LIB", shared_lib())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
