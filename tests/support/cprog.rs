@@ -8,10 +8,13 @@
 //! A program may carry directives, one per line, anywhere in its text:
 //! `cprog: dlopen` (built once, not linked to the library: it `dlopen`s the
 //! path in `STORECTX_LIB`), `cprog: timeout SECONDS` (the harness kills it
-//! after that long, ten times that under a runner such as valgrind) and
-//! `cprog: flags ARGS...` (extra compiler/linker arguments). Every program
-//! runs with `STORECTX_LIB` set to the shared library's full path (named by
-//! its SONAME, `libstorectx.so.0`).
+//! after that long, ten times that under a runner such as valgrind),
+//! `cprog: flags ARGS...` (extra compiler/linker arguments) and
+//! `cprog: helper FILE` (FILE, relative to c-tests/, is also built as a
+//! shared object linked to the library the same way, and the program finds
+//! its path in `STORECTX_HELPER`). Every program runs with `STORECTX_LIB`
+//! set to the shared library's full path (named by its SONAME,
+//! `libstorectx.so.0`).
 
 #![allow(dead_code)]
 
@@ -77,6 +80,8 @@ pub struct Directives {
     pub timeout: Option<Duration>,
     /// `cprog: flags ARGS...`.
     pub flags: Vec<String>,
+    /// `cprog: helper FILE`: a shared object to build beside the program.
+    pub helper: Option<PathBuf>,
 }
 
 /// Reads the `cprog:` directives of `source`.
@@ -101,6 +106,12 @@ pub fn directives(source: &Path) -> Result<Directives, String> {
                 d.timeout = Some(Duration::from_secs(secs));
             }
             Some("flags") => d.flags.extend(words.map(String::from)),
+            Some("helper") => {
+                let file = words
+                    .next()
+                    .ok_or_else(|| format!("{}: `cprog: helper` wants a file", source.display()))?;
+                d.helper = Some(root().join("c-tests").join(file));
+            }
             other => {
                 return Err(format!(
                     "{}: unknown directive `cprog: {}`",
@@ -132,14 +143,37 @@ fn compiler(cpp: bool) -> Command {
         .to_command()
 }
 
-/// Compiles `source` into `out_dir`, linked as `link` asks; answers the
-/// executable's path or the compiler's complaint.
+/// Where the helper shared object of the program `exe` is built, and what
+/// `STORECTX_HELPER` names when it runs.
+pub fn helper_path(exe: &Path) -> PathBuf {
+    let mut name = exe.file_name().expect("file name").to_os_string();
+    name.push("-helper.so");
+    exe.with_file_name(name)
+}
+
+/// Compiles `source` into `out_dir`, linked as `link` asks, with its
+/// `cprog: helper` if any; answers the executable's path or the compiler's
+/// complaint.
 pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, String> {
-    let cpp = source.extension().is_some_and(|e| e == "cpp");
     let stem = source.file_stem().expect("file name").to_string_lossy();
     let exe = out_dir.join(format!("{stem}-{}", link.name()));
+    let d = directives(source)?;
+    if let Some(helper) = &d.helper {
+        compile(helper, link, &helper_path(&exe), &["-shared", "-fPIC"])?;
+    }
+    compile(source, link, &exe, &d.flags)?;
+    Ok(exe)
+}
+
+/// One compiler run: `source` to `out`, linked as `link` asks.
+fn compile(
+    source: &Path,
+    link: Link,
+    out: &Path,
+    extra: &[impl AsRef<std::ffi::OsStr>],
+) -> Result<(), String> {
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
     let lib = lib_dir();
-    let extra = directives(source)?.flags;
     let mut cmd = compiler(cpp);
     cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" })
         .args(["-Wall", "-Wextra", "-Werror", "-pthread"])
@@ -150,7 +184,7 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
     if let Ok(flags) = std::env::var("STORECTX_TEST_CFLAGS") {
         cmd.args(flags.split_whitespace());
     }
-    cmd.arg(source).arg("-o").arg(&exe);
+    cmd.arg(source).arg("-o").arg(out);
     match link {
         Link::Shared => {
             cmd.arg(format!("-L{}", lib.display()))
@@ -162,12 +196,12 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
         }
         Link::Dlopen => {}
     }
-    cmd.args(&extra).args(["-lpthread", "-ldl", "-lm"]);
+    cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run the C compiler: {e}"))?;
     if out.status.success() {
-        Ok(exe)
+        Ok(())
     } else {
         Err(format!(
             "compile failed: {} {}\n{}",
@@ -204,6 +238,7 @@ pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
     let mut child = cmd
         .env_remove("LD_LIBRARY_PATH")
         .env("STORECTX_LIB", shared_lib())
+        .env("STORECTX_HELPER", helper_path(exe))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
