@@ -52,7 +52,7 @@ int main(void) {
     fprintf(stderr,
             "the constructor's thread %s: a first call waited for the loader's lock "
             "that dlopen held\n",
-            hung == 1 ? "did not finish within 5 s" : hung < 0 ? "never ran" : "could not be joined");
+            hung == 1 ? "did not finish within 5 s (x STRESS_SCALE)" : hung < 0 ? "never ran" : "could not be joined");
     return 1;                   /* the detached thread may still run in the helper */
   }
   for (int i = 0; i < CALLS; i++) {
