@@ -230,6 +230,7 @@ impl<T: Default + Send> Registry<T> {
         slot.state.store(state(generation, BUSY), Ordering::Relaxed);
         let claim = Claim {
             registry: self,
+            slot,
             index,
             generation,
             undo: FREE,
@@ -256,6 +257,7 @@ impl<T: Default + Send> Registry<T> {
                     crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
                     let claim = Claim {
                         registry: self,
+                        slot,
                         index,
                         generation,
                         undo: LIVE,
@@ -342,20 +344,15 @@ impl<T: Default + Send> Registry<T> {
 /// which also goes back on the free stack.
 struct Claim<'a, T: Default + Send> {
     registry: &'a Registry<T>,
+    slot: &'a Slot<T>,
     index: u32,
     generation: u32,
     undo: u32,
 }
 
 impl<T: Default + Send> Claim<'_, T> {
-    fn slot(&self) -> &Slot<T> {
-        self.registry
-            .slot(self.index)
-            .expect("a claimed slot exists")
-    }
-
     fn finish(self, next: u32) {
-        let slot = self.slot();
+        let slot = self.slot;
         crate::valgrind::release(std::ptr::from_ref(slot).cast());
         slot.state.store(next, Ordering::Release);
         std::mem::forget(self);
@@ -364,7 +361,7 @@ impl<T: Default + Send> Claim<'_, T> {
 
 impl<T: Default + Send> Drop for Claim<'_, T> {
     fn drop(&mut self) {
-        self.slot()
+        self.slot
             .state
             .store(state(self.generation, self.undo), Ordering::Release);
         if self.undo == FREE {

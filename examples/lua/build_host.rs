@@ -65,6 +65,9 @@ pub fn build(lua: &[String], link: cprog::Link, out_dir: &Path) -> Result<PathBu
         cprog::Link::Static => {
             cmd.arg(lib.join("libstorectx.a"));
         }
+        cprog::Link::Dlopen => {
+            return Err("the Lua host links the library; it has no dlopen build".into());
+        }
     }
     cmd.args(lua.iter().filter(|f| f.starts_with("-l")))
         .args(["-lpthread", "-ldl", "-lm"]);

@@ -55,14 +55,29 @@ pub unsafe extern "C" fn storectx_get_current(
                 .is_some(),
             _ => false,
         },
-        || {
-            let (store, out) = (required(store, "store")?, required(out, "out")?);
-            let b = on_stack(|s| s.get_current(id))?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put_borrow(store, out, &b) };
-            Ok(())
-        },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { get_current_slow(id, store, out) },
     )
+}
+
+/// `storectx_get_current` when its fast path refused: explains why.
+///
+/// # Safety
+/// As for `storectx_get_current`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn get_current_slow(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+) -> storectx_status {
+    boundary::status("get_current", || {
+        let (store, out) = (required(store, "store")?, required(out, "out")?);
+        let b = on_stack(|s| s.get_current(id))?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put_borrow(store, out, &b) };
+        Ok(())
+    })
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -85,14 +100,28 @@ pub unsafe extern "C" fn storectx_get_current_transient(
                 .is_some(),
             None => false,
         },
-        || {
-            let store = required(store, "store")?;
-            let address = on_stack(|s| s.get_current_transient(id))?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put(store, address as *mut c_void) };
-            Ok(())
-        },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { get_current_transient_slow(id, store) },
     )
+}
+
+/// `storectx_get_current_transient` when its fast path refused.
+///
+/// # Safety
+/// As for `storectx_get_current_transient`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn get_current_transient_slow(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+) -> storectx_status {
+    boundary::status("get_current_transient", || {
+        let store = required(store, "store")?;
+        let address = on_stack(|s| s.get_current_transient(id))?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(store, address as *mut c_void) };
+        Ok(())
+    })
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0
@@ -185,6 +214,13 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
     boundary::status_fast(
         "borrow_release",
         || on_stack_fast(|s| s.try_borrow_release(b.raw)) == Some(true),
-        || on_stack(|s| s.borrow_release(b.raw)),
+        || borrow_release_slow(b),
     )
+}
+
+/// `storectx_borrow_release` when its fast path refused: explains why.
+#[cold]
+#[inline(never)]
+extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
+    boundary::status("borrow_release", || on_stack(|s| s.borrow_release(b.raw)))
 }

@@ -101,32 +101,27 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
-/// [`status`] with a fast path: `fast` either does the whole job and
-/// answers `true`, or changes nothing and answers `false`; then `slow`, out
-/// of line, does the job or explains why it cannot. Keeps error values (and
-/// the registers and stack they need) out of the hot function.
+/// An export with a fast path: `fast` either does the whole job and
+/// answers `true`, or changes nothing and answers `false`; then `slow` —
+/// which must be a call to the export's own out-of-line `extern "C" fn`
+/// with the same arguments, itself inside [`status`] — does the job or
+/// explains why it cannot. A call through the C ABI cannot unwind, so when
+/// `fast` cannot panic either, the panic boundary here costs nothing and
+/// the slow call is a tail jump: the hot function keeps no frame, no
+/// spilled arguments and no error value.
 #[inline(always)]
 pub(crate) fn status_fast(
     op: &'static str,
     fast: impl FnOnce() -> bool,
-    slow: impl FnOnce() -> Result<()>,
+    slow: impl FnOnce() -> storectx_status,
 ) -> storectx_status {
     boundary(op, || {
         if fast() {
             storectx_status::STORECTX_OK
         } else {
-            status_slow(op, slow)
+            slow()
         }
     })
-}
-
-#[cold]
-#[inline(never)]
-fn status_slow(op: &'static str, slow: impl FnOnce() -> Result<()>) -> storectx_status {
-    match slow() {
-        Ok(()) => storectx_status::STORECTX_OK,
-        Err(e) => fail(op, &e),
-    }
 }
 
 /// Records `e` as this thread's last error and answers its status.

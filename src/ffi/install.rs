@@ -55,15 +55,31 @@ pub unsafe extern "C" fn storectx_install(
             }
             _ => false,
         },
-        || {
-            let out = required(out, "out")?;
-            let store = required(store, "store")?;
-            let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
-            // SAFETY: `out` is writable (this function's contract).
-            unsafe { put(out, storectx_install_guard { raw }) };
-            Ok(())
-        },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { install_slow(id, store, out) },
     )
+}
+
+/// `storectx_install` when its fast path refused: does the job (making
+/// room first) or explains why it cannot.
+///
+/// # Safety
+/// As for `storectx_install`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn install_slow(
+    id: storectx_store_id,
+    store: *mut c_void,
+    out: *mut storectx_install_guard,
+) -> storectx_status {
+    boundary::status("install", || {
+        let out = required(out, "out")?;
+        let store = required(store, "store")?;
+        let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
+        // SAFETY: `out` is writable (this function's contract).
+        unsafe { put(out, storectx_install_guard { raw }) };
+        Ok(())
+    })
 }
 
 /// Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
@@ -76,8 +92,15 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
     boundary::status_fast(
         "uninstall",
         || on_stack_fast(|s| s.try_uninstall(guard.raw)) == Some(true),
-        || on_stack(|s| s.uninstall(guard.raw)),
+        || uninstall_slow(guard),
     )
+}
+
+/// `storectx_uninstall` when its fast path refused: explains why.
+#[cold]
+#[inline(never)]
+extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
+    boundary::status("uninstall", || on_stack(|s| s.uninstall(guard.raw)))
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

@@ -36,14 +36,28 @@ pub unsafe extern "C" fn storectx_pause(
                 .is_some(),
             None => false,
         },
-        || {
-            let out = required(out, "out")?;
-            let raw = on_stack(|s| s.pause(id))?;
-            // SAFETY: `out` is writable (this function's contract).
-            unsafe { put(out, storectx_pause_guard { raw }) };
-            Ok(())
-        },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { pause_slow(id, out) },
     )
+}
+
+/// `storectx_pause` when its fast path refused (room to make, or an error).
+///
+/// # Safety
+/// As for `storectx_pause`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn pause_slow(
+    id: storectx_store_id,
+    out: *mut storectx_pause_guard,
+) -> storectx_status {
+    boundary::status("pause", || {
+        let out = required(out, "out")?;
+        let raw = on_stack(|s| s.pause(id))?;
+        // SAFETY: `out` is writable (this function's contract).
+        unsafe { put(out, storectx_pause_guard { raw }) };
+        Ok(())
+    })
 }
 
 /// Ends a pause and restores the borrow it took. The pause's entry must be
@@ -57,6 +71,13 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     boundary::status_fast(
         "unpause",
         || on_stack_fast(|s| s.try_unpause(g.raw)) == Some(true),
-        || on_stack(|s| s.unpause(g.raw)),
+        || unpause_slow(g),
     )
+}
+
+/// `storectx_unpause` when its fast path refused: explains why.
+#[cold]
+#[inline(never)]
+extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
+    boundary::status("unpause", || on_stack(|s| s.unpause(g.raw)))
 }

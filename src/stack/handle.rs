@@ -69,6 +69,15 @@ impl NumberSource {
         })
     }
 
+    /// The next number, once [`Self::has_next`] said there is one (then
+    /// the same as [`Self::try_next_number`], without testing again).
+    #[inline(always)]
+    pub fn next_number_after_check(&mut self) -> u64 {
+        debug_assert!(self.has_next());
+        self.next += 1;
+        self.next - 1
+    }
+
     /// Whether [`Self::try_next_number`] would succeed.
     #[inline(always)]
     pub fn has_next(&self) -> bool {

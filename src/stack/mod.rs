@@ -176,7 +176,7 @@ impl Stack {
             // (paused), with the same probe that inserts it otherwise.
         }
         crate::testing::maybe_panic();
-        self.push(id, address, &mut None, nested)
+        self.push(id, address, None, nested).ok()
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -212,12 +212,11 @@ impl Stack {
             }
         }
         // Not present, so not on top either: never nested.
-        let mut guard = Some(guard);
-        match self.push(id, address, &mut guard, false) {
-            Some(raw) => Ok(raw),
-            None => Err((
+        match self.push(id, address, Some(guard), false) {
+            Ok(raw) => Ok(raw),
+            Err(guard) => Err((
                 Error::Panic("no room on the stack after making room".into()),
-                guard.expect("push takes the guard only when it pushes"),
+                guard.expect("push hands back the guard it was given"),
             )),
         }
     }
@@ -245,35 +244,34 @@ impl Stack {
         Ok(())
     }
 
-    /// Pushes an entry, taking `guard` (`Some` for an async entry); `None`,
-    /// and nothing changed, without room or if `id` is already on the stack
-    /// while not `nested`. Calls nothing, so the exports that run it need no
-    /// saved registers. `nested`: the top entry is the same store, so `id`
-    /// is already present.
+    /// Pushes an entry owning `guard` (`Some` for an async entry) and
+    /// answers its install guard's raw handle; refused, nothing changed and
+    /// the guard handed back, without room or if `id` is already on the
+    /// stack while not `nested` (`nested`: the top entry is the same store,
+    /// so `id` is present already). Calls nothing, so the exports that run
+    /// it need no saved registers; the sync path passes a constant `None`,
+    /// so it carries no guard code.
     #[inline(always)]
     fn push(
         &mut self,
         id: u64,
         address: usize,
-        guard: &mut Option<WriteGuard>,
+        guard: Option<WriteGuard>,
         nested: bool,
-    ) -> Option<u64> {
+    ) -> std::result::Result<u64, Option<WriteGuard>> {
         if !self.has_room() {
-            return None;
+            return Err(guard);
         }
         let slot = if nested {
             NO_SLOT
         } else {
             match self.present.insert_slot(id) {
-                NO_SLOT => return None, // already present: nothing inserted
+                NO_SLOT => return Err(guard), // already present: nothing inserted
                 slot => slot,
             }
         };
-        let Some(number) = self.numbers.try_next_number() else {
-            // has_room saw a number; undo the insert all the same.
-            self.present.clear_slot(slot);
-            return None;
-        };
+        // `has_room` saw a number in the thread's block.
+        let number = self.numbers.next_number_after_check();
         let len = self.entries.len();
         // Written straight into the vector's spare capacity: `Vec::push`
         // builds the Entry on the stack and copies it, which costs a
@@ -289,12 +287,12 @@ impl Stack {
                 address,
                 borrows: 0,
                 pause_base: self.pauses.len(),
-                guard: guard.take(),
+                guard,
                 slot,
             });
             self.entries.set_len(len + 1);
         }
-        Some(handle::encode(Tag::Install, number))
+        Ok(handle::encode(Tag::Install, number))
     }
 
     /// Inserts `id` into `present`, growing it first if needed (re-inserting

@@ -7,11 +7,13 @@
 //! no id still present has a probe run crossing a slot filled after it.
 
 /// A set of nonzero `u64` store ids with LIFO removal by slot.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StoreSet {
     /// 0 marks an empty slot; length is 0 or a power of two.
     slots: Vec<u64>,
     len: usize,
+    /// 64 - log2(slots.len()): how far `home` shifts the hash.
+    shift: u32,
 }
 
 const MIN_SLOTS: usize = 16;
@@ -19,12 +21,19 @@ const MIN_SLOTS: usize = 16;
 /// same store as the entry below it).
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
+impl Default for StoreSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl StoreSet {
     /// An empty set; allocates on first insert.
     pub(crate) const fn new() -> Self {
         StoreSet {
             slots: Vec::new(),
             len: 0,
+            shift: 64,
         }
     }
 
@@ -43,8 +52,16 @@ impl StoreSet {
     #[inline]
     fn home(&self, id: u64) -> usize {
         // Fibonacci hashing: the high bits of the product are well mixed.
-        let bits = self.slots.len().trailing_zeros();
-        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// The id in slot `i`. Slots are reached with `get`, never `[]`: the
+    /// probes stay below the length by construction, and a lookup that
+    /// cannot panic keeps the hot exports free of unwinding code (and of
+    /// the stack frame that code needs).
+    #[inline(always)]
+    fn at(&self, i: usize) -> u64 {
+        self.slots.get(i).copied().unwrap_or(0)
     }
 
     /// Whether `id` is in the set.
@@ -56,7 +73,7 @@ impl StoreSet {
         let mask = self.slots.len() - 1;
         let mut i = self.home(id);
         loop {
-            match self.slots[i] {
+            match self.at(i) {
                 0 => return false,
                 s if s == id => return true,
                 _ => i = (i + 1) & mask,
@@ -75,17 +92,19 @@ impl StoreSet {
     #[inline]
     pub(crate) fn insert_slot(&mut self, id: u64) -> u32 {
         debug_assert!(id != 0 && !self.needs_grow());
-        let mask = self.slots.len() - 1;
+        let mask = self.slots.len().wrapping_sub(1);
         let mut i = self.home(id);
         loop {
-            match self.slots[i] {
-                0 => {
-                    self.slots[i] = id;
+            match self.slots.get_mut(i) {
+                Some(s) if *s == 0 => {
+                    *s = id;
                     self.len += 1;
+                    // At most 2^31 slots (reset_for): never NO_SLOT.
                     return i as u32;
                 }
-                s if s == id => return NO_SLOT,
-                _ => i = (i + 1) & mask,
+                Some(s) if *s == id => return NO_SLOT,
+                Some(_) => i = (i + 1) & mask,
+                None => return NO_SLOT, // unreachable: i < len by construction
             }
         }
     }
@@ -94,8 +113,8 @@ impl StoreSet {
     /// inserted id still present; `NO_SLOT` removes nothing.
     #[inline]
     pub(crate) fn clear_slot(&mut self, slot: u32) {
-        if slot != NO_SLOT {
-            self.slots[slot as usize] = 0;
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = 0;
             self.len -= 1;
         }
     }
@@ -108,8 +127,10 @@ impl StoreSet {
         while n * 4 > size {
             size *= 2;
         }
+        assert!(size <= 1 << 31, "a store set never needs 2^31 slots");
         self.slots = vec![0; size];
         self.len = 0;
+        self.shift = 64 - size.trailing_zeros();
     }
 }
 
