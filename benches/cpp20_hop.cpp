@@ -4,7 +4,8 @@
  *   benches/cpp20_hop.sh            # builds the library (release) and this
  *   benches/cpp20_hop.sh --quick    # fewer iterations
  *
- * Cases, each timed as the best of several rounds, in ns per hop:
+ * Cases, taking turns in each round, each timed as its best round, in ns
+ * per hop:
  *   loop    a hand-written single-thread run queue: the awaiter queues the
  *           handle, the loop resumes it (a real suspend + resume, no
  *           executor cost): bare / carry with 0 entries / carry with 2
@@ -120,12 +121,6 @@ double time_asio(bool carried, long hops) {
   return std::chrono::duration<double, std::nano>(t1 - t0).count() / hops;
 }
 
-template <class F>
-double best_of(int rounds, F f) {
-  double best = 1e300;
-  for (int r = 0; r < rounds; ++r) best = std::min(best, f());
-  return best;
-}
 
 }  // namespace
 
@@ -133,13 +128,18 @@ int main(int argc, char **argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const long loop_hops = quick ? 200000 : 2000000;
   const long asio_hops = quick ? 50000 : 500000;
-  const int rounds = quick ? 3 : 7;
+  const int rounds = quick ? 3 : 15;
 
-  const double bare = best_of(rounds, [&] { return time_loop(Kind::bare, loop_hops); });
-  const double c0 = best_of(rounds, [&] { return time_loop(Kind::carry0, loop_hops); });
-  const double c2 = best_of(rounds, [&] { return time_loop(Kind::carry2, loop_hops); });
-  const double abare = best_of(rounds, [&] { return time_asio(false, asio_hops); });
-  const double ac2 = best_of(rounds, [&] { return time_asio(true, asio_hops); });
+  /* The cases take turns within each round (a load change on a shared
+   * machine hits all of them), and each keeps its best round. */
+  double bare = 1e300, c0 = 1e300, c2 = 1e300, abare = 1e300, ac2 = 1e300;
+  for (int r = 0; r < rounds; ++r) {
+    bare = std::min(bare, time_loop(Kind::bare, loop_hops));
+    c0 = std::min(c0, time_loop(Kind::carry0, loop_hops));
+    c2 = std::min(c2, time_loop(Kind::carry2, loop_hops));
+    abare = std::min(abare, time_asio(false, asio_hops));
+    ac2 = std::min(ac2, time_asio(true, asio_hops));
+  }
 
   std::printf("C++20 adapter, ns per hop (best of %d rounds)\n", rounds);
   std::printf("%-44s %8s %8s\n", "case", "ns/hop", "ratio");
