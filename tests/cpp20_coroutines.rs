@@ -121,9 +121,8 @@ fn main() {
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
     let require = std::env::var("STORECTX_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
-    let uses_asio = |p: &Path| {
-        std::fs::read_to_string(p).is_ok_and(|s| s.contains("#include <asio.hpp>"))
-    };
+    let uses_asio =
+        |p: &Path| std::fs::read_to_string(p).is_ok_and(|s| s.contains("#include <asio.hpp>"));
     if sources.iter().any(|p| uses_asio(p)) {
         if let Err(why) = asio_available(&out_dir) {
             if require {
