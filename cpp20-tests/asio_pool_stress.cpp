@@ -112,6 +112,7 @@ asio::awaitable<void> worker(int me, SharedStore &shared, PrivateStore &mine) {
     busy_retries.fetch_add(1, std::memory_order_relaxed);
     asio::steady_timer t(ex, std::chrono::microseconds(50 + (me * 7 + attempt * 13) % 400));
     co_await storectx::carry(ctx, t.async_wait(asio::use_awaitable));
+    CHECK(storectx::depth() == ctx.base());  // nothing of ours, nothing of others
   }
   storectx_install_guard raw{};
   CHECK_OK(storectx_install_async(w, &raw));
