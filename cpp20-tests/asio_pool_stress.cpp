@@ -13,6 +13,7 @@
 
 #include "coro_support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -24,7 +25,6 @@
 namespace {
 
 constexpr int kThreads = 4;
-constexpr int kSharedStores = 50;
 constexpr int kAsyncTopHops = 4;   // hops with the async store on top
 constexpr int kNestedHops = 8;     // hops with the sync store on top of it
 
@@ -112,6 +112,7 @@ asio::awaitable<void> worker(int me, SharedStore &shared, PrivateStore &mine) {
     busy_retries.fetch_add(1, std::memory_order_relaxed);
     asio::steady_timer t(ex, std::chrono::microseconds(50 + (me * 7 + attempt * 13) % 400));
     co_await storectx::carry(ctx, t.async_wait(asio::use_awaitable));
+    CHECK(storectx::depth() == ctx.base());  // nothing of ours, nothing of others
   }
   storectx_install_guard raw{};
   CHECK_OK(storectx_install_async(w, &raw));
@@ -166,8 +167,9 @@ int main() {
   const int coroutines = static_cast<int>(1000 / shrink_from_env()) < 50
                              ? 50
                              : static_cast<int>(1000 / shrink_from_env());
+  const int shared_stores = std::max(5, coroutines / 20);  // ~20 contenders each
   std::vector<std::unique_ptr<SharedStore>> shared;
-  for (int i = 0; i < kSharedStores; ++i) shared.push_back(std::make_unique<SharedStore>());
+  for (int i = 0; i < shared_stores; ++i) shared.push_back(std::make_unique<SharedStore>());
   std::vector<std::unique_ptr<PrivateStore>> mine;
   for (int i = 0; i < coroutines; ++i) mine.push_back(std::make_unique<PrivateStore>());
 
@@ -175,7 +177,7 @@ int main() {
   {
     asio::thread_pool pool(kThreads);
     for (int i = 0; i < coroutines; ++i) {
-      asio::co_spawn(pool, worker(i, *shared[i % kSharedStores], *mine[i]),
+      asio::co_spawn(pool, worker(i, *shared[i % shared_stores], *mine[i]),
                      [&failed](std::exception_ptr e) {
                        if (e) {
                          try {

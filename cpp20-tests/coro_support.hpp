@@ -12,6 +12,7 @@
 #include "check.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <coroutine>
 #include <cstdio>
 #include <exception>
@@ -92,19 +93,36 @@ struct NewThread {
   std::thread::id await_resume() const noexcept { return thread_id(); }
 };
 
-/* Suspends and stores the handle in *slot; the test resumes or destroys it. */
+/* Where a parked coroutine leaves its handle. A mutex, not an atomic, so
+ * that helgrind sees the hand-off too. */
+class Parking {
+ public:
+  void put(std::coroutine_handle<> h) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    handle_ = h;
+    ready_.notify_all();
+  }
+  std::coroutine_handle<> take() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [this] { return static_cast<bool>(handle_); });
+    return std::exchange(handle_, nullptr);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::coroutine_handle<> handle_;
+};
+
+/* Suspends and leaves the handle in *slot; the test resumes or destroys it. */
 struct Park {
-  std::atomic<void *> *slot;
+  Parking *slot;
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { slot->store(h.address()); }
+  void await_suspend(std::coroutine_handle<> h) { slot->put(h); }
   void await_resume() const noexcept {}
 };
 
-inline std::coroutine_handle<> wait_parked(std::atomic<void *> &slot) {
-  void *p;
-  while ((p = slot.exchange(nullptr)) == nullptr) std::this_thread::yield();
-  return std::coroutine_handle<>::from_address(p);
-}
+inline std::coroutine_handle<> wait_parked(Parking &slot) { return slot.take(); }
 
 inline std::atomic<int> release_failures{0};
 

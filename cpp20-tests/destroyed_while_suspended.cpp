@@ -16,7 +16,7 @@ struct Engine {
 
 Engine locked, inner, loose, own;
 storectx::AsyncStore shared(locked.id, &locked);
-std::atomic<void *> parked{nullptr};
+support::Parking parked;
 std::atomic<int> frames{0};
 
 struct FrameCounter {

@@ -100,7 +100,7 @@ Task<int> parent() {
   co_return parent_sync.hops;
 }
 
-std::atomic<void *> parked{nullptr};
+support::Parking parked;
 
 Task<int> sleeper() {
   storectx::InstallGuard a = storectx::install_async(parent_shared.write());

@@ -17,7 +17,7 @@ struct Engine {
 
 Engine locked, both;
 storectx::AsyncStore shared(locked.id, &locked);
-std::atomic<void *> parked{nullptr};
+support::Parking parked;
 std::atomic<bool> caught{false};
 
 support::Fire task() {

@@ -38,7 +38,9 @@
  *     asio::awaitable<T> that suspends the entries, co_awaits the inner one,
  *     and resumes them. A task type opts in with the carry_by_coroutine
  *     trait; asio::awaitable opts in when <asio.hpp> (or
- *     <asio/awaitable.hpp>) is included before this header. For Boost.Asio:
+ *     <asio/awaitable.hpp>) is included before this header, with asio's
+ *     coroutine support on (asio 1.22 turns it on for g++; for clang, build
+ *     with -DASIO_HAS_CO_AWAIT=1). For Boost.Asio (not tested here):
  *       template <class T, class E>
  *       inline constexpr bool storectx::carry_by_coroutine<
  *           boost::asio::awaitable<T, E>> = true;
