@@ -110,6 +110,25 @@ static void check_not_installed(storectx_store_id id) {
   CHECK(!storectx_is_paused(id));
 }
 
+/* UINT64_MAX is reserved like 0 (an empty stack's top marker): every call
+ * that takes a store id refuses it with INVALID_ARGUMENT, nothing changed. */
+static void check_reserved(storectx_store_id id) {
+  const storectx_status INV = STORECTX_ERR_INVALID_ARGUMENT;
+  int dummy;
+  storectx_install_guard g;
+  storectx_async_store *as = NULL;
+  size_t depth = storectx_depth();
+  REFUSED("install", storectx_install(id, &dummy, &g), INV);
+  REFUSED("async_store_new", storectx_async_store_new(id, &dummy, &as), INV);
+  CHECK(as == NULL);
+  REFUSED("get_current", storectx_get_current(id, &out_ptr, &out_borrow), INV);
+  REFUSED("get_current_transient", storectx_get_current_transient(id, &out_ptr), INV);
+  REFUSED("pause", storectx_pause(id, &out_pause), INV);
+  CHECK(!storectx_is_active(id));
+  CHECK(!storectx_is_paused(id));
+  CHECK(storectx_depth() == depth);
+}
+
 /* A clean use of the stack, to show nothing was left broken. */
 static void check_usable(storectx_store_id id, void *addr) {
   size_t depth = storectx_depth();
@@ -156,7 +175,7 @@ int main(void) {
   check_argument_errors(a);
   check_not_installed(b_id);
   check_not_installed(never_installed);
-  check_not_installed(UINT64_MAX); /* an id nobody was ever given */
+  check_reserved(UINT64_MAX); /* reserved, like 0: never handed out, never accepted */
   check_usable(a, &store_a);
   check_usable(b_id, &store_b);
 

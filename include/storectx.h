@@ -124,7 +124,8 @@ typedef struct storectx_suspended storectx_suspended;
 typedef struct storectx_write_guard storectx_write_guard;
 
 /**
- * A store id: nonzero; 0 means "no store".
+ * A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
+ * handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`).
  */
 typedef uint64_t storectx_store_id;
 
@@ -167,7 +168,8 @@ extern "C" {
 /**
  * Creates an async store for the embedder's `store` (never dereferenced)
  * under `id`, with one reference, written to `*out`. NULL `store`/`out`:
- * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+ * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
+ * `STORECTX_ERR_INVALID_ARGUMENT`.
  *
  * # Safety
  * `out` must be NULL or point to writable memory for one pointer.
@@ -387,7 +389,8 @@ const char *storectx_version(void);
  * (`STORECTX_ERR_ADDRESS_MISMATCH`). If `id` is on top as an async entry,
  * nothing is pushed and `*out` is a no-op guard. If `id` is deeper in the
  * stack: `STORECTX_ERR_PAUSED`. NULL `store` or `out`:
- * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+ * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
+ * `STORECTX_ERR_INVALID_ARGUMENT`.
  * O(1), no allocation once the stack has grown.
  *
  * ```c

@@ -63,8 +63,8 @@ impl Wait {
 impl AsyncStore {
     /// Wraps the embedder's store (never dereferenced) under store id `id`.
     pub(crate) fn new(id: u64, address: usize) -> Result<Arc<Self>> {
-        if id == 0 {
-            return Err(Error::id_zero());
+        if !crate::stack::is_valid_id(id) {
+            return Err(Error::reserved_id(id));
         }
         Ok(Arc::new(AsyncStore {
             id,
@@ -221,9 +221,11 @@ mod tests {
 
     #[test]
     fn id_zero_refused() {
-        assert!(matches!(
-            AsyncStore::new(0, 1),
-            Err(Error::InvalidArgument(_))
-        ));
+        for id in [0, u64::MAX] {
+            assert!(matches!(
+                AsyncStore::new(id, 1),
+                Err(Error::InvalidArgument(_))
+            ));
+        }
     }
 }

@@ -131,11 +131,14 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
-    /// Store id 0 given where a store is meant.
+    /// A reserved store id (0 or `u64::MAX`) given where a store is meant.
     #[cold]
     #[inline(never)]
-    pub(crate) fn id_zero() -> Error {
-        Error::InvalidArgument("store id 0 is reserved; use storectx_store_id_new()".into())
+    pub(crate) fn reserved_id(id: u64) -> Error {
+        Error::InvalidArgument(format!(
+            "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
+             storectx_store_id_new()"
+        ))
     }
 }
 

@@ -56,7 +56,8 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 
 /// Creates an async store for the embedder's `store` (never dereferenced)
 /// under `id`, with one reference, written to `*out`. NULL `store`/`out`:
-/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
+/// `STORECTX_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `out` must be NULL or point to writable memory for one pointer.

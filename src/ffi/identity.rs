@@ -8,7 +8,8 @@
 use super::boundary::{boundary, read_stack};
 use std::ffi::c_char;
 
-/// A store id: nonzero; 0 means "no store".
+/// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
+/// handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`).
 pub type storectx_store_id = u64;
 
 /// A new store id: unique in the process, nonzero, never reused. Answers 0

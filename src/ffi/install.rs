@@ -24,7 +24,8 @@ pub struct storectx_install_guard {
 /// (`STORECTX_ERR_ADDRESS_MISMATCH`). If `id` is on top as an async entry,
 /// nothing is pushed and `*out` is a no-op guard. If `id` is deeper in the
 /// stack: `STORECTX_ERR_PAUSED`. NULL `store` or `out`:
-/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
+/// `STORECTX_ERR_INVALID_ARGUMENT`.
 /// O(1), no allocation once the stack has grown.
 ///
 /// ```c

@@ -32,10 +32,10 @@ impl Stack {
     /// fails.
     #[inline(always)]
     pub(crate) fn try_get_current_transient(&self, id: u64) -> Option<usize> {
-        self.entries
-            .last()
-            .filter(|top| top.id == id && id != 0)
-            .map(|top| top.address)
+        if self.top_id != id {
+            return None;
+        }
+        self.entries.last().map(|top| top.address)
     }
 
     /// Borrows the top store, which must be `id`.
@@ -51,7 +51,10 @@ impl Stack {
     /// changed, where it fails.
     #[inline(always)]
     pub(crate) fn try_get_current(&mut self, id: u64) -> Option<Borrowed> {
-        let entry = self.entries.last_mut().filter(|top| top.id == id)?;
+        if self.top_id != id {
+            return None;
+        }
+        let entry = self.entries.last_mut()?;
         entry.borrows = entry
             .borrows
             .checked_add(1)

@@ -74,6 +74,20 @@ pub(crate) struct Stack {
     /// Every store id that has an entry on this stack.
     present: StoreSet,
     numbers: NumberSource,
+    /// The top entry's store id, [`EMPTY_TOP`] when there is none: what
+    /// the lookups by id compare first, one load from the context.
+    top_id: u64,
+}
+
+/// `top_id` of an empty stack. Store id `u64::MAX` is reserved (refused
+/// wherever an id comes in, never handed out), so no entry has it and a
+/// lookup by any id, 0 included, never matches an empty stack.
+const EMPTY_TOP: u64 = u64::MAX;
+
+/// Whether `id` may name a store: not 0, not the reserved `u64::MAX`.
+#[inline(always)]
+pub(crate) fn is_valid_id(id: u64) -> bool {
+    id.wrapping_add(1) > 1
 }
 
 #[cold]
@@ -100,7 +114,14 @@ impl Stack {
             pauses: Vec::new(),
             present: StoreSet::new(),
             numbers: NumberSource::new(),
+            top_id: EMPTY_TOP,
         }
+    }
+
+    /// Sets `top_id` from the entries, after any change but a push.
+    #[inline(always)]
+    fn refresh_top(&mut self) {
+        self.top_id = self.entries.last().map_or(EMPTY_TOP, |e| e.id);
     }
 
     /// Number of entries.
@@ -124,19 +145,23 @@ impl Stack {
     /// The store id on top, 0 when empty.
     #[inline]
     pub(crate) fn active_store(&self) -> u64 {
-        self.top().map_or(0, |e| e.id)
+        if self.top_id == EMPTY_TOP {
+            0
+        } else {
+            self.top_id
+        }
     }
 
-    /// Whether `id` is the top entry's store.
-    #[inline]
+    /// Whether `id` is the top entry's store (never for 0 or an empty stack).
+    #[inline(always)]
     pub(crate) fn is_active(&self, id: u64) -> bool {
-        id != 0 && self.active_store() == id
+        self.top_id == id
     }
 
     /// Whether `id` is on this stack but not on top.
     #[inline]
     pub(crate) fn is_paused(&self, id: u64) -> bool {
-        id != 0 && self.active_store() != id && self.present.contains(id)
+        is_valid_id(id) && self.top_id != id && self.present.contains(id)
     }
 
     /// Pushes a sync entry for the embedder's store `address` under `id` and
@@ -157,24 +182,23 @@ impl Stack {
     /// where it fails or would have to allocate (see `has_room`).
     #[inline(always)]
     pub(crate) fn try_install(&mut self, id: u64, address: usize) -> Option<u64> {
-        if id == 0 {
+        if !is_valid_id(id) {
             return None;
         }
         let mut nested = false;
-        if let Some(top) = self.entries.last() {
-            if top.id == id {
-                if top.guard.is_some() {
-                    // The async entry already holds the store: nothing to push.
-                    return Some(handle::encode(Tag::NoopInstall, top.number));
-                }
-                if top.address != address {
-                    return None;
-                }
-                nested = true;
+        if self.top_id == id {
+            let top = self.entries.last()?;
+            if top.guard.is_some() {
+                // The async entry already holds the store: nothing to push.
+                return Some(handle::encode(Tag::NoopInstall, top.number));
             }
-            // Another store on top: `push` refuses `id` if it is deeper
-            // (paused), with the same probe that inserts it otherwise.
+            if top.address != address {
+                return None;
+            }
+            nested = true;
         }
+        // Another store on top: `push` refuses `id` if it is deeper
+        // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
         self.push(id, address, None, nested).ok()
     }
@@ -184,7 +208,7 @@ impl Stack {
     #[inline(never)]
     fn install_error(&self, id: u64, address: usize) -> Error {
         match self.entries.last() {
-            _ if id == 0 => Error::id_zero(),
+            _ if !is_valid_id(id) => Error::reserved_id(id),
             Some(top) if top.id == id => cold_address_mismatch(id, top.address, address),
             _ => self.paused_error(id),
         }
@@ -292,6 +316,7 @@ impl Stack {
             });
             self.entries.set_len(len + 1);
         }
+        self.top_id = id;
         Ok(handle::encode(Tag::Install, number))
     }
 
@@ -357,6 +382,7 @@ impl Stack {
             // SAFETY: the vector is not empty (its top was read above) and
             // the entry's only field with a destructor, `guard`, is `None`.
             unsafe { self.entries.set_len(self.entries.len() - 1) };
+            self.refresh_top();
         }
         true
     }
@@ -367,7 +393,9 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn pop_async(&mut self) {
-        self.entries.truncate(self.entries.len() - 1);
+        let entry = self.entries.pop();
+        self.refresh_top();
+        drop(entry); // the lock goes last, once the stack is consistent
     }
 
     /// Why [`Stack::try_uninstall`] refused.
@@ -414,8 +442,8 @@ impl Stack {
     #[cold]
     #[inline(never)]
     pub(crate) fn not_on_top_error(&self, id: u64) -> Error {
-        if id == 0 {
-            Error::id_zero()
+        if !is_valid_id(id) {
+            Error::reserved_id(id)
         } else if self.is_empty() {
             Error::NoContext(format!(
                 "store {id} requested but this thread's context stack is empty"
@@ -529,6 +557,7 @@ impl Stack {
     pub(crate) fn clear(&mut self) {
         while let Some(entry) = self.entries.pop() {
             self.present.clear_slot(entry.slot);
+            self.refresh_top();
             drop(entry);
         }
         self.pauses.clear();

@@ -31,7 +31,10 @@ impl Stack {
         if self.pauses.len() == self.pauses.capacity() {
             return None;
         }
-        let entry = self.entries.last_mut().filter(|top| top.id == id)?;
+        if self.top_id != id {
+            return None;
+        }
+        let entry = self.entries.last_mut()?;
         let number = self.numbers.try_next_number()?;
         let decremented = entry.borrows > 0;
         entry.borrows -= u32::from(decremented);

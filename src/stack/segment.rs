@@ -167,6 +167,7 @@ impl Stack {
             self.present.clear_slot(entry.slot);
             segment.set_bottom(entry);
             segment.shape = Shape::Bottom;
+            self.refresh_top();
             return Ok(());
         }
         // Entries that put their store in `present` clear their slot, newest
@@ -186,6 +187,7 @@ impl Stack {
         self.pauses.truncate(pause_start);
         segment.set_bottom(self.entries.pop().expect("the bottom entry exists"));
         segment.shape = Shape::Spilled;
+        self.refresh_top();
         Ok(())
     }
 
@@ -213,6 +215,7 @@ impl Stack {
             }
             self.pauses.append(&mut rest.pauses);
         }
+        self.refresh_top();
         Ok(base_depth)
     }
 }
