@@ -63,7 +63,7 @@ minor=${version#*.}; minor=${minor%%.*}
 patch=${version##*.}
 if [ "$major" = 0 ]; then sover="0.$minor"; else sover="$major"; fi
 soname="libstorectx.so.$sover"
-echo "Cargo.toml: $version; ABI rule: SONAME $soname"
+echo "Cargo.toml: $version; ABI rule: SONAME $soname; $(cmake --version | head -n1)"
 
 cargo_target="${STORECTX_CARGO_TARGET_DIR:-$repo/target/cmake}"
 
@@ -147,7 +147,7 @@ for kind in shared static; do
   cmake -S "$tests/consumer" -B "$cbuild" -DCMAKE_PREFIX_PATH="$prefix" -DSTORECTX_STATIC=$static \
     -DSTORECTX_WANT="$major.$minor"
   cmake --build "$cbuild" -j "$jobs"
-  ctest --test-dir "$cbuild" --output-on-failure
+  (cd "$cbuild" && ctest --output-on-failure)  # no --test-dir: CMake 3.16
   for exe in consumer_c consumer_cxx; do
     if [ "$kind" = shared ]; then expect_needs_shared "$cbuild/$exe"; else expect_no_shared "$cbuild/$exe"; fi
   done
@@ -220,7 +220,7 @@ for how in subdirectory fetch_git fetch_source; do
     -DSTORECTX_GIT_TAG="$rev" -DSTORECTX_EXPECTED_VERSION="$version" \
     -DSTORECTX_CARGO_TARGET_DIR="$cargo_target"
   cmake --build "$sbuild" -j "$jobs"
-  ctest --test-dir "$sbuild" --output-on-failure
+  (cd "$sbuild" && ctest --output-on-failure)  # no --test-dir: CMake 3.16
   stage=$(dirname "$(find "$sbuild" -path '*/stage/libstorectx.a' | head -n1)")
   [ -d "$stage" ] || fail "$how: no staged libstorectx in the build tree"
   for lang in c cxx; do
