@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's "Link it yourself" lines, verbatim, against what a plain
+# `cargo build --release` leaves in target/release: no install, no symlink
+# made by anyone, no environment but what the lines set. The README block
+# is marked `<!-- snippet: tests/cargo_output.sh -->`, so tests/readme_snippets.rs
+# fails if it drifts from the lines below.
+# Runs in a temporary directory holding app.c (c-tests/readme_example.c) and
+# links to the checkout's include/, target/ and bindings/, as if in the root.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+(cd "$repo" && cargo build --release)
+work=$(mktemp -d "${TMPDIR:-/tmp}/storectx-cargo-output.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+ln -s "$repo/include" "$repo/target" "$repo/bindings" "$work/"
+cp "$repo/c-tests/readme_example.c" "$work/app.c"
+cd "$work"
+unset LD_LIBRARY_PATH STORECTX_LIB PYTHONPATH
+
+# Nothing but the files cargo writes: no libstorectx.so.* link.
+if ls target/release/libstorectx.so.* >/dev/null 2>&1; then
+  echo "FAIL: target/release holds $(ls target/release/libstorectx.so.*): the test would not show what cargo alone gives" >&2
+  exit 1
+fi
+
+set -x
+cc app.c -Iinclude -Ltarget/release -lstorectx -Wl,-rpath,target/release -o app
+./app
+cc app.c -Iinclude target/release/libstorectx.a -lpthread -ldl -lm -o app-static
+./app-static
+LD_LIBRARY_PATH=target/release PYTHONPATH=bindings/python python3 -c 'import storectx; print(storectx.version())'
+set +x
+
+readelf -d app | grep -q 'NEEDED.*\[libstorectx.so\]' || { echo "FAIL: app does not need libstorectx.so" >&2; exit 1; }
+if readelf -d app-static | grep -q storectx; then echo "FAIL: app-static needs libstorectx" >&2; exit 1; fi
+echo "cargo output: the README's link-it-yourself lines run"
