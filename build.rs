@@ -21,10 +21,17 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=STORECTX_SONAME");
-    let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
-    if want_soname && env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        let abi = if major == "0" { format!("0.{minor}") } else { major.clone() };
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{abi}");
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
+        if want_soname {
+            let abi = if major == "0" { format!("0.{minor}") } else { major.clone() };
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{abi}");
+        }
+        // Never unloaded: dlclose leaves it mapped, so a process that loads
+        // and unloads it repeatedly does not grow (its handle tables live as
+        // long as the process) and the pthread_key destructor of threads
+        // still running stays callable.
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
     // The C tests and the demo build against the library for this target.
     println!(

@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh: build libstorectx (release), the two baselines (libfloor.so, the seed
-# design's libseed.so) and bench.c, then run the bench with this script's
+# run.sh: build libstorectx (release), the baselines (the two floors from one
+# source, libfloor.so with the default TLS model and libfloor_ie.so with
+# initial-exec TLS; the seed design's libseed.so) and bench.c, then run the bench with this script's
 # arguments. `benches/run.sh --quick` is the CI smoke run; see bench.c for
 # the other flags; `--build-only` (first argument) builds and stops.
 # Outputs go to <root>/target/bench/.
@@ -19,6 +20,9 @@ CARGO_TARGET_DIR=$out/seed-target cargo build --release --manifest-path "$here/s
 mkdir -p "$out"
 "$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra \
   -o "$out/libfloor.so" "$here/floor/floor.c"
+"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra \
+  -DFLOOR_PREFIX=floor_ie_ -ftls-model=initial-exec \
+  -o "$out/libfloor_ie.so" "$here/floor/floor.c"
 cp "$out/seed-target/release/libseed.so" "$out/libseed.so"
 
 # Link against a copy in $out (only the .so there: no static fallback). A
@@ -26,7 +30,7 @@ cp "$out/seed-target/release/libseed.so" "$out/libseed.so"
 cp "$root/target/release/libstorectx.so" "$out/libstorectx.so"
 
 "$cc" -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$out/bench" "$here/bench.c" \
-  -L"$out" -lstorectx -lfloor -lseed -Wl,-rpath,"$out" -pthread
+  -L"$out" -lstorectx -lfloor -lfloor_ie -lseed -Wl,-rpath,"$out" -pthread
 
 if [ "${1:-}" = --build-only ]; then
   exit 0

@@ -22,80 +22,79 @@ enum storectx_status
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   /**
-   * Success.
+   * success
    */
   STORECTX_OK = 0,
   /**
-   * A required pointer was NULL.
+   * a required pointer was NULL
    */
   STORECTX_ERR_NULL_ARGUMENT = 1,
   /**
-   * Store id 0, a base depth above the stack, a counter overflow, ...
+   * store id 0, base depth above the stack, or a counter at its limit
    */
   STORECTX_ERR_INVALID_ARGUMENT = 2,
   /**
-   * This thread's stack is empty (lookups by store id).
+   * this thread's stack is empty
    */
   STORECTX_ERR_NO_CONTEXT = 3,
   /**
-   * The store is not on this thread's stack.
+   * the store is not on this thread's stack
    */
   STORECTX_ERR_NOT_INSTALLED = 4,
   /**
-   * The store is on this thread's stack but not on top.
+   * the store is on this thread's stack but not on top
    */
   STORECTX_ERR_PAUSED = 5,
   /**
-   * The same store id is installed again with another address.
+   * same store id installed again with another address
    */
   STORECTX_ERR_ADDRESS_MISMATCH = 6,
   /**
-   * The handle's entry is on this thread's stack but not on top.
+   * the handle's entry is on this thread but not on top
    */
   STORECTX_ERR_OUT_OF_ORDER = 7,
   /**
-   * The handle names no entry on this thread's stack (used twice, zeroed,
-   * from another thread, its entry suspended, or a consumed heap handle).
+   * the handle names no entry of its kind on this thread's stack
    */
   STORECTX_ERR_STALE_HANDLE = 8,
   /**
-   * Uninstall refused: the entry has live borrows.
+   * uninstall refused, the entry has live borrows
    */
   STORECTX_ERR_STILL_BORROWED = 9,
   /**
-   * Borrow release or clone with a borrow count of zero.
+   * borrow release or clone with a borrow count of zero
    */
   STORECTX_ERR_NOT_BORROWED = 10,
   /**
-   * `get_current_unborrowed`: the top entry is borrowed.
+   * the top entry is borrowed
    */
   STORECTX_ERR_BORROWED = 11,
   /**
-   * `borrow_clone` on an async entry.
+   * borrow_clone on an async entry
    */
   STORECTX_ERR_NOT_SYNC = 12,
   /**
-   * `try_write`: the store is locked.
+   * the store is locked
    */
   STORECTX_ERR_BUSY = 13,
   /**
-   * `write` waited past its timeout.
+   * write waited past its timeout
    */
   STORECTX_ERR_TIMED_OUT = 14,
   /**
-   * `write` on a store whose lock this thread's own stack holds.
+   * this thread's own stack holds the store's lock
    */
   STORECTX_ERR_WOULD_DEADLOCK = 15,
   /**
-   * `install_async`/`resume` of a store already on this thread's stack.
+   * the store is already on this thread's stack
    */
   STORECTX_ERR_ALREADY_ON_STACK = 16,
   /**
-   * An internal bug was caught at the FFI boundary; state unchanged.
+   * internal error caught at the boundary, state unchanged
    */
   STORECTX_ERR_PANIC = 17,
   /**
-   * Too many live write guards or suspended segments (millions).
+   * too many live write guards or segments, or a counter used up
    */
   STORECTX_ERR_EXHAUSTED = 18,
 };
@@ -169,30 +168,48 @@ extern "C" {
  * Creates an async store for the embedder's `store` (never dereferenced)
  * under `id`, with one reference, written to `*out`. NULL `store`/`out`:
  * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for one pointer.
  */
 storectx_status storectx_async_store_new(storectx_store_id id,
                                          void *store,
                                          struct storectx_async_store **out);
 
 /**
- * A new reference to the same store (NULL for NULL).
+ * A new reference to the same store (NULL for NULL). The count cannot wrap:
+ * it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
+ * aborts the process rather than wrap.
+ *
+ * # Safety
+ * `s` must be NULL or a live reference from this library.
  */
 struct storectx_async_store *storectx_async_store_clone(const struct storectx_async_store *s);
 
 /**
  * Drops one reference (NULL is fine). The store lives on while any write
  * guard, entry or suspended segment refers to it.
+ *
+ * # Safety
+ * `s` must be NULL or a live reference from this library, given up here.
  */
 void storectx_async_store_release(struct storectx_async_store *s);
 
 /**
  * The store id (0 for NULL).
+ *
+ * # Safety
+ * `s` must be NULL or a live reference from this library.
  */
 storectx_store_id storectx_async_store_id(const struct storectx_async_store *s);
 
 /**
  * Takes the store's lock if it is free (`STORECTX_ERR_BUSY` otherwise) and
  * writes the write guard to `*out`.
+ *
+ * # Safety
+ * `s` must be NULL or a live reference from this library; `out` NULL or
+ * writable for one pointer.
  */
 storectx_status storectx_async_store_try_write(struct storectx_async_store *s,
                                                struct storectx_write_guard **out);
@@ -202,13 +219,17 @@ storectx_status storectx_async_store_try_write(struct storectx_async_store *s,
  * once; `UINT64_MAX`: forever) — `STORECTX_ERR_TIMED_OUT` when it stays
  * locked — and writes the write guard to `*out`. Refuses at once with
  * `STORECTX_ERR_WOULD_DEADLOCK` when this thread's own stack holds the lock.
+ *
+ * # Safety
+ * `s` must be NULL or a live reference from this library; `out` NULL or
+ * writable for one pointer.
  */
 storectx_status storectx_async_store_write(struct storectx_async_store *s,
                                            uint64_t timeout_ns,
                                            struct storectx_write_guard **out);
 
 /**
- * The locked store's address; NULL for NULL or a spent guard.
+ * The locked store's address; NULL for NULL, a spent or a forged guard.
  */
 void *storectx_write_guard_store(const struct storectx_write_guard *g);
 
@@ -221,10 +242,16 @@ void storectx_write_guard_release(struct storectx_write_guard *g);
 
 /**
  * Pushes an async entry that takes over `g` and its lock, and writes its
- * install guard to `*out`. Takes ownership of `g` on success only;
- * uninstalling the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK`
- * when the store is already on this thread's stack;
- * `STORECTX_ERR_STALE_HANDLE` for a spent guard.
+ * install guard to `*out`. Takes ownership of `g` on success only (on any
+ * refusal `g` still holds the lock and stays the caller's); uninstalling
+ * the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK` when the
+ * store is already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` for
+ * a spent or forged guard; `STORECTX_ERR_NO_CONTEXT` when this thread has
+ * finished exiting.
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for one
+ * `storectx_install_guard`. `g` may be any value.
  */
 storectx_status storectx_install_async(struct storectx_write_guard *g,
                                        struct storectx_install_guard *out);
@@ -233,8 +260,12 @@ storectx_status storectx_install_async(struct storectx_write_guard *g,
  * Borrows the current store, which must be `id`: writes its address to
  * `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
  * Errors: `STORECTX_ERR_NO_CONTEXT` (empty stack), `..._NOT_INSTALLED`,
- * `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0),
- * `..._NULL_ARGUMENT`. O(1).
+ * `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0, or the
+ * count is at `UINT32_MAX`), `..._NULL_ARGUMENT`. O(1).
+ *
+ * # Safety
+ * `store` and `out` must each be NULL or point to writable memory of their
+ * type.
  */
 storectx_status storectx_get_current(storectx_store_id id,
                                      void **store,
@@ -243,12 +274,19 @@ storectx_status storectx_get_current(storectx_store_id id,
 /**
  * Like `storectx_get_current` without taking a borrow: for a quick look
  * that ends before anything else can touch the stack.
+ *
+ * # Safety
+ * `store` must be NULL or point to writable memory for a `void *`.
  */
 storectx_status storectx_get_current_transient(storectx_store_id id, void **store);
 
 /**
  * Borrows the top store whatever its id, only if its borrow count is 0
  * (`STORECTX_ERR_BORROWED` otherwise); writes its id, address and borrow.
+ *
+ * # Safety
+ * `id`, `store` and `out` must each be NULL or point to writable memory of
+ * their type.
  */
 storectx_status storectx_get_current_unborrowed(storectx_store_id *id,
                                                 void **store,
@@ -258,6 +296,10 @@ storectx_status storectx_get_current_unborrowed(storectx_store_id *id,
  * Like `storectx_get_current`; also writes the entry's async store to
  * `*async_store` — a new reference the caller releases with
  * `storectx_async_store_release` — or NULL for a sync entry.
+ *
+ * # Safety
+ * `async_store`, `store` and `out` must each be NULL or point to writable
+ * memory of their type.
  */
 storectx_status storectx_get_current_async(storectx_store_id id,
                                            struct storectx_async_store **async_store,
@@ -267,7 +309,11 @@ storectx_status storectx_get_current_async(storectx_store_id id,
 /**
  * One more borrow of the same entry, written to `*out`. The entry must be on
  * top, sync (`STORECTX_ERR_NOT_SYNC`) and borrowed
- * (`STORECTX_ERR_NOT_BORROWED`).
+ * (`STORECTX_ERR_NOT_BORROWED`), its count below `UINT32_MAX`
+ * (`STORECTX_ERR_INVALID_ARGUMENT`).
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for one `storectx_borrow`.
  */
 storectx_status storectx_borrow_clone(struct storectx_borrow b, struct storectx_borrow *out);
 
@@ -279,7 +325,9 @@ storectx_status storectx_borrow_clone(struct storectx_borrow b, struct storectx_
 storectx_status storectx_borrow_release(struct storectx_borrow b);
 
 /**
- * A new store id: unique in the process, nonzero, never reused.
+ * A new store id: unique in the process, nonzero, never reused. Answers 0
+ * (never a valid id) once 2^64 - 2 ids were handed out, which takes 584
+ * years at 10^9 a second.
  */
 storectx_store_id storectx_store_id_new(void);
 
@@ -313,12 +361,15 @@ storectx_store_id storectx_active_store(void);
  * `"depth 2: store 7 at 0x5581c0 sync borrows 1\n"`. Like `snprintf`: the
  * text is NUL-terminated and truncated to fit `len` (nothing is written when
  * `buf` is NULL or `len` is 0), and the return value is the length the full
- * text needs, without the NUL. O(depth); for debugging.
+ * text needs, without the NUL. O(depth); for debugging. Allocates nothing.
  *
  * ```c
  * char text[512];
  * if (storectx_describe(text, sizeof text) < sizeof text) fputs(text, stderr);
  * ```
+ *
+ * # Safety
+ * `buf` must be NULL or point to `len` writable bytes.
  */
 size_t storectx_describe(char *buf, size_t len);
 
@@ -345,6 +396,10 @@ const char *storectx_version(void);
  * run_guest(store);
  * storectx_uninstall(g);
  * ```
+ *
+ * # Safety
+ * `out` must be NULL or point to memory writable for one
+ * `storectx_install_guard`.
  */
 storectx_status storectx_install(storectx_store_id id,
                                  void *store,
@@ -362,7 +417,7 @@ storectx_status storectx_uninstall(struct storectx_install_guard guard);
 /**
  * Whether the guard's entry is on this thread's stack (false for the no-op
  * guard, a zeroed or spent guard, or a guard of another thread). O(1) when
- * the entry is on top, else O(depth).
+ * the entry is on top, else O(depth). Read-only.
  */
 bool storectx_install_guard_installed(struct storectx_install_guard guard);
 
@@ -370,6 +425,10 @@ bool storectx_install_guard_installed(struct storectx_install_guard guard);
  * Pauses the current store, which must be `id` (errors as
  * `storectx_get_current`): takes one borrow away if its count is above 0
  * and remembers whether it did. O(1).
+ *
+ * # Safety
+ * `out` must be NULL or point to memory writable for one
+ * `storectx_pause_guard`.
  */
 storectx_status storectx_pause(storectx_store_id id, struct storectx_pause_guard *out);
 
@@ -377,7 +436,9 @@ storectx_status storectx_pause(storectx_store_id id, struct storectx_pause_guard
  * Ends a pause and restores the borrow it took. The pause's entry must be
  * on top and this must be its innermost pause (`STORECTX_ERR_OUT_OF_ORDER`);
  * a pause already ended, of an entry that is gone, or of another thread is
- * `STORECTX_ERR_STALE_HANDLE`. O(1).
+ * `STORECTX_ERR_STALE_HANDLE`. Refused with `STORECTX_ERR_INVALID_ARGUMENT`,
+ * nothing changed, when the borrow it restores would take the count past
+ * `UINT32_MAX`. O(1).
  */
 storectx_status storectx_unpause(struct storectx_pause_guard g);
 
@@ -386,7 +447,12 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  * segment that keeps their borrows, pauses and write locks, written to
  * `*out`. A coroutine records `storectx_depth()` when it starts or resumes
  * and passes it here when it yields. `base_depth` above the stack:
- * `STORECTX_ERR_INVALID_ARGUMENT`. O(segment).
+ * `STORECTX_ERR_INVALID_ARGUMENT`; 4,194,304 segments live at once:
+ * `STORECTX_ERR_EXHAUSTED` (free some, from any thread, and any thread can
+ * suspend again). O(segment).
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for one pointer.
  */
 storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **out);
 
@@ -398,6 +464,10 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
  * `STORECTX_ERR_ALREADY_ON_STACK`, `s` untouched, when one of its stores is
  * already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` when `s` was
  * already resumed or freed. O(segment).
+ *
+ * # Safety
+ * `base_depth` must be NULL or point to writable memory for one `size_t`.
+ * `s` may be any value.
  */
 storectx_status storectx_resume(struct storectx_suspended *s, size_t *base_depth);
 
@@ -416,14 +486,15 @@ void storectx_suspended_free(struct storectx_suspended *s);
 /**
  * The name and meaning of a status code, e.g.
  * `"STORECTX_ERR_PAUSED: the store is on this thread's stack but not on top"`.
- * Static, never NULL, also for unknown values.
+ * Static, never NULL, also for unknown values. Read-only: safe from any
+ * thread at any time.
  */
 const char *storectx_status_str(int32_t status);
 
 /**
  * This thread's message for its most recent failed call: what the call
  * expected and what it found. Empty string when none. Valid until this
- * thread's next failed call.
+ * thread's next failed call. Read-only: safe from any thread at any time.
  */
 const char *storectx_last_error(void);
 

@@ -3,14 +3,27 @@
 //! released on any thread (a coroutine may finish on another thread).
 
 use crate::error::{Error, Result};
+use crate::stack::Stack;
 use parking_lot::lock_api::{RawMutex as _, RawMutexTimed as _};
 use parking_lot::RawMutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A new store id: unique in the process, nonzero, never reused. 0 once
+/// all 2^64 - 2 ids are used (never in practice: 584 years at 10^9 a second),
+/// with the counter left at its limit rather than wrapped.
+pub(crate) fn new_store_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        n.checked_add(1).filter(|next| *next != u64::MAX)
+    })
+    .unwrap_or(0)
+}
+
 /// The embedder's store and the lock around it. Shared through `Arc`: every
 /// handle, write guard, entry and segment referring to it keeps it alive.
-pub struct AsyncStore {
+pub(crate) struct AsyncStore {
     id: u64,
     address: usize,
     lock: RawMutex,
@@ -28,7 +41,7 @@ impl std::fmt::Debug for AsyncStore {
 
 /// How long `write` may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// Try once.
     Never,
     /// Wait up to this long.
@@ -39,7 +52,7 @@ pub enum Wait {
 
 impl Wait {
     /// The C convention: 0 tries once, `u64::MAX` waits forever.
-    pub fn from_nanos(timeout_ns: u64) -> Self {
+    pub(crate) fn from_nanos(timeout_ns: u64) -> Self {
         match timeout_ns {
             0 => Wait::Never,
             u64::MAX => Wait::Forever,
@@ -50,7 +63,7 @@ impl Wait {
 
 impl AsyncStore {
     /// Wraps the embedder's store (never dereferenced) under store id `id`.
-    pub fn new(id: u64, address: usize) -> Result<Arc<Self>> {
+    pub(crate) fn new(id: u64, address: usize) -> Result<Arc<Self>> {
         if id == 0 {
             return Err(Error::id_zero());
         }
@@ -62,17 +75,18 @@ impl AsyncStore {
     }
 
     /// The store id.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
     /// The embedder's store address.
-    pub fn address(&self) -> usize {
+    pub(crate) fn address(&self) -> usize {
         self.address
     }
 
     /// Whether some write guard holds the lock right now (a snapshot).
-    pub fn is_locked(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self) -> bool {
         self.lock.is_locked()
     }
 
@@ -88,7 +102,7 @@ impl AsyncStore {
     }
 
     /// Takes the lock if it is free.
-    pub fn try_write(self: &Arc<Self>) -> Result<WriteGuard> {
+    pub(crate) fn try_write(self: &Arc<Self>) -> Result<WriteGuard> {
         if self.lock.try_lock() {
             Ok(self.guard())
         } else {
@@ -99,9 +113,27 @@ impl AsyncStore {
         }
     }
 
-    /// Takes the lock, waiting as `wait` allows. The caller checks first that
-    /// its own thread does not hold the lock (see `Stack::holds_lock`).
-    pub fn write(self: &Arc<Self>, wait: Wait) -> Result<WriteGuard> {
+    /// Takes the lock for the thread whose stack is `own` (`None`: a thread
+    /// with no stack yet), waiting as `wait` allows; refused at once with
+    /// `WouldDeadlock` when `own` holds the lock already (an entry on it, or
+    /// suspended and resumed onto it), since waiting would never end.
+    pub(crate) fn write_from(
+        self: &Arc<Self>,
+        own: Option<&Stack>,
+        wait: Wait,
+    ) -> Result<WriteGuard> {
+        if own.is_some_and(|stack| stack.holds_lock(self)) {
+            return Err(Error::WouldDeadlock(format!(
+                "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
+                 segment) before writing again",
+                self.id
+            )));
+        }
+        self.write(wait)
+    }
+
+    /// Takes the lock, waiting as `wait` allows (see [`AsyncStore::write_from`]).
+    pub(crate) fn write(self: &Arc<Self>, wait: Wait) -> Result<WriteGuard> {
         let locked = match wait {
             Wait::Never => self.lock.try_lock(),
             Wait::For(timeout) => self.lock.try_lock_for(timeout),
@@ -123,14 +155,14 @@ impl AsyncStore {
 
 /// Owns the store's lock until dropped, on whichever thread that happens.
 #[derive(Debug)]
-pub struct WriteGuard {
+pub(crate) struct WriteGuard {
     /// Invariant: `store.lock` is held on behalf of this guard.
     store: Arc<AsyncStore>,
 }
 
 impl WriteGuard {
     /// The locked store.
-    pub fn store(&self) -> &Arc<AsyncStore> {
+    pub(crate) fn store(&self) -> &Arc<AsyncStore> {
         &self.store
     }
 }
@@ -170,6 +202,25 @@ mod tests {
         let g = s.try_write().unwrap();
         std::thread::spawn(move || drop(g)).join().unwrap();
         assert!(s.try_write().is_ok());
+    }
+
+    #[test]
+    fn store_ids_are_unique_and_nonzero() {
+        let (a, b) = (new_store_id(), new_store_id());
+        assert!(a != 0 && b > a);
+    }
+
+    #[test]
+    fn writing_a_store_this_stack_holds_would_deadlock() {
+        let s = AsyncStore::new(3, 0x30).unwrap();
+        let mut stack = Stack::new();
+        let g = stack.install_async(s.try_write().unwrap()).unwrap();
+        assert!(matches!(
+            s.write_from(Some(&stack), Wait::Forever),
+            Err(Error::WouldDeadlock(_))
+        ));
+        stack.uninstall(g).unwrap();
+        assert!(s.write_from(Some(&stack), Wait::Never).is_ok());
     }
 
     #[test]

@@ -2,37 +2,33 @@
 //! active while an engine runs guest code — across nested cross-store calls
 //! and coroutines that suspend on one thread and resume on another.
 //!
-//! The core (everything outside [`ffi`]) is plain Rust and knows nothing of C:
+//! The product is the C ABI that `include/storectx.h` declares ([`ffi`]);
+//! the core below it is private to the crate and knows nothing of C:
 //!
-//! * [`stack`] — the per-thread stack of entries: install, uninstall, lookups;
-//! * [`borrow`] — borrow counting and pause guards on the top entry;
-//! * [`handle`] — how guard handles encode an entry and are validated;
-//! * [`store_set`] — the O(1) "is this store anywhere on my stack" set;
-//! * [`async_store`] — the store lock, owned write guards, keep-alive;
-//! * [`segment`] — suspend/resume of entry segments;
-//! * [`registry`] — validated handles for heap objects C may misuse;
-//! * `free_cache` — each thread's most recently freed registry index;
-//! * [`current`] — the calling thread's stack;
-//! * `fast_tls` — its address in an initial-exec thread-local word;
-//! * [`error`] — one error enum, one variant per C status code;
+//! * `thread` — the calling thread's one context and its one teardown;
+//! * `stack` — the stack of entries and everything that edits it (borrows,
+//!   pauses, segments, the store set, handle numbering);
+//! * `async_store` — the store lock, owned write guards, keep-alive, the
+//!   would-deadlock rule and store ids;
+//! * `registry` — validated handles for heap objects C may misuse;
+//! * [`error`] — the one table of status codes, names and texts;
 //! * `valgrind` — happens-before annotations so helgrind sees our locks.
-//!
-//! [`ffi`] is the thin `extern "C"` layer that `include/storectx.h` declares.
 
-pub mod async_store;
-pub mod borrow;
-pub mod current;
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+// Heap handles (write guards, segments) are 64-bit values carried in C
+// pointers: a narrower pointer would silently refuse every one of them.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("libstorectx needs 64-bit pointers: its heap handles are 64-bit values");
+
+mod async_store;
 pub mod error;
-mod fast_tls;
 pub mod ffi;
-mod free_cache;
-pub mod handle;
-pub mod registry;
-pub mod segment;
-pub mod stack;
-pub mod store_set;
+mod registry;
+mod stack;
 #[doc(hidden)]
 pub mod testing;
+mod thread;
 mod valgrind;
 
 pub use error::Error;

@@ -1,127 +1,110 @@
 //! Validated handles for heap objects that C hands back to us and may misuse
-//! (double resume, release after consumption, a freed handle): write guards
-//! and suspended segments live in slots of a process-wide table and C holds
-//! `generation | index`, never an address. A handle whose slot has moved on
-//! answers `STALE_HANDLE` instead of touching freed memory.
+//! (double resume, release after consumption, a freed or forged handle):
+//! write guards and suspended segments live in slots of a process-wide
+//! table and C holds `generation | index`, never an address. A handle whose
+//! slot has moved on answers `STALE_HANDLE` instead of touching freed memory.
 //!
-//! Slots are allocated in chunks that are never freed (type-stable memory),
-//! and a slot's value keeps its capacity between uses.
+//! The table holds no lock, so nothing can be inherited held by the child of
+//! a `fork` (SPEC, "Edges"): each slot is claimed by a compare-and-swap on
+//! its state word, free indices sit on one lock-free stack, and chunks of
+//! slots are published with a compare-and-swap too. Chunks are never freed
+//! while the library is loaded (type-stable memory: a late reader of a
+//! recycled slot reads a valid, if outdated, state word), and the library is
+//! never unloaded (`-z nodelete`, see build.rs), so they are never lost.
 //!
-//! Threads share nothing on the common path: each slot has its own cache
-//! line, and free indices are kept in `SHARDS` lists, each behind its own
-//! lock. A thread frees into and allocates from its own shard (assigned
-//! round-robin on first use). When its shard is empty it draws a fresh
-//! index, up to `OWN_DRAWS` per shard, and only then steals from the other
-//! shards; past that, a fresh index is taken only once every shard was seen
-//! empty. So two threads that take turns each keep their own indices (were
-//! they to steal, one index would bounce between them, a steal per turn),
-//! and a thread that only allocates, fed by one that only frees, reuses that
-//! thread's indices instead of growing the table. In front of the shards,
-//! each thread keeps the index it freed last (`free_cache`): a thread that
-//! frees and then allocates, as a coroutine resuming then suspending does,
-//! takes no lock but the slot's.
+//! Any thread allocates from the one free stack, so once handles are freed
+//! every thread can allocate again, whichever thread freed them.
 
 use crate::error::{Error, Result};
-use crate::free_cache::{self, FreeToShard};
-use parking_lot::Mutex;
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const CHUNK: usize = 1024;
 const MAX_CHUNKS: usize = 4096;
-/// Lists of free indices; threads beyond this many share them. At most 32
-/// (`allocate` keeps a bitmask of them).
-const SHARDS: usize = 16;
+/// Slots in a full table: 4,194,304 live handles.
+pub(crate) const CAPACITY: u32 = (CHUNK * MAX_CHUNKS) as u32;
 /// Marks a handle so that it can never look like NULL or a small integer.
 const MARK: u64 = 1 << 63;
 /// Bits 61-62 name the table, so a handle of one table (a segment) is never
 /// accepted by another (as a write guard), even through a C cast.
 const TABLE_SHIFT: u32 = 61;
 const TABLE_MASK: u64 = 0b11 << TABLE_SHIFT;
-/// A slot whose generation reaches this is retired, never reused.
-const LAST_GENERATION: u32 = (1 << 29) - 1;
-/// Fresh indices a shard may draw before it steals from the others: at most
-/// `SHARDS * OWN_DRAWS` (one chunk) slots exist only because of it.
-const OWN_DRAWS: u32 = (CHUNK / SHARDS) as u32;
+/// Generations take bits 32-60 of a handle.
+const GENERATION_BITS: u32 = 29;
+/// A slot whose generation reaches this is retired, never reused: no handle
+/// generation ever wraps (issue: no counter wraps).
+const LAST_GENERATION: u32 = (1 << GENERATION_BITS) - 1;
+
+/// A slot's state word: `generation << 2 | phase`.
+const FREE: u32 = 0;
+const LIVE: u32 = 1;
+/// Claimed by one call (being filled, read or consumed).
+const BUSY: u32 = 2;
+/// How many times a call that finds its handle's slot busy (the same handle
+/// used by two threads at once) looks again before it answers stale.
+const BUSY_RETRIES: u32 = 64;
+
+fn state(generation: u32, phase: u32) -> u32 {
+    (generation << 2) | phase
+}
 
 /// Keeps its content on cache lines of its own, so that two threads working
-/// on neighbouring slots or shards do not bounce one line between them.
+/// on neighbouring slots do not bounce one line between them.
 #[repr(align(64))]
-struct CacheLine<T>(T);
-
 struct Slot<T> {
-    generation: u32,
-    live: bool,
-    value: T,
+    state: AtomicU32,
+    /// The next free index (+1; 0 ends the list) while this slot is free.
+    next: AtomicU32,
+    value: UnsafeCell<T>,
 }
+
+// SAFETY: `value` is only reached by the one call that moved `state` to
+// BUSY (a compare-and-swap), so no two threads ever touch it at once; `T:
+// Send` lets it be filled on one thread and consumed on another.
+unsafe impl<T: Send> Sync for Slot<T> {}
 
 /// Bytes one slot of a `Registry<T>` takes (a multiple of the cache line).
-pub const fn slot_bytes<T>() -> usize {
-    std::mem::size_of::<CacheLine<Mutex<Slot<T>>>>()
-}
-
-/// `CHUNK` slots, allocated on first use and never freed.
-type Chunk<T> = OnceLock<Box<[CacheLine<Mutex<Slot<T>>>]>>;
-
-/// A shard's free indices.
-struct FreeList {
-    indices: Vec<u32>,
-    /// Fresh indices this shard drew for itself (at most `OWN_DRAWS`).
-    drawn: u32,
+pub(crate) const fn slot_bytes<T>() -> usize {
+    std::mem::size_of::<Slot<T>>()
 }
 
 /// A table of `T`s addressed by generation-checked handles.
-pub struct Registry<T> {
+pub(crate) struct Registry<T> {
     what: &'static str,
     /// This table's tag, already shifted into place.
     table: u64,
-    chunks: [Chunk<T>; MAX_CHUNKS],
-    /// Indices free for reuse, by shard.
-    free: [CacheLine<Mutex<FreeList>>; SHARDS],
+    chunks: [AtomicPtr<Slot<T>>; MAX_CHUNKS],
+    /// The free stack: `tag << 32 | (index + 1)`, 0 in the low half when
+    /// empty. The tag counts pushes and pops so that a pop that read an
+    /// outdated head fails its compare-and-swap (the ABA problem). It has 32
+    /// bits: a thread would have to stall between its load and its CAS while
+    /// others do exactly a multiple of 2^32 pushes and pops for it to matter.
+    free: AtomicU64,
     /// Indices below this were handed out at least once.
     fresh: AtomicU32,
-}
-
-/// The calling thread's shard, the same in every table. Only a hint: a
-/// coroutine that migrates simply continues with another thread's shard.
-fn home_shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        // Constant-initialized and without destructor: usable at any time,
-        // thread exit included.
-        static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    let mut ticket = HOME.get();
-    if ticket == usize::MAX {
-        ticket = NEXT.fetch_add(1, Ordering::Relaxed);
-        HOME.set(ticket);
-    }
-    ticket % SHARDS
-}
-
-impl<T: Default + Send> FreeToShard for Registry<T> {
-    fn free_to_shard(&self, index: u32) {
-        self.free[home_shard()].0.lock().indices.push(index);
-    }
+    /// Indices handed out never reach this (lowered by tests only).
+    limit: u32,
 }
 
 impl<T: Default + Send> Registry<T> {
     /// An empty table of `what`s (named in error messages); `table` (1..=3)
     /// must differ between the process's tables.
-    pub const fn new(table: u64, what: &'static str) -> Self {
+    pub(crate) const fn new(table: u64, what: &'static str) -> Self {
+        Self::with_limit(table, what, CAPACITY)
+    }
+
+    /// [`Registry::new`] with room for only `limit` live handles, so that
+    /// tests reach exhaustion with the production code in seconds.
+    pub(crate) const fn with_limit(table: u64, what: &'static str, limit: u32) -> Self {
         assert!(table >= 1 && table <= 3, "three table tags exist");
+        assert!(limit <= CAPACITY);
         Registry {
             what,
             table: table << TABLE_SHIFT,
-            chunks: [const { OnceLock::new() }; MAX_CHUNKS],
-            free: [const {
-                CacheLine(Mutex::new(FreeList {
-                    indices: Vec::new(),
-                    drawn: 0,
-                }))
-            }; SHARDS],
+            chunks: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_CHUNKS],
+            free: AtomicU64::new(0),
             fresh: AtomicU32::new(0),
+            limit,
         }
     }
 
@@ -137,163 +120,256 @@ impl<T: Default + Send> Registry<T> {
         ))
     }
 
-    fn slot(&self, index: u32) -> Option<&Mutex<Slot<T>>> {
+    fn slot(&self, index: u32) -> Option<&Slot<T>> {
         let index = index as usize;
-        let slot = self.chunks.get(index / CHUNK)?.get()?.get(index % CHUNK)?;
-        Some(&slot.0)
+        let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
+        // SAFETY: a non-null chunk pointer was published (Release) by
+        // `chunk_for` after its CHUNK slots were initialised, and chunks are
+        // never freed while the library is loaded.
+        (!chunk.is_null()).then(|| unsafe { &*chunk.add(index % CHUNK) })
     }
 
-    /// This table's tag, as `free_cache` indexes its tables.
-    fn tag(&self) -> usize {
-        (self.table >> TABLE_SHIFT) as usize
+    fn push_free(&self, index: u32) {
+        let slot = self.slot(index).expect("a freed index has a slot");
+        let mut head = self.free.load(Ordering::Relaxed);
+        loop {
+            slot.next.store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(index + 1);
+            match self
+                .free
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => head = seen,
+            }
+        }
     }
 
-    #[inline]
-    fn allocate(&'static self) -> Result<u32> {
-        if let Some(index) = free_cache::take(self.tag(), self) {
-            return Ok(index);
+    fn pop_free(&self) -> Option<u32> {
+        let mut head = self.free.load(Ordering::Acquire);
+        loop {
+            let top = (head as u32).checked_sub(1)?;
+            // May read a link that another pop just made outdated; then the
+            // tag has moved on and the exchange below fails.
+            let next = self.slot(top)?.next.load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
+            match self
+                .free
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(top),
+                Err(seen) => head = seen,
+            }
         }
-        let home = home_shard();
-        let reused = self.free[home].0.lock().indices.pop();
-        reused.map_or_else(|| self.allocate_elsewhere(home), Ok)
     }
 
-    #[cold]
-    fn allocate_elsewhere(&self, home: usize) -> Result<u32> {
-        {
-            let mut own = self.free[home].0.lock();
-            if let Some(index) = own.indices.pop() {
-                return Ok(index); // freed into since `allocate` looked
-            }
-            if own.drawn < OWN_DRAWS {
-                let index = self.fresh_index()?;
-                own.drawn += 1;
-                return Ok(index);
-            }
-        }
-        // Steal: first from the shards nobody holds, then waiting for those
-        // that were busy, so that a fresh index is taken only after every
-        // shard was seen empty.
-        let mut busy = 0u32;
-        for shard in (1..SHARDS).map(|k| (home + k) % SHARDS) {
-            match self.free[shard].0.try_lock() {
-                Some(mut free) => {
-                    if let Some(index) = free.indices.pop() {
-                        return Ok(index);
-                    }
-                }
-                None => busy |= 1 << shard,
-            }
-        }
-        for shard in (0..SHARDS).filter(|shard| busy & (1 << shard) != 0) {
-            if let Some(index) = self.free[shard].0.lock().indices.pop() {
-                return Ok(index);
-            }
-        }
-        // Every shard was seen empty: all indices handed out are in use.
-        self.fresh_index()
-    }
-
-    /// An index never handed out before, its chunk allocated.
-    fn fresh_index(&self) -> Result<u32> {
-        let limit = (CHUNK * MAX_CHUNKS) as u32;
+    /// An index never handed out before, its chunk allocated; `None` when
+    /// every index was handed out.
+    fn fresh_index(&self) -> Option<u32> {
         let index = self
             .fresh
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < limit).then_some(n + 1)
+                (n < self.limit).then_some(n + 1)
             })
-            .map_err(|_| {
-                Error::Exhausted(format!(
-                    "{} live {}s: the table is full; free some first",
-                    CHUNK * MAX_CHUNKS,
-                    self.what
-                ))
-            })?;
-        self.chunks[index as usize / CHUNK].get_or_init(|| {
-            (0..CHUNK)
-                .map(|_| {
-                    CacheLine(Mutex::new(Slot {
-                        generation: 0,
-                        live: false,
-                        value: T::default(),
-                    }))
-                })
-                .collect()
-        });
-        Ok(index)
+            .ok()?;
+        self.chunk_for(index);
+        Some(index)
     }
 
-    #[inline(always)]
-    fn recycle(&'static self, index: u32) {
-        if let Some((owner, index)) = free_cache::park(self.tag(), self, index) {
-            owner.free_to_shard(index);
+    /// Makes sure the chunk of `index` exists. Two threads may race to make
+    /// it: the loser frees its copy (no lock, so none to inherit at fork).
+    #[cold]
+    fn chunk_for(&self, index: u32) {
+        let cell = &self.chunks[index as usize / CHUNK];
+        if !cell.load(Ordering::Acquire).is_null() {
+            return;
         }
+        let fresh: Box<[Slot<T>]> = (0..CHUNK)
+            .map(|_| Slot {
+                state: AtomicU32::new(state(0, FREE)),
+                next: AtomicU32::new(0),
+                value: UnsafeCell::new(T::default()),
+            })
+            .collect();
+        let fresh = Box::into_raw(fresh).cast::<Slot<T>>();
+        if cell
+            .compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: `fresh` came from `Box::into_raw` of a CHUNK-long boxed
+            // slice just above and was never published.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, CHUNK)) });
+        }
+    }
+
+    fn allocate(&self) -> Result<u32> {
+        if let Some(index) = self.pop_free() {
+            return Ok(index);
+        }
+        if let Some(index) = self.fresh_index() {
+            return Ok(index);
+        }
+        // Freed by another thread since the first look?
+        self.pop_free().ok_or_else(|| self.exhausted())
     }
 
     /// Fills a free slot with `fill` and answers its handle. If `fill`
-    /// fails, the slot goes back unused.
-    pub fn insert_with<R>(
-        &'static self,
+    /// fails (or panics), the slot goes back unused.
+    pub(crate) fn insert_with<R>(
+        &self,
         fill: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<(u64, R)> {
         let index = self.allocate()?;
-        let mut slot = self.slot(index).expect("allocated slots exist").lock();
-        match fill(&mut slot.value) {
-            Ok(r) => {
-                slot.live = true;
-                crate::valgrind::release(std::ptr::from_ref(&*slot).cast());
-                Ok((self.encode(index, slot.generation), r))
-            }
-            Err(e) => {
-                drop(slot);
-                self.recycle(index);
-                Err(e)
+        let slot = self.slot(index).expect("allocated slots exist");
+        let generation = slot.state.load(Ordering::Acquire) >> 2;
+        slot.state.store(state(generation, BUSY), Ordering::Relaxed);
+        let claim = Claim {
+            registry: self,
+            index,
+            generation,
+            undo: FREE,
+        };
+        // SAFETY: the index came off the free stack (or was fresh), so this
+        // call is the only one that holds it; the state says BUSY.
+        let r = fill(unsafe { &mut *slot.value.get() })?;
+        claim.finish(state(generation, LIVE));
+        Ok((self.encode(index, generation), r))
+    }
+
+    /// Claims the live slot `handle` names (LIVE -> BUSY); dropping the
+    /// claim without finishing it (a refusal or a panic) makes it LIVE again.
+    fn claim(&self, handle: u64) -> Result<(Claim<'_, T>, &Slot<T>)> {
+        let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
+        let slot = self.slot(index).ok_or_else(|| self.stale())?;
+        let (live, busy) = (state(generation, LIVE), state(generation, BUSY));
+        for _ in 0..BUSY_RETRIES {
+            match slot
+                .state
+                .compare_exchange(live, busy, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
+                    let claim = Claim {
+                        registry: self,
+                        index,
+                        generation,
+                        undo: LIVE,
+                    };
+                    return Ok((claim, slot));
+                }
+                // Another thread is using the same handle right now.
+                Err(seen) if seen == busy => std::thread::yield_now(),
+                Err(_) => break,
             }
         }
+        Err(self.stale())
     }
 
     /// Runs `f` on the live value named by `handle`.
-    pub fn with_live<R>(&self, handle: u64, f: impl FnOnce(&mut T) -> R) -> Result<R> {
-        let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
-        let mut slot = self.slot(index).ok_or_else(|| self.stale())?.lock();
-        if !slot.live || slot.generation != generation {
-            return Err(self.stale());
-        }
-        crate::valgrind::acquire(std::ptr::from_ref(&*slot).cast());
-        Ok(f(&mut slot.value))
+    pub(crate) fn with_live<R>(&self, handle: u64, f: impl FnOnce(&mut T) -> R) -> Result<R> {
+        let (claim, slot) = self.claim(handle)?;
+        // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
+        let r = f(unsafe { &mut *slot.value.get() });
+        drop(claim); // LIVE again
+        Ok(r)
     }
 
     /// Runs `consume` on the live value named by `handle`; if it succeeds
     /// the handle is spent (every later use is `STALE_HANDLE`). `consume`
-    /// must leave the value empty on success.
-    pub fn take_with<R>(
-        &'static self,
+    /// must leave the value empty on success; if it fails (or panics)
+    /// nothing changes.
+    pub(crate) fn take_with<R>(
+        &self,
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<R> {
-        let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
-        let mut slot = self.slot(index).ok_or_else(|| self.stale())?.lock();
-        if !slot.live || slot.generation != generation {
-            return Err(self.stale());
-        }
-        crate::valgrind::acquire(std::ptr::from_ref(&*slot).cast());
-        let r = consume(&mut slot.value)?;
-        slot.live = false;
-        slot.generation += 1;
-        let retired = slot.generation == LAST_GENERATION;
-        drop(slot);
-        if !retired {
-            self.recycle(index);
+        let (claim, slot) = self.claim(handle)?;
+        // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
+        let r = consume(unsafe { &mut *slot.value.get() })?;
+        let next = claim.generation + 1;
+        if next == LAST_GENERATION {
+            // Retired: stays BUSY under a generation no handle has.
+            claim.finish(state(next, BUSY));
+        } else {
+            let index = claim.index;
+            claim.finish(state(next, FREE));
+            self.push_free(index);
         }
         Ok(r)
     }
 
+    /// Handles alive right now (a snapshot; O(table), for messages).
+    pub(crate) fn live(&self) -> usize {
+        let fresh = self.fresh.load(Ordering::Relaxed);
+        (0..fresh)
+            .filter_map(|index| self.slot(index))
+            .filter(|slot| {
+                let s = slot.state.load(Ordering::Relaxed);
+                s & 3 != FREE && (s >> 2) != LAST_GENERATION
+            })
+            .count()
+    }
+
     #[cold]
-    fn stale(&self) -> Error {
-        Error::StaleHandle(format!(
-            "this {} handle was already consumed or released, or was never valid",
+    #[inline(never)]
+    fn exhausted(&self) -> Error {
+        Error::Exhausted(format!(
+            "{} {}s are live, the most this table holds; free some first",
+            self.live(),
             self.what
         ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn stale(&self) -> Error {
+        Error::StaleHandle(format!(
+            "this {} handle was already consumed or released, is in use by another \
+             thread right now, or was never valid",
+            self.what
+        ))
+    }
+}
+
+/// A slot this call moved to BUSY. `finish` publishes its next state;
+/// dropped unfinished (the call refused, or panicked) it puts the slot back
+/// as it was: `undo` is LIVE for a claimed handle, FREE for a new slot,
+/// which also goes back on the free stack.
+struct Claim<'a, T: Default + Send> {
+    registry: &'a Registry<T>,
+    index: u32,
+    generation: u32,
+    undo: u32,
+}
+
+impl<T: Default + Send> Claim<'_, T> {
+    fn slot(&self) -> &Slot<T> {
+        self.registry
+            .slot(self.index)
+            .expect("a claimed slot exists")
+    }
+
+    fn finish(self, next: u32) {
+        let slot = self.slot();
+        crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        slot.state.store(next, Ordering::Release);
+        std::mem::forget(self);
+    }
+}
+
+impl<T: Default + Send> Drop for Claim<'_, T> {
+    fn drop(&mut self) {
+        self.slot()
+            .state
+            .store(state(self.generation, self.undo), Ordering::Release);
+        if self.undo == FREE {
+            self.registry.push_free(self.index);
+        }
     }
 }
 
@@ -317,63 +393,33 @@ mod tests {
 
     #[test]
     fn handles_are_checked_and_never_alias() {
-        let (h1, ()) = TABLE
-            .insert_with(|v| {
-                v.push(1);
-                Ok(())
-            })
-            .unwrap();
+        let (h1, ()) = TABLE.insert_with(holding(1)).unwrap();
         assert_ne!(h1, 0);
         assert_eq!(TABLE.with_live(h1, |v| v.clone()).unwrap(), vec![1]);
-        TABLE
-            .take_with(h1, |v| {
-                v.clear();
-                Ok(())
-            })
-            .unwrap();
+        TABLE.take_with(h1, clear).unwrap();
         assert!(matches!(
             TABLE.take_with(h1, |_| Ok(())),
             Err(Error::StaleHandle(_))
         ));
         // The slot is reused under a new generation: the old handle stays dead.
-        let (h2, ()) = TABLE
-            .insert_with(|v| {
-                v.push(2);
-                Ok(())
-            })
-            .unwrap();
+        let (h2, ()) = TABLE.insert_with(holding(2)).unwrap();
         assert_ne!(h1, h2);
         assert!(TABLE.with_live(h1, |_| ()).is_err());
         assert!(TABLE.with_live(0, |_| ()).is_err());
         assert!(TABLE.with_live(u64::MAX, |_| ()).is_err());
-        TABLE
-            .take_with(h2, |v| {
-                v.clear();
-                Ok(())
-            })
-            .unwrap();
+        TABLE.take_with(h2, clear).unwrap();
     }
 
     #[test]
     fn failed_fill_and_failed_consume_change_nothing() {
         let err = TABLE.insert_with(|_| Err::<(), _>(Error::Busy("no".into())));
         assert!(err.is_err());
-        let (h, ()) = TABLE
-            .insert_with(|v| {
-                v.push(3);
-                Ok(())
-            })
-            .unwrap();
+        let (h, ()) = TABLE.insert_with(holding(3)).unwrap();
         assert!(TABLE
             .take_with(h, |_| Err::<(), _>(Error::Busy("no".into())))
             .is_err());
         assert_eq!(TABLE.with_live(h, |v| v.len()).unwrap(), 1);
-        TABLE
-            .take_with(h, |v| {
-                v.clear();
-                Ok(())
-            })
-            .unwrap();
+        TABLE.take_with(h, clear).unwrap();
     }
 
     #[test]
@@ -381,13 +427,20 @@ mod tests {
         static RETIRING: Registry<Vec<u32>> = Registry::new(3, "test object");
         let (h, ()) = RETIRING.insert_with(|_| Ok(())).unwrap();
         let (index, _) = RETIRING.decode(h).unwrap();
-        RETIRING.slot(index).unwrap().lock().generation = LAST_GENERATION - 1;
+        RETIRING.take_with(h, |_| Ok(())).unwrap();
+        // Age the slot to its last usable generation.
+        let slot = RETIRING.slot(index).unwrap();
+        assert_eq!(RETIRING.pop_free(), Some(index));
+        slot.state
+            .store(state(LAST_GENERATION - 1, LIVE), Ordering::Relaxed);
         let h = RETIRING.encode(index, LAST_GENERATION - 1);
         RETIRING.take_with(h, |_| Ok(())).unwrap();
         assert!(RETIRING.with_live(h, |_| ()).is_err());
+        assert_eq!(RETIRING.live(), 0, "a retired slot is not live");
         for _ in 0..100 {
             let (h2, ()) = RETIRING.insert_with(|_| Ok(())).unwrap();
             assert_ne!(RETIRING.decode(h2).unwrap().0, index);
+            RETIRING.take_with(h2, |_| Ok(())).unwrap();
         }
     }
 
@@ -406,38 +459,50 @@ mod tests {
         REUSED.take_with(h, |_| Ok(())).unwrap();
     }
 
-    /// A thread keeps the index it freed last, out of every shard, takes it
-    /// first when it allocates, gives it up to its table's shard when it
-    /// frees in another table of the same tag, and hands it back when it
-    /// exits.
+    /// Fill a (small) table, free it all on the filling thread, and every
+    /// other thread can allocate again; the message counts the live handles.
     #[test]
-    fn a_thread_parks_its_last_freed_index_until_it_exits() {
-        static PARKING: Registry<Vec<u32>> = Registry::new(3, "test object");
-        static OTHER: Registry<Vec<u32>> = Registry::new(3, "test object");
-        fn on_shards(table: &Registry<Vec<u32>>) -> usize {
-            table.free.iter().map(|f| f.0.lock().indices.len()).sum()
+    fn exhaustion_recovers_for_every_thread() {
+        const LIMIT: u32 = 3 * CHUNK as u32 + 5;
+        static SMALL: Registry<Vec<u32>> = Registry::with_limit(3, "test object", LIMIT);
+        let handles: Vec<u64> = (0..LIMIT)
+            .map(|i| SMALL.insert_with(holding(i)).unwrap().0)
+            .collect();
+        let Err(Error::Exhausted(m)) = SMALL.insert_with(holding(0)) else {
+            panic!("a full table must refuse");
+        };
+        assert!(m.contains(&format!("{LIMIT} test objects are live")), "{m}");
+        for h in &handles[..10] {
+            SMALL.take_with(*h, clear).unwrap();
         }
-        std::thread::spawn(|| {
-            let (h, ()) = PARKING.insert_with(holding(1)).unwrap();
-            let index = PARKING.decode(h).unwrap().0;
-            PARKING.take_with(h, clear).unwrap();
-            assert_eq!(on_shards(&PARKING), 0, "parked, not on a shard");
-            let (h, ()) = PARKING.insert_with(holding(2)).unwrap();
-            assert_eq!(
-                PARKING.decode(h).unwrap().0,
-                index,
-                "the parked index first"
-            );
-            PARKING.take_with(h, clear).unwrap();
-
-            let (h, ()) = OTHER.insert_with(holding(3)).unwrap();
-            OTHER.take_with(h, clear).unwrap();
-            assert_eq!(on_shards(&PARKING), 1, "displaced to its own table's shard");
-            assert_eq!(on_shards(&OTHER), 0);
+        let threads: Vec<_> = (0..16)
+            .map(|_| std::thread::spawn(|| SMALL.insert_with(holding(7)).map(|(h, ())| h)))
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+        let Some(Err(Error::Exhausted(m))) = results.iter().find(|r| r.is_err()) else {
+            panic!("six threads must be refused");
+        };
+        assert!(m.contains(&format!("{LIMIT} test objects are live")), "{m}");
+        for h in results
+            .into_iter()
+            .flatten()
+            .chain(handles[10..].iter().copied())
+        {
+            SMALL.take_with(h, clear).unwrap();
+        }
+        assert_eq!(SMALL.live(), 0);
+        let again: Vec<u64> = std::thread::spawn(|| {
+            (0..LIMIT)
+                .map(|i| SMALL.insert_with(holding(i)).unwrap().0)
+                .collect()
         })
         .join()
         .unwrap();
-        assert_eq!((on_shards(&PARKING), on_shards(&OTHER)), (1, 1));
+        assert_eq!(SMALL.live(), LIMIT as usize);
+        for h in again {
+            SMALL.take_with(h, clear).unwrap();
+        }
     }
 
     /// A thread that only allocates, fed by one that only frees: the freed
@@ -458,71 +523,8 @@ mod tests {
         }
         drop(send);
         consumer.join().unwrap();
-        // The producer's own draws, then at most IN_FLIGHT in the channel
-        // and one in each thread's hands.
         let fresh = HANDED.fresh.load(Ordering::Relaxed);
-        assert!(
-            fresh as usize <= OWN_DRAWS as usize + IN_FLIGHT + 4,
-            "{fresh} fresh indices"
-        );
-    }
-
-    /// Two threads (of different shards) that take turns, each inserting and
-    /// taking two handles per turn (one more than a thread's parked index),
-    /// keep two indices each: neither steals the other's, which would move
-    /// an index and two locks between their cores on every turn.
-    #[test]
-    fn threads_taking_turns_keep_their_own_indices() {
-        use std::collections::BTreeSet;
-        use std::sync::atomic::AtomicU64;
-        use std::sync::mpsc::{channel, Receiver};
-        static TURNS: Registry<Vec<u32>> = Registry::new(3, "test object");
-        static TURN: AtomicU64 = AtomicU64::new(0);
-        const ROUNDS: u64 = 1_000;
-        // A player reports its home shard, then plays the turns `first`,
-        // `first + 2`, ... when told to (or quits when told `None`).
-        let spawn_player = || {
-            let (shard_to_test, shard) = channel();
-            let (go, go_from_test) = channel::<Option<u64>>();
-            let play = move |go: Receiver<Option<u64>>| {
-                shard_to_test.send(home_shard()).unwrap();
-                let mut indices = BTreeSet::new();
-                let Some(first) = go.recv().unwrap() else {
-                    return indices;
-                };
-                for k in (first..2 * ROUNDS).step_by(2) {
-                    while TURN.load(Ordering::Acquire) != k {
-                        std::thread::yield_now();
-                    }
-                    let (h1, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
-                    let (h2, ()) = TURNS.insert_with(holding(k as u32)).unwrap();
-                    for h in [h1, h2] {
-                        indices.insert(TURNS.decode(h).unwrap().0);
-                        TURNS.take_with(h, clear).unwrap();
-                    }
-                    TURN.store(k + 1, Ordering::Release);
-                }
-                indices
-            };
-            let thread = std::thread::spawn(move || play(go_from_test));
-            (thread, shard.recv().unwrap(), go)
-        };
-        // Home shards are handed out round-robin, so a few spawns find a
-        // second player of another shard.
-        let (a, shard_a, go_a) = spawn_player();
-        let (b, go_b) = loop {
-            let (b, shard_b, go_b) = spawn_player();
-            if shard_b != shard_a {
-                break (b, go_b);
-            }
-            go_b.send(None).unwrap();
-            b.join().unwrap();
-        };
-        go_a.send(Some(0)).unwrap();
-        go_b.send(Some(1)).unwrap();
-        let (a, b) = (a.join().unwrap(), b.join().unwrap());
-        assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
-        assert!(a.is_disjoint(&b), "{a:?} {b:?}");
+        assert!(fresh as usize <= IN_FLIGHT + 4, "{fresh} fresh indices");
     }
 
     /// Threads inserting and consuming at once never get the same live slot.
@@ -547,11 +549,8 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        // Each thread's own draws, at most 4 * 7 live at once; a few more
-        // only if a thread scanned the shards while others were freeing (no
-        // instant sees them all).
         let fresh = SHARED.fresh.load(Ordering::Relaxed);
-        assert!(fresh <= 4 * OWN_DRAWS + 2 * 4 * 8, "{fresh} fresh indices");
+        assert!(fresh <= 4 * 8, "{fresh} fresh indices");
     }
 
     #[test]

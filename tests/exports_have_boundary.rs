@@ -11,9 +11,10 @@ fn every_export_starts_inside_the_panic_boundary() {
         let path = file.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read source");
         let mut rest = text.as_str();
-        while let Some(at) = rest.find("pub extern \"C\" fn ") {
+        // Safe and unsafe exports alike.
+        while let Some(at) = rest.find("extern \"C\" fn ") {
             rest = &rest[at..];
-            let name: String = rest["pub extern \"C\" fn ".len()..]
+            let name: String = rest["extern \"C\" fn ".len()..]
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
@@ -27,7 +28,8 @@ fn every_export_starts_inside_the_panic_boundary() {
                 path.display()
             );
             assert!(
-                text.contains(&format!("#[no_mangle]\npub extern \"C\" fn {name}")),
+                text.contains(&format!("#[no_mangle]\npub extern \"C\" fn {name}"))
+                    || text.contains(&format!("#[no_mangle]\npub unsafe extern \"C\" fn {name}")),
                 "{name} lacks #[no_mangle] directly above it"
             );
             names.push(name);

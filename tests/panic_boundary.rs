@@ -22,9 +22,12 @@ fn last_error() -> String {
 }
 
 fn describe() -> String {
-    let mut buf = vec![0u8; 4096];
-    let n = storectx_describe(buf.as_mut_ptr().cast(), buf.len());
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let mut buf = vec![0u8; 4096];
+        let n = storectx_describe(buf.as_mut_ptr().cast(), buf.len());
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
 }
 
 fn store(n: usize) -> *mut c_void {
@@ -33,62 +36,65 @@ fn store(n: usize) -> *mut c_void {
 
 #[test]
 fn forced_panics_are_caught_and_change_nothing() {
-    let (id1, id2) = (storectx_store_id_new(), storectx_store_id_new());
-    let mut g1 = storectx_install_guard::default();
-    assert_eq!(storectx_install(id1, store(1), &mut g1), STORECTX_OK);
-    let mut b = storectx_borrow::default();
-    let mut addr = std::ptr::null_mut();
-    assert_eq!(storectx_get_current(id1, &mut addr, &mut b), STORECTX_OK);
-    let mut p = storectx_pause_guard::default();
-    assert_eq!(storectx_pause(id1, &mut p), STORECTX_OK);
-    let before = describe();
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let (id1, id2) = (storectx_store_id_new(), storectx_store_id_new());
+        let mut g1 = storectx_install_guard::default();
+        assert_eq!(storectx_install(id1, store(1), &mut g1), STORECTX_OK);
+        let mut b = storectx_borrow::default();
+        let mut addr = std::ptr::null_mut();
+        assert_eq!(storectx_get_current(id1, &mut addr, &mut b), STORECTX_OK);
+        let mut p = storectx_pause_guard::default();
+        assert_eq!(storectx_pause(id1, &mut p), STORECTX_OK);
+        let before = describe();
 
-    // install: refused with PANIC, out-param untouched, nothing pushed.
-    let mut g2 = storectx_install_guard { raw: 77 };
-    panic_next_operation();
-    assert_eq!(storectx_install(id2, store(2), &mut g2), STORECTX_ERR_PANIC);
-    assert_eq!(g2.raw, 77);
-    assert!(
-        last_error().starts_with("install: internal error"),
-        "{}",
-        last_error()
-    );
-    assert_eq!(describe(), before);
+        // install: refused with PANIC, out-param untouched, nothing pushed.
+        let mut g2 = storectx_install_guard { raw: 77 };
+        panic_next_operation();
+        assert_eq!(storectx_install(id2, store(2), &mut g2), STORECTX_ERR_PANIC);
+        assert_eq!(g2.raw, 77);
+        assert!(
+            last_error().starts_with("install: internal error"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(describe(), before);
 
-    // unpause, borrow_release, uninstall, suspend: each refused, nothing changed.
-    panic_next_operation();
-    assert_eq!(storectx_unpause(p), STORECTX_ERR_PANIC);
-    assert_eq!(describe(), before);
-    assert_eq!(
-        storectx_unpause(p),
-        STORECTX_OK,
-        "the pause survived the panic"
-    );
-    panic_next_operation();
-    assert_eq!(storectx_borrow_release(b), STORECTX_ERR_PANIC);
-    assert_eq!(storectx_borrow_release(b), STORECTX_OK);
-    panic_next_operation();
-    assert_eq!(storectx_uninstall(g1), STORECTX_ERR_PANIC);
-    assert_eq!(storectx_depth(), 1);
-    let mut seg = std::ptr::null_mut();
-    panic_next_operation();
-    assert_eq!(storectx_suspend(0, &mut seg), STORECTX_ERR_PANIC);
-    assert!(seg.is_null() && storectx_depth() == 1);
+        // unpause, borrow_release, uninstall, suspend: each refused, nothing changed.
+        panic_next_operation();
+        assert_eq!(storectx_unpause(p), STORECTX_ERR_PANIC);
+        assert_eq!(describe(), before);
+        assert_eq!(
+            storectx_unpause(p),
+            STORECTX_OK,
+            "the pause survived the panic"
+        );
+        panic_next_operation();
+        assert_eq!(storectx_borrow_release(b), STORECTX_ERR_PANIC);
+        assert_eq!(storectx_borrow_release(b), STORECTX_OK);
+        panic_next_operation();
+        assert_eq!(storectx_uninstall(g1), STORECTX_ERR_PANIC);
+        assert_eq!(storectx_depth(), 1);
+        let mut seg = std::ptr::null_mut();
+        panic_next_operation();
+        assert_eq!(storectx_suspend(0, &mut seg), STORECTX_ERR_PANIC);
+        assert!(seg.is_null() && storectx_depth() == 1);
 
-    // resume: a panic leaves the segment resumable.
-    assert_eq!(storectx_suspend(0, &mut seg), STORECTX_OK);
-    let mut base = usize::MAX;
-    panic_next_operation();
-    assert_eq!(storectx_resume(seg, &mut base), STORECTX_ERR_PANIC);
-    assert_eq!(
-        (base, storectx_depth(), storectx_suspended_len(seg)),
-        (usize::MAX, 0, 1)
-    );
-    assert_eq!(storectx_resume(seg, &mut base), STORECTX_OK);
+        // resume: a panic leaves the segment resumable.
+        assert_eq!(storectx_suspend(0, &mut seg), STORECTX_OK);
+        let mut base = usize::MAX;
+        panic_next_operation();
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_ERR_PANIC);
+        assert_eq!(
+            (base, storectx_depth(), storectx_suspended_len(seg)),
+            (usize::MAX, 0, 1)
+        );
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_OK);
 
-    // Everything still works afterwards.
-    assert_eq!(storectx_install(id2, store(2), &mut g2), STORECTX_OK);
-    assert_eq!(storectx_uninstall(g2), STORECTX_OK);
-    assert_eq!(storectx_uninstall(g1), STORECTX_OK);
-    assert!(storectx_is_empty());
+        // Everything still works afterwards.
+        assert_eq!(storectx_install(id2, store(2), &mut g2), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g2), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g1), STORECTX_OK);
+        assert!(storectx_is_empty());
+    }
 }

@@ -1,13 +1,20 @@
 /* floor.c: the cheapest possible per-thread store stack, the benchmark's floor.
  * A fixed __thread array with just enough checks to be honest (top check,
  * borrow count, capacity); no paused-store check, no stale-handle validation,
- * no last_error. Built as libfloor.so (-O2 -fPIC) so that its calls and its
- * TLS access go through the same dynamic-linking machinery (PLT,
- * __tls_get_addr) as libstorectx.so. Bench-only, never shipped.
+ * no last_error. Bench-only, never shipped. One source, two libraries
+ * (benches/run.sh builds both, -O2 -fPIC):
+ *   libfloor.so     exports floor_*, the default TLS model of a .so
+ *                   (general-dynamic: a __tls_get_addr call per access);
+ *   libfloor_ie.so  -DFLOOR_PREFIX=floor_ie_ -ftls-model=initial-exec
+ *                   exports floor_ie_*: one load relative to the thread
+ *                   pointer per access, the least a function called through
+ *                   the PLT can pay to reach per-thread state.
+ * Both are called through the PLT, like libstorectx.so.
  *
  * Same C signatures as storectx_install/uninstall, get_current/borrow_release,
- * pause/unpause and is_active; the types below are layout-identical to the
- * ones in storectx.h (bench.c declares these functions with those types). */
+ * get_current_transient, pause/unpause and is_active; the types below are
+ * layout-identical to the ones in storectx.h (bench.c declares these
+ * functions with those types). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,7 +50,14 @@ static __thread struct {
 
 #define EXPORT __attribute__((visibility("default")))
 
-EXPORT floor_status floor_install(uint64_t id, void *store, floor_guard *out) {
+#ifndef FLOOR_PREFIX
+#define FLOOR_PREFIX floor_
+#endif
+#define FLOOR_CAT2(a, b) a##b
+#define FLOOR_CAT(a, b) FLOOR_CAT2(a, b)
+#define FN(name) FLOOR_CAT(FLOOR_PREFIX, name) /* FN(install): floor_install, ... */
+
+EXPORT floor_status FN(install)(uint64_t id, void *store, floor_guard *out) {
   if (store == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
   if (id == 0) return FLOOR_ERR_INVALID_ARGUMENT;
   size_t d = floor_stack.depth;
@@ -57,7 +71,7 @@ EXPORT floor_status floor_install(uint64_t id, void *store, floor_guard *out) {
   return FLOOR_OK;
 }
 
-EXPORT floor_status floor_uninstall(floor_guard g) {
+EXPORT floor_status FN(uninstall)(floor_guard g) {
   size_t d = floor_stack.depth;
   if (d == 0 || g.raw != d) return FLOOR_ERR_OUT_OF_ORDER;
   if (floor_stack.entries[d - 1].borrows != 0) return FLOOR_ERR_STILL_BORROWED;
@@ -65,7 +79,7 @@ EXPORT floor_status floor_uninstall(floor_guard g) {
   return FLOOR_OK;
 }
 
-EXPORT floor_status floor_get_current(uint64_t id, void **store, floor_guard *out) {
+EXPORT floor_status FN(get_current)(uint64_t id, void **store, floor_guard *out) {
   if (store == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
   size_t d = floor_stack.depth;
   if (d == 0) return FLOOR_ERR_NO_CONTEXT;
@@ -77,7 +91,18 @@ EXPORT floor_status floor_get_current(uint64_t id, void **store, floor_guard *ou
   return FLOOR_OK;
 }
 
-EXPORT floor_status floor_borrow_release(floor_guard b) {
+/* No borrow: the same lookup as get_current. */
+EXPORT floor_status FN(get_current_transient)(uint64_t id, void **store) {
+  if (store == NULL) return FLOOR_ERR_NULL_ARGUMENT;
+  size_t d = floor_stack.depth;
+  if (d == 0) return FLOOR_ERR_NO_CONTEXT;
+  const floor_entry *top = &floor_stack.entries[d - 1];
+  if (top->id != id) return FLOOR_ERR_NOT_INSTALLED;
+  *store = top->store;
+  return FLOOR_OK;
+}
+
+EXPORT floor_status FN(borrow_release)(floor_guard b) {
   size_t d = floor_stack.depth;
   if (d == 0 || b.raw != d) return FLOOR_ERR_OUT_OF_ORDER;
   floor_entry *top = &floor_stack.entries[d - 1];
@@ -86,7 +111,7 @@ EXPORT floor_status floor_borrow_release(floor_guard b) {
   return FLOOR_OK;
 }
 
-EXPORT floor_status floor_pause(uint64_t id, floor_guard *out) {
+EXPORT floor_status FN(pause)(uint64_t id, floor_guard *out) {
   if (out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
   size_t d = floor_stack.depth;
   if (d == 0) return FLOOR_ERR_NO_CONTEXT;
@@ -98,16 +123,16 @@ EXPORT floor_status floor_pause(uint64_t id, floor_guard *out) {
   return FLOOR_OK;
 }
 
-EXPORT floor_status floor_unpause(floor_guard g) {
+EXPORT floor_status FN(unpause)(floor_guard g) {
   size_t d = floor_stack.depth;
   if (d == 0 || g.raw >> 1 != d) return FLOOR_ERR_OUT_OF_ORDER;
   floor_stack.entries[d - 1].borrows += (uint32_t)(g.raw & 1);
   return FLOOR_OK;
 }
 
-EXPORT bool floor_is_active(uint64_t id) {
+EXPORT bool FN(is_active)(uint64_t id) {
   size_t d = floor_stack.depth;
   return d > 0 && floor_stack.entries[d - 1].id == id;
 }
 
-EXPORT size_t floor_depth(void) { return floor_stack.depth; }
+EXPORT size_t FN(depth)(void) { return floor_stack.depth; }

@@ -77,6 +77,39 @@ for poll in (first_poll, second_poll):
 '''
 
 
+# The README "Thread pools and FFI worker threads" snippet, verbatim.
+README_POOL = '''\
+import ctypes
+from concurrent.futures import ThreadPoolExecutor
+import storectx
+
+store = ctypes.create_string_buffer(b"task store")
+sid = storectx.store_id_new()
+
+class Task:  # one unit of your app's work; its entries live here between work items
+    def __init__(self):
+        self.entries = storectx.suspend(storectx.depth())  # an empty segment
+        self.guard = None
+
+def work_item(task, step):  # on whichever pool thread is free
+    base = task.entries.resume()  # the task's entries, on top of this thread
+    try:
+        if step == 0:
+            task.guard = storectx.install(sid, ctypes.addressof(store))
+        assert storectx.get_current_transient(sid) == ctypes.addressof(store)
+        if step == 2:
+            task.guard.uninstall()
+    finally:
+        task.entries = storectx.suspend(base)  # they leave before the thread is reused
+    return storectx.is_empty()
+
+task = Task()
+with ThreadPoolExecutor(max_workers=2) as pool:
+    for step in range(3):
+        assert pool.submit(work_item, task, step).result()
+task.entries.free()
+'''
+
 def run_in_thread(fn, *args):
     """Run fn(*args) on a new threading.Thread; return its result or re-raise."""
     result = {}
@@ -577,6 +610,9 @@ class Readme(StoreCtxTestCase):
     def test_readme_threads_snippet(self):
         self.run_snippet("readme_threads", README_THREADS)
 
+    def test_readme_pool_snippet(self):
+        self.run_snippet("readme_pool", README_POOL)
+
     def test_readme_shows_these_snippets(self):
         readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
         try:
@@ -589,6 +625,8 @@ class Readme(StoreCtxTestCase):
         blocks = re.findall(r"```python\n(.*?)```", text, re.S)
         self.assertIn(README_NESTED, blocks, "README's Python snippet differs from README_NESTED")
         self.assertIn(README_THREADS, blocks, "README's Python snippet differs from README_THREADS")
+        if "### Thread pools and FFI worker threads" in text:
+            self.assertIn(README_POOL, blocks, "README's pool snippet differs from README_POOL")
 
 
 if __name__ == "__main__":

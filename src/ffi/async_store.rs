@@ -2,12 +2,11 @@
 //! reference count; a write guard owns the lock and may travel to, and be
 //! released on, any thread.
 
-use super::boundary::{self, boundary, put, required};
+use super::boundary::{self, boundary, on_stack, put, read_stack, required};
 use super::identity::storectx_store_id;
 use super::install::storectx_install_guard;
 use super::status::storectx_status;
 use crate::async_store::{AsyncStore, Wait, WriteGuard};
-use crate::current;
 use crate::error::Error;
 use crate::registry::Registry;
 use std::ffi::c_void;
@@ -33,9 +32,13 @@ pub(crate) fn async_store_into_c(store: Arc<AsyncStore>) -> *mut storectx_async_
 }
 
 /// Borrows the `Arc` behind a C reference without consuming it.
-fn async_store_ref(s: *const storectx_async_store) -> Option<ManuallyDrop<Arc<AsyncStore>>> {
-    // SAFETY: a non-NULL `s` came from `async_store_into_c` and the caller
-    // still owns that reference; ManuallyDrop keeps the count unchanged.
+///
+/// # Safety
+/// `s` is NULL or a reference from `async_store_into_c` that the caller
+/// still owns.
+unsafe fn async_store_ref(s: *const storectx_async_store) -> Option<ManuallyDrop<Arc<AsyncStore>>> {
+    // SAFETY: by this function's contract; ManuallyDrop keeps the count
+    // unchanged.
     (!s.is_null()).then(|| ManuallyDrop::new(unsafe { Arc::from_raw(s.cast::<AsyncStore>()) }))
 }
 
@@ -54,8 +57,11 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 /// Creates an async store for the embedder's `store` (never dereferenced)
 /// under `id`, with one reference, written to `*out`. NULL `store`/`out`:
 /// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0: `STORECTX_ERR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one pointer.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_new(
+pub unsafe extern "C" fn storectx_async_store_new(
     id: storectx_store_id,
     store: *mut c_void,
     out: *mut *mut storectx_async_store,
@@ -63,29 +69,39 @@ pub extern "C" fn storectx_async_store_new(
     boundary::status("async_store_new", || {
         let out = required(out, "out")?;
         let store = required(store, "store")?;
-        put(
-            out,
-            async_store_into_c(AsyncStore::new(id, store.as_ptr() as usize)?),
-        );
+        let store = AsyncStore::new(id, store.as_ptr() as usize)?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, async_store_into_c(store)) };
         Ok(())
     })
 }
 
-/// A new reference to the same store (NULL for NULL).
+/// A new reference to the same store (NULL for NULL). The count cannot wrap:
+/// it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
+/// aborts the process rather than wrap.
+///
+/// # Safety
+/// `s` must be NULL or a live reference from this library.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_clone(
+pub unsafe extern "C" fn storectx_async_store_clone(
     s: *const storectx_async_store,
 ) -> *mut storectx_async_store {
-    boundary("async_store_clone", || match async_store_ref(s) {
-        Some(store) => async_store_into_c(Arc::clone(&store)),
-        None => std::ptr::null_mut(),
+    boundary("async_store_clone", || {
+        // SAFETY: `s` is NULL or a live reference (this function's contract).
+        match unsafe { async_store_ref(s) } {
+            Some(store) => async_store_into_c(Arc::clone(&store)),
+            None => std::ptr::null_mut(),
+        }
     })
 }
 
 /// Drops one reference (NULL is fine). The store lives on while any write
 /// guard, entry or suspended segment refers to it.
+///
+/// # Safety
+/// `s` must be NULL or a live reference from this library, given up here.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_release(s: *mut storectx_async_store) {
+pub unsafe extern "C" fn storectx_async_store_release(s: *mut storectx_async_store) {
     boundary("async_store_release", || {
         if !s.is_null() {
             // SAFETY: `s` came from `async_store_into_c`; the caller gives
@@ -96,57 +112,76 @@ pub extern "C" fn storectx_async_store_release(s: *mut storectx_async_store) {
 }
 
 /// The store id (0 for NULL).
+///
+/// # Safety
+/// `s` must be NULL or a live reference from this library.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_id(s: *const storectx_async_store) -> storectx_store_id {
+pub unsafe extern "C" fn storectx_async_store_id(
+    s: *const storectx_async_store,
+) -> storectx_store_id {
     boundary("async_store_id", || {
-        async_store_ref(s).map_or(0, |store| store.id())
+        // SAFETY: `s` is NULL or a live reference (this function's contract).
+        unsafe { async_store_ref(s) }.map_or(0, |store| store.id())
     })
 }
 
 /// Takes the store's lock if it is free (`STORECTX_ERR_BUSY` otherwise) and
 /// writes the write guard to `*out`.
+///
+/// # Safety
+/// `s` must be NULL or a live reference from this library; `out` NULL or
+/// writable for one pointer.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_try_write(
+pub unsafe extern "C" fn storectx_async_store_try_write(
     s: *mut storectx_async_store,
     out: *mut *mut storectx_write_guard,
 ) -> storectx_status {
     boundary::status("async_store_try_write", || {
         let out = required(out, "out")?;
-        let store = async_store_ref(s).ok_or_else(|| Error::NullArgument("s is NULL".into()))?;
-        put(out, write_guard_into_c(store.try_write()?)?);
+        // SAFETY: `s` is NULL or a live reference (this function's contract).
+        let store = unsafe { async_store_ref(s) }.ok_or_else(null_store)?;
+        let guard = write_guard_into_c(store.try_write()?)?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, guard) };
         Ok(())
     })
+}
+
+#[cold]
+fn null_store() -> Error {
+    Error::NullArgument("s is NULL".into())
 }
 
 /// Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
 /// once; `UINT64_MAX`: forever) — `STORECTX_ERR_TIMED_OUT` when it stays
 /// locked — and writes the write guard to `*out`. Refuses at once with
 /// `STORECTX_ERR_WOULD_DEADLOCK` when this thread's own stack holds the lock.
+///
+/// # Safety
+/// `s` must be NULL or a live reference from this library; `out` NULL or
+/// writable for one pointer.
 #[no_mangle]
-pub extern "C" fn storectx_async_store_write(
+pub unsafe extern "C" fn storectx_async_store_write(
     s: *mut storectx_async_store,
     timeout_ns: u64,
     out: *mut *mut storectx_write_guard,
 ) -> storectx_status {
     boundary::status("async_store_write", || {
         let out = required(out, "out")?;
-        let store = async_store_ref(s).ok_or_else(|| Error::NullArgument("s is NULL".into()))?;
-        if current::read(false, |stack| stack.holds_lock(&store)) {
-            return Err(Error::WouldDeadlock(format!(
-                "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
-                 segment) before writing again",
-                store.id()
-            )));
-        }
-        put(
-            out,
-            write_guard_into_c(store.write(Wait::from_nanos(timeout_ns))?)?,
-        );
+        // SAFETY: `s` is NULL or a live reference (this function's contract).
+        let store = unsafe { async_store_ref(s) }.ok_or_else(null_store)?;
+        let wait = Wait::from_nanos(timeout_ns);
+        // A thread without a stack holds no lock: nothing to create for it.
+        let guard = read_stack(None, |stack| Some(store.write_from(Some(stack), wait)))
+            .unwrap_or_else(|| store.write_from(None, wait))?;
+        let guard = write_guard_into_c(guard)?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, guard) };
         Ok(())
     })
 }
 
-/// The locked store's address; NULL for NULL or a spent guard.
+/// The locked store's address; NULL for NULL, a spent or a forged guard.
 #[no_mangle]
 pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> *mut c_void {
     boundary("write_guard_store", || {
@@ -174,29 +209,39 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 }
 
 /// Pushes an async entry that takes over `g` and its lock, and writes its
-/// install guard to `*out`. Takes ownership of `g` on success only;
-/// uninstalling the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK`
-/// when the store is already on this thread's stack;
-/// `STORECTX_ERR_STALE_HANDLE` for a spent guard.
+/// install guard to `*out`. Takes ownership of `g` on success only (on any
+/// refusal `g` still holds the lock and stays the caller's); uninstalling
+/// the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK` when the
+/// store is already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` for
+/// a spent or forged guard; `STORECTX_ERR_NO_CONTEXT` when this thread has
+/// finished exiting.
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one
+/// `storectx_install_guard`. `g` may be any value.
 #[no_mangle]
-pub extern "C" fn storectx_install_async(
+pub unsafe extern "C" fn storectx_install_async(
     g: *mut storectx_write_guard,
     out: *mut storectx_install_guard,
 ) -> storectx_status {
     boundary::status("install_async", || {
         let out = required(out, "out")?;
         let g = required(g, "g")?;
-        let raw = WRITE_GUARDS.take_with(write_guard_handle(g.as_ptr()), |slot| {
-            let guard = slot.take().expect("a live write-guard slot holds a guard");
-            current::with(|stack| match stack.install_async(guard) {
-                Ok(raw) => Ok(raw),
-                Err((e, guard)) => {
+        // The thread's context first: if it cannot be had, the guard is
+        // never touched.
+        let raw = on_stack(|stack| {
+            WRITE_GUARDS.take_with(write_guard_handle(g.as_ptr()), |slot| {
+                let Some(guard) = slot.take() else {
+                    return Err(Error::StaleHandle("write guard slot is empty".into()));
+                };
+                stack.install_async(guard).map_err(|(e, guard)| {
                     *slot = Some(guard);
-                    Err(e)
-                }
+                    e
+                })
             })
         })?;
-        put(out, storectx_install_guard { raw });
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, storectx_install_guard { raw }) };
         Ok(())
     })
 }

@@ -2,11 +2,10 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{self, put, required};
+use super::boundary::{self, on_stack, on_stack_fast, put, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::borrow::Borrowed;
-use crate::current;
+use crate::stack::Borrowed;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -20,18 +19,28 @@ pub struct storectx_borrow {
 }
 
 /// Writes a borrow's store address and handle.
-fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>, b: &Borrowed) {
-    put(store, b.address as *mut c_void);
-    put(out, storectx_borrow { raw: b.raw });
+///
+/// # Safety
+/// Both pointers writable (the exports' contract).
+unsafe fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>, b: &Borrowed) {
+    // SAFETY: writable by this function's contract.
+    unsafe {
+        put(store, b.address as *mut c_void);
+        put(out, storectx_borrow { raw: b.raw });
+    }
 }
 
 /// Borrows the current store, which must be `id`: writes its address to
 /// `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
 /// Errors: `STORECTX_ERR_NO_CONTEXT` (empty stack), `..._NOT_INSTALLED`,
-/// `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0),
-/// `..._NULL_ARGUMENT`. O(1).
+/// `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0, or the
+/// count is at `UINT32_MAX`), `..._NULL_ARGUMENT`. O(1).
+///
+/// # Safety
+/// `store` and `out` must each be NULL or point to writable memory of their
+/// type.
 #[no_mangle]
-pub extern "C" fn storectx_get_current(
+pub unsafe extern "C" fn storectx_get_current(
     id: storectx_store_id,
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
@@ -39,15 +48,18 @@ pub extern "C" fn storectx_get_current(
     boundary::status_fast(
         "get_current",
         || match (NonNull::new(store), NonNull::new(out)) {
-            (Some(store), Some(out)) => current::with_fast(|s| s.try_get_current(id))
+            (Some(store), Some(out)) => on_stack_fast(|s| s.try_get_current(id))
                 .flatten()
-                .map(|b| put_borrow(store, out, &b))
+                // SAFETY: writable (this function's contract).
+                .map(|b| unsafe { put_borrow(store, out, &b) })
                 .is_some(),
             _ => false,
         },
         || {
             let (store, out) = (required(store, "store")?, required(out, "out")?);
-            put_borrow(store, out, &current::with(|s| s.get_current(id))?);
+            let b = on_stack(|s| s.get_current(id))?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put_borrow(store, out, &b) };
             Ok(())
         },
     )
@@ -55,23 +67,42 @@ pub extern "C" fn storectx_get_current(
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
 /// that ends before anything else can touch the stack.
+///
+/// # Safety
+/// `store` must be NULL or point to writable memory for a `void *`.
 #[no_mangle]
-pub extern "C" fn storectx_get_current_transient(
+pub unsafe extern "C" fn storectx_get_current_transient(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status("get_current_transient", || {
-        let store = required(store, "store")?;
-        let address = current::with(|s| s.get_current_transient(id))?;
-        put(store, address as *mut c_void);
-        Ok(())
-    })
+    boundary::status_fast(
+        "get_current_transient",
+        || match NonNull::new(store) {
+            Some(store) => on_stack_fast(|s| s.try_get_current_transient(id))
+                .flatten()
+                // SAFETY: writable (this function's contract).
+                .map(|address| unsafe { put(store, address as *mut c_void) })
+                .is_some(),
+            None => false,
+        },
+        || {
+            let store = required(store, "store")?;
+            let address = on_stack(|s| s.get_current_transient(id))?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put(store, address as *mut c_void) };
+            Ok(())
+        },
+    )
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0
 /// (`STORECTX_ERR_BORROWED` otherwise); writes its id, address and borrow.
+///
+/// # Safety
+/// `id`, `store` and `out` must each be NULL or point to writable memory of
+/// their type.
 #[no_mangle]
-pub extern "C" fn storectx_get_current_unborrowed(
+pub unsafe extern "C" fn storectx_get_current_unborrowed(
     id: *mut storectx_store_id,
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
@@ -82,9 +113,12 @@ pub extern "C" fn storectx_get_current_unborrowed(
             required(store, "store")?,
             required(out, "out")?,
         );
-        let b = current::with(|s| s.get_current_unborrowed())?;
-        put(id, b.id);
-        put_borrow(store, out, &b);
+        let b = on_stack(|s| s.get_current_unborrowed())?;
+        // SAFETY: writable (this function's contract).
+        unsafe {
+            put(id, b.id);
+            put_borrow(store, out, &b);
+        }
         Ok(())
     })
 }
@@ -92,8 +126,12 @@ pub extern "C" fn storectx_get_current_unborrowed(
 /// Like `storectx_get_current`; also writes the entry's async store to
 /// `*async_store` — a new reference the caller releases with
 /// `storectx_async_store_release` — or NULL for a sync entry.
+///
+/// # Safety
+/// `async_store`, `store` and `out` must each be NULL or point to writable
+/// memory of their type.
 #[no_mangle]
-pub extern "C" fn storectx_get_current_async(
+pub unsafe extern "C" fn storectx_get_current_async(
     id: storectx_store_id,
     async_store: *mut *mut storectx_async_store,
     store: *mut *mut c_void,
@@ -105,28 +143,36 @@ pub extern "C" fn storectx_get_current_async(
             required(store, "store")?,
             required(out, "out")?,
         );
-        let (shared, b) = current::with(|s| s.get_current_async(id))?;
-        put(
-            async_out,
-            shared.map_or(std::ptr::null_mut(), async_store_into_c),
-        );
-        put_borrow(store, out, &b);
+        let (shared, b) = on_stack(|s| s.get_current_async(id))?;
+        // SAFETY: writable (this function's contract).
+        unsafe {
+            put(
+                async_out,
+                shared.map_or(std::ptr::null_mut(), async_store_into_c),
+            );
+            put_borrow(store, out, &b);
+        }
         Ok(())
     })
 }
 
 /// One more borrow of the same entry, written to `*out`. The entry must be on
 /// top, sync (`STORECTX_ERR_NOT_SYNC`) and borrowed
-/// (`STORECTX_ERR_NOT_BORROWED`).
+/// (`STORECTX_ERR_NOT_BORROWED`), its count below `UINT32_MAX`
+/// (`STORECTX_ERR_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one `storectx_borrow`.
 #[no_mangle]
-pub extern "C" fn storectx_borrow_clone(
+pub unsafe extern "C" fn storectx_borrow_clone(
     b: storectx_borrow,
     out: *mut storectx_borrow,
 ) -> storectx_status {
     boundary::status("borrow_clone", || {
         let out = required(out, "out")?;
-        let raw = current::with(|s| s.borrow_clone(b.raw))?;
-        put(out, storectx_borrow { raw });
+        let raw = on_stack(|s| s.borrow_clone(b.raw))?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, storectx_borrow { raw }) };
         Ok(())
     })
 }
@@ -138,7 +184,7 @@ pub extern "C" fn storectx_borrow_clone(
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
     boundary::status_fast(
         "borrow_release",
-        || current::with_fast(|s| s.try_borrow_release(b.raw)) == Some(true),
-        || current::with(|s| s.borrow_release(b.raw)),
+        || on_stack_fast(|s| s.try_borrow_release(b.raw)) == Some(true),
+        || on_stack(|s| s.borrow_release(b.raw)),
     )
 }

@@ -1,15 +1,18 @@
 //! The FFI boundary: no panic unwinds into C, NULL pointers become
-//! `STORECTX_ERR_NULL_ARGUMENT`, and every failure leaves a message for
-//! `storectx_last_error()`.
+//! `STORECTX_ERR_NULL_ARGUMENT`, every failure leaves a message for
+//! `storectx_last_error()`, and the exports reach the calling thread's stack
+//! through the three accessors below, the only callers of `thread`'s
+//! unsafe functions.
 
 use super::status::storectx_status;
 use crate::error::{Error, Result};
-use std::cell::RefCell;
+use crate::stack::Stack;
+use crate::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 /// What an export returns when the core panicked: each return type knows.
-pub trait PanicValue {
+pub(crate) trait PanicValue {
     /// The value C sees after a caught panic.
     fn panic_value() -> Self;
 }
@@ -37,11 +40,37 @@ impl<T> PanicValue for *const T {
     }
 }
 
+/// Runs `f` on this thread's stack, creating the thread's context on its
+/// first call (refused once the thread is past its last destructor round).
+#[inline(always)]
+pub(crate) fn on_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R>) -> Result<R> {
+    // SAFETY: every closure the exports pass here only works on the stack
+    // and values it owns; none calls back into this module, so the `&mut`
+    // is the only reference while it runs.
+    unsafe { thread::with(|cx| f(&mut cx.stack)) }
+}
+
+/// Runs `f` on this thread's stack if the thread has one (`None`, `f` not
+/// run, otherwise): the hot paths, which must not call out.
+#[inline(always)]
+pub(crate) fn on_stack_fast<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    // SAFETY: as in `on_stack`.
+    unsafe { thread::with_fast(|cx| f(&mut cx.stack)) }
+}
+
+/// Reads this thread's stack; `default` for a thread without one. Never
+/// creates state, allocates or locks (the read-only calls).
+#[inline(always)]
+pub(crate) fn read_stack<R>(default: R, f: impl FnOnce(&Stack) -> R) -> R {
+    // SAFETY: as in `on_stack`; `f` only reads.
+    unsafe { thread::read(default, |cx| f(&cx.stack)) }
+}
+
 /// Runs an export's body, turning a panic into `R::panic_value()` and a
 /// last-error message. The core validates before it mutates, so a panic
 /// leaves the stack as it was.
 #[inline(always)]
-pub fn boundary<R: PanicValue>(op: &'static str, body: impl FnOnce() -> R) -> R {
+pub(crate) fn boundary<R: PanicValue>(op: &'static str, body: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(payload) => panicked(op, payload),
@@ -65,7 +94,7 @@ fn panicked<R: PanicValue>(op: &'static str, payload: Box<dyn std::any::Any + Se
 
 /// [`boundary`] for exports that return a status.
 #[inline(always)]
-pub fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> storectx_status {
+pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> storectx_status {
     boundary(op, || match body() {
         Ok(()) => storectx_status::STORECTX_OK,
         Err(e) => fail(op, &e),
@@ -77,7 +106,7 @@ pub fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> storectx_s
 /// of line, does the job or explains why it cannot. Keeps error values (and
 /// the registers and stack they need) out of the hot function.
 #[inline(always)]
-pub fn status_fast(
+pub(crate) fn status_fast(
     op: &'static str,
     fast: impl FnOnce() -> bool,
     slow: impl FnOnce() -> Result<()>,
@@ -102,14 +131,18 @@ fn status_slow(op: &'static str, slow: impl FnOnce() -> Result<()>) -> storectx_
 
 /// Records `e` as this thread's last error and answers its status.
 #[cold]
-pub fn fail(op: &'static str, e: &Error) -> storectx_status {
+pub(crate) fn fail(op: &'static str, e: &Error) -> storectx_status {
     record(op, e);
     storectx_status::from(e)
 }
 
+fn record(op: &'static str, e: &Error) {
+    thread::record_error(&format!("{op}: {e}"));
+}
+
 /// A required pointer: `NULL_ARGUMENT` naming `what` when it is NULL.
 #[inline(always)]
-pub fn required<T>(p: *mut T, what: &str) -> Result<NonNull<T>> {
+pub(crate) fn required<T>(p: *mut T, what: &str) -> Result<NonNull<T>> {
     NonNull::new(p).ok_or_else(|| null_argument(what))
 }
 
@@ -120,37 +153,13 @@ fn null_argument(what: &str) -> Error {
 }
 
 /// Writes an out-parameter (after every check has passed).
+///
+/// # Safety
+/// `out` must point to memory writable for a `T` (the C caller's promise,
+/// stated on each export).
 #[inline(always)]
-pub fn put<T>(out: NonNull<T>, value: T) {
-    // SAFETY: `out` is non-NULL and the C caller promises it points to
-    // writable memory for a `T`; unaligned writes tolerate packed C structs.
+pub(crate) unsafe fn put<T>(out: NonNull<T>, value: T) {
+    // SAFETY: non-NULL by type, writable by this function's contract;
+    // unaligned writes tolerate packed C structs.
     unsafe { out.as_ptr().write_unaligned(value) }
-}
-
-thread_local! {
-    static LAST_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-fn record(op: &'static str, e: &Error) {
-    let text = format!("{op}: {e}");
-    let _ = LAST_ERROR.try_with(|cell| {
-        let mut buf = cell.borrow_mut();
-        buf.clear();
-        buf.extend(text.bytes().map(|b| if b == 0 { b'?' } else { b }));
-        buf.push(0);
-    });
-}
-
-/// This thread's last error text, NUL-terminated ("" when none).
-pub fn last_error() -> *const u8 {
-    LAST_ERROR
-        .try_with(|cell| {
-            let buf = cell.borrow();
-            if buf.is_empty() {
-                c"".as_ptr().cast()
-            } else {
-                buf.as_ptr()
-            }
-        })
-        .unwrap_or(c"".as_ptr().cast())
 }

@@ -1,77 +1,108 @@
-//! Store ids, version, and inspection of the calling thread's stack.
+//! Store ids, version, and inspection of the calling thread's stack. Every
+//! function here but `storectx_store_id_new` is read-only: it never
+//! allocates, locks or creates per-thread state, so it may be called from a
+//! signal handler (one that does not interrupt a libstorectx call on the same
+//! thread), a destructor, or under the dynamic loader's lock; a thread with
+//! no state answers as an empty stack.
 
-use super::boundary::boundary;
-use crate::current;
+use super::boundary::{boundary, read_stack};
 use std::ffi::c_char;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A store id: nonzero; 0 means "no store".
 pub type storectx_store_id = u64;
 
-static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A new store id: unique in the process, nonzero, never reused.
+/// A new store id: unique in the process, nonzero, never reused. Answers 0
+/// (never a valid id) once 2^64 - 2 ids were handed out, which takes 584
+/// years at 10^9 a second.
 #[no_mangle]
 pub extern "C" fn storectx_store_id_new() -> storectx_store_id {
-    boundary("store_id_new", || {
-        NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)
-    })
+    boundary("store_id_new", crate::async_store::new_store_id)
 }
 
 /// Whether store `id` is on top of this thread's stack. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
-    boundary("is_active", || current::read(false, |s| s.is_active(id)))
+    boundary("is_active", || read_stack(false, |s| s.is_active(id)))
 }
 
 /// Whether store `id` is on this thread's stack but not on top. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_is_paused(id: storectx_store_id) -> bool {
-    boundary("is_paused", || current::read(false, |s| s.is_paused(id)))
+    boundary("is_paused", || read_stack(false, |s| s.is_paused(id)))
 }
 
 /// Whether this thread's stack is empty. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_is_empty() -> bool {
-    boundary("is_empty", || current::read(true, |s| s.is_empty()))
+    boundary("is_empty", || read_stack(true, |s| s.is_empty()))
 }
 
 /// Number of entries on this thread's stack. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_depth() -> usize {
-    boundary("depth", || current::read(0, |s| s.depth()))
+    boundary("depth", || read_stack(0, |s| s.depth()))
 }
 
 /// The store id on top of this thread's stack, 0 when empty. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_active_store() -> storectx_store_id {
-    boundary("active_store", || current::read(0, |s| s.active_store()))
+    boundary("active_store", || read_stack(0, |s| s.active_store()))
+}
+
+/// Copies text into a C buffer as far as it fits (keeping room for the
+/// NUL) and counts the length of the whole text.
+struct CBuffer {
+    buf: *mut u8,
+    /// Bytes that may hold text: `len - 1`, or 0 without a buffer.
+    room: usize,
+    needed: usize,
+}
+
+impl std::fmt::Write for CBuffer {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        let n = text.len().min(self.room.saturating_sub(self.needed));
+        if n > 0 {
+            // SAFETY: `buf` holds `room + 1` bytes (the caller's promise to
+            // `storectx_describe`), `needed + n <= room`, and `text` is ours.
+            unsafe {
+                std::ptr::copy_nonoverlapping(text.as_ptr(), self.buf.add(self.needed), n);
+            }
+        }
+        self.needed += text.len();
+        Ok(())
+    }
 }
 
 /// Writes this thread's stack into `buf`, one line per entry, top first:
 /// `"depth 2: store 7 at 0x5581c0 sync borrows 1\n"`. Like `snprintf`: the
 /// text is NUL-terminated and truncated to fit `len` (nothing is written when
 /// `buf` is NULL or `len` is 0), and the return value is the length the full
-/// text needs, without the NUL. O(depth); for debugging.
+/// text needs, without the NUL. O(depth); for debugging. Allocates nothing.
 ///
 /// ```c
 /// char text[512];
 /// if (storectx_describe(text, sizeof text) < sizeof text) fputs(text, stderr);
 /// ```
+///
+/// # Safety
+/// `buf` must be NULL or point to `len` writable bytes.
 #[no_mangle]
-pub extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usize {
+pub unsafe extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usize {
     boundary("describe", || {
-        let text = current::read(String::new(), |s| s.describe());
-        if !buf.is_null() && len > 0 {
-            let n = text.len().min(len - 1);
-            // SAFETY: the caller promises `buf` holds `len` bytes; we write
-            // `n + 1 <= len` of them, from a separate Rust string.
-            unsafe {
-                std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
-                buf.add(n).write(0);
-            }
+        let has_buffer = !buf.is_null() && len > 0;
+        let mut out = CBuffer {
+            buf: buf.cast(),
+            room: if has_buffer { len - 1 } else { 0 },
+            needed: 0,
+        };
+        read_stack((), |s| {
+            let _ = s.describe_to(&mut out);
+        });
+        if has_buffer {
+            // SAFETY: `out.needed.min(room) < len`: inside the caller's buffer.
+            unsafe { buf.add(out.needed.min(out.room)).write(0) };
         }
-        text.len()
+        out.needed
     })
 }
 

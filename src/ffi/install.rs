@@ -1,10 +1,9 @@
 //! Install guards: pushing the store an embedder's `call` runs on, and
 //! popping it when the call returns.
 
-use super::boundary::{self, boundary, put, required};
+use super::boundary::{self, boundary, on_stack, on_stack_fast, put, read_stack, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::current;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -34,8 +33,12 @@ pub struct storectx_install_guard {
 /// run_guest(store);
 /// storectx_uninstall(g);
 /// ```
+///
+/// # Safety
+/// `out` must be NULL or point to memory writable for one
+/// `storectx_install_guard`.
 #[no_mangle]
-pub extern "C" fn storectx_install(
+pub unsafe extern "C" fn storectx_install(
     id: storectx_store_id,
     store: *mut c_void,
     out: *mut storectx_install_guard,
@@ -44,9 +47,10 @@ pub extern "C" fn storectx_install(
         "install",
         || match (NonNull::new(out), NonNull::new(store)) {
             (Some(out), Some(store)) => {
-                current::with_fast(|s| s.try_install(id, store.as_ptr() as usize))
+                on_stack_fast(|s| s.try_install(id, store.as_ptr() as usize))
                     .flatten()
-                    .map(|raw| put(out, storectx_install_guard { raw }))
+                    // SAFETY: `out` is writable (this function's contract).
+                    .map(|raw| unsafe { put(out, storectx_install_guard { raw }) })
                     .is_some()
             }
             _ => false,
@@ -54,8 +58,9 @@ pub extern "C" fn storectx_install(
         || {
             let out = required(out, "out")?;
             let store = required(store, "store")?;
-            let raw = current::with(|s| s.install(id, store.as_ptr() as usize))?;
-            put(out, storectx_install_guard { raw });
+            let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
+            // SAFETY: `out` is writable (this function's contract).
+            unsafe { put(out, storectx_install_guard { raw }) };
             Ok(())
         },
     )
@@ -70,17 +75,17 @@ pub extern "C" fn storectx_install(
 pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_status {
     boundary::status_fast(
         "uninstall",
-        || current::with_fast(|s| s.try_uninstall(guard.raw)) == Some(true),
-        || current::with(|s| s.uninstall(guard.raw)),
+        || on_stack_fast(|s| s.try_uninstall(guard.raw)) == Some(true),
+        || on_stack(|s| s.uninstall(guard.raw)),
     )
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op
 /// guard, a zeroed or spent guard, or a guard of another thread). O(1) when
-/// the entry is on top, else O(depth).
+/// the entry is on top, else O(depth). Read-only.
 #[no_mangle]
 pub extern "C" fn storectx_install_guard_installed(guard: storectx_install_guard) -> bool {
     boundary("install_guard_installed", || {
-        current::read(false, |s| s.install_guard_installed(guard.raw))
+        read_stack(false, |s| s.install_guard_installed(guard.raw))
     })
 }

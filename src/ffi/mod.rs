@@ -3,16 +3,16 @@
 //! calls the core and turns its `Error` into a `storectx_status`.
 //!
 //! Nothing here knows how the stack works; everything here is what
-//! `include/storectx.h` declares.
+//! `include/storectx.h` declares. Exports that dereference a pointer the
+//! caller passes are `unsafe extern "C" fn`, with the caller's promise under
+//! "Safety"; handles (guards, borrows, write guards, segments) may be any
+//! value: they are validated, never trusted.
 
 #![allow(non_camel_case_types)]
-// The exports take raw pointers from C by design; each dereference is
-// preceded by a NULL check and carries a SAFETY note on the C caller's promise.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod async_store;
 pub mod borrow;
-pub mod boundary;
+pub(crate) mod boundary;
 pub mod identity;
 pub mod install;
 pub mod pause;

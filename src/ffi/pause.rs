@@ -1,10 +1,9 @@
 //! Pause guards: host code that holds a borrow and calls back into guest
 //! code pauses the borrow, so the guest's own imports may borrow again.
 
-use super::boundary::{self, put, required};
+use super::boundary::{self, on_stack, on_stack_fast, put, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::current;
 use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
@@ -18,24 +17,30 @@ pub struct storectx_pause_guard {
 /// Pauses the current store, which must be `id` (errors as
 /// `storectx_get_current`): takes one borrow away if its count is above 0
 /// and remembers whether it did. O(1).
+///
+/// # Safety
+/// `out` must be NULL or point to memory writable for one
+/// `storectx_pause_guard`.
 #[no_mangle]
-pub extern "C" fn storectx_pause(
+pub unsafe extern "C" fn storectx_pause(
     id: storectx_store_id,
     out: *mut storectx_pause_guard,
 ) -> storectx_status {
     boundary::status_fast(
         "pause",
         || match NonNull::new(out) {
-            Some(out) => current::with_fast(|s| s.try_pause(id))
+            Some(out) => on_stack_fast(|s| s.try_pause(id))
                 .flatten()
-                .map(|raw| put(out, storectx_pause_guard { raw }))
+                // SAFETY: `out` is writable (this function's contract).
+                .map(|raw| unsafe { put(out, storectx_pause_guard { raw }) })
                 .is_some(),
             None => false,
         },
         || {
             let out = required(out, "out")?;
-            let raw = current::with(|s| s.pause(id))?;
-            put(out, storectx_pause_guard { raw });
+            let raw = on_stack(|s| s.pause(id))?;
+            // SAFETY: `out` is writable (this function's contract).
+            unsafe { put(out, storectx_pause_guard { raw }) };
             Ok(())
         },
     )
@@ -44,12 +49,14 @@ pub extern "C" fn storectx_pause(
 /// Ends a pause and restores the borrow it took. The pause's entry must be
 /// on top and this must be its innermost pause (`STORECTX_ERR_OUT_OF_ORDER`);
 /// a pause already ended, of an entry that is gone, or of another thread is
-/// `STORECTX_ERR_STALE_HANDLE`. O(1).
+/// `STORECTX_ERR_STALE_HANDLE`. Refused with `STORECTX_ERR_INVALID_ARGUMENT`,
+/// nothing changed, when the borrow it restores would take the count past
+/// `UINT32_MAX`. O(1).
 #[no_mangle]
 pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     boundary::status_fast(
         "unpause",
-        || current::with_fast(|s| s.try_unpause(g.raw)) == Some(true),
-        || current::with(|s| s.unpause(g.raw)),
+        || on_stack_fast(|s| s.try_unpause(g.raw)) == Some(true),
+        || on_stack(|s| s.unpause(g.raw)),
     )
 }

@@ -1,11 +1,10 @@
 //! Suspended segments: the entries a coroutine detaches when it yields and
 //! re-attaches, on any thread, when it resumes.
 
-use super::boundary::{self, boundary, put, required};
+use super::boundary::{self, boundary, on_stack, put, required};
 use super::status::storectx_status;
-use crate::current;
 use crate::registry::Registry;
-use crate::segment::Segment;
+use crate::stack::Segment;
 
 /// Entries detached from a thread's stack. A validated handle, not a
 /// pointer: resuming or freeing it twice is answered, never undefined.
@@ -30,17 +29,23 @@ fn handle(s: *const storectx_suspended) -> u64 {
 /// segment that keeps their borrows, pauses and write locks, written to
 /// `*out`. A coroutine records `storectx_depth()` when it starts or resumes
 /// and passes it here when it yields. `base_depth` above the stack:
-/// `STORECTX_ERR_INVALID_ARGUMENT`. O(segment).
+/// `STORECTX_ERR_INVALID_ARGUMENT`; 4,194,304 segments live at once:
+/// `STORECTX_ERR_EXHAUSTED` (free some, from any thread, and any thread can
+/// suspend again). O(segment).
+///
+/// # Safety
+/// `out` must be NULL or point to writable memory for one pointer.
 #[no_mangle]
-pub extern "C" fn storectx_suspend(
+pub unsafe extern "C" fn storectx_suspend(
     base_depth: usize,
     out: *mut *mut storectx_suspended,
 ) -> storectx_status {
     boundary::status("suspend", || {
         let out = required(out, "out")?;
-        let (h, ()) = SEGMENTS
-            .insert_with(|segment| current::with(|s| s.suspend_into(base_depth, segment)))?;
-        put(out, std::ptr::without_provenance_mut(h as usize));
+        let (h, ()) =
+            on_stack(|s| SEGMENTS.insert_with(|segment| s.suspend_into(base_depth, segment)))?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, std::ptr::without_provenance_mut(h as usize)) };
         Ok(())
     })
 }
@@ -52,18 +57,23 @@ pub extern "C" fn storectx_suspend(
 /// `STORECTX_ERR_ALREADY_ON_STACK`, `s` untouched, when one of its stores is
 /// already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` when `s` was
 /// already resumed or freed. O(segment).
+///
+/// # Safety
+/// `base_depth` must be NULL or point to writable memory for one `size_t`.
+/// `s` may be any value.
 #[no_mangle]
-pub extern "C" fn storectx_resume(
+pub unsafe extern "C" fn storectx_resume(
     s: *mut storectx_suspended,
     base_depth: *mut usize,
 ) -> storectx_status {
     boundary::status("resume", || {
         let base_out = required(base_depth, "base_depth")?;
         let s = required(s, "s")?;
-        let base = SEGMENTS.take_with(handle(s.as_ptr()), |segment| {
-            current::with(|st| st.resume_from(segment))
+        let base = on_stack(|st| {
+            SEGMENTS.take_with(handle(s.as_ptr()), |segment| st.resume_from(segment))
         })?;
-        put(base_out, base);
+        // SAFETY: writable (this function's contract).
+        unsafe { put(base_out, base) };
         Ok(())
     })
 }

@@ -209,60 +209,63 @@ fn reset_last_error() {
 }
 
 fn observe(a: &ObsArgs, problems: &mut Vec<String>) -> Obs {
-    let need = storectx_describe(null_mut(), 0);
-    let mut buf = vec![0xAAu8; need + 1];
-    let n = storectx_describe(buf.as_mut_ptr().cast::<c_char>(), buf.len());
-    if n != need || buf[need] != 0 {
-        problems.push(format!(
-            "describe: answered {n} then {need}, or the text is not NUL-terminated"
-        ));
-    }
-    let describe = String::from_utf8_lossy(&buf[..need]).into_owned();
-    let locked = a
-        .probes
-        .iter()
-        .map(|p| {
-            p.map(|p| {
-                let mut g: *mut storectx_write_guard = null_mut();
-                match status(storectx_async_store_try_write(p as *mut _, &mut g)) {
-                    0 => {
-                        storectx_write_guard_release(g);
-                        false
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let need = storectx_describe(null_mut(), 0);
+        let mut buf = vec![0xAAu8; need + 1];
+        let n = storectx_describe(buf.as_mut_ptr().cast::<c_char>(), buf.len());
+        if n != need || buf[need] != 0 {
+            problems.push(format!(
+                "describe: answered {n} then {need}, or the text is not NUL-terminated"
+            ));
+        }
+        let describe = String::from_utf8_lossy(&buf[..need]).into_owned();
+        let locked = a
+            .probes
+            .iter()
+            .map(|p| {
+                p.map(|p| {
+                    let mut g: *mut storectx_write_guard = null_mut();
+                    match status(storectx_async_store_try_write(p as *mut _, &mut g)) {
+                        0 => {
+                            storectx_write_guard_release(g);
+                            false
+                        }
+                        13 => true, // BUSY
+                        s => {
+                            problems.push(format!("probe: try_write answered status {s}"));
+                            true
+                        }
                     }
-                    13 => true, // BUSY
-                    s => {
-                        problems.push(format!("probe: try_write answered status {s}"));
-                        true
-                    }
-                }
+                })
             })
-        })
-        .collect();
-    Obs {
-        describe,
-        depth: storectx_depth(),
-        empty: storectx_is_empty(),
-        active_store: storectx_active_store(),
-        active: a.ids.iter().map(|&id| storectx_is_active(id)).collect(),
-        paused: a.ids.iter().map(|&id| storectx_is_paused(id)).collect(),
-        installed: a
-            .handles
-            .iter()
-            .map(|&raw| storectx_install_guard_installed(storectx_install_guard { raw }))
-            .collect(),
-        locked,
-        guard_store: a
-            .guards
-            .iter()
-            .map(|&g| {
-                storectx_write_guard_store(g as usize as *const storectx_write_guard) as usize
-            })
-            .collect(),
-        segment_len: a
-            .segments
-            .iter()
-            .map(|&s| storectx_suspended_len(s as usize as *const storectx_suspended))
-            .collect(),
+            .collect();
+        Obs {
+            describe,
+            depth: storectx_depth(),
+            empty: storectx_is_empty(),
+            active_store: storectx_active_store(),
+            active: a.ids.iter().map(|&id| storectx_is_active(id)).collect(),
+            paused: a.ids.iter().map(|&id| storectx_is_paused(id)).collect(),
+            installed: a
+                .handles
+                .iter()
+                .map(|&raw| storectx_install_guard_installed(storectx_install_guard { raw }))
+                .collect(),
+            locked,
+            guard_store: a
+                .guards
+                .iter()
+                .map(|&g| {
+                    storectx_write_guard_store(g as usize as *const storectx_write_guard) as usize
+                })
+                .collect(),
+            segment_len: a
+                .segments
+                .iter()
+                .map(|&s| storectx_suspended_len(s as usize as *const storectx_suspended))
+                .collect(),
+        }
     }
 }
 
@@ -416,459 +419,472 @@ impl Driver {
     /// Builds the closure a worker runs: the call, its checks, then the
     /// observation of that thread.
     fn job(&self, op: &Op, m: &Model, plan: &Plan) -> Job {
-        let oa = self.obs_args(plan);
-        let ids = self.ids.clone();
-        // Pointers of the stores still alive (a freed store's address may
-        // come back for a new one): referenced, or holding a lock.
-        let alive: Vec<usize> = (0..self.canon.len())
-            .map(|a| {
-                let live = m.stores[a].refs > 0 || self.probes[a].is_some() || m.locked(a);
-                if live {
-                    self.canon[a]
-                } else {
-                    usize::MAX
-                }
-            })
-            .collect();
-        macro_rules! job {
-            ($name:literal, |$c:ident| $body:block) => {
-                Box::new(move || {
-                    let mut $c = Check::new($name);
-                    let (status, val, raw): (i32, Val, u64) = $body;
-                    let obs = observe(&oa, &mut $c.problems);
-                    $c.done(status, val, raw, obs)
-                })
-            };
-        }
-        match *op {
-            Op::Install {
-                id,
-                addr,
-                null_store,
-                null_out,
-                ..
-            } => {
-                let id = ids[id];
-                job!("install", |c| {
-                    let mut out = storectx_install_guard { raw: SENT };
-                    let store = if null_store {
-                        null_mut()
+        // SAFETY: every pointer passed below is NULL or points to a live local.
+        unsafe {
+            let oa = self.obs_args(plan);
+            let ids = self.ids.clone();
+            // Pointers of the stores still alive (a freed store's address may
+            // come back for a new one): referenced, or holding a lock.
+            let alive: Vec<usize> = (0..self.canon.len())
+                .map(|a| {
+                    let live = m.stores[a].refs > 0 || self.probes[a].is_some() || m.locked(a);
+                    if live {
+                        self.canon[a]
                     } else {
-                        addr as *mut c_void
-                    };
-                    let s = storectx_install(id, store, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out.raw == SENT)]);
-                    (s, Val::Handle, out.raw)
-                })
-            }
-            Op::Uninstall { h, .. } => {
-                let raw = self.handles[h];
-                job!("uninstall", |c| {
-                    let s = storectx_uninstall(storectx_install_guard { raw });
-                    (c.status(s, &[]), Val::Nothing, 0)
-                })
-            }
-            Op::GuardInstalled { h, .. } => {
-                let raw = self.handles[h];
-                job!("install_guard_installed", |_c| {
-                    let on = storectx_install_guard_installed(storectx_install_guard { raw });
-                    (0, Val::Bool(on), 0)
-                })
-            }
-            Op::AsyncNew {
-                id,
-                addr,
-                null_store,
-                null_out,
-                ..
-            } => {
-                let id = ids[id];
-                let new_index = self.canon.len();
-                let known = alive.clone();
-                job!("async_store_new", |c| {
-                    let mut out = SENT as usize as *mut storectx_async_store;
-                    let store = if null_store {
-                        null_mut()
-                    } else {
-                        addr as *mut c_void
-                    };
-                    let s = storectx_async_store_new(id, store, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
-                    if s == 0 {
-                        if out.is_null() || known.contains(&(out as usize)) {
-                            c.problems.push(format!("async_store_new gave {out:p}"));
-                        } else if storectx_async_store_id(out) != id {
-                            c.problems
-                                .push("async_store_id of a new store is not its id".into());
-                        }
+                        usize::MAX
                     }
-                    (s, Val::Store(new_index), out as usize as u64)
                 })
-            }
-            Op::AsyncClone { a, .. } => {
-                let p = a.map_or(0, |a| self.refs[a][0]);
-                let canon = alive.clone();
-                job!("async_store_clone", |_c| {
-                    let q = storectx_async_store_clone(p as *const storectx_async_store) as usize;
-                    let val = match (q, canon.iter().position(|&x| x == q)) {
-                        (0, _) => Val::Null,
-                        (_, Some(i)) => Val::Store(i),
-                        (q, None) => Val::Addr(q),
-                    };
-                    (0, val, q as u64)
-                })
-            }
-            Op::AsyncRelease { a, .. } => {
-                let p = self.store_ptr(a);
-                job!("async_store_release", |_c| {
-                    storectx_async_store_release(p as *mut storectx_async_store);
-                    (0, Val::Nothing, 0)
-                })
-            }
-            Op::AsyncId { a, .. } => {
-                let p = self.store_ptr(a);
-                job!("async_store_id", |_c| {
-                    (0, Val::Id(storectx_async_store_id(p as *const _)), 0)
-                })
-            }
-            Op::TryWrite { a, null_out, .. } => {
-                let p = self.store_ptr(a);
-                job!("async_store_try_write", |c| {
-                    let mut out = SENT as usize as *mut storectx_write_guard;
-                    let s = storectx_async_store_try_write(p as *mut _, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
-                    if s == 0 && out.is_null() {
-                        c.problems.push("try_write: OK with a NULL guard".into());
-                    }
-                    (s, Val::Object, out as usize as u64)
-                })
-            }
-            Op::Write {
-                a, wait, null_out, ..
-            } => {
-                let p = self.store_ptr(a);
-                let ns = match wait {
-                    Wait::Zero => 0,
-                    Wait::Short => 2_000,
-                    Wait::Forever => u64::MAX,
+                .collect();
+            macro_rules! job {
+                ($name:literal, |$c:ident| $body:block) => {
+                    Box::new(move || {
+                        let mut $c = Check::new($name);
+                        let (status, val, raw): (i32, Val, u64) = $body;
+                        let obs = observe(&oa, &mut $c.problems);
+                        $c.done(status, val, raw, obs)
+                    })
                 };
-                job!("async_store_write", |c| {
-                    let mut out = SENT as usize as *mut storectx_write_guard;
-                    let s = storectx_async_store_write(p as *mut _, ns, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
-                    if s == 0 && out.is_null() {
-                        c.problems.push("write: OK with a NULL guard".into());
-                    }
-                    (s, Val::Object, out as usize as u64)
-                })
             }
-            Op::GuardStore { g, .. } => {
-                let g = self.heap(g);
-                job!("write_guard_store", |_c| {
-                    let p = storectx_write_guard_store(g as *const storectx_write_guard);
-                    (0, Val::Addr(p as usize), 0)
-                })
-            }
-            Op::GuardRelease { g, .. } => {
-                // API.md: a spent guard is a no-op that sets last_error.
-                let noted =
-                    g != HeapArg::Null && !matches!(g, HeapArg::Guard(i) if m.guards[i].live);
-                let g = self.heap(g);
-                job!("write_guard_release", |c| {
-                    reset_last_error();
-                    storectx_write_guard_release(g as *mut storectx_write_guard);
-                    if noted {
-                        c.expect_last_error();
-                    }
-                    (0, Val::Nothing, 0)
-                })
-            }
-            Op::InstallAsync { g, null_out, .. } => {
-                let g = self.heap(g);
-                job!("install_async", |c| {
-                    let mut out = storectx_install_guard { raw: SENT };
-                    let s = storectx_install_async(g as *mut _, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out.raw == SENT)]);
-                    (s, Val::Handle, out.raw)
-                })
-            }
-            Op::GetCurrent {
-                id,
-                null_store,
-                null_out,
-                ..
-            } => {
-                let id = ids[id];
-                job!("get_current", |c| {
-                    let mut store = SENT as usize as *mut c_void;
-                    let mut out = storectx_borrow { raw: SENT };
-                    let s = storectx_get_current(
-                        id,
-                        ptr(null_store, &mut store),
-                        ptr(null_out, &mut out),
-                    );
-                    let s = c.status(
-                        s,
-                        &[
-                            ("store", store as usize as u64 == SENT),
-                            ("out", out.raw == SENT),
-                        ],
-                    );
-                    (
-                        s,
-                        Val::Borrow {
-                            id,
-                            addr: store as usize,
-                        },
-                        out.raw,
-                    )
-                })
-            }
-            Op::GetTransient { id, null_store, .. } => {
-                let id = ids[id];
-                job!("get_current_transient", |c| {
-                    let mut store = SENT as usize as *mut c_void;
-                    let s = storectx_get_current_transient(id, ptr(null_store, &mut store));
-                    let s = c.status(s, &[("store", store as usize as u64 == SENT)]);
-                    (s, Val::Addr(store as usize), 0)
-                })
-            }
-            Op::GetUnborrowed {
-                null_id,
-                null_store,
-                null_out,
-                ..
-            } => {
-                job!("get_current_unborrowed", |c| {
-                    let mut id = SENT;
-                    let mut store = SENT as usize as *mut c_void;
-                    let mut out = storectx_borrow { raw: SENT };
-                    let s = storectx_get_current_unborrowed(
-                        ptr(null_id, &mut id),
-                        ptr(null_store, &mut store),
-                        ptr(null_out, &mut out),
-                    );
-                    let s = c.status(
-                        s,
-                        &[
-                            ("id", id == SENT),
-                            ("store", store as usize as u64 == SENT),
-                            ("out", out.raw == SENT),
-                        ],
-                    );
-                    (
-                        s,
-                        Val::Borrow {
-                            id,
-                            addr: store as usize,
-                        },
-                        out.raw,
-                    )
-                })
-            }
-            Op::GetAsync {
-                id,
-                null_async,
-                null_store,
-                null_out,
-                ..
-            } => {
-                let id = ids[id];
-                let canon = alive.clone();
-                job!("get_current_async", |c| {
-                    let mut shared = SENT as usize as *mut storectx_async_store;
-                    let mut store = SENT as usize as *mut c_void;
-                    let mut out = storectx_borrow { raw: SENT };
-                    let s = storectx_get_current_async(
-                        id,
-                        ptr(null_async, &mut shared),
-                        ptr(null_store, &mut store),
-                        ptr(null_out, &mut out),
-                    );
-                    let s = c.status(
-                        s,
-                        &[
-                            ("async_store", shared as usize as u64 == SENT),
-                            ("store", store as usize as u64 == SENT),
-                            ("out", out.raw == SENT),
-                        ],
-                    );
-                    let q = shared as usize;
-                    let which = match (q, canon.iter().position(|&x| x == q)) {
-                        (0, _) => None,
-                        (_, Some(i)) => Some(i),
-                        (q, None) => {
-                            if s == 0 {
+            match *op {
+                Op::Install {
+                    id,
+                    addr,
+                    null_store,
+                    null_out,
+                    ..
+                } => {
+                    let id = ids[id];
+                    job!("install", |c| {
+                        let mut out = storectx_install_guard { raw: SENT };
+                        let store = if null_store {
+                            null_mut()
+                        } else {
+                            addr as *mut c_void
+                        };
+                        let s = storectx_install(id, store, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out.raw == SENT)]);
+                        (s, Val::Handle, out.raw)
+                    })
+                }
+                Op::Uninstall { h, .. } => {
+                    let raw = self.handles[h];
+                    job!("uninstall", |c| {
+                        let s = storectx_uninstall(storectx_install_guard { raw });
+                        (c.status(s, &[]), Val::Nothing, 0)
+                    })
+                }
+                Op::GuardInstalled { h, .. } => {
+                    let raw = self.handles[h];
+                    job!("install_guard_installed", |_c| {
+                        let on = storectx_install_guard_installed(storectx_install_guard { raw });
+                        (0, Val::Bool(on), 0)
+                    })
+                }
+                Op::AsyncNew {
+                    id,
+                    addr,
+                    null_store,
+                    null_out,
+                    ..
+                } => {
+                    let id = ids[id];
+                    let new_index = self.canon.len();
+                    let known = alive.clone();
+                    job!("async_store_new", |c| {
+                        let mut out = SENT as usize as *mut storectx_async_store;
+                        let store = if null_store {
+                            null_mut()
+                        } else {
+                            addr as *mut c_void
+                        };
+                        let s = storectx_async_store_new(id, store, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
+                        if s == 0 {
+                            if out.is_null() || known.contains(&(out as usize)) {
+                                c.problems.push(format!("async_store_new gave {out:p}"));
+                            } else if storectx_async_store_id(out) != id {
                                 c.problems
-                                    .push(format!("get_current_async: unknown store {q:#x}"));
+                                    .push("async_store_id of a new store is not its id".into());
                             }
-                            None
                         }
-                    };
-                    // The borrow's raw goes first; the reference is found again by `which`.
-                    (
-                        s,
-                        Val::BorrowAsync {
-                            addr: store as usize,
-                            store: which,
-                        },
-                        out.raw,
-                    )
-                })
-            }
-            Op::BorrowClone { h, null_out, .. } => {
-                let raw = self.handles[h];
-                job!("borrow_clone", |c| {
-                    let mut out = storectx_borrow { raw: SENT };
-                    let s = storectx_borrow_clone(storectx_borrow { raw }, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out.raw == SENT)]);
-                    (s, Val::Handle, out.raw)
-                })
-            }
-            Op::BorrowRelease { h, .. } => {
-                let raw = self.handles[h];
-                job!("borrow_release", |c| {
-                    let s = storectx_borrow_release(storectx_borrow { raw });
-                    (c.status(s, &[]), Val::Nothing, 0)
-                })
-            }
-            Op::Pause { id, null_out, .. } => {
-                let id = ids[id];
-                job!("pause", |c| {
-                    let mut out = storectx_pause_guard { raw: SENT };
-                    let s = storectx_pause(id, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out.raw == SENT)]);
-                    (s, Val::Handle, out.raw)
-                })
-            }
-            Op::Unpause { h, .. } => {
-                let raw = self.handles[h];
-                job!("unpause", |c| {
-                    let s = storectx_unpause(storectx_pause_guard { raw });
-                    (c.status(s, &[]), Val::Nothing, 0)
-                })
-            }
-            Op::Suspend { base, null_out, .. } => {
-                job!("suspend", |c| {
-                    let mut out = SENT as usize as *mut storectx_suspended;
-                    let s = storectx_suspend(base, ptr(null_out, &mut out));
-                    let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
-                    if s == 0 && out.is_null() {
-                        c.problems.push("suspend: OK with a NULL segment".into());
-                    }
-                    (s, Val::Object, out as usize as u64)
-                })
-            }
-            Op::Resume { s, null_base, .. } => {
-                let seg = self.heap(s);
-                job!("resume", |c| {
-                    let mut base = SENT as usize;
-                    let s = storectx_resume(seg as *mut _, ptr(null_base, &mut base));
-                    let s = c.status(s, &[("base_depth", base as u64 == SENT)]);
-                    (s, Val::Base(base), 0)
-                })
-            }
-            Op::SegmentLen { s, .. } => {
-                let seg = self.heap(s);
-                job!("suspended_len", |_c| {
-                    (0, Val::Len(storectx_suspended_len(seg as *const _)), 0)
-                })
-            }
-            Op::SegmentFree { s, .. } => {
-                let noted =
-                    s != HeapArg::Null && !matches!(s, HeapArg::Segment(i) if m.segments[i].live);
-                let seg = self.heap(s);
-                job!("suspended_free", |c| {
-                    reset_last_error();
-                    storectx_suspended_free(seg as *mut _);
-                    if noted {
-                        c.expect_last_error();
-                    }
-                    (0, Val::Nothing, 0)
-                })
-            }
-            Op::Describe { len, null_buf, .. } => {
-                job!("describe", |c| {
-                    const FILL: u8 = 0xAA;
-                    let mut buf = vec![FILL; len + 16];
-                    let p = if null_buf {
-                        null_mut()
-                    } else {
-                        buf.as_mut_ptr().cast::<c_char>()
-                    };
-                    let need = storectx_describe(p, len);
-                    if buf[len..].iter().any(|&b| b != FILL) {
-                        c.problems.push(format!("describe wrote past len {len}"));
-                    }
-                    let text = if null_buf || len == 0 {
-                        if buf.iter().any(|&b| b != FILL) {
-                            c.problems
-                                .push("describe wrote with a NULL buffer or len 0".into());
+                        (s, Val::Store(new_index), out as usize as u64)
+                    })
+                }
+                Op::AsyncClone { a, .. } => {
+                    let p = a.map_or(0, |a| self.refs[a][0]);
+                    let canon = alive.clone();
+                    job!("async_store_clone", |_c| {
+                        let q =
+                            storectx_async_store_clone(p as *const storectx_async_store) as usize;
+                        let val = match (q, canon.iter().position(|&x| x == q)) {
+                            (0, _) => Val::Null,
+                            (_, Some(i)) => Val::Store(i),
+                            (q, None) => Val::Addr(q),
+                        };
+                        (0, val, q as u64)
+                    })
+                }
+                Op::AsyncRelease { a, .. } => {
+                    let p = self.store_ptr(a);
+                    job!("async_store_release", |_c| {
+                        storectx_async_store_release(p as *mut storectx_async_store);
+                        (0, Val::Nothing, 0)
+                    })
+                }
+                Op::AsyncId { a, .. } => {
+                    let p = self.store_ptr(a);
+                    job!("async_store_id", |_c| {
+                        (0, Val::Id(storectx_async_store_id(p as *const _)), 0)
+                    })
+                }
+                Op::TryWrite { a, null_out, .. } => {
+                    let p = self.store_ptr(a);
+                    job!("async_store_try_write", |c| {
+                        let mut out = SENT as usize as *mut storectx_write_guard;
+                        let s =
+                            storectx_async_store_try_write(p as *mut _, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
+                        if s == 0 && out.is_null() {
+                            c.problems.push("try_write: OK with a NULL guard".into());
                         }
-                        None
-                    } else {
-                        match buf[..len].iter().position(|&b| b == 0) {
-                            Some(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                            None => {
-                                c.problems.push("describe: no NUL within len".into());
+                        (s, Val::Object, out as usize as u64)
+                    })
+                }
+                Op::Write {
+                    a, wait, null_out, ..
+                } => {
+                    let p = self.store_ptr(a);
+                    let ns = match wait {
+                        Wait::Zero => 0,
+                        Wait::Short => 2_000,
+                        Wait::Forever => u64::MAX,
+                    };
+                    job!("async_store_write", |c| {
+                        let mut out = SENT as usize as *mut storectx_write_guard;
+                        let s =
+                            storectx_async_store_write(p as *mut _, ns, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
+                        if s == 0 && out.is_null() {
+                            c.problems.push("write: OK with a NULL guard".into());
+                        }
+                        (s, Val::Object, out as usize as u64)
+                    })
+                }
+                Op::GuardStore { g, .. } => {
+                    let g = self.heap(g);
+                    job!("write_guard_store", |_c| {
+                        let p = storectx_write_guard_store(g as *const storectx_write_guard);
+                        (0, Val::Addr(p as usize), 0)
+                    })
+                }
+                Op::GuardRelease { g, .. } => {
+                    // API.md: a spent guard is a no-op that sets last_error.
+                    let noted =
+                        g != HeapArg::Null && !matches!(g, HeapArg::Guard(i) if m.guards[i].live);
+                    let g = self.heap(g);
+                    job!("write_guard_release", |c| {
+                        reset_last_error();
+                        storectx_write_guard_release(g as *mut storectx_write_guard);
+                        if noted {
+                            c.expect_last_error();
+                        }
+                        (0, Val::Nothing, 0)
+                    })
+                }
+                Op::InstallAsync { g, null_out, .. } => {
+                    let g = self.heap(g);
+                    job!("install_async", |c| {
+                        let mut out = storectx_install_guard { raw: SENT };
+                        let s = storectx_install_async(g as *mut _, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out.raw == SENT)]);
+                        (s, Val::Handle, out.raw)
+                    })
+                }
+                Op::GetCurrent {
+                    id,
+                    null_store,
+                    null_out,
+                    ..
+                } => {
+                    let id = ids[id];
+                    job!("get_current", |c| {
+                        let mut store = SENT as usize as *mut c_void;
+                        let mut out = storectx_borrow { raw: SENT };
+                        let s = storectx_get_current(
+                            id,
+                            ptr(null_store, &mut store),
+                            ptr(null_out, &mut out),
+                        );
+                        let s = c.status(
+                            s,
+                            &[
+                                ("store", store as usize as u64 == SENT),
+                                ("out", out.raw == SENT),
+                            ],
+                        );
+                        (
+                            s,
+                            Val::Borrow {
+                                id,
+                                addr: store as usize,
+                            },
+                            out.raw,
+                        )
+                    })
+                }
+                Op::GetTransient { id, null_store, .. } => {
+                    let id = ids[id];
+                    job!("get_current_transient", |c| {
+                        let mut store = SENT as usize as *mut c_void;
+                        let s = storectx_get_current_transient(id, ptr(null_store, &mut store));
+                        let s = c.status(s, &[("store", store as usize as u64 == SENT)]);
+                        (s, Val::Addr(store as usize), 0)
+                    })
+                }
+                Op::GetUnborrowed {
+                    null_id,
+                    null_store,
+                    null_out,
+                    ..
+                } => {
+                    job!("get_current_unborrowed", |c| {
+                        let mut id = SENT;
+                        let mut store = SENT as usize as *mut c_void;
+                        let mut out = storectx_borrow { raw: SENT };
+                        let s = storectx_get_current_unborrowed(
+                            ptr(null_id, &mut id),
+                            ptr(null_store, &mut store),
+                            ptr(null_out, &mut out),
+                        );
+                        let s = c.status(
+                            s,
+                            &[
+                                ("id", id == SENT),
+                                ("store", store as usize as u64 == SENT),
+                                ("out", out.raw == SENT),
+                            ],
+                        );
+                        (
+                            s,
+                            Val::Borrow {
+                                id,
+                                addr: store as usize,
+                            },
+                            out.raw,
+                        )
+                    })
+                }
+                Op::GetAsync {
+                    id,
+                    null_async,
+                    null_store,
+                    null_out,
+                    ..
+                } => {
+                    let id = ids[id];
+                    let canon = alive.clone();
+                    job!("get_current_async", |c| {
+                        let mut shared = SENT as usize as *mut storectx_async_store;
+                        let mut store = SENT as usize as *mut c_void;
+                        let mut out = storectx_borrow { raw: SENT };
+                        let s = storectx_get_current_async(
+                            id,
+                            ptr(null_async, &mut shared),
+                            ptr(null_store, &mut store),
+                            ptr(null_out, &mut out),
+                        );
+                        let s = c.status(
+                            s,
+                            &[
+                                ("async_store", shared as usize as u64 == SENT),
+                                ("store", store as usize as u64 == SENT),
+                                ("out", out.raw == SENT),
+                            ],
+                        );
+                        let q = shared as usize;
+                        let which = match (q, canon.iter().position(|&x| x == q)) {
+                            (0, _) => None,
+                            (_, Some(i)) => Some(i),
+                            (q, None) => {
+                                if s == 0 {
+                                    c.problems
+                                        .push(format!("get_current_async: unknown store {q:#x}"));
+                                }
                                 None
                             }
+                        };
+                        // The borrow's raw goes first; the reference is found again by `which`.
+                        (
+                            s,
+                            Val::BorrowAsync {
+                                addr: store as usize,
+                                store: which,
+                            },
+                            out.raw,
+                        )
+                    })
+                }
+                Op::BorrowClone { h, null_out, .. } => {
+                    let raw = self.handles[h];
+                    job!("borrow_clone", |c| {
+                        let mut out = storectx_borrow { raw: SENT };
+                        let s =
+                            storectx_borrow_clone(storectx_borrow { raw }, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out.raw == SENT)]);
+                        (s, Val::Handle, out.raw)
+                    })
+                }
+                Op::BorrowRelease { h, .. } => {
+                    let raw = self.handles[h];
+                    job!("borrow_release", |c| {
+                        let s = storectx_borrow_release(storectx_borrow { raw });
+                        (c.status(s, &[]), Val::Nothing, 0)
+                    })
+                }
+                Op::Pause { id, null_out, .. } => {
+                    let id = ids[id];
+                    job!("pause", |c| {
+                        let mut out = storectx_pause_guard { raw: SENT };
+                        let s = storectx_pause(id, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out.raw == SENT)]);
+                        (s, Val::Handle, out.raw)
+                    })
+                }
+                Op::Unpause { h, .. } => {
+                    let raw = self.handles[h];
+                    job!("unpause", |c| {
+                        let s = storectx_unpause(storectx_pause_guard { raw });
+                        (c.status(s, &[]), Val::Nothing, 0)
+                    })
+                }
+                Op::Suspend { base, null_out, .. } => {
+                    job!("suspend", |c| {
+                        let mut out = SENT as usize as *mut storectx_suspended;
+                        let s = storectx_suspend(base, ptr(null_out, &mut out));
+                        let s = c.status(s, &[("out", out as usize as u64 == SENT)]);
+                        if s == 0 && out.is_null() {
+                            c.problems.push("suspend: OK with a NULL segment".into());
                         }
-                    };
-                    (0, Val::Described { len: need, text }, 0)
-                })
+                        (s, Val::Object, out as usize as u64)
+                    })
+                }
+                Op::Resume { s, null_base, .. } => {
+                    let seg = self.heap(s);
+                    job!("resume", |c| {
+                        let mut base = SENT as usize;
+                        let s = storectx_resume(seg as *mut _, ptr(null_base, &mut base));
+                        let s = c.status(s, &[("base_depth", base as u64 == SENT)]);
+                        (s, Val::Base(base), 0)
+                    })
+                }
+                Op::SegmentLen { s, .. } => {
+                    let seg = self.heap(s);
+                    job!("suspended_len", |_c| {
+                        (0, Val::Len(storectx_suspended_len(seg as *const _)), 0)
+                    })
+                }
+                Op::SegmentFree { s, .. } => {
+                    let noted = s != HeapArg::Null
+                        && !matches!(s, HeapArg::Segment(i) if m.segments[i].live);
+                    let seg = self.heap(s);
+                    job!("suspended_free", |c| {
+                        reset_last_error();
+                        storectx_suspended_free(seg as *mut _);
+                        if noted {
+                            c.expect_last_error();
+                        }
+                        (0, Val::Nothing, 0)
+                    })
+                }
+                Op::Describe { len, null_buf, .. } => {
+                    job!("describe", |c| {
+                        const FILL: u8 = 0xAA;
+                        let mut buf = vec![FILL; len + 16];
+                        let p = if null_buf {
+                            null_mut()
+                        } else {
+                            buf.as_mut_ptr().cast::<c_char>()
+                        };
+                        let need = storectx_describe(p, len);
+                        if buf[len..].iter().any(|&b| b != FILL) {
+                            c.problems.push(format!("describe wrote past len {len}"));
+                        }
+                        let text = if null_buf || len == 0 {
+                            if buf.iter().any(|&b| b != FILL) {
+                                c.problems
+                                    .push("describe wrote with a NULL buffer or len 0".into());
+                            }
+                            None
+                        } else {
+                            match buf[..len].iter().position(|&b| b == 0) {
+                                Some(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                                None => {
+                                    c.problems.push("describe: no NUL within len".into());
+                                    None
+                                }
+                            }
+                        };
+                        (0, Val::Described { len: need, text }, 0)
+                    })
+                }
+                Op::Observe { .. } => job!("observe", |_c| { (0, Val::Nothing, 0) }),
+                Op::ThreadExit { .. } | Op::Forge { .. } => unreachable!("handled by execute"),
             }
-            Op::Observe { .. } => job!("observe", |_c| { (0, Val::Nothing, 0) }),
-            Op::ThreadExit { .. } | Op::Forge { .. } => unreachable!("handled by execute"),
         }
     }
 
     /// Records what a successful call produced, once the model agreed.
     pub fn commit(&mut self, op: &Op, reply: &Reply, done: &Done) {
-        if reply.status != 0 {
-            return;
-        }
-        match *op {
-            Op::Install { .. }
-            | Op::InstallAsync { .. }
-            | Op::GetCurrent { .. }
-            | Op::GetUnborrowed { .. }
-            | Op::BorrowClone { .. }
-            | Op::Pause { .. }
-            | Op::Forge { .. } => self.handles.push(done.raw),
-            Op::GetAsync { .. } => {
-                self.handles.push(done.raw);
-                if let Val::BorrowAsync { store: Some(a), .. } = reply.val {
-                    // The new reference is the same pointer (identity checked).
-                    let p = self.canon[a];
-                    self.refs[a].push(p);
+        // SAFETY: every pointer passed below is NULL or points to a live local.
+        unsafe {
+            if reply.status != 0 {
+                return;
+            }
+            match *op {
+                Op::Install { .. }
+                | Op::InstallAsync { .. }
+                | Op::GetCurrent { .. }
+                | Op::GetUnborrowed { .. }
+                | Op::BorrowClone { .. }
+                | Op::Pause { .. }
+                | Op::Forge { .. } => self.handles.push(done.raw),
+                Op::GetAsync { .. } => {
+                    self.handles.push(done.raw);
+                    if let Val::BorrowAsync { store: Some(a), .. } = reply.val {
+                        // The new reference is the same pointer (identity checked).
+                        let p = self.canon[a];
+                        self.refs[a].push(p);
+                    }
                 }
+                Op::AsyncNew { .. } => {
+                    let p = done.raw as usize;
+                    self.canon.push(p);
+                    self.refs.push(vec![p]);
+                    self.probes.push(self.probe_refs.then(|| {
+                        storectx_async_store_clone(p as *const storectx_async_store) as usize
+                    }));
+                }
+                Op::AsyncClone { a: Some(a), .. } => self.refs[a].push(done.raw as usize),
+                Op::AsyncRelease { a: Some(a), .. } => {
+                    self.refs[a].pop();
+                }
+                Op::TryWrite { .. } | Op::Write { .. } => self.guards.push(done.raw),
+                Op::Suspend { .. } => self.segments.push(done.raw),
+                _ => {}
             }
-            Op::AsyncNew { .. } => {
-                let p = done.raw as usize;
-                self.canon.push(p);
-                self.refs.push(vec![p]);
-                self.probes.push(self.probe_refs.then(|| {
-                    storectx_async_store_clone(p as *const storectx_async_store) as usize
-                }));
-            }
-            Op::AsyncClone { a: Some(a), .. } => self.refs[a].push(done.raw as usize),
-            Op::AsyncRelease { a: Some(a), .. } => {
-                self.refs[a].pop();
-            }
-            Op::TryWrite { .. } | Op::Write { .. } => self.guards.push(done.raw),
-            Op::Suspend { .. } => self.segments.push(done.raw),
-            _ => {}
         }
     }
 
     /// Drops the hidden probe references and ends every worker.
     pub fn shutdown(&mut self) {
-        for p in self.probes.drain(..).flatten() {
-            storectx_async_store_release(p as *mut storectx_async_store);
-        }
-        for w in &mut self.workers {
-            w.exit();
+        // SAFETY: every pointer passed below is NULL or points to a live local.
+        unsafe {
+            for p in self.probes.drain(..).flatten() {
+                storectx_async_store_release(p as *mut storectx_async_store);
+            }
+            for w in &mut self.workers {
+                w.exit();
+            }
         }
     }
 }

@@ -5,12 +5,13 @@
 //! Layout: `number << 3 | tag`. Numbers are never reused; the tag keeps a
 //! handle of one kind from being accepted as another; 0 is never valid.
 
+use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a raw handle value stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u64)]
-pub enum Tag {
+pub(crate) enum Tag {
     /// An install guard whose entry was pushed.
     Install = 1,
     /// The no-op guard of an install onto the same store's async entry.
@@ -26,14 +27,14 @@ const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
 /// Encodes `number` (from a [`NumberSource`]) with its tag.
 #[inline]
-pub fn encode(tag: Tag, number: u64) -> u64 {
+pub(crate) fn encode(tag: Tag, number: u64) -> u64 {
     (number << TAG_BITS) | tag as u64
 }
 
 /// The number inside `raw` if `raw` carries `tag`; `None` for any other value
 /// (zeroed, forged with another tag, ...).
 #[inline]
-pub fn decode(raw: u64, tag: Tag) -> Option<u64> {
+pub(crate) fn decode(raw: u64, tag: Tag) -> Option<u64> {
     let number = raw >> TAG_BITS;
     (raw & TAG_MASK == tag as u64 && number != 0).then_some(number)
 }
@@ -47,7 +48,7 @@ static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
 /// A per-thread source of process-unique, never-reused, nonzero numbers.
 #[derive(Debug)]
-pub struct NumberSource {
+pub(crate) struct NumberSource {
     next: u64,
     end: u64,
 }
@@ -74,22 +75,36 @@ impl NumberSource {
         self.next != self.end
     }
 
-    /// Makes sure the next call to [`Self::try_next_number`] succeeds.
+    /// Makes sure the next call to [`Self::try_next_number`] succeeds;
+    /// `Exhausted`, nothing changed, once the process used every number.
     #[inline]
-    pub fn ensure(&mut self) {
-        if !self.has_next() {
-            self.refill();
+    pub fn ensure(&mut self) -> Result<()> {
+        if self.has_next() {
+            Ok(())
+        } else {
+            self.refill(&NEXT_BLOCK, LIMIT)
         }
     }
 
+    /// Takes the next block of `next_block`, a counter of numbers that
+    /// never passes `limit`. 2^61 numbers at 10^9 a second last 73 years of
+    /// one process doing nothing else, but a number is never reused: at the
+    /// limit the counter stays put and the caller is refused.
     #[cold]
-    fn refill(&mut self) {
-        let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-        // 2^61 numbers at 10^9 a second last 73 years of one thread doing
-        // nothing else; refuse to wrap rather than ever reuse a number.
-        assert!(start < LIMIT - BLOCK, "storectx: entry numbers exhausted");
+    fn refill(&mut self, next_block: &AtomicU64, limit: u64) -> Result<()> {
+        let start = next_block
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |start| {
+                start.checked_add(BLOCK).filter(|end| *end <= limit)
+            })
+            .map_err(|start| {
+                Error::Exhausted(format!(
+                    "entry and pause numbers are used up ({start} handed out); \
+                     numbers are never reused"
+                ))
+            })?;
         self.next = start;
         self.end = start + BLOCK;
+        Ok(())
     }
 }
 
@@ -117,7 +132,7 @@ mod tests {
     }
 
     fn next_number(source: &mut NumberSource) -> u64 {
-        source.ensure();
+        source.ensure().unwrap();
         source.try_next_number().expect("ensure leaves a number")
     }
 
@@ -133,5 +148,31 @@ mod tests {
         .unwrap();
         assert!(first.iter().all(|n| *n != 0 && !other.contains(n)));
         assert!(first.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// At the limit the counter is refused and stays put; the numbers of
+    /// the last block are all handed out first. Same arithmetic as the
+    /// process's counter, with a limit reached in two blocks.
+    #[test]
+    fn numbers_are_refused_at_the_limit_never_wrapped() {
+        let counter = AtomicU64::new(1);
+        let limit = 1 + 2 * BLOCK;
+        let mut source = NumberSource::new();
+        let mut last = 0;
+        for _ in 0..2 {
+            source.refill(&counter, limit).unwrap();
+            while let Some(n) = source.try_next_number() {
+                assert!(n > last && n < limit);
+                last = n;
+            }
+        }
+        assert_eq!(last, limit - 1);
+        let err = source.refill(&counter, limit).unwrap_err();
+        assert!(matches!(err, Error::Exhausted(_)), "{err:?}");
+        assert_eq!(counter.load(Ordering::Relaxed), limit, "nothing changed");
+        assert!(source.try_next_number().is_none());
+        let near_wrap = AtomicU64::new(u64::MAX - 1);
+        assert!(source.refill(&near_wrap, u64::MAX).is_err());
+        assert_eq!(near_wrap.load(Ordering::Relaxed), u64::MAX - 1);
     }
 }

@@ -4,33 +4,46 @@
 //! Hot-path operations touch only the top entry and [`StoreSet`]; telling an
 //! out-of-order handle from a stale one scans the stack, but only on the
 //! error path.
+//!
+//! Everything that edits the stack lives in this module and its children
+//! (borrows, pauses, segments, the store set, handle numbering); the fields
+//! are private to it, so the LIFO and `pause_base` rules cannot be broken
+//! from outside.
+
+mod borrow;
+mod handle;
+mod pause;
+mod segment;
+mod store_set;
+
+pub(crate) use borrow::Borrowed;
+pub(crate) use segment::Segment;
 
 use crate::async_store::{AsyncStore, WriteGuard};
 use crate::error::{Error, Result};
-use crate::handle::{self, NumberSource, Tag};
-use crate::store_set::{StoreSet, NO_SLOT};
-use std::fmt::Write as _;
+use handle::{NumberSource, Tag};
 use std::sync::Arc;
+use store_set::{StoreSet, NO_SLOT};
 
 /// One installed store on a thread's stack.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Process-unique; named by this entry's install guard and borrows.
-    pub(crate) number: u64,
-    pub(crate) id: u64,
-    pub(crate) address: usize,
-    pub(crate) borrows: u32,
+    number: u64,
+    id: u64,
+    address: usize,
+    borrows: u32,
     /// Where this entry's pause records begin in [`Stack::pauses`].
-    pub(crate) pause_base: usize,
+    pause_base: usize,
     /// `Some` for an async entry: the entry holds the store's lock.
-    pub(crate) guard: Option<WriteGuard>,
+    guard: Option<WriteGuard>,
     /// The slot of `id` in [`Stack::present`] if this entry put it there.
-    pub(crate) slot: u32,
+    slot: u32,
 }
 
 impl Entry {
     /// The async store of an async entry.
-    pub fn async_store(&self) -> Option<&Arc<AsyncStore>> {
+    pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
         self.guard.as_ref().map(WriteGuard::store)
     }
 
@@ -45,22 +58,22 @@ impl Entry {
 
 /// An outstanding pause on some entry.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct PauseRecord {
-    pub(crate) number: u64,
+struct PauseRecord {
+    number: u64,
     /// Whether the pause took one borrow away (and unpause gives it back).
-    pub(crate) decremented: bool,
+    decremented: bool,
 }
 
 /// A thread's stack of store contexts.
 #[derive(Debug, Default)]
-pub struct Stack {
-    pub(crate) entries: Vec<Entry>,
+pub(crate) struct Stack {
+    entries: Vec<Entry>,
     /// Pause records of all entries, in stack order: entry `k` owns
     /// `pauses[entries[k].pause_base .. entries[k + 1].pause_base]`.
-    pub(crate) pauses: Vec<PauseRecord>,
+    pauses: Vec<PauseRecord>,
     /// Every store id that has an entry on this stack.
-    pub(crate) present: StoreSet,
-    pub(crate) numbers: NumberSource,
+    present: StoreSet,
+    numbers: NumberSource,
 }
 
 #[cold]
@@ -81,7 +94,7 @@ fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
 
 impl Stack {
     /// An empty stack; allocates on first push.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Stack {
             entries: Vec::new(),
             pauses: Vec::new(),
@@ -92,37 +105,37 @@ impl Stack {
 
     /// Number of entries.
     #[inline]
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.entries.len()
     }
 
     /// True when no store is installed.
     #[inline]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The top entry.
     #[inline]
-    pub fn top(&self) -> Option<&Entry> {
+    pub(crate) fn top(&self) -> Option<&Entry> {
         self.entries.last()
     }
 
     /// The store id on top, 0 when empty.
     #[inline]
-    pub fn active_store(&self) -> u64 {
+    pub(crate) fn active_store(&self) -> u64 {
         self.top().map_or(0, |e| e.id)
     }
 
     /// Whether `id` is the top entry's store.
     #[inline]
-    pub fn is_active(&self, id: u64) -> bool {
+    pub(crate) fn is_active(&self, id: u64) -> bool {
         id != 0 && self.active_store() == id
     }
 
     /// Whether `id` is on this stack but not on top.
     #[inline]
-    pub fn is_paused(&self, id: u64) -> bool {
+    pub(crate) fn is_paused(&self, id: u64) -> bool {
         id != 0 && self.active_store() != id && self.present.contains(id)
     }
 
@@ -130,9 +143,9 @@ impl Stack {
     /// answers its install guard's raw handle: the no-op guard (nothing
     /// pushed) when the store is on top as an async entry.
     #[inline]
-    pub fn install(&mut self, id: u64, address: usize) -> Result<u64> {
+    pub(crate) fn install(&mut self, id: u64, address: usize) -> Result<u64> {
         if !self.has_room() {
-            self.make_room();
+            self.make_room()?;
         }
         match self.try_install(id, address) {
             Some(raw) => Ok(raw),
@@ -143,7 +156,7 @@ impl Stack {
     /// [`Stack::install`] without the error: `None`, and nothing changed,
     /// where it fails or would have to allocate (see `has_room`).
     #[inline(always)]
-    pub fn try_install(&mut self, id: u64, address: usize) -> Option<u64> {
+    pub(crate) fn try_install(&mut self, id: u64, address: usize) -> Option<u64> {
         if id == 0 {
             return None;
         }
@@ -179,7 +192,7 @@ impl Stack {
 
     /// Pushes an async entry that takes over `guard` (and its lock). On
     /// refusal the guard is handed back untouched.
-    pub fn install_async(
+    pub(crate) fn install_async(
         &mut self,
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
@@ -194,7 +207,9 @@ impl Stack {
         }
         let address = guard.store().address();
         if !self.has_room() {
-            self.make_room();
+            if let Err(e) = self.make_room() {
+                return Err((e, guard));
+            }
         }
         // Not present, so not on top either: never nested.
         let mut guard = Some(guard);
@@ -219,14 +234,15 @@ impl Stack {
     /// Makes [`Stack::has_room`] true.
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self) {
+    fn make_room(&mut self) -> Result<()> {
+        self.numbers.ensure()?;
         if self.entries.len() == self.entries.capacity() {
             self.grow_entries();
         }
         if self.present.needs_grow() {
             self.regrow_present();
         }
-        self.numbers.ensure();
+        Ok(())
     }
 
     /// Pushes an entry, taking `guard` (`Some` for an async entry); `None`,
@@ -311,7 +327,7 @@ impl Stack {
     /// Pops the entry named by an install guard; it must be on top and
     /// unborrowed. Dropping an async entry releases its lock.
     #[inline]
-    pub fn uninstall(&mut self, raw: u64) -> Result<()> {
+    pub(crate) fn uninstall(&mut self, raw: u64) -> Result<()> {
         if self.try_uninstall(raw) {
             Ok(())
         } else {
@@ -322,13 +338,15 @@ impl Stack {
     /// [`Stack::uninstall`] without the error: `false`, and nothing changed,
     /// where it fails.
     #[inline(always)]
-    pub fn try_uninstall(&mut self, raw: u64) -> bool {
+    pub(crate) fn try_uninstall(&mut self, raw: u64) -> bool {
         let Some(top) = self.entries.last() else {
             return false;
         };
-        if handle::decode(raw, Tag::Install) != Some(top.number) || top.borrows > 0 {
-            // Or the no-op guard of the async entry on top: nothing to pop.
-            return handle::decode(raw, Tag::NoopInstall) == Some(top.number);
+        match guard_names(raw, top) {
+            Some(GuardKind::Pushed) if top.borrows == 0 => {}
+            // The no-op guard of the async entry on top: nothing to pop.
+            Some(GuardKind::Noop) => return true,
+            _ => return false,
         }
         crate::testing::maybe_panic();
         let (pause_base, slot) = (top.pause_base, top.slot);
@@ -344,23 +362,31 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn uninstall_error(&self, raw: u64) -> Error {
-        let noop = handle::decode(raw, Tag::NoopInstall);
-        if noop.is_some() {
-            // Refused, so its async entry is not on top.
-            return self.handle_error(noop, "no-op install guard");
-        }
-        match self.top_index_of(raw, Tag::Install, "install guard") {
-            Ok(index) => {
+        match self
+            .entries
+            .iter()
+            .rposition(|e| guard_names(raw, e).is_some())
+        {
+            Some(index) if index + 1 == self.depth() => {
                 let top = &self.entries[index];
                 cold_still_borrowed(top.id, index + 1, top.borrows)
             }
-            Err(e) => e,
+            Some(index) => self.out_of_order(index, "install guard"),
+            None => Error::StaleHandle(format!(
+                "install guard names no entry of its kind on this thread's stack (depth {}): \
+                 already uninstalled, zeroed or forged, from another thread, or its entry \
+                 is suspended",
+                self.depth()
+            )),
         }
     }
 
     /// Whether the install guard `raw` names an entry on this stack.
-    pub fn install_guard_installed(&self, raw: u64) -> bool {
-        handle::decode(raw, Tag::Install).is_some_and(|n| self.index_of_number(n).is_some())
+    pub(crate) fn install_guard_installed(&self, raw: u64) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .any(|e| guard_names(raw, e) == Some(GuardKind::Pushed))
     }
 
     /// The top entry for store `id` (the lookup every by-id operation makes).
@@ -421,22 +447,24 @@ impl Stack {
             return Error::StaleHandle(format!("{what} is zeroed, forged or of another kind"));
         };
         match self.index_of_number(number) {
-            Some(index) => {
-                let entry = &self.entries[index];
-                Error::OutOfOrder(format!(
-                    "{what} for store {} is at depth {}, top is store {} at depth {}",
-                    entry.id,
-                    index + 1,
-                    self.active_store(),
-                    self.depth()
-                ))
-            }
+            Some(index) => self.out_of_order(index, what),
             None => Error::StaleHandle(format!(
                 "{what} names no entry on this thread's stack (depth {}): already \
                  released, from another thread, or its entry is suspended",
                 self.depth()
             )),
         }
+    }
+
+    #[cold]
+    fn out_of_order(&self, index: usize, what: &str) -> Error {
+        Error::OutOfOrder(format!(
+            "{what} for store {} is at depth {}, top is store {} at depth {}",
+            self.entries[index].id,
+            index + 1,
+            self.active_store(),
+            self.depth()
+        ))
     }
 
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
@@ -450,7 +478,7 @@ impl Stack {
 
     /// Whether an async entry on this stack holds `store`'s lock (so waiting
     /// for it here would never end).
-    pub fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
+    pub(crate) fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
         self.present.contains(store.id())
             && self
                 .entries
@@ -458,21 +486,63 @@ impl Stack {
                 .any(|e| e.async_store().is_some_and(|s| Arc::ptr_eq(s, store)))
     }
 
-    /// The stack, top first, one line per entry (for debugging and demos).
-    pub fn describe(&self) -> String {
-        let mut text = String::new();
+    /// Writes the stack, top first, one line per entry (for debugging and
+    /// demos). Allocates nothing: `out` decides where the text goes.
+    pub(crate) fn describe_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         for (index, e) in self.entries.iter().enumerate().rev() {
-            let _ = writeln!(
-                text,
+            writeln!(
+                out,
                 "depth {}: store {} at {:#x} {} borrows {}",
                 index + 1,
                 e.id,
                 e.address,
                 e.kind(),
                 e.borrows
-            );
+            )?;
         }
+        Ok(())
+    }
+
+    /// [`Stack::describe_to`] into a new string.
+    #[cfg(test)]
+    pub(crate) fn describe(&self) -> String {
+        let mut text = String::new();
+        self.describe_to(&mut text)
+            .expect("a String takes any text");
         text
+    }
+
+    /// Drops every entry, top first (async entries release their locks),
+    /// and every pause record: the thread's teardown.
+    pub(crate) fn clear(&mut self) {
+        while let Some(entry) = self.entries.pop() {
+            self.present.clear_slot(entry.slot);
+            drop(entry);
+        }
+        self.pauses.clear();
+    }
+}
+
+/// Which kind of install guard names an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GuardKind {
+    /// The guard of the install that pushed the entry (sync or async).
+    Pushed,
+    /// The no-op guard of an install onto the same store's async entry.
+    Noop,
+}
+
+/// Whether the install guard `raw` names `entry`, and as which kind: the
+/// one rule that both the fast path and the refusal messages apply. A no-op
+/// guard names an async entry and nothing else.
+#[inline(always)]
+fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
+    if handle::decode(raw, Tag::Install) == Some(entry.number) {
+        Some(GuardKind::Pushed)
+    } else if entry.guard.is_some() && handle::decode(raw, Tag::NoopInstall) == Some(entry.number) {
+        Some(GuardKind::Noop)
+    } else {
+        None
     }
 }
 

@@ -8,7 +8,7 @@
 
 /// A set of nonzero `u64` store ids with LIFO removal by slot.
 #[derive(Debug, Default)]
-pub struct StoreSet {
+pub(crate) struct StoreSet {
     /// 0 marks an empty slot; length is 0 or a power of two.
     slots: Vec<u64>,
     len: usize,
@@ -21,7 +21,7 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 impl StoreSet {
     /// An empty set; allocates on first insert.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         StoreSet {
             slots: Vec::new(),
             len: 0,
@@ -29,12 +29,14 @@ impl StoreSet {
     }
 
     /// Number of ids in the set.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// True when the set holds no id.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -47,7 +49,7 @@ impl StoreSet {
 
     /// Whether `id` is in the set.
     #[inline]
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         if self.slots.is_empty() {
             return false;
         }
@@ -64,14 +66,14 @@ impl StoreSet {
 
     /// Whether one more insert needs a bigger table (see [`StoreSet::reset_for`]).
     #[inline]
-    pub fn needs_grow(&self) -> bool {
+    pub(crate) fn needs_grow(&self) -> bool {
         (self.len + 1) * 4 > self.slots.len()
     }
 
     /// Adds `id` and answers its slot, or `NO_SLOT` if it was present.
     /// The caller checked [`StoreSet::needs_grow`] first.
     #[inline]
-    pub fn insert_slot(&mut self, id: u64) -> u32 {
+    pub(crate) fn insert_slot(&mut self, id: u64) -> u32 {
         debug_assert!(id != 0 && !self.needs_grow());
         let mask = self.slots.len() - 1;
         let mut i = self.home(id);
@@ -91,7 +93,7 @@ impl StoreSet {
     /// Removes the id put at `slot`, which must be the most recently
     /// inserted id still present; `NO_SLOT` removes nothing.
     #[inline]
-    pub fn clear_slot(&mut self, slot: u32) {
+    pub(crate) fn clear_slot(&mut self, slot: u32) {
         if slot != NO_SLOT {
             self.slots[slot as usize] = 0;
             self.len -= 1;
@@ -101,7 +103,7 @@ impl StoreSet {
     /// Empties the set and sizes it for `n` ids; the caller re-inserts its
     /// ids in stack order and records their new slots.
     #[cold]
-    pub fn reset_for(&mut self, n: usize) {
+    pub(crate) fn reset_for(&mut self, n: usize) {
         let mut size = MIN_SLOTS.max(self.slots.len());
         while n * 4 > size {
             size *= 2;

@@ -3,10 +3,10 @@
 //! top of whichever thread resumes it. Both cost O(segment), never O(depth
 //! below it).
 
+use super::store_set::NO_SLOT;
+use super::{Entry, PauseRecord, Stack};
 use crate::async_store::WriteGuard;
 use crate::error::{Error, Result};
-use crate::stack::{Entry, PauseRecord, Stack};
-use crate::store_set::NO_SLOT;
 
 /// Entries detached from a thread's stack, with their pause records.
 ///
@@ -16,7 +16,7 @@ use crate::store_set::NO_SLOT;
 /// resumes it. Further entries and all pause records go to `rest`, allocated
 /// on first need and kept (with its capacity) when the segment is reused.
 #[derive(Debug, Default)]
-pub struct Segment {
+pub(crate) struct Segment {
     // The bottom entry's fields, flattened so that `shape` fills their
     // padding (48 bytes in all: the registry slot stays one cache line).
     number: u64,
@@ -51,7 +51,7 @@ struct Rest {
 
 impl Segment {
     /// Number of entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self.shape {
             Shape::Empty => 0,
             Shape::Bottom => 1,
@@ -60,13 +60,13 @@ impl Segment {
     }
 
     /// True when the segment carries no entry.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.shape == Shape::Empty
     }
 
     /// Store ids of the entries, bottom first.
     #[cfg(test)]
-    pub fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
         let rest = match (self.shape, &self.rest) {
             (Shape::Spilled, Some(rest)) => &rest.entries[..],
             _ => &[],
@@ -78,7 +78,7 @@ impl Segment {
     }
 
     /// Drops the entries (releasing their locks) and keeps the capacity.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.guard = None;
         if let Some(rest) = &mut self.rest {
             rest.entries.clear();
@@ -151,7 +151,7 @@ fn cold_base_above(base_depth: usize, depth: usize) -> Error {
 impl Stack {
     /// Moves every entry above `base_depth` into `segment`, which must be
     /// empty.
-    pub fn suspend_into(&mut self, base_depth: usize, segment: &mut Segment) -> Result<()> {
+    pub(crate) fn suspend_into(&mut self, base_depth: usize, segment: &mut Segment) -> Result<()> {
         debug_assert!(segment.is_empty());
         if base_depth > self.depth() {
             return Err(cold_base_above(base_depth, self.depth()));
@@ -192,7 +192,7 @@ impl Stack {
     /// Pushes `segment`'s entries back on top of this stack, leaving it
     /// empty, and answers the depth where they start. Refused, with the
     /// segment untouched, if one of its stores is already on this stack.
-    pub fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
+    pub(crate) fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
         if let Some(id) = segment.clash_with(self) {
             return Err(cold_already_on_stack(self, id));
         }

@@ -1,0 +1,197 @@
+//! Pausing a borrow while guest code runs: the per-entry LIFO of pause
+//! records. A pause takes the top entry's borrow away (if it has one) and its
+//! unpause gives it back.
+
+use super::borrow::too_many_borrows;
+use super::handle::{self, Tag};
+use super::{PauseRecord, Stack};
+use crate::error::{Error, Result};
+
+impl Stack {
+    /// Pauses the top store `id` while guest code runs: takes one borrow
+    /// away if there is one, and remembers whether it did.
+    #[inline]
+    pub(crate) fn pause(&mut self, id: u64) -> Result<u64> {
+        // What try_pause leaves to this, the full path: room for the record
+        // and a number.
+        self.pauses.reserve(1);
+        self.numbers.ensure()?;
+        match self.try_pause(id) {
+            Some(raw) => Ok(raw),
+            None => Err(self.not_on_top_error(id)),
+        }
+    }
+
+    /// [`Stack::pause`] without the error: `None`, and nothing changed,
+    /// where it fails or would have to allocate (the record vector is full,
+    /// or the thread's block of numbers is used up). Calls nothing, so the
+    /// C export that runs it needs no saved registers.
+    #[inline(always)]
+    pub(crate) fn try_pause(&mut self, id: u64) -> Option<u64> {
+        if self.pauses.len() == self.pauses.capacity() {
+            return None;
+        }
+        let entry = self.entries.last_mut().filter(|top| top.id == id)?;
+        let number = self.numbers.try_next_number()?;
+        let decremented = entry.borrows > 0;
+        entry.borrows -= u32::from(decremented);
+        let len = self.pauses.len();
+        // SAFETY: len < capacity (checked on entry), so the slot at `len` is
+        // allocated and unused; it is written before `set_len` counts it.
+        // (Vec::push would keep a call to its growth path in this function.)
+        unsafe {
+            self.pauses.as_mut_ptr().add(len).write(PauseRecord {
+                number,
+                decremented,
+            });
+            self.pauses.set_len(len + 1);
+        }
+        Some(handle::encode(Tag::Pause, number))
+    }
+
+    /// Ends the innermost pause of the top entry, restoring its borrow.
+    #[inline]
+    pub(crate) fn unpause(&mut self, raw: u64) -> Result<()> {
+        if self.try_unpause(raw) {
+            Ok(())
+        } else {
+            Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
+        }
+    }
+
+    /// [`Stack::unpause`] without the error: `false`, and nothing changed,
+    /// where it fails.
+    #[inline(always)]
+    pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
+        let number = handle::decode(raw, Tag::Pause);
+        let innermost = match (self.entries.last(), self.pauses.last()) {
+            (Some(top), Some(last)) if self.pauses.len() > top.pause_base => Some(*last),
+            _ => None,
+        };
+        match (number, innermost, self.entries.last_mut()) {
+            // A restored borrow must fit: the count may have reached
+            // u32::MAX while paused (then refused, nothing changed).
+            (Some(n), Some(last), Some(top))
+                if last.number == n
+                    && top
+                        .borrows
+                        .checked_add(u32::from(last.decremented))
+                        .is_some() =>
+            {
+                crate::testing::maybe_panic();
+                top.borrows += u32::from(last.decremented);
+                self.pauses.pop();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[cold]
+    fn unpause_error(&self, number: Option<u64>) -> Error {
+        let Some(number) = number else {
+            return Error::StaleHandle("pause guard is zeroed, forged or of another kind".into());
+        };
+        let Some(at) = self.pauses.iter().rposition(|p| p.number == number) else {
+            return Error::StaleHandle(format!(
+                "pause guard names no outstanding pause on this thread's stack (depth {}): \
+                 already unpaused, its entry is gone or suspended, or from another thread",
+                self.depth()
+            ));
+        };
+        if at + 1 == self.pauses.len() && self.top().is_some_and(|t| t.pause_base <= at) {
+            // Its innermost pause, on top: refused only because the
+            // restored borrow would not fit.
+            let top = self.top().expect("checked above");
+            return too_many_borrows(top.id);
+        }
+        let owner = self
+            .entries
+            .iter()
+            .rposition(|e| e.pause_base <= at)
+            .expect("a pause record always belongs to an entry");
+        let entry = &self.entries[owner];
+        if owner + 1 == self.depth() {
+            let inner = self.pauses.len() - 1 - at;
+            Error::OutOfOrder(format!(
+                "pause guard of store {} is not its innermost pause; unpause the {inner} later \
+                 pause(s) first",
+                entry.id
+            ))
+        } else {
+            Error::OutOfOrder(format!(
+                "pause guard for store {} is at depth {}, top is store {} at depth {}",
+                entry.id,
+                owner + 1,
+                self.active_store(),
+                self.depth()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_nest_lifo_and_restore() {
+        let mut s = Stack::new();
+        let g = s.install(1, 0x10).unwrap();
+        let b = s.get_current(1).unwrap();
+        let p1 = s.pause(1).unwrap(); // 1 -> 0
+        assert_eq!(s.top().unwrap().borrows, 0);
+        let p2 = s.pause(1).unwrap(); // stays 0, not decremented
+        assert!(matches!(s.unpause(p1), Err(Error::OutOfOrder(_))));
+        s.unpause(p2).unwrap();
+        assert!(matches!(s.unpause(p2), Err(Error::StaleHandle(_))));
+        s.unpause(p1).unwrap();
+        assert_eq!(s.top().unwrap().borrows, 1);
+        s.borrow_release(b.raw).unwrap();
+        s.uninstall(g).unwrap();
+    }
+
+    #[test]
+    fn unpause_after_top_changed() {
+        let mut s = Stack::new();
+        let g1 = s.install(1, 0x10).unwrap();
+        let p = s.pause(1).unwrap();
+        let g2 = s.install(2, 0x20).unwrap();
+        assert!(matches!(s.unpause(p), Err(Error::OutOfOrder(_))));
+        s.uninstall(g2).unwrap();
+        s.unpause(p).unwrap();
+        // An uninstalled entry's pauses become stale.
+        let p = s.pause(1).unwrap();
+        s.uninstall(g1).unwrap();
+        assert!(matches!(s.unpause(p), Err(Error::StaleHandle(_))));
+        assert!(s.pauses.is_empty());
+    }
+
+    /// The issue-10 input: a borrow, a pause (count 0), borrows up to the
+    /// limit, then unpause would wrap the count to 0: refused, nothing
+    /// changed, and everything unwinds cleanly afterwards.
+    #[test]
+    fn unpause_is_refused_when_the_restored_borrow_would_not_fit() {
+        let mut s = Stack::new();
+        let g = s.install(1, 0x10).unwrap();
+        let b = s.get_current(1).unwrap();
+        let p = s.pause(1).unwrap();
+        assert_eq!(s.top().unwrap().borrows, 0);
+        s.entries.last_mut().unwrap().borrows = u32::MAX - 1; // as if taken one by one
+        s.get_current(1).unwrap();
+        assert!(matches!(s.get_current(1), Err(Error::InvalidArgument(_))));
+        let before = s.describe();
+        assert!(matches!(s.unpause(p), Err(Error::InvalidArgument(_))));
+        assert_eq!(s.describe(), before, "a refused unpause changes nothing");
+        assert!(matches!(
+            s.get_current_unborrowed(),
+            Err(Error::Borrowed(_))
+        ));
+        assert!(matches!(s.uninstall(g), Err(Error::StillBorrowed(_))));
+        s.borrow_release(b.raw).unwrap();
+        s.unpause(p).unwrap();
+        assert_eq!(s.top().unwrap().borrows, u32::MAX);
+        s.entries.last_mut().unwrap().borrows = 0;
+        s.uninstall(g).unwrap();
+    }
+}

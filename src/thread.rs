@@ -1,0 +1,301 @@
+//! The calling thread's context: all of its per-thread state in one struct,
+//! reached through one thread-local word, torn down in one place.
+//!
+//! The word holds, for each thread:
+//! * `0` — the thread never made a call that needs state. Read-only calls
+//!   answer as for an empty stack: they never allocate, lock or create state,
+//!   so they work from a signal handler or under the loader's lock.
+//! * a pointer to the thread's [`Context`], boxed on its first call that
+//!   needs state. That call also arms a `pthread_key` (created once per
+//!   process) whose destructor is the one teardown.
+//! * `1..=ROUNDS` — the teardown ran that many times during this thread's
+//!   exit. A call made after it (from another destructor) creates a new
+//!   context and re-arms the key, which glibc honours in its next destructor
+//!   round; once `ROUNDS` rounds have run there is no next one, so such a
+//!   call is refused with nothing changed.
+//!
+//! Why a `pthread_key` and not a Rust `thread_local!` with a destructor:
+//! the latter registers through `__cxa_thread_atexit_impl`, which allocates
+//! and takes the dynamic loader's lock, and which does nothing once the
+//! thread's destructors have started (a first call made from a
+//! `pthread_key` destructor would never be cleaned up).
+
+use crate::error::{Error, Result};
+use crate::stack::Stack;
+use std::sync::OnceLock;
+
+/// The one teardown runs at most this many times per thread: glibc's
+/// `PTHREAD_DESTRUCTOR_ITERATIONS`, the number of destructor rounds it runs.
+const ROUNDS: usize = 4;
+/// Word values up to this are markers, never context addresses.
+const LAST_MARKER: usize = ROUNDS;
+
+/// Everything a thread keeps.
+pub(crate) struct Context {
+    pub(crate) stack: Stack,
+    /// This thread's last error message, NUL-terminated ("" when none).
+    last_error: Vec<u8>,
+    /// How many teardowns ran on this thread before this context was made.
+    rounds: usize,
+}
+
+impl Drop for Context {
+    /// The teardown order, written once: entries leave the stack top first,
+    /// so each async entry releases its write lock; then the last error and
+    /// the context's memory go.
+    fn drop(&mut self) {
+        self.stack.clear();
+    }
+}
+
+mod word {
+    //! The one thread-local word. With the `initial-exec-tls` feature on
+    //! x86_64 Linux glibc it is declared in assembly in the initial-exec TLS
+    //! model (one load relative to the thread pointer, no `__tls_get_addr`,
+    //! which can allocate on a thread's first access to a `dlopen`ed
+    //! library); elsewhere a constant-initialised `thread_local!` without a
+    //! destructor (no registration, nothing run at exit).
+
+    #[cfg(all(
+        feature = "initial-exec-tls",
+        target_arch = "x86_64",
+        target_os = "linux",
+        target_env = "gnu"
+    ))]
+    mod imp {
+        use std::arch::{asm, global_asm};
+
+        // One pointer-sized thread-local, zero in every new thread.
+        global_asm!(
+            ".pushsection .tbss,\"awT\",@nobits",
+            ".p2align 3",
+            ".globl storectx_thread_word_ie",
+            ".hidden storectx_thread_word_ie",
+            ".type storectx_thread_word_ie,@tls_object",
+            ".size storectx_thread_word_ie,8",
+            "storectx_thread_word_ie:",
+            ".zero 8",
+            ".popsection",
+        );
+
+        #[inline(always)]
+        pub(crate) fn get() -> usize {
+            let p: usize;
+            // SAFETY: reads the 8-byte thread-local defined above, at the
+            // offset the dynamic linker put in the GOT for it; nothing else.
+            unsafe {
+                asm!(
+                    "mov {p}, qword ptr [rip + storectx_thread_word_ie@GOTTPOFF]",
+                    "mov {p}, qword ptr fs:[{p}]",
+                    p = out(reg) p,
+                    options(nostack, preserves_flags, readonly, pure),
+                );
+            }
+            p
+        }
+
+        #[inline(always)]
+        pub(crate) fn set(p: usize) {
+            // SAFETY: writes the 8-byte thread-local defined above, nothing else.
+            unsafe {
+                asm!(
+                    "mov {t}, qword ptr [rip + storectx_thread_word_ie@GOTTPOFF]",
+                    "mov qword ptr fs:[{t}], {p}",
+                    t = out(reg) _,
+                    p = in(reg) p,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
+    }
+
+    #[cfg(not(all(
+        feature = "initial-exec-tls",
+        target_arch = "x86_64",
+        target_os = "linux",
+        target_env = "gnu"
+    )))]
+    mod imp {
+        use std::cell::Cell;
+
+        thread_local! {
+            static WORD: Cell<usize> = const { Cell::new(0) };
+        }
+
+        #[inline(always)]
+        pub(crate) fn get() -> usize {
+            WORD.with(Cell::get)
+        }
+
+        #[inline(always)]
+        pub(crate) fn set(p: usize) {
+            WORD.with(|w| w.set(p));
+        }
+    }
+
+    pub(crate) use imp::{get, set};
+}
+
+/// This thread's context, if it has one.
+#[inline(always)]
+fn context_ptr() -> Option<*mut Context> {
+    let w = word::get();
+    (w > LAST_MARKER).then_some(w as *mut Context)
+}
+
+/// Runs `f` on this thread's context, if it has one; `None` otherwise,
+/// without running `f` (for fast paths that must not call out).
+///
+/// # Safety
+/// `f` must not reach this thread's context again (through any function of
+/// this module): the `&mut` it gets is the only reference while it runs.
+/// The core never calls back into embedder code, so no export re-enters.
+#[inline(always)]
+pub(crate) unsafe fn with_fast<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+    // SAFETY: a context address in the word is this thread's live, boxed
+    // context (set by `create`, cleared before `teardown` drops it), and by
+    // this function's contract nothing else refers to it while `f` runs.
+    context_ptr().map(|p| f(unsafe { &mut *p }))
+}
+
+/// Runs `f` on this thread's context, creating it on the thread's first
+/// call. Refused (`NoContext`, nothing changed) once this thread's exit is
+/// past its last destructor round.
+///
+/// # Safety
+/// As for [`with_fast`].
+#[inline]
+pub(crate) unsafe fn with<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
+    let p = match context_ptr() {
+        Some(p) => p,
+        None => create()?,
+    };
+    // SAFETY: as in `with_fast`.
+    f(unsafe { &mut *p })
+}
+
+/// Reads this thread's context; `default` when it has none. Never creates
+/// one, never allocates, never locks.
+///
+/// # Safety
+/// As for [`with_fast`]; `f` only reads.
+#[inline(always)]
+pub(crate) unsafe fn read<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
+    // SAFETY: as in `with_fast`; shared access while no `with` runs.
+    context_ptr().map_or(default, |p| f(unsafe { &*p }))
+}
+
+/// The process's key, whose destructor tears a thread's context down.
+fn key() -> Result<libc::pthread_key_t> {
+    static KEY: OnceLock<std::result::Result<libc::pthread_key_t, i32>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; `teardown` has the
+        // destructor signature and stays mapped (the library is never
+        // unloaded, see build.rs).
+        match unsafe { libc::pthread_key_create(&mut key, Some(teardown)) } {
+            0 => Ok(key),
+            e => Err(e),
+        }
+    });
+    key.map_err(|e| {
+        Error::Exhausted(format!(
+            "pthread_key_create failed (error {e}): the process has no thread-specific \
+             data key left for libstorectx"
+        ))
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn create() -> Result<*mut Context> {
+    let rounds = word::get();
+    if rounds >= ROUNDS {
+        return Err(Error::NoContext(
+            "this thread has finished exiting: a context made now could never be torn \
+             down, so nothing was done"
+                .into(),
+        ));
+    }
+    let key = key()?;
+    let context = Box::into_raw(Box::new(Context {
+        stack: Stack::new(),
+        last_error: Vec::new(),
+        rounds,
+    }));
+    // The key's value tells the teardown how many rounds ran before.
+    // SAFETY: `key` is a live key of this process; the value is a non-null
+    // marker, never dereferenced.
+    if unsafe { libc::pthread_setspecific(key, (rounds + 1) as *const libc::c_void) } != 0 {
+        // SAFETY: `context` was boxed just above and never published.
+        drop(unsafe { Box::from_raw(context) });
+        return Err(Error::Exhausted(
+            "pthread_setspecific failed: out of memory for thread-specific data".into(),
+        ));
+    }
+    word::set(context as usize);
+    Ok(context)
+}
+
+/// The one teardown: the `pthread_key` destructor, run by glibc in the
+/// thread's exit after its C++ `thread_local` and Rust TLS destructors.
+extern "C" fn teardown(value: *mut libc::c_void) {
+    let round = value as usize; // 1 + the rounds that ran before
+    if let Some(p) = context_ptr() {
+        // Cleared first: nothing reaches the context while it is dropped.
+        word::set(round.min(ROUNDS));
+        // SAFETY: the word held this thread's boxed context; it is no
+        // longer reachable, so this is its last use.
+        let context = unsafe { Box::from_raw(p) };
+        debug_assert_eq!(context.rounds + 1, round);
+        // A panic must not unwind into glibc's exit path.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
+            std::process::abort();
+        }
+    } else {
+        word::set(round.min(ROUNDS));
+    }
+}
+
+impl Context {
+    /// Keeps `text` (NUL bytes replaced) as this thread's last error.
+    pub(crate) fn set_last_error(&mut self, text: &str) {
+        self.last_error.clear();
+        self.last_error
+            .extend(text.bytes().map(|b| if b == 0 { b'?' } else { b }));
+        self.last_error.push(0);
+    }
+}
+
+/// Records `text` as this thread's last error, creating its context if
+/// needed; dropped silently when the thread is past its last round.
+pub(crate) fn record_error(text: &str) {
+    // SAFETY: the closure only writes the message; nothing re-enters.
+    let _ = unsafe {
+        with(|cx| {
+            cx.set_last_error(text);
+            Ok(())
+        })
+    };
+}
+
+/// This thread's last error text, NUL-terminated. Read-only: "" when the
+/// thread has no context.
+pub(crate) fn last_error() -> *const u8 {
+    let exited = word::get() >= ROUNDS && context_ptr().is_none();
+    if exited {
+        return c"this thread has finished exiting; calls that need state are refused"
+            .as_ptr()
+            .cast();
+    }
+    // SAFETY: only reads.
+    unsafe {
+        read(c"".as_ptr().cast(), |cx| {
+            if cx.last_error.is_empty() {
+                c"".as_ptr().cast()
+            } else {
+                cx.last_error.as_ptr()
+            }
+        })
+    }
+}
