@@ -24,7 +24,11 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
         if want_soname {
-            let abi = if major == "0" { format!("0.{minor}") } else { major.clone() };
+            let abi = if major == "0" {
+                format!("0.{minor}")
+            } else {
+                major.clone()
+            };
             println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{abi}");
         }
         // Never unloaded: dlclose leaves it mapped, so a process that loads
@@ -60,7 +64,22 @@ mod header {
         let mut config =
             cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
         config.after_includes = Some(format!(
-            "\n#define STORECTX_VERSION_MAJOR {}\n#define STORECTX_VERSION_MINOR {}\n#define STORECTX_VERSION_PATCH {}",
+            "
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Major version of this header; storectx_version() gives the library's.
+ */
+#define STORECTX_VERSION_MAJOR {}
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Minor version of this header (while 0.x, a new minor may change the ABI).
+ */
+#define STORECTX_VERSION_MINOR {}
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Patch version of this header.
+ */
+#define STORECTX_VERSION_PATCH {}",
             version("MAJOR"),
             version("MINOR"),
             version("PATCH")
