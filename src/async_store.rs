@@ -4,11 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::stack::Stack;
-use parking_lot::lock_api::{RawMutex as _, RawMutexTimed as _};
-use parking_lot::RawMutex;
+use crate::store_lock::StoreLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A new store id: unique in the process, nonzero, never reused. 0 once
 /// all 2^64 - 2 ids are used (never in practice: 584 years at 10^9 a second),
@@ -26,7 +25,7 @@ pub(crate) fn new_store_id() -> u64 {
 pub(crate) struct AsyncStore {
     id: u64,
     address: usize,
-    lock: RawMutex,
+    lock: StoreLock,
 }
 
 impl std::fmt::Debug for AsyncStore {
@@ -70,7 +69,7 @@ impl AsyncStore {
         Ok(Arc::new(AsyncStore {
             id,
             address,
-            lock: RawMutex::INIT,
+            lock: StoreLock::new(),
         }))
     }
 
@@ -136,11 +135,9 @@ impl AsyncStore {
     pub(crate) fn write(self: &Arc<Self>, wait: Wait) -> Result<WriteGuard> {
         let locked = match wait {
             Wait::Never => self.lock.try_lock(),
-            Wait::For(timeout) => self.lock.try_lock_for(timeout),
-            Wait::Forever => {
-                self.lock.lock();
-                true
-            }
+            // A timeout too long to represent is forever.
+            Wait::For(timeout) => self.lock.lock_until(Instant::now().checked_add(timeout)),
+            Wait::Forever => self.lock.lock_until(None),
         };
         if locked {
             Ok(self.guard())
@@ -171,8 +168,7 @@ impl Drop for WriteGuard {
     fn drop(&mut self) {
         crate::valgrind::release(self.store.lock_tag());
         // SAFETY: the lock was taken when this guard was built and only this
-        // guard releases it; parking_lot's `send_guard` feature makes release
-        // from another thread part of RawMutex's contract.
+        // guard releases it; StoreLock has no owner, so any thread may.
         unsafe { self.store.lock.unlock() };
     }
 }

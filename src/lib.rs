@@ -26,6 +26,7 @@ pub mod error;
 pub mod ffi;
 mod registry;
 mod stack;
+mod store_lock;
 #[doc(hidden)]
 pub mod testing;
 mod thread;

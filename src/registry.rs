@@ -169,7 +169,7 @@ impl<T: Default + Send> Registry<T> {
         let index = self
             .fresh
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.limit).then_some(n + 1)
+                (n < crate::testing::table_limit(self.limit)).then_some(n + 1)
             })
             .ok()?;
         self.chunk_for(index);

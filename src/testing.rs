@@ -22,3 +22,55 @@ pub(crate) fn maybe_panic() {
         panic!("storectx testing hook: forced panic");
     }
 }
+
+/// The borrow count no entry may pass: `u32::MAX`, or lower in testing
+/// builds once [`storectx_testing_set_borrow_limit`] was called, so that C
+/// tests reach the limit in milliseconds through the same checks.
+#[inline(always)]
+pub(crate) fn borrow_limit() -> u32 {
+    #[cfg(feature = "testing")]
+    {
+        BORROW_LIMIT.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(feature = "testing"))]
+    {
+        u32::MAX
+    }
+}
+
+#[cfg(feature = "testing")]
+static BORROW_LIMIT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// Testing builds only (not in the header): lowers the borrow limit for the
+/// whole process.
+#[cfg(feature = "testing")]
+#[no_mangle]
+pub extern "C" fn storectx_testing_set_borrow_limit(limit: u32) {
+    BORROW_LIMIT.store(limit, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Live handles a registry table may hold: its capacity, or lower in
+/// testing builds once [`storectx_testing_set_table_limit`] was called.
+#[inline]
+pub(crate) fn table_limit(capacity: u32) -> u32 {
+    #[cfg(feature = "testing")]
+    {
+        capacity.min(TABLE_LIMIT.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    #[cfg(not(feature = "testing"))]
+    {
+        capacity
+    }
+}
+
+#[cfg(feature = "testing")]
+static TABLE_LIMIT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// Testing builds only (not in the header): lowers the number of live write
+/// guards and of live segments the process may hold.
+#[cfg(feature = "testing")]
+#[no_mangle]
+pub extern "C" fn storectx_testing_set_table_limit(limit: usize) {
+    let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+    TABLE_LIMIT.store(limit, std::sync::atomic::Ordering::Relaxed);
+}

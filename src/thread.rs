@@ -9,10 +9,10 @@
 //!   needs state. That call also arms a `pthread_key` (created once per
 //!   process) whose destructor is the one teardown.
 //! * `1..=ROUNDS` — the teardown ran that many times during this thread's
-//!   exit. A call made after it (from another destructor) creates a new
-//!   context and re-arms the key, which glibc honours in its next destructor
-//!   round; once `ROUNDS` rounds have run there is no next one, so such a
-//!   call is refused with nothing changed.
+//!   exit. It re-arms the key each time, so a call made after it (from
+//!   another destructor) creates a new context that glibc's next destructor
+//!   round tears down; once `ROUNDS` rounds have run there is no next one,
+//!   so such a call is refused with nothing changed.
 //!
 //! Why a `pthread_key` and not a Rust `thread_local!` with a destructor:
 //! the latter registers through `__cxa_thread_atexit_impl`, which allocates
@@ -35,8 +35,6 @@ pub(crate) struct Context {
     pub(crate) stack: Stack,
     /// This thread's last error message, NUL-terminated ("" when none).
     last_error: Vec<u8>,
-    /// How many teardowns ran on this thread before this context was made.
-    rounds: usize,
 }
 
 impl Drop for Context {
@@ -221,7 +219,6 @@ fn create() -> Result<*mut Context> {
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
         last_error: Vec::new(),
-        rounds,
     }));
     // The key's value tells the teardown how many rounds ran before.
     // SAFETY: `key` is a live key of this process; the value is a non-null
@@ -239,21 +236,32 @@ fn create() -> Result<*mut Context> {
 
 /// The one teardown: the `pthread_key` destructor, run by glibc in the
 /// thread's exit after its C++ `thread_local` and Rust TLS destructors.
+///
+/// It re-arms itself for every later destructor round, so that the number
+/// of times it ran is the round number (for a thread that made state before
+/// its exit began) and a call made by another destructor after it — in the
+/// same round or a later one — is cleaned up in the next round, or refused
+/// once there is none.
 extern "C" fn teardown(value: *mut libc::c_void) {
-    let round = value as usize; // 1 + the rounds that ran before
-    if let Some(p) = context_ptr() {
-        // Cleared first: nothing reaches the context while it is dropped.
-        word::set(round.min(ROUNDS));
+    let round = (value as usize).min(ROUNDS); // 1 + the rounds that ran before
+    let context = context_ptr();
+    // Cleared first: nothing reaches the context while it is dropped.
+    word::set(round);
+    if let Some(p) = context {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
         let context = unsafe { Box::from_raw(p) };
-        debug_assert_eq!(context.rounds + 1, round);
         // A panic must not unwind into glibc's exit path.
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
             std::process::abort();
         }
-    } else {
-        word::set(round.min(ROUNDS));
+    }
+    if round < ROUNDS {
+        if let Ok(key) = key() {
+            // SAFETY: a live key of this process; the value is a non-null
+            // marker, never dereferenced.
+            unsafe { libc::pthread_setspecific(key, (round + 1) as *const libc::c_void) };
+        }
     }
 }
 
@@ -282,8 +290,7 @@ pub(crate) fn record_error(text: &str) {
 /// This thread's last error text, NUL-terminated. Read-only: "" when the
 /// thread has no context.
 pub(crate) fn last_error() -> *const u8 {
-    let exited = word::get() >= ROUNDS && context_ptr().is_none();
-    if exited {
+    if word::get() == ROUNDS {
         return c"this thread has finished exiting; calls that need state are refused"
             .as_ptr()
             .cast();

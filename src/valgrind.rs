@@ -1,5 +1,5 @@
 //! Happens-before annotations for valgrind's helgrind and DRD, which only
-//! understand pthread primitives and so cannot see parking_lot's futex-based
+//! understand pthread primitives and so cannot see our futex-based
 //! locks. The store lock and registry hand-offs announce themselves, so the
 //! race detectors can check the embedder's own accesses to a store.
 //!

@@ -1,7 +1,9 @@
 //! Builds every program in c-tests/ (C11 and C++17) against the library,
 //! once linked to libstorectx.so and once to libstorectx.a, runs each, and
 //! fails if any does not exit 0. Arguments filter programs by name:
-//! `cargo test --test c_programs -- coroutine`.
+//! `cargo test --test c_programs -- coroutine`. A program marked
+//! `cprog: dlopen` is built once, unlinked, and loads the library itself;
+//! `cprog: timeout SECONDS` bounds a program's run (default 300 s).
 
 #[path = "support/cprog.rs"]
 mod cprog;
@@ -10,6 +12,16 @@ use cprog::Link;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// How long a program may run: its `cprog: timeout`, ten times that under a
+/// runner (valgrind is 10–50x slower), else 300 s.
+fn limit(asked: Option<Duration>) -> Duration {
+    match asked {
+        Some(t) if cprog::runner().is_empty() => t,
+        Some(t) => t * 10,
+        None => Duration::from_secs(300),
+    }
+}
 
 fn main() {
     let filters: Vec<String> = std::env::args()
@@ -28,8 +40,16 @@ fn main() {
     sources.sort();
     let jobs: Vec<(PathBuf, Link)> = sources
         .iter()
-        .flat_map(|s| [(s.clone(), Link::Shared), (s.clone(), Link::Static)])
+        .flat_map(|s| {
+            let dlopen = cprog::directives(s).map(|d| d.dlopen).unwrap_or(false);
+            if dlopen {
+                vec![(s.clone(), Link::Dlopen)]
+            } else {
+                vec![(s.clone(), Link::Shared), (s.clone(), Link::Static)]
+            }
+        })
         .collect();
+    let total = jobs.len();
     let out_dir = cprog::lib_dir().with_file_name("c-tests");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
 
@@ -47,8 +67,10 @@ fn main() {
                     source.file_name().unwrap().to_string_lossy(),
                     link.name()
                 );
-                let result = cprog::build(&source, link, &out_dir)
-                    .and_then(|exe| cprog::run(&exe, Duration::from_secs(300)))
+                let result = cprog::directives(&source)
+                    .map(|d| limit(d.timeout))
+                    .and_then(|limit| cprog::build(&source, link, &out_dir).map(|exe| (exe, limit)))
+                    .and_then(|(exe, limit)| cprog::run(&exe, limit))
                     .and_then(|out| {
                         if out.status.success() {
                             Ok(())
@@ -72,7 +94,6 @@ fn main() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    let total = sources.len() * 2;
     if failures.is_empty() {
         println!("\nc programs: {total} passed");
     } else {

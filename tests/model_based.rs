@@ -130,6 +130,10 @@ fn api_sequences_agree_with_the_model() {
         stats.exits_with_locks,
         stats.exits_with_borrows
     );
+    println!(
+        "model_based: {} calls with forged values (forgery sweeps), each refused as the model says",
+        stats.forged_calls
+    );
     println!("model_based: statuses: {}", stats.histogram());
     if stats.sequences >= 500 {
         assert!(

@@ -52,7 +52,10 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn try_get_current(&mut self, id: u64) -> Option<Borrowed> {
         let entry = self.entries.last_mut().filter(|top| top.id == id)?;
-        entry.borrows = entry.borrows.checked_add(1)?;
+        entry.borrows = entry
+            .borrows
+            .checked_add(1)
+            .filter(|n| *n <= crate::testing::borrow_limit())?;
         Some(Borrowed {
             id,
             address: entry.address,
@@ -134,8 +137,9 @@ impl Stack {
     /// changed, where it fails.
     #[inline(always)]
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
-        match (handle::decode(raw, Tag::Borrow), self.entries.last_mut()) {
-            (Some(n), Some(top)) if top.number == n && top.borrows > 0 => {
+        // Entry numbers are never 0, so comparing encodings is decoding.
+        match self.entries.last_mut() {
+            Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows > 0 => {
                 crate::testing::maybe_panic();
                 top.borrows -= 1;
                 true
@@ -156,14 +160,20 @@ impl Stack {
 
 #[inline]
 pub(super) fn add_borrow(count: &mut u32, id: u64) -> Result<()> {
-    *count = count.checked_add(1).ok_or_else(|| too_many_borrows(id))?;
+    *count = count
+        .checked_add(1)
+        .filter(|n| *n <= crate::testing::borrow_limit())
+        .ok_or_else(|| too_many_borrows(id))?;
     Ok(())
 }
 
 #[cold]
 #[inline(never)]
 pub(super) fn too_many_borrows(id: u64) -> Error {
-    Error::InvalidArgument(format!("store {id} already has {} borrows", u32::MAX))
+    Error::InvalidArgument(format!(
+        "store {id} already has {} borrows, the most an entry can have",
+        crate::testing::borrow_limit()
+    ))
 }
 
 #[cold]

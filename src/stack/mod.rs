@@ -349,13 +349,27 @@ impl Stack {
             _ => return false,
         }
         crate::testing::maybe_panic();
-        let (pause_base, slot) = (top.pause_base, top.slot);
+        let (pause_base, slot, is_async) = (top.pause_base, top.slot, top.guard.is_some());
         self.pauses.truncate(pause_base);
         self.present.clear_slot(slot);
-        // Drops the entry in place (no copy out): an async entry releases its
-        // lock last, once the stack is consistent.
-        self.entries.truncate(self.entries.len() - 1);
+        if is_async {
+            self.pop_async();
+        } else {
+            // A sync entry owns nothing: popping it is forgetting it.
+            // SAFETY: the vector is not empty (its top was read above) and
+            // the entry's only field with a destructor, `guard`, is `None`.
+            unsafe { self.entries.set_len(self.entries.len() - 1) };
+        }
         true
+    }
+
+    /// Pops the async entry on top: its write guard releases the store's
+    /// lock last, once the stack is consistent. Out of line, so the sync
+    /// path carries none of the unlock code.
+    #[cold]
+    #[inline(never)]
+    fn pop_async(&mut self) {
+        self.entries.truncate(self.entries.len() - 1);
     }
 
     /// Why [`Stack::try_uninstall`] refused.
@@ -537,9 +551,10 @@ enum GuardKind {
 /// guard names an async entry and nothing else.
 #[inline(always)]
 fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
-    if handle::decode(raw, Tag::Install) == Some(entry.number) {
+    // Entry numbers are never 0, so comparing encodings is decoding.
+    if raw == handle::encode(Tag::Install, entry.number) {
         Some(GuardKind::Pushed)
-    } else if entry.guard.is_some() && handle::decode(raw, Tag::NoopInstall) == Some(entry.number) {
+    } else if entry.guard.is_some() && raw == handle::encode(Tag::NoopInstall, entry.number) {
         Some(GuardKind::Noop)
     } else {
         None

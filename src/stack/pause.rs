@@ -63,28 +63,26 @@ impl Stack {
     /// where it fails.
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
-        let number = handle::decode(raw, Tag::Pause);
-        let innermost = match (self.entries.last(), self.pauses.last()) {
-            (Some(top), Some(last)) if self.pauses.len() > top.pause_base => Some(*last),
-            _ => None,
+        let (Some(top), Some(last)) = (self.entries.last_mut(), self.pauses.last()) else {
+            return false;
         };
-        match (number, innermost, self.entries.last_mut()) {
-            // A restored borrow must fit: the count may have reached
-            // u32::MAX while paused (then refused, nothing changed).
-            (Some(n), Some(last), Some(top))
-                if last.number == n
-                    && top
-                        .borrows
-                        .checked_add(u32::from(last.decremented))
-                        .is_some() =>
-            {
-                crate::testing::maybe_panic();
-                top.borrows += u32::from(last.decremented);
-                self.pauses.pop();
-                true
-            }
-            _ => false,
+        // Pause numbers are never 0, so comparing encodings is decoding.
+        if self.pauses.len() <= top.pause_base || raw != handle::encode(Tag::Pause, last.number) {
+            return false;
         }
+        // A restored borrow must fit: the count may have reached its limit
+        // while paused (then refused, nothing changed).
+        let Some(restored) = top
+            .borrows
+            .checked_add(u32::from(last.decremented))
+            .filter(|n| *n <= crate::testing::borrow_limit())
+        else {
+            return false;
+        };
+        crate::testing::maybe_panic();
+        top.borrows = restored;
+        self.pauses.pop();
+        true
     }
 
     #[cold]

@@ -11,11 +11,14 @@
 //! touch its out-parameters and must leave a `last_error` naming the
 //! function) are made here and reported as problems.
 
-use super::ops::{Forge, HeapArg, Op, Wait};
-use super::reference::{Model, Obs, Plan, Reply, Val};
+use super::ops::{Forge, HeapArg, Op, SweepBase, Wait};
+use super::reference::{Kind, Model, Obs, Plan, Reply, Sym, Val};
+use super::source::{Rng, Source};
+use std::collections::HashSet;
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::thread;
 use std::time::Duration;
 use storectx::ffi::async_store::{
@@ -115,6 +118,8 @@ pub struct Driver {
     ids: Vec<u64>,
     /// Raw guard-handle values, parallel to `Model::handles`.
     pub handles: Vec<u64>,
+    /// Which of `handles` were fabricated (`Op::Forge`), not given out.
+    pub forged: Vec<bool>,
     /// Write-guard handle values, parallel to `Model::guards`.
     pub guards: Vec<u64>,
     /// Segment handle values, parallel to `Model::segments`.
@@ -275,6 +280,7 @@ impl Driver {
             workers: (0..threads).map(Worker::spawn).collect(),
             ids: Vec::new(),
             handles: Vec::new(),
+            forged: Vec::new(),
             guards: Vec::new(),
             segments: Vec::new(),
             canon: Vec::new(),
@@ -358,7 +364,167 @@ impl Driver {
             Forge::Garbage(v) => v,
             // Numbers this high are never issued: same kind, names nothing.
             Forge::Flip { h, bits } => self.handles[h] | (bits << 58),
+            Forge::Near { h, delta } => self.handles[h].wrapping_add(delta as u64),
+            Forge::Retag { h, tag } => (self.handles[h] & !7) | (tag & 7),
+            Forge::BitFlip { h, bit } => self.handles[h] ^ (1u64 << (bit % 64)),
+            Forge::Heap { guard: true, i } => self.guards[i],
+            Forge::Heap { guard: false, i } => self.segments[i],
         }
+    }
+
+    /// What the raw guard-handle value `raw` stands for now: a handle the
+    /// library gave out (a forged value may equal one, even one given out
+    /// after the forgery), the handle the library gives for an entry without
+    /// having given it yet (the borrow of an entry never borrowed, the no-op
+    /// guard of an async entry: see [`layout`]), or nothing.
+    pub fn resolve(&self, m: &Model, raw: u64) -> Sym {
+        let given = |j: &usize| !self.forged.get(*j).copied().unwrap_or(false);
+        if let Some(j) = (0..self.handles.len())
+            .filter(given)
+            .find(|&j| self.handles[j] == raw)
+        {
+            return m.handles[j];
+        }
+        let lay = layout();
+        for j in (0..self.handles.len()).filter(given) {
+            if let Sym::Install(uid) = m.handles[j] {
+                let r = self.handles[j];
+                if lay.borrow_xor.is_some_and(|x| r ^ x == raw) {
+                    return Sym::Borrow(uid);
+                }
+                if lay.noop_xor.is_some_and(|x| r ^ x == raw)
+                    && matches!(m.entry_kind(uid), Some(Kind::Async(_)))
+                {
+                    return Sym::Noop(uid);
+                }
+            }
+        }
+        Sym::Invalid
+    }
+
+    /// Gives every fabricated handle of the table the symbol its value
+    /// stands for now (before each call: handles given out since may equal it).
+    pub fn resolve_forged(&self, m: &mut Model) {
+        let now: Vec<(usize, Sym)> = (0..self.handles.len())
+            .filter(|&i| self.forged.get(i).copied().unwrap_or(false))
+            .map(|i| (i, self.resolve(m, self.handles[i])))
+            .collect();
+        for (i, sym) in now {
+            m.handles[i] = sym;
+        }
+    }
+
+    /// The values a forgery sweep passes, derived from its base.
+    fn sweep_values(&self, base: SweepBase, seed: u64) -> Vec<u64> {
+        let mut rng = Rng::new(seed);
+        let r = match base {
+            SweepBase::Handle(h) => self.handles[h],
+            SweepBase::Guard(i) => self.guards[i],
+            SweepBase::Segment(i) => self.segments[i],
+            SweepBase::Random => rng.any(),
+        };
+        let mut v: Vec<u64> = (0..8).map(|k| (r & !7) | k).collect();
+        for d in [1u64, 8, 1 + rng.below(64)] {
+            v.push(r.wrapping_add(d));
+            v.push(r.wrapping_sub(d));
+        }
+        for _ in 0..6 {
+            v.push(r ^ (1u64 << rng.below(64)));
+        }
+        v.push(r ^ rng.any());
+        v.push(rng.any());
+        v.push(0);
+        v
+    }
+
+    /// The calls of a forgery sweep on thread `t`: (function, value, what
+    /// the model answers), only where the model refuses the value (or, for
+    /// `install_guard_installed`, whatever it answers).
+    fn sweep_cases(&self, op: &Op, m: &Model) -> Vec<(Fun, u64, Reply)> {
+        let Op::ForgeSweep { t, base, seed } = *op else {
+            unreachable!("a sweep")
+        };
+        let mut mm = m.clone();
+        let live_guard =
+            |v: u64| (0..self.guards.len()).any(|i| m.guards[i].live && self.guards[i] == v);
+        let live_segment =
+            |v: u64| (0..self.segments.len()).any(|i| m.segments[i].live && self.segments[i] == v);
+        let issued = issued_heap_values()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut cases = Vec::new();
+        for v in self.sweep_values(base, seed) {
+            let sym = self.resolve(m, v);
+            mm.handles.push(sym);
+            let h = mm.handles.len() - 1;
+            let mut ask = |fun: Fun, op: Op, mm: &mut Model| {
+                let reply = mm.apply(&op);
+                debug_assert!(
+                    reply.status != 0
+                        || matches!(
+                            fun,
+                            Fun::GuardInstalled
+                                | Fun::GuardStore
+                                | Fun::GuardRelease
+                                | Fun::SegmentLen
+                                | Fun::SegmentFree
+                        )
+                );
+                cases.push((fun, v, reply));
+            };
+            if !matches!(sym, Sym::Install(_) | Sym::Noop(_)) {
+                ask(Fun::Uninstall, Op::Uninstall { t, h }, &mut mm);
+            }
+            ask(Fun::GuardInstalled, Op::GuardInstalled { t, h }, &mut mm);
+            if !matches!(sym, Sym::Borrow(_)) {
+                ask(
+                    Fun::BorrowClone,
+                    Op::BorrowClone {
+                        t,
+                        h,
+                        null_out: false,
+                    },
+                    &mut mm,
+                );
+                ask(Fun::BorrowRelease, Op::BorrowRelease { t, h }, &mut mm);
+            }
+            if !matches!(sym, Sym::Pause(_)) {
+                ask(Fun::Unpause, Op::Unpause { t, h }, &mut mm);
+            }
+            mm.handles.pop();
+            // A value some sequence was given is no forgery (it may be another
+            // sequence's live object: the tables are process-wide).
+            let heap_ok = v != 0 && !issued.contains(&v);
+            if heap_ok && !live_guard(v) {
+                let g = HeapArg::Garbage(v);
+                ask(Fun::GuardStore, Op::GuardStore { t, g }, &mut mm);
+                ask(Fun::GuardRelease, Op::GuardRelease { t, g }, &mut mm);
+                ask(
+                    Fun::InstallAsync,
+                    Op::InstallAsync {
+                        t,
+                        g,
+                        null_out: false,
+                    },
+                    &mut mm,
+                );
+            }
+            if heap_ok && !live_segment(v) {
+                let s = HeapArg::Garbage(v);
+                ask(
+                    Fun::Resume,
+                    Op::Resume {
+                        t,
+                        s,
+                        null_base: false,
+                    },
+                    &mut mm,
+                );
+                ask(Fun::SegmentLen, Op::SegmentLen { t, s }, &mut mm);
+                ask(Fun::SegmentFree, Op::SegmentFree { t, s }, &mut mm);
+            }
+        }
+        cases
     }
 
     fn obs_args(&self, plan: &Plan) -> ObsArgs {
@@ -398,6 +564,11 @@ impl Driver {
             self.workers[t].exit();
             self.workers[t] = Worker::spawn(t);
             return self.run(t, self.job(&Op::Observe { t }, m, plan));
+        }
+        if let Op::ForgeSweep { .. } = op {
+            let cases = self.sweep_cases(op, m);
+            let oa = self.obs_args(plan);
+            return self.run(t, Box::new(move || sweep(&cases, &oa)));
         }
         let job = self.job(op, m, plan);
         self.run(t, job)
@@ -828,7 +999,9 @@ impl Driver {
                     })
                 }
                 Op::Observe { .. } => job!("observe", |_c| { (0, Val::Nothing, 0) }),
-                Op::ThreadExit { .. } | Op::Forge { .. } => unreachable!("handled by execute"),
+                Op::ThreadExit { .. } | Op::Forge { .. } | Op::ForgeSweep { .. } => {
+                    unreachable!("handled by execute")
+                }
             }
         }
     }
@@ -868,9 +1041,22 @@ impl Driver {
                 Op::AsyncRelease { a: Some(a), .. } => {
                     self.refs[a].pop();
                 }
-                Op::TryWrite { .. } | Op::Write { .. } => self.guards.push(done.raw),
-                Op::Suspend { .. } => self.segments.push(done.raw),
+                Op::TryWrite { .. } | Op::Write { .. } => {
+                    self.guards.push(done.raw);
+                    note_issued(done.raw);
+                }
+                Op::Suspend { .. } => {
+                    self.segments.push(done.raw);
+                    note_issued(done.raw);
+                }
                 _ => {}
+            }
+            self.forged.resize(self.handles.len(), false);
+            if let Op::Forge { .. } = op {
+                *self
+                    .forged
+                    .last_mut()
+                    .expect("the forged value was just pushed") = true;
             }
         }
     }
@@ -904,4 +1090,244 @@ impl Drop for Driver {
             }
         }
     }
+}
+
+/// How the library derives one kind of handle from another for the same
+/// entry, learned from the library itself (on a thread of its own, once per
+/// process) rather than assumed: `Some(x)` when, for two entries, the borrow
+/// (no-op guard) equals the install guard XOR the same `x`. The model needs
+/// it for forged values that equal a handle the library would give for an
+/// entry but has not given yet; they are that handle, not forgeries.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub borrow_xor: Option<u64>,
+    pub noop_xor: Option<u64>,
+}
+
+pub fn layout() -> Layout {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    *LAYOUT.get_or_init(|| {
+        thread::spawn(calibrate)
+            .join()
+            .expect("calibrating the handle layout")
+    })
+}
+
+fn calibrate() -> Layout {
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let mut store = 0u64;
+        let addr = std::ptr::from_mut(&mut store).cast::<c_void>();
+        let ok = |s: storectx_status, what: &str| assert_eq!(status(s), 0, "calibration: {what}");
+        let (mut borrow, mut noop) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let id = storectx_store_id_new();
+            let mut g = storectx_install_guard { raw: 0 };
+            ok(storectx_install(id, addr, &mut g), "install");
+            let mut p = null_mut();
+            let mut b = storectx_borrow { raw: 0 };
+            ok(storectx_get_current(id, &mut p, &mut b), "get_current");
+            borrow.push(g.raw ^ b.raw);
+            ok(storectx_borrow_release(b), "borrow_release");
+            ok(storectx_uninstall(g), "uninstall");
+            let id = storectx_store_id_new();
+            let mut a = null_mut();
+            ok(
+                storectx_async_store_new(id, addr, &mut a),
+                "async_store_new",
+            );
+            let mut w = null_mut();
+            ok(storectx_async_store_try_write(a, &mut w), "try_write");
+            let mut ga = storectx_install_guard { raw: 0 };
+            ok(storectx_install_async(w, &mut ga), "install_async");
+            let mut n = storectx_install_guard { raw: 0 };
+            ok(storectx_install(id, addr, &mut n), "install (no-op)");
+            noop.push(ga.raw ^ n.raw);
+            ok(storectx_uninstall(n), "uninstall (no-op)");
+            ok(storectx_uninstall(ga), "uninstall (async)");
+            storectx_async_store_release(a);
+        }
+        let same = |d: &[u64]| (d[0] == d[1]).then_some(d[0]);
+        Layout {
+            borrow_xor: same(&borrow),
+            noop_xor: same(&noop),
+        }
+    }
+}
+
+/// A function a forgery sweep calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fun {
+    Uninstall,
+    GuardInstalled,
+    BorrowClone,
+    BorrowRelease,
+    Unpause,
+    GuardStore,
+    GuardRelease,
+    InstallAsync,
+    Resume,
+    SegmentLen,
+    SegmentFree,
+}
+
+impl Fun {
+    fn name(self) -> &'static str {
+        match self {
+            Fun::Uninstall => "uninstall",
+            Fun::GuardInstalled => "install_guard_installed",
+            Fun::BorrowClone => "borrow_clone",
+            Fun::BorrowRelease => "borrow_release",
+            Fun::Unpause => "unpause",
+            Fun::GuardStore => "write_guard_store",
+            Fun::GuardRelease => "write_guard_release",
+            Fun::InstallAsync => "install_async",
+            Fun::Resume => "resume",
+            Fun::SegmentLen => "suspended_len",
+            Fun::SegmentFree => "suspended_free",
+        }
+    }
+}
+
+fn describe_now() -> String {
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let need = storectx_describe(null_mut(), 0);
+        let mut buf = vec![0u8; need + 1];
+        storectx_describe(buf.as_mut_ptr().cast::<c_char>(), buf.len());
+        String::from_utf8_lossy(&buf[..need]).into_owned()
+    }
+}
+
+/// Runs a forgery sweep on the calling worker: each call must answer what
+/// the model said, name itself in `last_error` when it refuses, leave its
+/// out-parameters alone, and leave the stack as it was. Answers the number
+/// of calls made (as `raw`).
+fn sweep(cases: &[(Fun, u64, Reply)], oa: &ObsArgs) -> Done {
+    // SAFETY: every pointer passed below is NULL or points to a live local.
+    unsafe {
+        let mut problems = Vec::new();
+        let before = describe_now();
+        for (fun, v, want) in cases {
+            let (fun, v) = (*fun, *v);
+            let mut c = Check::new(fun.name());
+            let (status, val) = match fun {
+                Fun::Uninstall => {
+                    let s = storectx_uninstall(storectx_install_guard { raw: v });
+                    (c.status(s, &[]), Val::Nothing)
+                }
+                Fun::GuardInstalled => (
+                    0,
+                    Val::Bool(storectx_install_guard_installed(storectx_install_guard {
+                        raw: v,
+                    })),
+                ),
+                Fun::BorrowClone => {
+                    let mut out = storectx_borrow { raw: SENT };
+                    let s = storectx_borrow_clone(storectx_borrow { raw: v }, &mut out);
+                    (c.status(s, &[("out", out.raw == SENT)]), Val::Handle)
+                }
+                Fun::BorrowRelease => {
+                    let s = storectx_borrow_release(storectx_borrow { raw: v });
+                    (c.status(s, &[]), Val::Nothing)
+                }
+                Fun::Unpause => {
+                    let s = storectx_unpause(storectx_pause_guard { raw: v });
+                    (c.status(s, &[]), Val::Nothing)
+                }
+                Fun::GuardStore => {
+                    let p = storectx_write_guard_store(v as usize as *const storectx_write_guard);
+                    (0, Val::Addr(p as usize))
+                }
+                Fun::GuardRelease => {
+                    reset_last_error();
+                    storectx_write_guard_release(v as usize as *mut storectx_write_guard);
+                    c.expect_last_error();
+                    (0, Val::Nothing)
+                }
+                Fun::InstallAsync => {
+                    let mut out = storectx_install_guard { raw: SENT };
+                    let s =
+                        storectx_install_async(v as usize as *mut storectx_write_guard, &mut out);
+                    (c.status(s, &[("out", out.raw == SENT)]), Val::Handle)
+                }
+                Fun::Resume => {
+                    let mut base = SENT as usize;
+                    let s = storectx_resume(v as usize as *mut storectx_suspended, &mut base);
+                    (
+                        c.status(s, &[("base_depth", base as u64 == SENT)]),
+                        Val::Base(base),
+                    )
+                }
+                Fun::SegmentLen => (
+                    0,
+                    Val::Len(storectx_suspended_len(
+                        v as usize as *const storectx_suspended,
+                    )),
+                ),
+                Fun::SegmentFree => {
+                    reset_last_error();
+                    storectx_suspended_free(v as usize as *mut storectx_suspended);
+                    c.expect_last_error();
+                    (0, Val::Nothing)
+                }
+            };
+            let got = Reply {
+                status,
+                val: if status == 0 { val } else { Val::Nothing },
+            };
+            if &got != want {
+                problems.push(format!(
+                    "forged value {v:#x}: {}({v:#x}) answered {got:?}, the model says {want:?}",
+                    fun.name()
+                ));
+            }
+            problems.extend(c.problems);
+            if describe_now() != before {
+                problems.push(format!(
+                "forged value {v:#x}: {}({v:#x}) changed the stack:\n--- before\n{before}--- after\n{}",
+                fun.name(),
+                describe_now()
+            ));
+                break;
+            }
+            if problems.len() > 8 {
+                break;
+            }
+        }
+        let obs = observe(oa, &mut problems);
+        Done {
+            reply: Reply {
+                status: 0,
+                val: Val::Nothing,
+            },
+            raw: cases.len() as u64,
+            problems,
+            obs,
+        }
+    }
+}
+
+/// Every write-guard and segment value given to any sequence of this
+/// process. Sequences run side by side share the library's tables, so a
+/// forgery sweep passes only values outside this set to the heap functions,
+/// and runs alone (see [`step_lock`]): no other sequence can be given a new
+/// value while it runs.
+fn issued_heap_values() -> &'static Mutex<HashSet<u64>> {
+    static ISSUED: OnceLock<Mutex<HashSet<u64>>> = OnceLock::new();
+    ISSUED.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn note_issued(raw: u64) {
+    issued_heap_values()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(raw);
+}
+
+/// Held (shared) by every step of every sequence, and exclusively by a
+/// forgery sweep.
+pub fn step_lock() -> &'static RwLock<()> {
+    static LOCK: RwLock<()> = RwLock::new(());
+    &LOCK
 }

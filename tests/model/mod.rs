@@ -64,6 +64,9 @@ pub struct Stats {
     pub status: [u64; st::COUNT],
     pub thread_exits: u64,
     pub forged: u64,
+    /// Calls made with forged values by forgery sweeps (each checked
+    /// against the model).
+    pub forged_calls: u64,
     /// Observations (each: describe, depth, flags of every id, lock probes, ...).
     pub observations: u64,
     /// Non-empty segments resumed on another thread than the one that suspended them.
@@ -84,6 +87,7 @@ impl Stats {
         }
         self.thread_exits += o.thread_exits;
         self.forged += o.forged;
+        self.forged_calls += o.forged_calls;
         self.observations += o.observations;
         self.migrations += o.migrations;
         self.exits_with_entries += o.exits_with_entries;
@@ -233,6 +237,15 @@ impl Run<'_> {
 
     /// One call: run it for real, apply it to the model, compare.
     fn step(&mut self, op: Op) -> Result<(), Failure> {
+        // A forgery sweep runs alone in the process (see driver::step_lock).
+        let lock = driver::step_lock();
+        let (_shared, _alone) = if matches!(op, Op::ForgeSweep { .. }) {
+            (None, Some(lock.write().unwrap_or_else(|e| e.into_inner())))
+        } else {
+            (Some(lock.read().unwrap_or_else(|e| e.into_inner())), None)
+        };
+        // A forged value stands for whatever the library has given out since.
+        self.d.resolve_forged(&mut self.m);
         let index = self.log.len();
         let note = note(&self.m, &self.d, &op);
         let plan = self.d.plan(INSTALLED_WINDOW, &op);
@@ -260,6 +273,15 @@ impl Run<'_> {
             ));
         }
         what.extend(done.problems.iter().cloned());
+        if expected.status == st::OK && self.m.handles.len() > self.d.handles.len() {
+            // The call gave out a new handle: a value forged before may be it.
+            let new = *self.m.handles.last().expect("a new handle");
+            for i in 0..self.d.handles.len() {
+                if self.d.forged[i] && self.d.handles[i] == done.raw {
+                    self.m.handles[i] = new;
+                }
+            }
+        }
         if let Some(t) = op.thread() {
             let want = self.m.observe(t, &plan);
             diff_obs(t, &want, &done.obs, &mut what);
@@ -274,6 +296,7 @@ impl Run<'_> {
         }
         match op {
             Op::Forge { .. } => self.stats.forged += 1,
+            Op::ForgeSweep { .. } => self.stats.forged_calls += done.raw,
             Op::ThreadExit { .. } => self.stats.thread_exits += 1,
             Op::Observe { .. } => {}
             _ => {

@@ -46,6 +46,28 @@ pub enum Forge {
     Garbage(u64),
     /// Handle `h` with high bits flipped: same kind, a number never issued.
     Flip { h: usize, bits: u64 },
+    /// Handle `h` plus a small delta (a neighbouring number, or the same
+    /// number with other kind bits).
+    Near { h: usize, delta: i64 },
+    /// Handle `h` with its low three (kind) bits replaced by `tag`.
+    Retag { h: usize, tag: u64 },
+    /// Handle `h` with one bit flipped.
+    BitFlip { h: usize, bit: u32 },
+    /// The value of write guard `i` (`guard`) or segment `i`, as a guard handle.
+    Heap { guard: bool, i: usize },
+}
+
+/// What a forgery sweep derives its values from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepBase {
+    /// Guard handle `h` of the table.
+    Handle(usize),
+    /// Write guard `i` (live or spent).
+    Guard(usize),
+    /// Segment `i` (live or spent).
+    Segment(usize),
+    /// Nothing: random values.
+    Random,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +199,17 @@ pub enum Op {
     Forge {
         how: Forge,
     },
+    /// Many values derived from `base` (its 8 kind-bit patterns, neighbours,
+    /// bit flips, random ones; chosen by `seed`), each passed to every
+    /// function that takes a guard handle, write guard or segment, on thread
+    /// `t`, wherever the model says the call must be refused (a value that
+    /// names nothing of that function's kind); each must answer what the
+    /// model answers and change nothing.
+    ForgeSweep {
+        t: usize,
+        base: SweepBase,
+        seed: u64,
+    },
     /// The worker thread exits (with whatever its stack holds) and a fresh
     /// thread takes its place.
     ThreadExit {
@@ -218,6 +251,7 @@ impl Op {
             | SegmentLen { t, .. }
             | SegmentFree { t, .. }
             | Describe { t, .. }
+            | ForgeSweep { t, .. }
             | ThreadExit { t }
             | Observe { t } => Some(t),
             Forge { .. } => None,
@@ -283,6 +317,7 @@ enum Cat {
     SegmentFree,
     Describe,
     Forge,
+    ForgeSweep,
     ThreadExit,
 }
 
@@ -312,7 +347,8 @@ const CATS: &[(Cat, u64)] = &[
     (Cat::SegmentLen, 1),
     (Cat::SegmentFree, 2),
     (Cat::Describe, 1),
-    (Cat::Forge, 2),
+    (Cat::Forge, 3),
+    (Cat::ForgeSweep, 3),
     (Cat::ThreadExit, 1),
 ];
 
@@ -556,16 +592,59 @@ impl Gen {
                 }
             }
             Cat::Forge => {
-                let how = match src.below(3) {
+                let n = m.handles.len() as u64;
+                let how = match src.below(8) {
                     0 => Forge::Zero,
                     1 => Forge::Garbage(garbage(src)),
-                    _ if m.handles.is_empty() => Forge::Zero,
-                    _ => Forge::Flip {
-                        h: src.below(m.handles.len() as u64) as usize,
+                    _ if n == 0 => Forge::Zero,
+                    2 => Forge::Flip {
+                        h: src.below(n) as usize,
                         bits: 1 + src.below(63),
                     },
+                    3 | 4 => Forge::Retag {
+                        h: src.below(n) as usize,
+                        tag: src.below(8),
+                    },
+                    5 => Forge::Near {
+                        h: src.below(n) as usize,
+                        delta: src.below(33) as i64 - 16,
+                    },
+                    6 => Forge::BitFlip {
+                        h: src.below(n) as usize,
+                        bit: src.below(64) as u32,
+                    },
+                    _ => {
+                        let (g, s) = (m.guards.len() as u64, m.segments.len() as u64);
+                        if g + s == 0 {
+                            Forge::Zero
+                        } else {
+                            let k = src.below(g + s);
+                            Forge::Heap {
+                                guard: k < g,
+                                i: if k < g { k } else { k - g } as usize,
+                            }
+                        }
+                    }
                 };
                 Op::Forge { how }
+            }
+            Cat::ForgeSweep => {
+                let (n, g, s) = (
+                    m.handles.len() as u64,
+                    m.guards.len() as u64,
+                    m.segments.len() as u64,
+                );
+                let base = match src.below(10) {
+                    0..=5 if n > 0 => SweepBase::Handle(src.below(n) as usize),
+                    6 | 7 if g > 0 => SweepBase::Guard(src.below(g) as usize),
+                    8 if s > 0 => SweepBase::Segment(src.below(s) as usize),
+                    _ => SweepBase::Random,
+                };
+                Op::ForgeSweep {
+                    t,
+                    base,
+                    seed: src.any(),
+                }
             }
             Cat::ThreadExit => {
                 let t = src.below(m.threads.len() as u64) as usize;

@@ -271,6 +271,22 @@ impl Model {
         self.threads[t].iter().any(|e| e.kind == Kind::Async(a))
     }
 
+    /// The kind of entry `uid`, wherever it is (a stack or a live
+    /// segment); `None` once it is gone.
+    pub fn entry_kind(&self, uid: u32) -> Option<Kind> {
+        self.threads
+            .iter()
+            .flatten()
+            .chain(
+                self.segments
+                    .iter()
+                    .filter(|s| s.live)
+                    .flat_map(|s| &s.entries),
+            )
+            .find(|e| e.uid == uid)
+            .map(|e| e.kind)
+    }
+
     fn find_entry(&self, t: usize, uid: u32) -> Found {
         let stack = &self.threads[t];
         match stack.iter().position(|e| e.uid == uid) {
@@ -800,11 +816,17 @@ impl Model {
             }
 
             Op::Forge { .. } => {
-                // Zeroed, garbage, or a real handle with its number moved
-                // to one never issued: names nothing, whatever its kind.
+                // A fabricated value names nothing, whatever its kind, unless
+                // it equals a handle the library gives out: the runner then
+                // replaces `Invalid` with that handle's symbol before every
+                // call (`Driver::resolve`).
                 self.new_handle(Sym::Invalid);
                 Reply::ok(Val::Handle)
             }
+
+            // Only calls the model refuses are made (the driver asks it
+            // value by value): nothing changes.
+            Op::ForgeSweep { .. } => Reply::ok(Val::Nothing),
 
             Op::ThreadExit { t } => {
                 // The thread's entries are dropped: async entries release

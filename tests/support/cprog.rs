@@ -4,6 +4,17 @@
 //! Knobs (environment): `CC`/`CXX` pick the compiler (the `cc` crate reads
 //! them), `STORECTX_TEST_CFLAGS` adds flags (e.g. sanitizers),
 //! `STORECTX_TEST_RUNNER` runs each program under a command (e.g. valgrind).
+//!
+//! A program may carry directives, one per line, anywhere in its text:
+//! `cprog: dlopen` (built once, not linked to the library: it `dlopen`s the
+//! path in `STORECTX_LIB`), `cprog: timeout SECONDS` (the harness kills it
+//! after that long, ten times that under a runner such as valgrind),
+//! `cprog: flags ARGS...` (extra compiler/linker arguments) and
+//! `cprog: helper FILE` (FILE, relative to c-tests/, is also built as a
+//! shared object linked to the library the same way, and the program finds
+//! its path in `STORECTX_HELPER`). Every program runs with `STORECTX_LIB`
+//! set to the shared library's full path (named by its SONAME,
+//! `libstorectx.so.0`).
 
 #![allow(dead_code)]
 
@@ -16,6 +27,8 @@ use std::time::{Duration, Instant};
 pub enum Link {
     Shared,
     Static,
+    /// Not linked at all: the program `dlopen`s `STORECTX_LIB`.
+    Dlopen,
 }
 
 impl Link {
@@ -23,6 +36,7 @@ impl Link {
         match self {
             Link::Shared => "shared",
             Link::Static => "static",
+            Link::Dlopen => "dlopen",
         }
     }
 }
@@ -57,6 +71,64 @@ pub fn lib_dir() -> PathBuf {
     dir
 }
 
+/// What a program's `cprog:` lines ask of the harness.
+#[derive(Debug, Default, Clone)]
+pub struct Directives {
+    /// `cprog: dlopen`: build only unlinked (`Link::Dlopen`).
+    pub dlopen: bool,
+    /// `cprog: timeout SECONDS`.
+    pub timeout: Option<Duration>,
+    /// `cprog: flags ARGS...`.
+    pub flags: Vec<String>,
+    /// `cprog: helper FILE`: a shared object to build beside the program.
+    pub helper: Option<PathBuf>,
+}
+
+/// Reads the `cprog:` directives of `source`.
+pub fn directives(source: &Path) -> Result<Directives, String> {
+    let text = std::fs::read_to_string(source)
+        .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    let mut d = Directives::default();
+    for line in text.lines() {
+        let Some((_, rest)) = line.split_once("cprog:") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        match words.next() {
+            Some("dlopen") => d.dlopen = true,
+            Some("timeout") => {
+                let secs = words
+                    .next()
+                    .and_then(|w| w.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        format!("{}: `cprog: timeout` wants seconds", source.display())
+                    })?;
+                d.timeout = Some(Duration::from_secs(secs));
+            }
+            Some("flags") => d.flags.extend(words.map(String::from)),
+            Some("helper") => {
+                let file = words
+                    .next()
+                    .ok_or_else(|| format!("{}: `cprog: helper` wants a file", source.display()))?;
+                d.helper = Some(root().join("c-tests").join(file));
+            }
+            other => {
+                return Err(format!(
+                    "{}: unknown directive `cprog: {}`",
+                    source.display(),
+                    other.unwrap_or("")
+                ))
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// The shared library under its SONAME, as programs that `dlopen` it see it.
+pub fn shared_lib() -> PathBuf {
+    lib_dir().join("libstorectx.so.0")
+}
+
 fn compiler(cpp: bool) -> Command {
     let target = env!("STORECTX_TARGET");
     cc::Build::new()
@@ -71,12 +143,36 @@ fn compiler(cpp: bool) -> Command {
         .to_command()
 }
 
-/// Compiles `source` into `out_dir`, linked as `link` asks; answers the
-/// executable's path or the compiler's complaint.
+/// Where the helper shared object of the program `exe` is built, and what
+/// `STORECTX_HELPER` names when it runs.
+pub fn helper_path(exe: &Path) -> PathBuf {
+    let mut name = exe.file_name().expect("file name").to_os_string();
+    name.push("-helper.so");
+    exe.with_file_name(name)
+}
+
+/// Compiles `source` into `out_dir`, linked as `link` asks, with its
+/// `cprog: helper` if any; answers the executable's path or the compiler's
+/// complaint.
 pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, String> {
-    let cpp = source.extension().is_some_and(|e| e == "cpp");
     let stem = source.file_stem().expect("file name").to_string_lossy();
     let exe = out_dir.join(format!("{stem}-{}", link.name()));
+    let d = directives(source)?;
+    if let Some(helper) = &d.helper {
+        compile(helper, link, &helper_path(&exe), &["-shared", "-fPIC"])?;
+    }
+    compile(source, link, &exe, &d.flags)?;
+    Ok(exe)
+}
+
+/// One compiler run: `source` to `out`, linked as `link` asks.
+fn compile(
+    source: &Path,
+    link: Link,
+    out: &Path,
+    extra: &[impl AsRef<std::ffi::OsStr>],
+) -> Result<(), String> {
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
     let lib = lib_dir();
     let mut cmd = compiler(cpp);
     cmd.arg(if cpp { "-std=c++17" } else { "-std=c11" })
@@ -88,7 +184,7 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
     if let Ok(flags) = std::env::var("STORECTX_TEST_CFLAGS") {
         cmd.args(flags.split_whitespace());
     }
-    cmd.arg(source).arg("-o").arg(&exe);
+    cmd.arg(source).arg("-o").arg(out);
     match link {
         Link::Shared => {
             cmd.arg(format!("-L{}", lib.display()))
@@ -98,13 +194,14 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
         Link::Static => {
             cmd.arg(lib.join("libstorectx.a"));
         }
+        Link::Dlopen => {}
     }
-    cmd.args(["-lpthread", "-ldl", "-lm"]);
+    cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run the C compiler: {e}"))?;
     if out.status.success() {
-        Ok(exe)
+        Ok(())
     } else {
         Err(format!(
             "compile failed: {} {}\n{}",
@@ -140,6 +237,8 @@ pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
     // the program's RUNPATH and could load a stale uplifted libstorectx.
     let mut child = cmd
         .env_remove("LD_LIBRARY_PATH")
+        .env("STORECTX_LIB", shared_lib())
+        .env("STORECTX_HELPER", helper_path(exe))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

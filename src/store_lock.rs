@@ -1,0 +1,163 @@
+//! The lock of an async store: one futex word, no owner, so a write guard
+//! taken on one thread may be released on another (a coroutine migrates).
+//!
+//! Why not parking_lot (which the first release used): its waiting path
+//! keeps per-thread data in a Rust `thread_local!` with a destructor, whose
+//! first use on a thread registers through `__cxa_thread_atexit_impl` —
+//! an allocation and the dynamic loader's lock, which the contract forbids
+//! (SPEC, "Edges") — and takes 80 bytes of the static TLS this library's
+//! initial-exec word makes of all its TLS. The lock needs only try, wait
+//! with a timeout and unlock: the three-state futex mutex ("Futexes Are
+//! Tricky", U. Drepper, 2011, mutex 2) is all of it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+/// Locked, and some thread may be asleep waiting for it.
+const CONTENDED: u32 = 2;
+
+/// A mutex without an owner.
+pub(crate) struct StoreLock {
+    word: AtomicU32,
+}
+
+impl StoreLock {
+    pub(crate) const fn new() -> Self {
+        StoreLock {
+            word: AtomicU32::new(UNLOCKED),
+        }
+    }
+
+    /// Whether the lock is held (a snapshot).
+    pub(crate) fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != UNLOCKED
+    }
+
+    /// Takes the lock if it is free.
+    pub(crate) fn try_lock(&self) -> bool {
+        self.word
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the lock, waiting until `deadline` (`None`: forever); false
+    /// if it stayed locked.
+    pub(crate) fn lock_until(&self, deadline: Option<Instant>) -> bool {
+        if self.try_lock() {
+            return true;
+        }
+        loop {
+            // Announce a sleeper, unless the lock came free meanwhile.
+            if self.word.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
+                return true;
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return false,
+                },
+            };
+            self.sleep_while_contended(timeout);
+        }
+    }
+
+    /// Releases the lock, from any thread.
+    ///
+    /// # Safety
+    /// The lock is held, on behalf of the caller (one unlock per lock).
+    pub(crate) unsafe fn unlock(&self) {
+        if self.word.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            self.wake_one();
+        }
+    }
+
+    fn sleep_while_contended(&self, timeout: Option<Duration>) {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+        // SAFETY: FUTEX_WAIT reads the word at a valid, aligned address and
+        // an optional relative timeout we own; it returns at once if the word
+        // is no longer CONTENDED. Spurious wake-ups and EINTR are fine: the
+        // caller looks again.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                CONTENDED,
+                ts_ptr,
+            );
+        }
+    }
+
+    fn wake_one(&self) {
+        // SAFETY: FUTEX_WAKE only reads the address to find sleepers.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn one_holder_timeouts_and_release_from_another_thread() {
+        let lock = Arc::new(StoreLock::new());
+        assert!(lock.try_lock() && !lock.try_lock() && lock.is_locked());
+        let t = Instant::now();
+        assert!(!lock.lock_until(Some(t + Duration::from_millis(20))));
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        let other = Arc::clone(&lock);
+        // SAFETY: held above; released exactly once, on another thread.
+        std::thread::spawn(move || unsafe { other.unlock() })
+            .join()
+            .unwrap();
+        assert!(lock.lock_until(None));
+        // SAFETY: held just above.
+        unsafe { lock.unlock() };
+        assert!(!lock.is_locked());
+    }
+
+    /// Many threads incrementing a plain counter under the lock, with
+    /// sleepers: no update lost, nobody left asleep.
+    #[test]
+    fn mutual_exclusion_under_contention() {
+        struct Shared(StoreLock, std::cell::UnsafeCell<u64>);
+        // SAFETY: the counter is only touched under the lock.
+        unsafe impl Sync for Shared {}
+        let shared = Arc::new(Shared(StoreLock::new(), std::cell::UnsafeCell::new(0)));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let s = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        assert!(s.0.lock_until(None));
+                        // SAFETY: under the lock.
+                        unsafe {
+                            *s.1.get() += 1;
+                            s.0.unlock();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // SAFETY: every thread is joined.
+        assert_eq!(unsafe { *shared.1.get() }, 80_000);
+    }
+}
