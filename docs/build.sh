@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The API reference, from the public headers (C: include/storectx.h, C++:
-# include/storectx.hpp): HTML in OUTPUT_DIR/html (open index.html) and man
+# include/storectx.hpp and include/storectx_coro.hpp): HTML in OUTPUT_DIR/html (open index.html) and man
 # pages in OUTPUT_DIR/man (man -M OUTPUT_DIR/man storectx_install).
 #   docs/build.sh [OUTPUT_DIR]            default: target/docs
 #   cmake --build <build dir> --target docs   (the same, into <build dir>/docs)

@@ -111,8 +111,10 @@ done
 [ "$(readlink "$prefix/lib/libstorectx.so")" = "$soname" ] ||
   fail "lib/libstorectx.so is not a link to $soname"
 ok "lib/libstorectx.so -> $soname -> libstorectx.so.$version"
-[ -f "$prefix/include/storectx.hpp" ] || fail "include/storectx.hpp not installed"
-ok "include/storectx.hpp"
+for h in "$repo"/include/*.h "$repo"/include/*.hpp; do
+  [ -f "$prefix/include/$(basename "$h")" ] || fail "include/$(basename "$h") not installed"
+  ok "include/$(basename "$h")"
+done
 
 step "versions agree with Cargo.toml ($version)"
 got=$(readelf -d "$prefix/lib/libstorectx.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
