@@ -1,18 +1,36 @@
-//! Generates include/storectx.h from src/ffi/ with cbindgen and sets the
-//! shared library's SONAME. The header is committed; CI checks it is fresh.
+//! Build script. Two jobs, both opt-in, so that a consumer's plain
+//! `cargo build --release` compiles no header tooling and writes nothing
+//! into the source tree:
+//!
+//! * `STORECTX_SONAME=1` in the environment gives the cdylib its versioned
+//!   SONAME (see "Versioning and ABI" in the README): `libstorectx.so.0.<minor>`
+//!   while the version is 0.x, `libstorectx.so.<major>` from 1.0. The CMake
+//!   build sets it, and stages the library under that name. A plain cargo
+//!   build leaves the SONAME out, so a program linked with
+//!   `-Ltarget/release -lstorectx` records `libstorectx.so`, the file cargo
+//!   writes, and runs from the cargo output as is.
+//! * `--features generate-header` regenerates include/storectx.h from
+//!   src/ffi/ with cbindgen (an optional build-dependency). The header is
+//!   committed; `.ci/run` regenerates it and fails if it differs.
 
 use std::env;
-use std::path::PathBuf;
 
 fn main() {
-    let root =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
     let minor = env::var("CARGO_PKG_VERSION_MINOR").expect("cargo sets the version");
-    let patch = env::var("CARGO_PKG_VERSION_PATCH").expect("cargo sets the version");
 
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=STORECTX_SONAME");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{major}");
+        let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
+        if want_soname {
+            let abi = if major == "0" {
+                format!("0.{minor}")
+            } else {
+                major.clone()
+            };
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{abi}");
+        }
         // Never unloaded: dlclose leaves it mapped, so a process that loads
         // and unloads it repeatedly does not grow (its handle tables live as
         // long as the process) and the pthread_key destructor of threads
@@ -24,18 +42,53 @@ fn main() {
         "cargo:rustc-env=STORECTX_TARGET={}",
         env::var("TARGET").expect("cargo sets TARGET")
     );
-    println!("cargo:rerun-if-changed=src/ffi");
-    println!("cargo:rerun-if-changed=cbindgen.toml");
 
-    let mut config =
-        cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
-    config.after_includes = Some(format!(
-        "\n#define STORECTX_VERSION_MAJOR {major}\n#define STORECTX_VERSION_MINOR {minor}\n#define STORECTX_VERSION_PATCH {patch}"
-    ));
-    cbindgen::Builder::new()
-        .with_crate(&root)
-        .with_config(config)
-        .generate()
-        .expect("cbindgen generates the header")
-        .write_to_file(root.join("include/storectx.h"));
+    #[cfg(feature = "generate-header")]
+    header::generate();
+}
+
+#[cfg(feature = "generate-header")]
+mod header {
+    use std::env;
+    use std::path::PathBuf;
+
+    pub fn generate() {
+        let root =
+            PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+        let version = |part: &str| {
+            env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets the version")
+        };
+        println!("cargo:rerun-if-changed=src/ffi");
+        println!("cargo:rerun-if-changed=cbindgen.toml");
+
+        let mut config =
+            cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
+        config.after_includes = Some(format!(
+            "
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Major version of this header; storectx_version() gives the library's.
+ */
+#define STORECTX_VERSION_MAJOR {}
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Minor version of this header (while 0.x, a new minor may change the ABI).
+ */
+#define STORECTX_VERSION_MINOR {}
+/**
+ * \\ingroup api_diagnostics
+ * \\brief Patch version of this header.
+ */
+#define STORECTX_VERSION_PATCH {}",
+            version("MAJOR"),
+            version("MINOR"),
+            version("PATCH")
+        ));
+        cbindgen::Builder::new()
+            .with_crate(&root)
+            .with_config(config)
+            .generate()
+            .expect("cbindgen generates the header")
+            .write_to_file(root.join("include/storectx.h"));
+    }
 }

@@ -25,15 +25,9 @@ mkdir -p "$out"
   -o "$out/libfloor_ie.so" "$here/floor/floor.c"
 cp "$out/seed-target/release/libseed.so" "$out/libseed.so"
 
-# Link against a copy in $out (only the .so there: no static fallback), and
-# give the loader the SONAME it will ask for (libstorectx.so.0).
+# Link against a copy in $out (only the .so there: no static fallback). A
+# plain cargo build sets no SONAME, so the program needs libstorectx.so itself.
 cp "$root/target/release/libstorectx.so" "$out/libstorectx.so"
-soname=$(readelf -d "$out/libstorectx.so" 2>/dev/null |
-  sed -n 's/.*Library soname: \[\(.*\)\]/\1/p') || true
-soname=${soname:-libstorectx.so.0} # no readelf: the documented SONAME
-if [ "$soname" != libstorectx.so ]; then
-  ln -sf libstorectx.so "$out/$soname"
-fi
 
 "$cc" -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$out/bench" "$here/bench.c" \
   -L"$out" -lstorectx -lfloor -lfloor_ie -lseed -Wl,-rpath,"$out" -pthread

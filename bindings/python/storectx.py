@@ -16,8 +16,13 @@ exposes the whole C API twice:
               ...  # borrow.address == ctypes.addressof(buf)
 
 The library is loaded from the path in the ``STORECTX_LIB`` environment
-variable if set, else from ``ctypes.util.find_library("storectx")``, else from
-``libstorectx.so.0`` on the loader's search path.
+variable if set; else from ``libstorectx.so`` next to this file (where the
+wheel built by ``pip install .`` puts it), else by its SONAME
+(``libstorectx.so.0.2``) or ``ctypes.util.find_library("storectx")`` from the
+loader's search path, else ``libstorectx.so`` from the loader's search path
+(``LD_LIBRARY_PATH=target/release`` after ``cargo build --release``).  A
+library of another ABI (``storectx_version()`` MAJOR.MINOR while 0.x) is
+skipped.
 
 Stacks are per OS thread; a ``threading.Thread`` is an OS thread, so each
 Python thread has its own stack.  ctypes releases the GIL during every call,
@@ -45,8 +50,9 @@ __all__ = [
     "WAIT_FOREVER",
 ]
 
-#: The C major version this binding is written for (the ABI is SameMajorVersion).
-ABI_MAJOR = 0
+#: The ABI this binding is written for: the library's MAJOR.MINOR while 0.x
+#: (see "Versioning and ABI" in the README). A library of another ABI is skipped.
+ABI_VERSION = (0, 2)
 
 #: ``timeout_ns`` value that makes ``storectx_async_store_write`` wait forever.
 WAIT_FOREVER = 0xFFFF_FFFF_FFFF_FFFF
@@ -56,23 +62,61 @@ WAIT_FOREVER = 0xFFFF_FFFF_FFFF_FFFF
 # Loading the library
 # --------------------------------------------------------------------------
 
-def _load_library():
-    """Open libstorectx: $STORECTX_LIB, else find_library, else the SONAME."""
+def _abi_of(cdll):
+    fn = cdll.storectx_version
+    fn.restype = ctypes.c_char_p
+    fn.argtypes = []
+    parts = fn().decode("ascii", "replace").split(".")
+    return tuple(int(p) for p in parts[:2]) if parts[0] == "0" else (int(parts[0]),)
+
+
+def _abi_wanted():
+    return ABI_VERSION if ABI_VERSION[0] == 0 else ABI_VERSION[:1]
+
+
+def _candidates():
+    """Where to look, in order: $STORECTX_LIB alone if set; else next to this
+    file (the wheel ships the library there), then the loader's own search
+    (ldconfig cache, LD_LIBRARY_PATH) by SONAME, then ``find_library``, then
+    the unversioned name that ``cargo build`` writes (``LD_LIBRARY_PATH=target/release``)."""
     path = os.environ.get("STORECTX_LIB")
     if path:
-        return ctypes.CDLL(path)
-    candidates = [ctypes.util.find_library("storectx"), "libstorectx.so.0"]
+        return [path]
+    here = os.path.dirname(os.path.abspath(__file__))
+    abi = ".".join(str(p) for p in _abi_wanted())
+    return [
+        os.path.join(here, "libstorectx.so"),
+        "libstorectx.so." + abi,
+        ctypes.util.find_library("storectx"),
+        "libstorectx.so",
+    ]
+
+
+def _load_library():
+    """Open the first libstorectx of this binding's ABI among ``_candidates()``."""
     errors = []
-    for name in candidates:
-        if not name:
+    for name in _candidates():
+        if not name or (os.sep in name and not os.path.exists(name)):
             continue
         try:
-            return ctypes.CDLL(name)
+            cdll = ctypes.CDLL(name)
         except OSError as exc:
             errors.append(str(exc))
+            continue
+        try:
+            abi = _abi_of(cdll)
+        except (AttributeError, ValueError) as exc:
+            errors.append("%s: not libstorectx (%s)" % (name, exc))
+            continue
+        if abi != _abi_wanted():
+            errors.append("%s: ABI %s, this binding needs %s" % (
+                name, ".".join(map(str, abi)), ".".join(map(str, _abi_wanted()))))
+            continue
+        return cdll
     raise OSError(
-        "storectx: cannot load libstorectx; set STORECTX_LIB to the path of "
-        "libstorectx.so or install it on the loader path (" + "; ".join(errors) + ")"
+        "storectx: cannot load libstorectx %s (tried: %s); install the wheel (pip install .), "
+        "set STORECTX_LIB to the path of libstorectx.so, or put its directory on "
+        "LD_LIBRARY_PATH" % (".".join(map(str, _abi_wanted())), "; ".join(errors) or "nothing found")
     )
 
 
@@ -673,11 +717,5 @@ def suspend(base_depth):
     return Suspended(out.value)
 
 
-def _check_abi():
-    major = int(version().split(".")[0])
-    if major != ABI_MAJOR:
-        raise ImportError("storectx: library version %s, binding expects %d.x"
-                          % (version(), ABI_MAJOR))
-
-
-_check_abi()
+# _load_library() accepted only a library of ABI_VERSION.
+assert _abi_of(lib) == _abi_wanted(), version()

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Packaging test: install libstorectx into a fresh temporary prefix with the
-# cmake/ install project, move the prefix (it must be relocatable), then build
-# and run outside consumers against it:
-#   1. find_package + storectx::storectx        (C and C++, NEEDED libstorectx.so.0)
+# Packaging test. Installs libstorectx into a fresh temporary prefix with the
+# root CMakeLists.txt, moves the prefix (it must be relocatable), then builds
+# and runs outside consumers against it; then builds consumers that take
+# libstorectx from its source tree:
+#   1. find_package + storectx::storectx        (C and C++, NEEDED libstorectx.so.<abi>)
 #   2. find_package + storectx::storectx_static (C and C++, no libstorectx.so at all)
-#   3. find_package(storectx 1.0) refused cleanly, 0.1 accepted
+#   3. version policy: find_package(storectx MAJOR.MINOR) accepted; the
+#      previous and next minor and 1.0 refused (SameMinorVersion while 0.x)
 #   4. cc $(pkg-config --cflags --libs storectx)           (shared)
 #   5. cc -static $(pkg-config --cflags --libs --static storectx)
+#   6. SONAME, file names, CMake version file, pkg-config and header version
+#      macros all agree with Cargo.toml's version
+#   7. source tree: add_subdirectory(<checkout>), FetchContent by a file://
+#      git URL, FetchContent by SOURCE_DIR; storectx::storectx and
+#      storectx::storectx_static, C and C++ (CMake >= 3.16)
 # Run from anywhere: cmake/tests/run.sh. Exits non-zero on the first failure.
-# STORECTX_CARGO_TARGET_DIR overrides cargo's target dir (default: <repo>/target);
+# STORECTX_CARGO_TARGET_DIR overrides cargo's target dir for every CMake build
+# (default: <repo>/target/cmake, shared by all of them);
 # STORECTX_KEEP_TMP=1 keeps the temporary directory for inspection.
 set -euo pipefail
 
@@ -45,14 +53,31 @@ fi
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# The version and the ABI rule of "Versioning and ABI" in the README, from
+# Cargo.toml: every file below must agree with these.
+version=$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' "$repo/Cargo.toml")
+version=${version%%$'\n'*}
+[ -n "$version" ] || fail "no version in Cargo.toml"
+major=${version%%.*}
+minor=${version#*.}; minor=${minor%%.*}
+patch=${version##*.}
+if [ "$major" = 0 ]; then sover="0.$minor"; else sover="$major"; fi
+soname="libstorectx.so.$sover"
+echo "Cargo.toml: $version; ABI rule: SONAME $soname; $(cmake --version | head -n1)"
+
+cargo_target="${STORECTX_CARGO_TARGET_DIR:-$repo/target/cmake}"
+
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+# expect_needs_shared <exe> <dir>: NEEDED is the SONAME, and it loads from <dir>.
 expect_needs_shared() {
-  grep -qx 'libstorectx.so.0' <<<"$(needed "$1")" || fail "$1 does not have NEEDED libstorectx.so.0"
+  local dir=${2:-$prefix/lib}
+  grep -qxF "$soname" <<<"$(needed "$1")" || fail "$1 does not have NEEDED $soname: $(needed "$1")"
   local loaded
-  loaded=$(ldd "$1" | sed -n 's/^\s*libstorectx\.so\.0 => \(.*\) (0x.*/\1/p')
-  [ -n "$loaded" ] && [ "$(readlink -f "$loaded")" = "$(readlink -f "$prefix/lib/libstorectx.so.0")" ] ||
-    fail "$1 does not load libstorectx from $prefix/lib: $(ldd "$1" | grep storectx || true)"
-  ok "$(basename "$1"): NEEDED libstorectx.so.0, resolved in the prefix"
+  loaded=$(ldd "$1" | awk -v n="$soname" '$1 == n && $2 == "=>" { print $3 }')
+  [ -n "$loaded" ] && [ "$(readlink -f "$loaded")" = "$(readlink -f "$dir/$soname")" ] ||
+    fail "$1 does not load libstorectx from $dir: $(ldd "$1" | grep storectx || true)"
+  "$1" >/dev/null || fail "$1 failed"
+  ok "$(basename "$1"): NEEDED $soname, resolved in $dir, runs"
 }
 expect_no_shared() {
   if grep -q storectx <<<"$(needed "$1")"; then fail "$1 depends on $(needed "$1")"; fi
@@ -61,20 +86,13 @@ expect_no_shared() {
 }
 
 # --- 0. install --------------------------------------------------------------
-step "install (cmake/CMakeLists.txt: cargo build --release + cmake --install)"
+step "install (CMakeLists.txt: cargo build --release + cmake --install)"
 cd "$repo"
 prefix="$work/staging-prefix"
 build="$work/build-install"
-extra=()
-[ -n "${STORECTX_CARGO_TARGET_DIR:-}" ] && extra+=("-DSTORECTX_CARGO_TARGET_DIR=$STORECTX_CARGO_TARGET_DIR")
-cmake -S cmake -B "$build" -DCMAKE_INSTALL_PREFIX="$prefix" "${extra[@]}"
+cmake -S "$repo" -B "$build" -DCMAKE_INSTALL_PREFIX="$prefix" -DSTORECTX_CARGO_TARGET_DIR="$cargo_target"
 cmake --build "$build"
 cmake --install "$build"
-
-version=$(sed -n '/^\[package\]/,/^\[/{s/^version *= *"\([^"]*\)".*/\1/p}' Cargo.toml)
-version=${version%%$'\n'*}
-[ -n "$version" ] || fail "no version in Cargo.toml"
-major=${version%%.*}
 
 # Relocatability: every consumer below uses the moved prefix.
 mv "$prefix" "$work/prefix"
@@ -88,49 +106,76 @@ for f in "lib/libstorectx.so.$version" lib/libstorectx.a include/storectx.h \
   [ -f "$prefix/$f" ] || fail "missing $f"
   ok "$f"
 done
-[ "$(readlink "$prefix/lib/libstorectx.so.$major")" = "libstorectx.so.$version" ] ||
-  fail "lib/libstorectx.so.$major is not a link to libstorectx.so.$version"
-[ "$(readlink "$prefix/lib/libstorectx.so")" = "libstorectx.so.$major" ] ||
-  fail "lib/libstorectx.so is not a link to libstorectx.so.$major"
-ok "lib/libstorectx.so -> libstorectx.so.$major -> libstorectx.so.$version"
-soname=$(readelf -d "$prefix/lib/libstorectx.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-[ "$soname" = "libstorectx.so.$major" ] || fail "SONAME is '$soname', expected libstorectx.so.$major"
-ok "SONAME $soname"
-if [ -f "$repo/include/storectx.hpp" ]; then
-  [ -f "$prefix/include/storectx.hpp" ] || fail "include/storectx.hpp not installed"
-  ok "include/storectx.hpp"
-else
-  echo "note: include/storectx.hpp does not exist yet; not installed"
+[ "$(readlink "$prefix/lib/$soname")" = "libstorectx.so.$version" ] ||
+  fail "lib/$soname is not a link to libstorectx.so.$version"
+[ "$(readlink "$prefix/lib/libstorectx.so")" = "$soname" ] ||
+  fail "lib/libstorectx.so is not a link to $soname"
+ok "lib/libstorectx.so -> $soname -> libstorectx.so.$version"
+for h in "$repo"/include/*.h "$repo"/include/*.hpp; do
+  [ -f "$prefix/include/$(basename "$h")" ] || fail "include/$(basename "$h") not installed"
+  ok "include/$(basename "$h")"
+done
+
+step "versions agree with Cargo.toml ($version)"
+got=$(readelf -d "$prefix/lib/libstorectx.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$got" = "$soname" ] || fail "SONAME is '$got', expected $soname"
+ok "SONAME $got"
+grep -qF "IMPORTED_SONAME \"$soname\"" "$prefix/lib/cmake/storectx/storectxConfig.cmake" ||
+  fail "storectxConfig.cmake does not declare IMPORTED_SONAME $soname"
+ok "storectxConfig.cmake: IMPORTED_SONAME $soname"
+grep -qF "set(PACKAGE_VERSION \"$version\")" "$prefix/lib/cmake/storectx/storectxConfigVersion.cmake" ||
+  fail "storectxConfigVersion.cmake does not say version $version"
+if [ "$major" = 0 ]; then
+  grep -q 'requested major and minor versions are the same' "$prefix/lib/cmake/storectx/storectxConfigVersion.cmake" ||
+    fail "storectxConfigVersion.cmake is not SameMinorVersion while 0.x"
+  ok "storectxConfigVersion.cmake: $version, SameMinorVersion (behaviour checked in step 3)"
 fi
+grep -qx "Version: $version" "$prefix/lib/pkgconfig/storectx.pc" || fail "storectx.pc has no 'Version: $version'"
+ok "storectx.pc: Version: $version"
+for part in MAJOR:$major MINOR:$minor PATCH:$patch; do
+  for h in "$repo/include/storectx.h" "$prefix/include/storectx.h"; do
+    grep -qx "#define STORECTX_VERSION_${part%%:*} ${part#*:}" "$h" ||
+      fail "$h does not define STORECTX_VERSION_${part%%:*} ${part#*:}"
+  done
+done
+ok "storectx.h: STORECTX_VERSION_MAJOR/MINOR/PATCH $major $minor $patch"
 
 # --- 1, 2. find_package consumers --------------------------------------------
 for kind in shared static; do
-  step "find_package(storectx 0.1) consumer, $kind"
+  step "find_package(storectx $major.$minor) consumer, $kind"
   cbuild="$work/consumer-$kind"
   static=OFF
   [ "$kind" = static ] && static=ON
-  cmake -S "$tests/consumer" -B "$cbuild" -DCMAKE_PREFIX_PATH="$prefix" -DSTORECTX_STATIC=$static
+  cmake -S "$tests/consumer" -B "$cbuild" -DCMAKE_PREFIX_PATH="$prefix" -DSTORECTX_STATIC=$static \
+    -DSTORECTX_WANT="$major.$minor"
   cmake --build "$cbuild" -j "$jobs"
-  ctest --test-dir "$cbuild" --output-on-failure
+  (cd "$cbuild" && ctest --output-on-failure)  # no --test-dir: CMake 3.16
   for exe in consumer_c consumer_cxx; do
     if [ "$kind" = shared ]; then expect_needs_shared "$cbuild/$exe"; else expect_no_shared "$cbuild/$exe"; fi
   done
 done
 
-# --- 3. version too new ------------------------------------------------------
-step "find_package(storectx 1.0) refused, find_package(storectx 0.1) accepted"
-cmake -S "$tests/version_too_new" -B "$work/vtn" -DCMAKE_PREFIX_PATH="$prefix"
-step "find_package(storectx 1.0 REQUIRED) must fail configuration"
-if cmake -S "$tests/version_too_new" -B "$work/vtn-required" -DCMAKE_PREFIX_PATH="$prefix" \
-     -DSTORECTX_REQUIRE_TOO_NEW=ON >"$work/vtn-required.log" 2>&1; then
-  cat "$work/vtn-required.log"
-  fail "find_package(storectx 1.0 REQUIRED) succeeded"
+# --- 3. version policy ------------------------------------------------------
+refuse="$((major + 1)).0"
+if [ "$major" = 0 ]; then
+  refuse="$refuse;0.$((minor + 1))"
+  [ "$minor" -gt 0 ] && refuse="$refuse;0.$((minor - 1))"
 fi
-grep -q 'requested version "1.0"' "$work/vtn-required.log" &&
-  grep -qF "$version" "$work/vtn-required.log" ||
-  { cat "$work/vtn-required.log"; fail "the failure does not name the requested and installed versions"; }
-sed -n '/CMake Error/,/^$/p' "$work/vtn-required.log"
-ok "configuration failed, naming version 1.0 and the installed $version"
+step "find_package(storectx $major.$minor) accepted; $refuse refused"
+cmake -S "$tests/version_policy" -B "$work/vp" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DSTORECTX_ACCEPT="$major.$minor" -DSTORECTX_REFUSE="$refuse"
+for wanted in ${refuse//;/ }; do
+  step "find_package(storectx $wanted REQUIRED) must fail configuration"
+  if cmake -S "$tests/version_policy" -B "$work/vp-$wanted" -DCMAKE_PREFIX_PATH="$prefix" \
+       -DSTORECTX_REQUIRE="$wanted" >"$work/vp-$wanted.log" 2>&1; then
+    cat "$work/vp-$wanted.log"
+    fail "find_package(storectx $wanted REQUIRED) succeeded"
+  fi
+  grep -qF "requested version \"$wanted\"" "$work/vp-$wanted.log" &&
+    grep -qF "$version" "$work/vp-$wanted.log" ||
+    { cat "$work/vp-$wanted.log"; fail "the failure does not name the requested and installed versions"; }
+  ok "configuration failed, naming version $wanted and the installed $version"
+done
 
 # --- 4, 5. pkg-config --------------------------------------------------------
 step "pkg-config, shared"
@@ -150,5 +195,45 @@ cc -static app.c -o app-static $(pkg-config --cflags --libs --static storectx)
 expect_no_shared "$work/app-static"
 [ -z "$(needed "$work/app-static")" ] || fail "app-static is not fully static: $(needed "$work/app-static")"
 ok "app-static: fully static executable"
+
+# --- 7. from the source tree -------------------------------------------------
+# A git repository holding exactly the files of this checkout (committed or
+# not, minus what .gitignore ignores), for FetchContent's GIT_REPOSITORY.
+step "git repository of this checkout for FetchContent (file:// URL)"
+upstream="$work/upstream"
+mkdir -p "$upstream"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+  xargs -0 cp --parents -t "$upstream")
+git -C "$upstream" init -q
+git -C "$upstream" add -A
+git -C "$upstream" -c user.name=test -c user.email=test@invalid commit -q -m snapshot
+rev=$(git -C "$upstream" rev-parse HEAD)
+ok "file://$upstream at $rev"
+
+for how in subdirectory fetch_git fetch_source; do
+  step "source tree: $how"
+  case $how in
+    fetch_git) src="file://$upstream" ;;
+    *) src="$repo" ;;
+  esac
+  sbuild="$work/source-$how"
+  cmake -S "$tests/source_tree" -B "$sbuild" -DSTORECTX_HOW=$how -DSTORECTX_SOURCE="$src" \
+    -DSTORECTX_GIT_TAG="$rev" -DSTORECTX_EXPECTED_VERSION="$version" \
+    -DSTORECTX_CARGO_TARGET_DIR="$cargo_target"
+  cmake --build "$sbuild" -j "$jobs"
+  (cd "$sbuild" && ctest --output-on-failure)  # no --test-dir: CMake 3.16
+  stage=$(dirname "$(find "$sbuild" -path '*/stage/libstorectx.a' | head -n1)")
+  [ -d "$stage" ] || fail "$how: no staged libstorectx in the build tree"
+  for lang in c cxx; do
+    expect_needs_shared "$sbuild/consumer_${lang}_shared" "$stage"
+    expect_no_shared "$sbuild/consumer_${lang}_static"
+  done
+  if [ $how = fetch_git ]; then
+    [ -f "$sbuild/_deps/storectx-src/Cargo.toml" ] || fail "fetch_git: no clone in _deps/storectx-src"
+    [ "$(git -C "$sbuild/_deps/storectx-src" rev-parse HEAD)" = "$rev" ] || fail "fetch_git: wrong commit"
+    ok "fetch_git: built from the clone at $rev"
+  fi
+done
 
 step "all packaging checks passed"

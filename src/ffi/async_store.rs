@@ -14,12 +14,16 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 /// A reference-counted lock around an embedder's store. Thread-safe.
+///
+/// \ingroup api_async
 pub struct storectx_async_store {
     _private: [u8; 0],
 }
 
 /// The lock of one async store, held. A validated handle, not a pointer:
 /// using it after it was released or consumed is answered, never undefined.
+///
+/// \ingroup api_async
 pub struct storectx_write_guard {
     _private: [u8; 0],
 }
@@ -61,6 +65,8 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 ///
 /// # Safety
 /// `out` must be NULL or point to writable memory for one pointer.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_new(
     id: storectx_store_id,
@@ -83,6 +89,8 @@ pub unsafe extern "C" fn storectx_async_store_new(
 ///
 /// # Safety
 /// `s` must be NULL or a live reference from this library.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_clone(
     s: *const storectx_async_store,
@@ -101,6 +109,8 @@ pub unsafe extern "C" fn storectx_async_store_clone(
 ///
 /// # Safety
 /// `s` must be NULL or a live reference from this library, given up here.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_release(s: *mut storectx_async_store) {
     boundary("async_store_release", || {
@@ -116,6 +126,8 @@ pub unsafe extern "C" fn storectx_async_store_release(s: *mut storectx_async_sto
 ///
 /// # Safety
 /// `s` must be NULL or a live reference from this library.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_id(
     s: *const storectx_async_store,
@@ -132,6 +144,8 @@ pub unsafe extern "C" fn storectx_async_store_id(
 /// # Safety
 /// `s` must be NULL or a live reference from this library; `out` NULL or
 /// writable for one pointer.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_try_write(
     s: *mut storectx_async_store,
@@ -161,6 +175,8 @@ fn null_store() -> Error {
 /// # Safety
 /// `s` must be NULL or a live reference from this library; `out` NULL or
 /// writable for one pointer.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_async_store_write(
     s: *mut storectx_async_store,
@@ -183,6 +199,8 @@ pub unsafe extern "C" fn storectx_async_store_write(
 }
 
 /// The locked store's address; NULL for NULL, a spent or a forged guard.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> *mut c_void {
     boundary("write_guard_store", || {
@@ -197,6 +215,8 @@ pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> 
 /// Releases the lock, on any thread. NULL is fine; a guard already released
 /// or consumed by `storectx_install_async` is left alone (and noted in
 /// `storectx_last_error`).
+///
+/// \ingroup api_async
 #[no_mangle]
 pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
     boundary("write_guard_release", || {
@@ -220,6 +240,8 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 /// # Safety
 /// `out` must be NULL or point to writable memory for one
 /// `storectx_install_guard`. `g` may be any value.
+///
+/// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_install_async(
     g: *mut storectx_write_guard,

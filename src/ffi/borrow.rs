@@ -11,6 +11,8 @@ use std::ptr::NonNull;
 
 /// Names the entry a borrow counts against. Borrows are counted per entry:
 /// releasing any borrow handle of that entry gives one borrow back.
+///
+/// \ingroup api_borrow
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct storectx_borrow {
@@ -39,6 +41,8 @@ unsafe fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>,
 /// # Safety
 /// `store` and `out` must each be NULL or point to writable memory of their
 /// type.
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub unsafe extern "C" fn storectx_get_current(
     id: storectx_store_id,
@@ -85,6 +89,8 @@ unsafe extern "C" fn get_current_slow(
 ///
 /// # Safety
 /// `store` must be NULL or point to writable memory for a `void *`.
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub unsafe extern "C" fn storectx_get_current_transient(
     id: storectx_store_id,
@@ -130,6 +136,8 @@ unsafe extern "C" fn get_current_transient_slow(
 /// # Safety
 /// `id`, `store` and `out` must each be NULL or point to writable memory of
 /// their type.
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub unsafe extern "C" fn storectx_get_current_unborrowed(
     id: *mut storectx_store_id,
@@ -159,6 +167,8 @@ pub unsafe extern "C" fn storectx_get_current_unborrowed(
 /// # Safety
 /// `async_store`, `store` and `out` must each be NULL or point to writable
 /// memory of their type.
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub unsafe extern "C" fn storectx_get_current_async(
     id: storectx_store_id,
@@ -192,6 +202,8 @@ pub unsafe extern "C" fn storectx_get_current_async(
 ///
 /// # Safety
 /// `out` must be NULL or point to writable memory for one `storectx_borrow`.
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub unsafe extern "C" fn storectx_borrow_clone(
     b: storectx_borrow,
@@ -209,6 +221,8 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 /// Gives one borrow back. The entry must be on top
 /// (`STORECTX_ERR_OUT_OF_ORDER` / `STORECTX_ERR_STALE_HANDLE`) with a borrow
 /// count above 0 (`STORECTX_ERR_NOT_BORROWED`). O(1).
+///
+/// \ingroup api_borrow
 #[no_mangle]
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
     boundary::status_fast(

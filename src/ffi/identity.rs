@@ -10,41 +10,55 @@ use std::ffi::c_char;
 
 /// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
 /// handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`).
+///
+/// \ingroup api_identity
 pub type storectx_store_id = u64;
 
 /// A new store id: unique in the process, nonzero, never reused. Answers 0
 /// (never a valid id) once 2^64 - 2 ids were handed out, which takes 584
 /// years at 10^9 a second.
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_store_id_new() -> storectx_store_id {
     boundary("store_id_new", crate::async_store::new_store_id)
 }
 
 /// Whether store `id` is on top of this thread's stack. O(1).
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
     boundary("is_active", || read_stack(false, |s| s.is_active(id)))
 }
 
 /// Whether store `id` is on this thread's stack but not on top. O(1).
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_paused(id: storectx_store_id) -> bool {
     boundary("is_paused", || read_stack(false, |s| s.is_paused(id)))
 }
 
 /// Whether this thread's stack is empty. O(1).
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_empty() -> bool {
     boundary("is_empty", || read_stack(true, |s| s.is_empty()))
 }
 
 /// Number of entries on this thread's stack. O(1).
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_depth() -> usize {
     boundary("depth", || read_stack(0, |s| s.depth()))
 }
 
 /// The store id on top of this thread's stack, 0 when empty. O(1).
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_active_store() -> storectx_store_id {
     boundary("active_store", || read_stack(0, |s| s.active_store()))
@@ -87,6 +101,8 @@ impl std::fmt::Write for CBuffer {
 ///
 /// # Safety
 /// `buf` must be NULL or point to `len` writable bytes.
+///
+/// \ingroup api_identity
 #[no_mangle]
 pub unsafe extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usize {
     boundary("describe", || {
@@ -108,6 +124,8 @@ pub unsafe extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usiz
 }
 
 /// The library version, "MAJOR.MINOR.PATCH" (see `STORECTX_VERSION_*`).
+///
+/// \ingroup api_diagnostics
 #[no_mangle]
 pub extern "C" fn storectx_version() -> *const c_char {
     boundary("version", || {

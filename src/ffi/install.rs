@@ -9,6 +9,8 @@ use std::ptr::NonNull;
 
 /// Names the entry an install pushed. A small value: copy it freely; it is
 /// validated on use. A zeroed guard is never valid.
+///
+/// \ingroup api_install
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct storectx_install_guard {
@@ -38,6 +40,8 @@ pub struct storectx_install_guard {
 /// # Safety
 /// `out` must be NULL or point to memory writable for one
 /// `storectx_install_guard`.
+///
+/// \ingroup api_install
 #[no_mangle]
 pub unsafe extern "C" fn storectx_install(
     id: storectx_store_id,
@@ -88,6 +92,8 @@ unsafe extern "C" fn install_slow(
 /// unborrowed (`STORECTX_ERR_STILL_BORROWED`). Uninstalling an async entry
 /// releases its write lock. The no-op guard pops nothing: it answers
 /// `STORECTX_OK` while the async entry it stands for is on top.
+///
+/// \ingroup api_install
 #[no_mangle]
 pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_status {
     boundary::status_fast(
@@ -107,6 +113,8 @@ extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
 /// Whether the guard's entry is on this thread's stack (false for the no-op
 /// guard, a zeroed or spent guard, or a guard of another thread). O(1) when
 /// the entry is on top, else O(depth). Read-only.
+///
+/// \ingroup api_install
 #[no_mangle]
 pub extern "C" fn storectx_install_guard_installed(guard: storectx_install_guard) -> bool {
     boundary("install_guard_installed", || {

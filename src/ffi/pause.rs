@@ -7,6 +7,8 @@ use super::status::storectx_status;
 use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
+///
+/// \ingroup api_pause
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct storectx_pause_guard {
@@ -21,6 +23,8 @@ pub struct storectx_pause_guard {
 /// # Safety
 /// `out` must be NULL or point to memory writable for one
 /// `storectx_pause_guard`.
+///
+/// \ingroup api_pause
 #[no_mangle]
 pub unsafe extern "C" fn storectx_pause(
     id: storectx_store_id,
@@ -66,6 +70,8 @@ unsafe extern "C" fn pause_slow(
 /// `STORECTX_ERR_STALE_HANDLE`. Refused with `STORECTX_ERR_INVALID_ARGUMENT`,
 /// nothing changed, when the borrow it restores would take the count past
 /// `UINT32_MAX`. O(1).
+///
+/// \ingroup api_pause
 #[no_mangle]
 pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     boundary::status_fast(

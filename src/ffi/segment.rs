@@ -8,6 +8,8 @@ use crate::stack::Segment;
 
 /// Entries detached from a thread's stack. A validated handle, not a
 /// pointer: resuming or freeing it twice is answered, never undefined.
+///
+/// \ingroup api_coroutines
 pub struct storectx_suspended {
     _private: [u8; 0],
 }
@@ -35,6 +37,8 @@ fn handle(s: *const storectx_suspended) -> u64 {
 ///
 /// # Safety
 /// `out` must be NULL or point to writable memory for one pointer.
+///
+/// \ingroup api_coroutines
 #[no_mangle]
 pub unsafe extern "C" fn storectx_suspend(
     base_depth: usize,
@@ -61,6 +65,8 @@ pub unsafe extern "C" fn storectx_suspend(
 /// # Safety
 /// `base_depth` must be NULL or point to writable memory for one `size_t`.
 /// `s` may be any value.
+///
+/// \ingroup api_coroutines
 #[no_mangle]
 pub unsafe extern "C" fn storectx_resume(
     s: *mut storectx_suspended,
@@ -79,6 +85,8 @@ pub unsafe extern "C" fn storectx_resume(
 }
 
 /// Number of entries in the segment (0 for NULL or a spent segment).
+///
+/// \ingroup api_coroutines
 #[no_mangle]
 pub extern "C" fn storectx_suspended_len(s: *const storectx_suspended) -> usize {
     boundary("suspended_len", || {
@@ -89,6 +97,8 @@ pub extern "C" fn storectx_suspended_len(s: *const storectx_suspended) -> usize 
 /// Drops a segment that will never resume (a cancelled coroutine): releases
 /// its write locks; its handles become stale. NULL is fine; a segment already
 /// resumed or freed is left alone (and noted in `storectx_last_error`).
+///
+/// \ingroup api_coroutines
 #[no_mangle]
 pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
     boundary("suspended_free", || {

@@ -9,6 +9,8 @@ use std::ffi::c_char;
 
 /// The result of every fallible call. `STORECTX_OK` is 0; numbers are never
 /// reused.
+///
+/// \ingroup api_diagnostics
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::upper_case_acronyms)]
@@ -83,6 +85,8 @@ impl From<&Error> for storectx_status {
 /// `"STORECTX_ERR_PAUSED: the store is on this thread's stack but not on top"`.
 /// Static, never NULL, also for unknown values. Read-only: safe from any
 /// thread at any time.
+///
+/// \ingroup api_diagnostics
 #[no_mangle]
 pub extern "C" fn storectx_status_str(status: i32) -> *const c_char {
     boundary("status_str", || {
@@ -97,6 +101,8 @@ pub extern "C" fn storectx_status_str(status: i32) -> *const c_char {
 /// This thread's message for its most recent failed call: what the call
 /// expected and what it found. Empty string when none. Valid until this
 /// thread's next failed call. Read-only: safe from any thread at any time.
+///
+/// \ingroup api_diagnostics
 #[no_mangle]
 pub extern "C" fn storectx_last_error() -> *const c_char {
     boundary("last_error", || crate::thread::last_error().cast())
