@@ -150,6 +150,13 @@ impl AsyncStore {
     }
 }
 
+/// A write guard's table slot shows its store's address to readers.
+impl crate::registry::Peek for Option<WriteGuard> {
+    fn peek(&self) -> u64 {
+        self.as_ref().map_or(0, |guard| guard.store().address() as u64)
+    }
+}
+
 /// Owns the store's lock until dropped, on whichever thread that happens.
 #[derive(Debug)]
 pub(crate) struct WriteGuard {

@@ -40,9 +40,13 @@ const FREE: u32 = 0;
 const LIVE: u32 = 1;
 /// Claimed by one call (being filled, read or consumed).
 const BUSY: u32 = 2;
-/// How many times a call that finds its handle's slot busy (the same handle
-/// used by two threads at once) looks again before it answers stale.
-const BUSY_RETRIES: u32 = 64;
+/// How long a call that finds its handle's slot busy (another call consuming
+/// the same handle right now, which is a race in the caller) waits for that
+/// call to finish before it answers stale. Consuming calls hold a slot for
+/// well under a microsecond, but a thread can be preempted while it holds
+/// one; only a slot left busy by a thread that no longer exists (the child
+/// of a `fork`) waits the whole time.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn state(generation: u32, phase: u32) -> u32 {
     (generation << 2) | phase
@@ -55,7 +59,17 @@ struct Slot<T> {
     state: AtomicU32,
     /// The next free index (+1; 0 ends the list) while this slot is free.
     next: AtomicU32,
+    /// What readers may learn without claiming the slot (see [`Peek`]),
+    /// written before the slot goes LIVE.
+    info: AtomicU64,
     value: UnsafeCell<T>,
+}
+
+/// The one word a table's readers need (a segment's length, a write
+/// guard's store address), kept beside the value so that reading it never
+/// makes the slot busy for a call that consumes the handle.
+pub(crate) trait Peek {
+    fn peek(&self) -> u64;
 }
 
 // SAFETY: `value` is only reached by the one call that moved `state` to
@@ -86,7 +100,7 @@ pub(crate) struct Registry<T> {
     limit: u32,
 }
 
-impl<T: Default + Send> Registry<T> {
+impl<T: Default + Send + Peek> Registry<T> {
     /// An empty table of `what`s (named in error messages); `table` (1..=3)
     /// must differ between the process's tables.
     pub(crate) const fn new(table: u64, what: &'static str) -> Self {
@@ -188,6 +202,7 @@ impl<T: Default + Send> Registry<T> {
             .map(|_| Slot {
                 state: AtomicU32::new(state(0, FREE)),
                 next: AtomicU32::new(0),
+                info: AtomicU64::new(0),
                 value: UnsafeCell::new(T::default()),
             })
             .collect();
@@ -237,7 +252,9 @@ impl<T: Default + Send> Registry<T> {
         };
         // SAFETY: the index came off the free stack (or was fresh), so this
         // call is the only one that holds it; the state says BUSY.
-        let r = fill(unsafe { &mut *slot.value.get() })?;
+        let value = unsafe { &mut *slot.value.get() };
+        let r = fill(value)?;
+        slot.info.store(value.peek(), Ordering::Relaxed);
         claim.finish(state(generation, LIVE));
         Ok((self.encode(index, generation), r))
     }
@@ -248,7 +265,8 @@ impl<T: Default + Send> Registry<T> {
         let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
         let slot = self.slot(index).ok_or_else(|| self.stale())?;
         let (live, busy) = (state(generation, LIVE), state(generation, BUSY));
-        for _ in 0..BUSY_RETRIES {
+        let mut waited_since = None;
+        loop {
             match slot
                 .state
                 .compare_exchange(live, busy, Ordering::Acquire, Ordering::Relaxed)
@@ -264,21 +282,38 @@ impl<T: Default + Send> Registry<T> {
                     };
                     return Ok((claim, slot));
                 }
-                // Another thread is using the same handle right now.
-                Err(seen) if seen == busy => std::thread::yield_now(),
+                // Another call is consuming the same handle right now: it
+                // either spends it (then this one is stale) or fails and
+                // hands it back (then this one goes ahead).
+                Err(seen) if seen == busy => {
+                    let since = *waited_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > BUSY_WAIT {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
                 Err(_) => break,
             }
         }
         Err(self.stale())
     }
 
-    /// Runs `f` on the live value named by `handle`.
-    pub(crate) fn with_live<R>(&self, handle: u64, f: impl FnOnce(&mut T) -> R) -> Result<R> {
-        let (claim, slot) = self.claim(handle)?;
-        // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
-        let r = f(unsafe { &mut *slot.value.get() });
-        drop(claim); // LIVE again
-        Ok(r)
+    /// The [`Peek`] word of the live value named by `handle`, without
+    /// claiming it: `None` when the handle is not live (or is being consumed
+    /// right now).
+    pub(crate) fn peek(&self, handle: u64) -> Option<u64> {
+        let (index, generation) = self.decode(handle)?;
+        let slot = self.slot(index)?;
+        let live = state(generation, LIVE);
+        if slot.state.load(Ordering::Acquire) != live {
+            return None;
+        }
+        let info = slot.info.load(Ordering::Relaxed);
+        // Still the same life of the slot: the word read belongs to it
+        // (a consume would have moved the state on before the slot's reuse
+        // rewrote the word).
+        std::sync::atomic::fence(Ordering::Acquire);
+        (slot.state.load(Ordering::Relaxed) == live).then_some(info)
     }
 
     /// Runs `consume` on the live value named by `handle`; if it succeeds
@@ -342,7 +377,7 @@ impl<T: Default + Send> Registry<T> {
 /// dropped unfinished (the call refused, or panicked) it puts the slot back
 /// as it was: `undo` is LIVE for a claimed handle, FREE for a new slot,
 /// which also goes back on the free stack.
-struct Claim<'a, T: Default + Send> {
+struct Claim<'a, T: Default + Send + Peek> {
     registry: &'a Registry<T>,
     slot: &'a Slot<T>,
     index: u32,
@@ -350,7 +385,7 @@ struct Claim<'a, T: Default + Send> {
     undo: u32,
 }
 
-impl<T: Default + Send> Claim<'_, T> {
+impl<T: Default + Send + Peek> Claim<'_, T> {
     fn finish(self, next: u32) {
         let slot = self.slot;
         crate::valgrind::release(std::ptr::from_ref(slot).cast());
@@ -359,7 +394,7 @@ impl<T: Default + Send> Claim<'_, T> {
     }
 }
 
-impl<T: Default + Send> Drop for Claim<'_, T> {
+impl<T: Default + Send + Peek> Drop for Claim<'_, T> {
     fn drop(&mut self) {
         self.slot
             .state
@@ -375,6 +410,12 @@ mod tests {
     use super::*;
 
     static TABLE: Registry<Vec<u32>> = Registry::new(3, "test object");
+
+    impl Peek for Vec<u32> {
+        fn peek(&self) -> u64 {
+            self.len() as u64
+        }
+    }
 
     fn holding(x: u32) -> impl FnOnce(&mut Vec<u32>) -> Result<()> {
         move |v| {
@@ -392,7 +433,7 @@ mod tests {
     fn handles_are_checked_and_never_alias() {
         let (h1, ()) = TABLE.insert_with(holding(1)).unwrap();
         assert_ne!(h1, 0);
-        assert_eq!(TABLE.with_live(h1, |v| v.clone()).unwrap(), vec![1]);
+        assert_eq!(TABLE.peek(h1), Some(1));
         TABLE.take_with(h1, clear).unwrap();
         assert!(matches!(
             TABLE.take_with(h1, |_| Ok(())),
@@ -401,9 +442,9 @@ mod tests {
         // The slot is reused under a new generation: the old handle stays dead.
         let (h2, ()) = TABLE.insert_with(holding(2)).unwrap();
         assert_ne!(h1, h2);
-        assert!(TABLE.with_live(h1, |_| ()).is_err());
-        assert!(TABLE.with_live(0, |_| ()).is_err());
-        assert!(TABLE.with_live(u64::MAX, |_| ()).is_err());
+        assert!(TABLE.peek(h1).is_none());
+        assert!(TABLE.peek(0).is_none());
+        assert!(TABLE.peek(u64::MAX).is_none());
         TABLE.take_with(h2, clear).unwrap();
     }
 
@@ -415,7 +456,7 @@ mod tests {
         assert!(TABLE
             .take_with(h, |_| Err::<(), _>(Error::Busy("no".into())))
             .is_err());
-        assert_eq!(TABLE.with_live(h, |v| v.len()).unwrap(), 1);
+        assert_eq!(TABLE.peek(h), Some(1));
         TABLE.take_with(h, clear).unwrap();
     }
 
@@ -432,7 +473,7 @@ mod tests {
             .store(state(LAST_GENERATION - 1, LIVE), Ordering::Relaxed);
         let h = RETIRING.encode(index, LAST_GENERATION - 1);
         RETIRING.take_with(h, |_| Ok(())).unwrap();
-        assert!(RETIRING.with_live(h, |_| ()).is_err());
+        assert!(RETIRING.peek(h).is_none());
         assert_eq!(RETIRING.live(), 0, "a retired slot is not live");
         for _ in 0..100 {
             let (h2, ()) = RETIRING.insert_with(|_| Ok(())).unwrap();
@@ -561,10 +602,7 @@ mod tests {
             GUARDS.take_with(s, |_| Ok(())),
             Err(Error::StaleHandle(_))
         ));
-        assert!(matches!(
-            SEGMENTS.with_live(g, |_| ()),
-            Err(Error::StaleHandle(_))
-        ));
+        assert!(SEGMENTS.peek(g).is_none());
         GUARDS.take_with(g, |_| Ok(())).unwrap();
         SEGMENTS.take_with(s, |_| Ok(())).unwrap();
     }

@@ -204,11 +204,7 @@ pub unsafe extern "C" fn storectx_async_store_write(
 #[no_mangle]
 pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> *mut c_void {
     boundary("write_guard_store", || {
-        WRITE_GUARDS
-            .with_live(write_guard_handle(g), |slot| {
-                slot.as_ref().map_or(0, |guard| guard.store().address())
-            })
-            .unwrap_or(0) as *mut c_void
+        WRITE_GUARDS.peek(write_guard_handle(g)).unwrap_or(0) as usize as *mut c_void
     })
 }
 

@@ -1,5 +1,5 @@
 //! The C ABI: thin `extern "C"` functions, one file per C concept. Each
-//! export runs inside the panic boundary ([`boundary`]), checks its pointers,
+//! export runs inside the panic boundary (`boundary`), checks its pointers,
 //! calls the core and turns its `Error` into a `storectx_status`.
 //!
 //! Nothing here knows how the stack works; everything here is what

@@ -90,7 +90,7 @@ pub unsafe extern "C" fn storectx_resume(
 #[no_mangle]
 pub extern "C" fn storectx_suspended_len(s: *const storectx_suspended) -> usize {
     boundary("suspended_len", || {
-        SEGMENTS.with_live(handle(s), |seg| seg.len()).unwrap_or(0)
+        SEGMENTS.peek(handle(s)).unwrap_or(0) as usize
     })
 }
 

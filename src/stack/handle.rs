@@ -2,8 +2,11 @@
 //! the process, so a handle survives migration of its entry to another thread
 //! and can be validated on use.
 //!
-//! Layout: `number << 3 | tag`. Numbers are never reused; the tag keeps a
-//! handle of one kind from being accepted as another; 0 is never valid.
+//! Layout: `(number + offset) << 3 | tag`. Numbers are multiples of 4 and
+//! never reused; each kind adds its own offset (0 to 3), so the handles of
+//! one entry differ in more than their tag: rewriting a handle's kind bits
+//! gives a value that names nothing (its number has another kind's residue),
+//! never another live handle of the same entry. 0 is never valid.
 
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,26 +28,40 @@ pub(crate) enum Tag {
 const TAG_BITS: u32 = 3;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
-/// Encodes `number` (from a [`NumberSource`]) with its tag.
-#[inline]
-pub(crate) fn encode(tag: Tag, number: u64) -> u64 {
-    (number << TAG_BITS) | tag as u64
+/// Numbers step by this, leaving room for one offset per kind.
+const STRIDE: u64 = 4;
+
+/// What `tag` adds to a number before it is encoded.
+#[inline(always)]
+const fn offset(tag: Tag) -> u64 {
+    tag as u64 - 1
 }
 
-/// The number inside `raw` if `raw` carries `tag`; `None` for any other value
-/// (zeroed, forged with another tag, ...).
+/// Encodes `number` (from a [`NumberSource`]) as a handle of kind `tag`.
+#[inline(always)]
+pub(crate) fn encode(tag: Tag, number: u64) -> u64 {
+    ((number + offset(tag)) << TAG_BITS) | tag as u64
+}
+
+/// The number inside `raw` if `raw` is a handle of kind `tag`; `None` for
+/// any other value (zeroed, forged, of another kind or with its kind bits
+/// rewritten).
 #[inline]
 pub(crate) fn decode(raw: u64, tag: Tag) -> Option<u64> {
-    let number = raw >> TAG_BITS;
-    (raw & TAG_MASK == tag as u64 && number != 0).then_some(number)
+    let shifted = raw >> TAG_BITS;
+    let number = shifted.wrapping_sub(offset(tag));
+    (raw & TAG_MASK == tag as u64 && number % STRIDE == 0 && number != 0 && number < LIMIT)
+        .then_some(number)
 }
 
 /// Numbers are handed out to threads in blocks so that the hot path touches
-/// only thread-local memory: one shared atomic add per `BLOCK` numbers.
-const BLOCK: u64 = 1 << 16;
-/// The highest number that still fits a handle next to its tag.
-const LIMIT: u64 = u64::MAX >> TAG_BITS;
-static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+/// only thread-local memory: one shared atomic add per `BLOCK` numbers
+/// (2^16 entries or pauses).
+const BLOCK: u64 = STRIDE << 16;
+/// Numbers stay below this, so that a number plus its largest offset still
+/// fits a handle next to its tag.
+const LIMIT: u64 = (u64::MAX >> TAG_BITS) & !(STRIDE - 1);
+static NEXT_BLOCK: AtomicU64 = AtomicU64::new(STRIDE);
 
 /// A per-thread source of process-unique, never-reused, nonzero numbers.
 #[derive(Debug)]
@@ -64,8 +81,8 @@ impl NumberSource {
     #[inline(always)]
     pub fn try_next_number(&mut self) -> Option<u64> {
         self.has_next().then(|| {
-            self.next += 1;
-            self.next - 1
+            self.next += STRIDE;
+            self.next - STRIDE
         })
     }
 
@@ -74,8 +91,8 @@ impl NumberSource {
     #[inline(always)]
     pub fn next_number_after_check(&mut self) -> u64 {
         debug_assert!(self.has_next());
-        self.next += 1;
-        self.next - 1
+        self.next += STRIDE;
+        self.next - STRIDE
     }
 
     /// Whether [`Self::try_next_number`] would succeed.
@@ -98,7 +115,8 @@ impl NumberSource {
     /// Takes the next block of `next_block`, a counter of numbers that
     /// never passes `limit`. 2^61 numbers at 10^9 a second last 73 years of
     /// one process doing nothing else, but a number is never reused: at the
-    /// limit the counter stays put and the caller is refused.
+    /// limit the counter stays put and the caller is refused. (`limit` and
+    /// the counter are multiples of `STRIDE`.)
     #[cold]
     fn refill(&mut self, next_block: &AtomicU64, limit: u64) -> Result<()> {
         let start = next_block
@@ -127,10 +145,30 @@ impl Default for NumberSource {
 mod tests {
     use super::*;
 
+    const KINDS: [Tag; 4] = [Tag::Install, Tag::NoopInstall, Tag::Borrow, Tag::Pause];
+
+    /// A handle with its kind bits rewritten (to any of the 8 patterns)
+    /// decodes as no handle of any other kind.
+    #[test]
+    fn rewritten_kind_bits_name_nothing() {
+        for number in [STRIDE, 40, LIMIT - STRIDE] {
+            for kind in KINDS {
+                let raw = encode(kind, number);
+                assert_eq!(decode(raw, kind), Some(number));
+                for bits in 0..8 {
+                    let forged = (raw & !TAG_MASK) | bits;
+                    for other in KINDS.iter().filter(|k| **k != kind) {
+                        assert_eq!(decode(forged, *other), None, "{kind:?} as {other:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn roundtrip_and_tag_check() {
-        let raw = encode(Tag::Borrow, 42);
-        assert_eq!(decode(raw, Tag::Borrow), Some(42));
+        let raw = encode(Tag::Borrow, 40);
+        assert_eq!(decode(raw, Tag::Borrow), Some(40));
         assert_eq!(decode(raw, Tag::Install), None);
         assert_eq!(decode(0, Tag::Install), None);
         assert_eq!(
@@ -164,8 +202,8 @@ mod tests {
     /// process's counter, with a limit reached in two blocks.
     #[test]
     fn numbers_are_refused_at_the_limit_never_wrapped() {
-        let counter = AtomicU64::new(1);
-        let limit = 1 + 2 * BLOCK;
+        let counter = AtomicU64::new(STRIDE);
+        let limit = STRIDE + 2 * BLOCK;
         let mut source = NumberSource::new();
         let mut last = 0;
         for _ in 0..2 {
@@ -175,13 +213,13 @@ mod tests {
                 last = n;
             }
         }
-        assert_eq!(last, limit - 1);
+        assert_eq!(last, limit - STRIDE);
         let err = source.refill(&counter, limit).unwrap_err();
         assert!(matches!(err, Error::Exhausted(_)), "{err:?}");
         assert_eq!(counter.load(Ordering::Relaxed), limit, "nothing changed");
         assert!(source.try_next_number().is_none());
-        let near_wrap = AtomicU64::new(u64::MAX - 1);
+        let near_wrap = AtomicU64::new(u64::MAX - 3);
         assert!(source.refill(&near_wrap, u64::MAX).is_err());
-        assert_eq!(near_wrap.load(Ordering::Relaxed), u64::MAX - 1);
+        assert_eq!(near_wrap.load(Ordering::Relaxed), u64::MAX - 3);
     }
 }

@@ -130,6 +130,13 @@ impl Segment {
     }
 }
 
+/// A segment's table slot shows its length to readers.
+impl crate::registry::Peek for Segment {
+    fn peek(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn cold_already_on_stack(stack: &Stack, id: u64) -> Error {
