@@ -43,7 +43,7 @@ static sx_ret sx_ok(void) {
   r.id = 0;
   r.ptr = NULL;
   r.name = NULL;
-  r.msg[0] = '\0';
+  r.msg = NULL;
   return r;
 }
 
@@ -52,17 +52,21 @@ static sx_ret sx_ok(void) {
 static void sx_fail(sx_ret *r, storectx_status s) {
   r->status = s;
   r->name = storectx_status_str(s);
-  snprintf(r->msg, sizeof r->msg, "%s", storectx_last_error());
+  free(r->msg);
+  r->msg = strdup(storectx_last_error());
 }
 
 /* The binding refuses a call by itself, with its own message. */
 static void sx_refuse(sx_ret *r, storectx_status s, const char *fmt, ...) {
+  char text[256];
   va_list ap;
   r->status = s;
   r->name = storectx_status_str(s);
   va_start(ap, fmt);
-  vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+  vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
+  free(r->msg);
+  r->msg = strdup(text);
 }
 
 /* Claims t for one call on this thread and puts its entries here. Answers 0
@@ -141,9 +145,10 @@ static void sx_unreside(sx_task *t, sx_ret *r) {
   atomic_store_explicit(&t->state, SX_IDLE, memory_order_release);
 }
 
-sx_task *sx_task_new(void) { return calloc(1, sizeof(sx_task)); }
+uintptr_t sx_task_new(void) { return (uintptr_t)calloc(1, sizeof(sx_task)); }
 
-sx_ret sx_task_close(sx_task *t) {
+sx_ret sx_task_close(uintptr_t task) {
+  sx_task *t = (sx_task *)task;
   sx_ret r = sx_ok();
   int32_t seen = SX_IDLE;
   if (atomic_compare_exchange_strong_explicit(&t->state, &seen, SX_BUSY, memory_order_acquire,
@@ -179,7 +184,8 @@ sx_ret sx_task_close(sx_task *t) {
 
 /* The finalizer: nothing can call the task any more. A task still pinned
  * has its entries on its home thread; they stay there (Unpin first). */
-void sx_task_destroy(sx_task *t) {
+void sx_task_destroy(uintptr_t task) {
+  sx_task *t = (sx_task *)task;
   if (t == NULL) return;
   if (atomic_load_explicit(&t->state, memory_order_acquire) != SX_RESIDENT) {
     storectx_suspended_free(t->seg);
@@ -188,6 +194,7 @@ void sx_task_destroy(sx_task *t) {
 }
 
 #define SX_BEGIN                             \
+  sx_task *t = (sx_task *)task;              \
   sx_ret r = sx_ok();                        \
   int carried = 0;                           \
   if (!sx_enter(t, &r, &carried)) return r;
@@ -200,7 +207,7 @@ void sx_task_destroy(sx_task *t) {
     if (s_ != STORECTX_OK) sx_fail(&r, s_);   \
   } while (0)
 
-sx_ret sx_install(sx_task *t, uint64_t id, uintptr_t store) {
+sx_ret sx_install(uintptr_t task, uint64_t id, uintptr_t store) {
   SX_BEGIN
   storectx_install_guard g = {0};
   SX_CHECK(storectx_install(id, (void *)store, &g));
@@ -208,7 +215,7 @@ sx_ret sx_install(sx_task *t, uint64_t id, uintptr_t store) {
   SX_END
 }
 
-sx_ret sx_uninstall(sx_task *t, uint64_t raw) {
+sx_ret sx_uninstall(uintptr_t task, uint64_t raw) {
   SX_BEGIN
   storectx_install_guard g = {raw};
   if (storectx_depth() <= t->base && storectx_install_guard_installed(g)) {
@@ -223,14 +230,14 @@ sx_ret sx_uninstall(sx_task *t, uint64_t raw) {
   SX_END
 }
 
-sx_ret sx_installed(sx_task *t, uint64_t raw) {
+sx_ret sx_installed(uintptr_t task, uint64_t raw) {
   SX_BEGIN
   storectx_install_guard g = {raw};
   r.n = storectx_install_guard_installed(g) ? 1 : 0;
   SX_END
 }
 
-sx_ret sx_install_async(sx_task *t, storectx_write_guard *wg) {
+sx_ret sx_install_async(uintptr_t task, storectx_write_guard *wg) {
   SX_BEGIN
   storectx_install_guard g = {0};
   SX_CHECK(storectx_install_async(wg, &g));
@@ -238,7 +245,7 @@ sx_ret sx_install_async(sx_task *t, storectx_write_guard *wg) {
   SX_END
 }
 
-sx_ret sx_get_current(sx_task *t, uint64_t id) {
+sx_ret sx_get_current(uintptr_t task, uint64_t id) {
   SX_BEGIN
   void *store = NULL;
   storectx_borrow b = {0};
@@ -248,7 +255,7 @@ sx_ret sx_get_current(sx_task *t, uint64_t id) {
   SX_END
 }
 
-sx_ret sx_get_current_transient(sx_task *t, uint64_t id) {
+sx_ret sx_get_current_transient(uintptr_t task, uint64_t id) {
   SX_BEGIN
   void *store = NULL;
   SX_CHECK(storectx_get_current_transient(id, &store));
@@ -256,7 +263,7 @@ sx_ret sx_get_current_transient(sx_task *t, uint64_t id) {
   SX_END
 }
 
-sx_ret sx_get_current_unborrowed(sx_task *t) {
+sx_ret sx_get_current_unborrowed(uintptr_t task) {
   SX_BEGIN
   storectx_store_id id = 0;
   void *store = NULL;
@@ -268,7 +275,7 @@ sx_ret sx_get_current_unborrowed(sx_task *t) {
   SX_END
 }
 
-sx_ret sx_get_current_async(sx_task *t, uint64_t id) {
+sx_ret sx_get_current_async(uintptr_t task, uint64_t id) {
   SX_BEGIN
   storectx_async_store *as = NULL;
   void *store = NULL;
@@ -280,7 +287,7 @@ sx_ret sx_get_current_async(sx_task *t, uint64_t id) {
   SX_END
 }
 
-sx_ret sx_borrow_clone(sx_task *t, uint64_t raw) {
+sx_ret sx_borrow_clone(uintptr_t task, uint64_t raw) {
   SX_BEGIN
   storectx_borrow b = {raw}, out = {0};
   SX_CHECK(storectx_borrow_clone(b, &out));
@@ -288,14 +295,14 @@ sx_ret sx_borrow_clone(sx_task *t, uint64_t raw) {
   SX_END
 }
 
-sx_ret sx_borrow_release(sx_task *t, uint64_t raw) {
+sx_ret sx_borrow_release(uintptr_t task, uint64_t raw) {
   SX_BEGIN
   storectx_borrow b = {raw};
   SX_CHECK(storectx_borrow_release(b));
   SX_END
 }
 
-sx_ret sx_pause(sx_task *t, uint64_t id) {
+sx_ret sx_pause(uintptr_t task, uint64_t id) {
   SX_BEGIN
   storectx_pause_guard p = {0};
   SX_CHECK(storectx_pause(id, &p));
@@ -303,14 +310,14 @@ sx_ret sx_pause(sx_task *t, uint64_t id) {
   SX_END
 }
 
-sx_ret sx_unpause(sx_task *t, uint64_t raw) {
+sx_ret sx_unpause(uintptr_t task, uint64_t raw) {
   SX_BEGIN
   storectx_pause_guard p = {raw};
   SX_CHECK(storectx_unpause(p));
   SX_END
 }
 
-sx_ret sx_write(sx_task *t, storectx_async_store *s, uint64_t timeout_ns) {
+sx_ret sx_write(uintptr_t task, storectx_async_store *s, uint64_t timeout_ns) {
   SX_BEGIN
   storectx_write_guard *g = NULL;
   SX_CHECK(storectx_async_store_write(s, timeout_ns, &g));
@@ -318,7 +325,7 @@ sx_ret sx_write(sx_task *t, storectx_async_store *s, uint64_t timeout_ns) {
   SX_END
 }
 
-sx_ret sx_inspect(sx_task *t, uint64_t id) {
+sx_ret sx_inspect(uintptr_t task, uint64_t id) {
   SX_BEGIN
   size_t depth = storectx_depth();
   r.u = depth > t->base ? depth - t->base : 0;
@@ -327,7 +334,7 @@ sx_ret sx_inspect(sx_task *t, uint64_t id) {
   SX_END
 }
 
-sx_ret sx_describe(sx_task *t) {
+sx_ret sx_describe(uintptr_t task) {
   SX_BEGIN
   size_t need = storectx_describe(NULL, 0);
   char *text = malloc(need + 1);
@@ -340,7 +347,7 @@ sx_ret sx_describe(sx_task *t) {
   SX_END
 }
 
-sx_ret sx_pin(sx_task *t) {
+sx_ret sx_pin(uintptr_t task) {
   SX_BEGIN
   if (carried) {
     t->pins = 1;
@@ -353,7 +360,7 @@ sx_ret sx_pin(sx_task *t) {
   return r;
 }
 
-sx_ret sx_unpin(sx_task *t) {
+sx_ret sx_unpin(uintptr_t task) {
   SX_BEGIN
   if (carried || t->pins == 0) {
     sx_refuse(&r, STORECTX_ERR_INVALID_ARGUMENT, "Unpin: the task is not pinned");
@@ -364,7 +371,7 @@ sx_ret sx_unpin(sx_task *t) {
   return r;
 }
 
-sx_ret sx_call(sx_task *t, sx_guest_fn fn, uintptr_t arg) {
+sx_ret sx_call(uintptr_t task, sx_guest_fn fn, uintptr_t arg) {
   if (fn == NULL) {
     sx_ret r = sx_ok();
     sx_refuse(&r, STORECTX_ERR_NULL_ARGUMENT, "Call: the guest function is NULL");

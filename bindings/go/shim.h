@@ -13,14 +13,13 @@
 #include "storectx.h"
 
 /* A task's state: its carried segment, its busy flag, and where its entries
- * are while it is pinned. Opaque to Go. */
+ * are while it is pinned. Go holds it as a uintptr_t (C memory, so cgo has
+ * no Go pointer to check on every call). */
 typedef struct sx_task sx_task;
 
-/* Long enough for every message the library writes; longer ones are cut. */
-#define SX_MSG_LEN 256
-
 /* What one call answers. On failure, name and msg were read in this call,
- * on this thread, right after the failing library call. */
+ * on this thread, right after the failing library call. Kept small: it is
+ * copied twice per call (C to the cgo frame, frame to Go). */
 typedef struct sx_ret {
   int32_t status;
   uint32_t n;       /* a count or flags, per function */
@@ -29,34 +28,35 @@ typedef struct sx_ret {
   uint64_t id;      /* a store id */
   void *ptr;        /* a heap object: write guard, async store, text */
   const char *name; /* storectx_status_str(status), static; NULL when OK */
-  char msg[SX_MSG_LEN];
+  char *msg;        /* on failure: the message, malloc'd, the caller frees;
+                       NULL if there was no memory for it */
 } sx_ret;
 
 /* A guest function run by sx_call with the task's entries installed. */
 typedef int64_t (*sx_guest_fn)(uintptr_t arg);
 
-sx_task *sx_task_new(void);
-sx_ret sx_task_close(sx_task *t);
-void sx_task_destroy(sx_task *t);
+uintptr_t sx_task_new(void);
+sx_ret sx_task_close(uintptr_t task);
+void sx_task_destroy(uintptr_t task);
 
-sx_ret sx_install(sx_task *t, uint64_t id, uintptr_t store);
-sx_ret sx_uninstall(sx_task *t, uint64_t guard);
-sx_ret sx_installed(sx_task *t, uint64_t guard);
-sx_ret sx_install_async(sx_task *t, storectx_write_guard *g);
-sx_ret sx_get_current(sx_task *t, uint64_t id);
-sx_ret sx_get_current_transient(sx_task *t, uint64_t id);
-sx_ret sx_get_current_unborrowed(sx_task *t);
-sx_ret sx_get_current_async(sx_task *t, uint64_t id);
-sx_ret sx_borrow_clone(sx_task *t, uint64_t borrow);
-sx_ret sx_borrow_release(sx_task *t, uint64_t borrow);
-sx_ret sx_pause(sx_task *t, uint64_t id);
-sx_ret sx_unpause(sx_task *t, uint64_t pause);
-sx_ret sx_write(sx_task *t, storectx_async_store *s, uint64_t timeout_ns);
-sx_ret sx_inspect(sx_task *t, uint64_t id);
-sx_ret sx_describe(sx_task *t);
-sx_ret sx_pin(sx_task *t);
-sx_ret sx_unpin(sx_task *t);
-sx_ret sx_call(sx_task *t, sx_guest_fn fn, uintptr_t arg);
+sx_ret sx_install(uintptr_t task, uint64_t id, uintptr_t store);
+sx_ret sx_uninstall(uintptr_t task, uint64_t guard);
+sx_ret sx_installed(uintptr_t task, uint64_t guard);
+sx_ret sx_install_async(uintptr_t task, storectx_write_guard *g);
+sx_ret sx_get_current(uintptr_t task, uint64_t id);
+sx_ret sx_get_current_transient(uintptr_t task, uint64_t id);
+sx_ret sx_get_current_unborrowed(uintptr_t task);
+sx_ret sx_get_current_async(uintptr_t task, uint64_t id);
+sx_ret sx_borrow_clone(uintptr_t task, uint64_t borrow);
+sx_ret sx_borrow_release(uintptr_t task, uint64_t borrow);
+sx_ret sx_pause(uintptr_t task, uint64_t id);
+sx_ret sx_unpause(uintptr_t task, uint64_t pause);
+sx_ret sx_write(uintptr_t task, storectx_async_store *s, uint64_t timeout_ns);
+sx_ret sx_inspect(uintptr_t task, uint64_t id);
+sx_ret sx_describe(uintptr_t task);
+sx_ret sx_pin(uintptr_t task);
+sx_ret sx_unpin(uintptr_t task);
+sx_ret sx_call(uintptr_t task, sx_guest_fn fn, uintptr_t arg);
 
 /* No task involved. */
 sx_ret sx_async_store_new(uint64_t id, uintptr_t store);

@@ -1,12 +1,14 @@
 package storectx
 
 // #cgo CFLAGS: -I${SRCDIR}/../../include
+// #include <stdlib.h>
 // #include "shim.h"
 import "C"
 
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Status is a storectx_status code. The constants below take their values
@@ -84,19 +86,25 @@ func (e *Error) Is(target error) bool {
 	return ok && s == e.Status
 }
 
-// fromRet turns a failed shim call into an *Error; nil when it succeeded.
+// fromRet turns a failed shim call into an *Error (nil when it succeeded)
+// and frees the message the shim allocated. r does not escape: every call's
+// result stays on the goroutine's stack.
 func fromRet(op string, r *C.sx_ret) error {
 	if r.status == C.STORECTX_OK {
 		return nil
 	}
-	text := C.GoString(r.name)
-	name, meaning, _ := strings.Cut(text, ": ")
+	message := "(no memory for the message)"
+	if r.msg != nil {
+		message = C.GoString(r.msg)
+		C.free(unsafe.Pointer(r.msg))
+	}
+	name, meaning, _ := strings.Cut(C.GoString(r.name), ": ")
 	return &Error{
 		Op:      op,
 		Status:  Status(r.status),
 		Name:    name,
 		Meaning: meaning,
-		Message: C.GoString(&r.msg[0]),
+		Message: message,
 	}
 }
 

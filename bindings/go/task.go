@@ -111,13 +111,16 @@ func PauseGuardFromRaw(raw uint64) PauseGuard { return PauseGuard{raw} }
 // carries them from thread to thread. Create it with NewTask; Close it when
 // done. See the package documentation for the rule it follows.
 type Task struct {
-	c *C.sx_task // C memory: the state the shim reads and writes
+	c C.uintptr_t // the shim's sx_task, C memory
+	// A pointer field keeps Task out of Go's tiny allocator, whose blocks
+	// may never be freed (and their finalizers never run).
+	_ *byte
 }
 
 // NewTask makes an empty task.
 func NewTask() *Task {
 	c := C.sx_task_new()
-	if c == nil {
+	if c == 0 {
 		panic("storectx: out of memory for a Task")
 	}
 	t := &Task{c: c}
