@@ -1,7 +1,6 @@
 //go:build storectx_external
 
-package storectx
-
-// With -tags storectx_external the library comes from CGO_LDFLAGS (an
+// With -tags storectx_external the library comes from CGO_LDFLAGS alone (an
 // installed libstorectx, or another build of the archive); see link.go.
-import "C"
+
+package storectx
