@@ -35,7 +35,11 @@ fn main() {
     let package = cprog::root().join("bindings/go");
     let ldflags = format!("{} {SYSTEM_LIBS}", archive.display());
 
-    run_go(&package, &ldflags, &["vet", "-tags", "storectx_external", "./..."]);
+    run_go(
+        &package,
+        &ldflags,
+        &["vet", "-tags", "storectx_external", "./..."],
+    );
     run_go(
         &package,
         &ldflags,
@@ -74,7 +78,11 @@ fn run_go(package: &Path, ldflags: &str, args: &[&str]) {
     if !set("GOPATH") && !set("HOME") {
         cmd.env("GOPATH", cprog::lib_dir().with_file_name("go-path"));
     }
-    println!("go_binding: go {} (in {})", args.join(" "), package.display());
+    println!(
+        "go_binding: go {} (in {})",
+        args.join(" "),
+        package.display()
+    );
     let status = cmd.status().expect("run go");
     if !status.success() {
         eprintln!("go_binding: `go {}` failed ({status})", args.join(" "));

@@ -20,25 +20,25 @@ type Status int32
 
 // The status codes of include/storectx.h.
 const (
-	OK                   Status = C.STORECTX_OK
-	ErrNullArgument      Status = C.STORECTX_ERR_NULL_ARGUMENT
-	ErrInvalidArgument   Status = C.STORECTX_ERR_INVALID_ARGUMENT
-	ErrNoContext         Status = C.STORECTX_ERR_NO_CONTEXT
-	ErrNotInstalled      Status = C.STORECTX_ERR_NOT_INSTALLED
-	ErrPaused            Status = C.STORECTX_ERR_PAUSED
-	ErrAddressMismatch   Status = C.STORECTX_ERR_ADDRESS_MISMATCH
-	ErrOutOfOrder        Status = C.STORECTX_ERR_OUT_OF_ORDER
-	ErrStaleHandle       Status = C.STORECTX_ERR_STALE_HANDLE
-	ErrStillBorrowed     Status = C.STORECTX_ERR_STILL_BORROWED
-	ErrNotBorrowed       Status = C.STORECTX_ERR_NOT_BORROWED
-	ErrBorrowed          Status = C.STORECTX_ERR_BORROWED
-	ErrNotSync           Status = C.STORECTX_ERR_NOT_SYNC
-	ErrBusy              Status = C.STORECTX_ERR_BUSY
-	ErrTimedOut          Status = C.STORECTX_ERR_TIMED_OUT
-	ErrWouldDeadlock     Status = C.STORECTX_ERR_WOULD_DEADLOCK
-	ErrAlreadyOnStack    Status = C.STORECTX_ERR_ALREADY_ON_STACK
-	ErrPanic             Status = C.STORECTX_ERR_PANIC
-	ErrExhausted         Status = C.STORECTX_ERR_EXHAUSTED
+	OK                 Status = C.STORECTX_OK
+	ErrNullArgument    Status = C.STORECTX_ERR_NULL_ARGUMENT
+	ErrInvalidArgument Status = C.STORECTX_ERR_INVALID_ARGUMENT
+	ErrNoContext       Status = C.STORECTX_ERR_NO_CONTEXT
+	ErrNotInstalled    Status = C.STORECTX_ERR_NOT_INSTALLED
+	ErrPaused          Status = C.STORECTX_ERR_PAUSED
+	ErrAddressMismatch Status = C.STORECTX_ERR_ADDRESS_MISMATCH
+	ErrOutOfOrder      Status = C.STORECTX_ERR_OUT_OF_ORDER
+	ErrStaleHandle     Status = C.STORECTX_ERR_STALE_HANDLE
+	ErrStillBorrowed   Status = C.STORECTX_ERR_STILL_BORROWED
+	ErrNotBorrowed     Status = C.STORECTX_ERR_NOT_BORROWED
+	ErrBorrowed        Status = C.STORECTX_ERR_BORROWED
+	ErrNotSync         Status = C.STORECTX_ERR_NOT_SYNC
+	ErrBusy            Status = C.STORECTX_ERR_BUSY
+	ErrTimedOut        Status = C.STORECTX_ERR_TIMED_OUT
+	ErrWouldDeadlock   Status = C.STORECTX_ERR_WOULD_DEADLOCK
+	ErrAlreadyOnStack  Status = C.STORECTX_ERR_ALREADY_ON_STACK
+	ErrPanic           Status = C.STORECTX_ERR_PANIC
+	ErrExhausted       Status = C.STORECTX_ERR_EXHAUSTED
 )
 
 // String is storectx_status_str: the name and meaning, e.g.
