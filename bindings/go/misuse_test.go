@@ -305,6 +305,13 @@ func TestStaleAndForgedHandles(t *testing.T) {
 	expectStatus(t, err, storectx.ErrInvalidArgument, "install of id 0")
 	_, err = task.Call(nil, 0)
 	expectStatus(t, err, storectx.ErrNullArgument, "call of a NULL function")
+
+	var zero storectx.Task // not made by NewTask: refused, not a crash
+	_, err = zero.Install(aid, ah)
+	expectStatus(t, err, storectx.ErrNullArgument, "a zero Task")
+	if err := zero.Close(); err != nil {
+		t.Fatalf("close of a zero Task: %v", err)
+	}
 }
 
 // Many goroutines fail at once, each on its own store: every message names

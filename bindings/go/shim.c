@@ -74,6 +74,10 @@ static void sx_refuse(sx_ret *r, storectx_status s, const char *fmt, ...) {
  * (1) or they stay because the task is resident on this thread (0). */
 static int sx_enter(sx_task *t, sx_ret *r, int *carried) {
   int32_t seen = SX_IDLE;
+  if (t == NULL) {
+    sx_refuse(r, STORECTX_ERR_NULL_ARGUMENT, "the Task was not made by NewTask");
+    return 0;
+  }
   if (atomic_compare_exchange_strong_explicit(&t->state, &seen, SX_BUSY, memory_order_acquire,
                                               memory_order_acquire)) {
     *carried = 1;
@@ -151,6 +155,7 @@ sx_ret sx_task_close(uintptr_t task) {
   sx_task *t = (sx_task *)task;
   sx_ret r = sx_ok();
   int32_t seen = SX_IDLE;
+  if (t == NULL) return r; /* a zero Task holds nothing */
   if (atomic_compare_exchange_strong_explicit(&t->state, &seen, SX_BUSY, memory_order_acquire,
                                               memory_order_acquire)) {
     storectx_suspended_free(t->seg); /* drops the entries, releases their locks */
