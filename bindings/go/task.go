@@ -14,7 +14,9 @@
 //     (storectx_resume of the task's segment),
 //  2. performs the operation,
 //  3. on failure, copies the status name and this thread's
-//     storectx_last_error text into the call's result, and
+//     storectx_last_error text into the call's result (the text in a
+//     malloc'd copy the Go side frees: the only other cgo call, on the
+//     error path only), and
 //  4. suspends the task's entries again (storectx_suspend above the depth it
 //     found) before returning to Go.
 //
