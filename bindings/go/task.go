@@ -56,6 +56,24 @@
 // is garbage collected without Close is closed by its finalizer, at a time
 // you do not choose; a Task still pinned is not (Unpin it first).
 //
+// # Why this shape
+//
+//   - The busy flag is taken by a compare-and-swap inside the same C call
+//     that resumes the entries, so a misused Task costs no extra call and
+//     two goroutines can never have its entries on two threads.
+//   - A pinned task (or one inside Call) is resident: calls from its own
+//     thread skip the resume and the suspend; calls from other threads are
+//     refused. Go callbacks made by a guest run on the guest's thread, so
+//     they can use the task that is running the guest.
+//   - A call stacks the task's entries on whatever the thread holds (only a
+//     pinned or calling task's entries, or a C caller's), so nesting across
+//     tasks works as on one stack, but a task never pops an entry it did not
+//     push: such an Uninstall is refused.
+//   - Each call's result comes back by value (56 bytes, kept on the
+//     goroutine's stack); the message is malloc'd only on failure. A
+//     per-task or per-thread message buffer would be read after the call
+//     ended, when another call may already have replaced it.
+//
 // A Task is for one goroutine at a time; it may be handed to another one
 // (over a channel) between calls. A call made while another goroutine's call
 // on the same Task is in flight, or while the Task is pinned on another
