@@ -1,0 +1,3 @@
+module example.invalid/storectx
+
+go 1.19

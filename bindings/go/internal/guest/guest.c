@@ -1,0 +1,66 @@
+/* Guest functions run by Task.Call in the binding's tests: each checks,
+ * from C, what the thread's stack holds while the task's entries are on it. */
+#include "guest.h"
+
+#include <time.h>
+
+#include "_cgo_export.h"
+
+/* 0 when arg->id is the current store at arg->want; -1 when at another
+ * address; else the status of storectx_get_current_transient. */
+int64_t guest_probe(uintptr_t arg) {
+  const guest_probe_arg *a = (const guest_probe_arg *)arg;
+  void *store = NULL;
+  storectx_status s = storectx_get_current_transient(a->id, &store);
+  if (s != STORECTX_OK) return s;
+  return (uintptr_t)store == a->want ? 0 : -1;
+}
+
+/* A long guest call: probes, sleeps 200 ms in C, probes again. */
+int64_t guest_sleep_probe(uintptr_t arg) {
+  int64_t before = guest_probe(arg);
+  struct timespec ts = {0, 200 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  int64_t after = guest_probe(arg);
+  return before != 0 ? before : after;
+}
+
+/* Calls back into Go: arg is a cgo.Handle of a func() int64. */
+int64_t guest_callback(uintptr_t arg) { return goGuestCallback(arg); }
+
+/* Installs store (id = arg, address = arg) and leaves it on the stack. */
+int64_t guest_install_leave(uintptr_t arg) {
+  storectx_install_guard g;
+  return storectx_install(arg, (void *)arg, &g);
+}
+
+/* Uninstalls the entry of the raw install guard arg: a guest that removes
+ * an entry its task did not push. */
+int64_t guest_pop_top(uintptr_t arg) {
+  storectx_install_guard g = {arg};
+  return storectx_uninstall(g);
+}
+
+int64_t guest_depth(uintptr_t arg) {
+  (void)arg;
+  return (int64_t)storectx_depth();
+}
+
+raw_ret raw_install(uint64_t id, uintptr_t store) {
+  storectx_install_guard g = {0};
+  raw_ret r = {storectx_install(id, (void *)store, &g), 0};
+  r.u = g.raw;
+  return r;
+}
+
+int32_t raw_uninstall(uint64_t guard) {
+  storectx_install_guard g = {guard};
+  return storectx_uninstall(g);
+}
+
+raw_ret raw_get_current_transient(uint64_t id) {
+  void *store = NULL;
+  raw_ret r = {storectx_get_current_transient(id, &store), 0};
+  r.u = (uint64_t)(uintptr_t)store;
+  return r;
+}

@@ -1,0 +1,341 @@
+// Package storectx is the Go binding of libstorectx: a stack of store
+// contexts ("which store is active") that follows a goroutine from one OS
+// thread to another, without runtime.LockOSThread.
+//
+// # The rule
+//
+// libstorectx keeps one stack per OS thread, and a goroutine may run on a
+// different thread after every blocking operation (time.Sleep, a channel,
+// a mutex, a system call) and even between two cgo calls. So a goroutine
+// never leaves entries on a thread: it owns a Task, and every Task method is
+// exactly one cgo call into a small C shim that
+//
+//  1. resumes the task's entries on the thread that runs the call
+//     (storectx_resume of the task's segment),
+//  2. performs the operation,
+//  3. on failure, copies the status name and this thread's
+//     storectx_last_error text into the call's result (the text in a
+//     malloc'd copy the Go side frees: the only other cgo call, on the
+//     error path only), and
+//  4. suspends the task's entries again (storectx_suspend above the depth it
+//     found) before returning to Go.
+//
+// Between two calls the thread's stack is as the call found it (empty on
+// every thread Go schedules goroutines on), and status and message come
+// back from the same C call that failed. A task with no entries skips the
+// resume and the suspend.
+//
+// # Pinned mode and guest calls
+//
+// Task.Call runs a C function (the guest, or an engine entry point) with the
+// task's entries installed on the thread, in the same one cgo call; C code
+// it runs sees them through the C API, and Go callbacks it makes may use the
+// Task (they run on the same thread). Task.Pin locks the goroutine to its
+// thread (runtime.LockOSThread) and leaves the entries there until Unpin,
+// for a stretch of Go code that makes many cgo calls of its own.
+//
+// # Store addresses
+//
+// The library keeps a store's address and never dereferences it. Go's cgo
+// rules forbid C to keep a Go pointer after a call returns, so an address is
+// a uintptr and must be one of:
+//   - C memory (C.malloc, a C engine's object): uintptr(unsafe.Pointer(p));
+//   - a runtime/cgo.Handle: uintptr(cgo.NewHandle(v)), turned back with
+//     cgo.Handle(addr).Value(); delete the handle after the store is gone;
+//   - any other nonzero number that means something to you (an index).
+//
+// Never a Go pointer converted to uintptr: the library would keep it and the
+// garbage collector would not see it.
+//
+// # Ownership
+//
+// Close a Task when its goroutine is done: it drops the entries it still
+// carries and releases their write locks (storectx_suspended_free), so no
+// other goroutine waits on a task that is gone. Nothing relies on thread
+// exit: Go parks its threads, and its main thread never exits. A Task that
+// is garbage collected without Close is closed by its finalizer, at a time
+// you do not choose; a Task still pinned is not (Unpin it first).
+//
+// # Why this shape
+//
+//   - The busy flag is taken by a compare-and-swap inside the same C call
+//     that resumes the entries, so a misused Task costs no extra call and
+//     two goroutines can never have its entries on two threads.
+//   - A pinned task (or one inside Call) is resident: calls from its own
+//     thread skip the resume and the suspend; calls from other threads are
+//     refused. Go callbacks made by a guest run on the guest's thread, so
+//     they can use the task that is running the guest.
+//   - A call stacks the task's entries on whatever the thread holds (only a
+//     pinned or calling task's entries, or a C caller's), so nesting across
+//     tasks works as on one stack, but a task never pops an entry it did not
+//     push: such an Uninstall is refused.
+//   - Each call's result comes back by value (56 bytes, kept on the
+//     goroutine's stack); the message is malloc'd only on failure. A
+//     per-task or per-thread message buffer would be read after the call
+//     ended, when another call may already have replaced it.
+//
+// A Task is for one goroutine at a time; it may be handed to another one
+// (over a channel) between calls. A call made while another goroutine's call
+// on the same Task is in flight, or while the Task is pinned on another
+// goroutine's thread, fails with ErrBusy and changes nothing.
+package storectx
+
+// #cgo CFLAGS: -I${SRCDIR}/../../include
+// #include <stdlib.h>
+// #include "shim.h"
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// StoreID names a store: nonzero, unique in the process, never reused.
+type StoreID uint64
+
+// NewStoreID is storectx_store_id_new.
+func NewStoreID() StoreID { return StoreID(C.storectx_store_id_new()) }
+
+// InstallGuard names the entry an Install or InstallAsync pushed. A small
+// value: copy it freely; the library validates it on every use.
+type InstallGuard struct{ raw uint64 }
+
+// Borrow names a borrow of an entry (GetCurrent and friends).
+type Borrow struct{ raw uint64 }
+
+// PauseGuard names one Pause.
+type PauseGuard struct{ raw uint64 }
+
+// Raw is the handle's C value (the struct's one uint64_t field), for C code
+// run by Call. Handles are validated on every use, so any value is safe to
+// turn back into a handle: a wrong one is refused with a status.
+func (g InstallGuard) Raw() uint64 { return g.raw }
+
+// Raw is the handle's C value; see InstallGuard.Raw.
+func (b Borrow) Raw() uint64 { return b.raw }
+
+// Raw is the handle's C value; see InstallGuard.Raw.
+func (p PauseGuard) Raw() uint64 { return p.raw }
+
+// InstallGuardFromRaw makes a handle from its C value (e.g. one a guest
+// function returned).
+func InstallGuardFromRaw(raw uint64) InstallGuard { return InstallGuard{raw} }
+
+// BorrowFromRaw makes a handle from its C value.
+func BorrowFromRaw(raw uint64) Borrow { return Borrow{raw} }
+
+// PauseGuardFromRaw makes a handle from its C value.
+func PauseGuardFromRaw(raw uint64) PauseGuard { return PauseGuard{raw} }
+
+// Task owns the entries one goroutine (or one logical task) pushed, and
+// carries them from thread to thread. Create it with NewTask; Close it when
+// done. See the package documentation for the rule it follows.
+type Task struct {
+	c C.uintptr_t // the shim's sx_task, C memory
+	// A pointer field keeps Task out of Go's tiny allocator, whose blocks
+	// may never be freed (and their finalizers never run).
+	_ *byte
+}
+
+// NewTask makes an empty task.
+func NewTask() *Task {
+	c := C.sx_task_new()
+	if c == 0 {
+		panic("storectx: out of memory for a Task")
+	}
+	t := &Task{c: c}
+	runtime.SetFinalizer(t, func(t *Task) { C.sx_task_destroy(t.c) })
+	return t
+}
+
+// Close drops the entries the task still has and releases their write
+// locks; their handles become stale. If the goroutine calling Close has the
+// task pinned, Close also ends the pin (and its runtime.LockOSThread). A
+// second Close does nothing. Closing a task that another goroutine is using
+// or has pinned fails with ErrBusy; so does closing it inside its own Call.
+func (t *Task) Close() error {
+	r := C.sx_task_close(t.c)
+	for i := C.uint32_t(0); i < r.n; i++ {
+		runtime.UnlockOSThread()
+	}
+	runtime.KeepAlive(t)
+	return fromRet("Task.Close", &r)
+}
+
+// Install is storectx_install: pushes a sync entry for store (see "Store
+// addresses") under id.
+func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
+	r := C.sx_install(t.c, C.uint64_t(id), C.uintptr_t(store))
+	runtime.KeepAlive(t)
+	return InstallGuard{uint64(r.u)}, fromRet("Task.Install", &r)
+}
+
+// Uninstall is storectx_uninstall. A task pops only its own entries: a
+// guard for an entry that was on the thread before the call (a pinned or
+// calling C frame's) is refused with ErrStaleHandle.
+func (t *Task) Uninstall(g InstallGuard) error {
+	r := C.sx_uninstall(t.c, C.uint64_t(g.raw))
+	runtime.KeepAlive(t)
+	return fromRet("Task.Uninstall", &r)
+}
+
+// Installed is storectx_install_guard_installed for the task's entries.
+func (t *Task) Installed(g InstallGuard) (bool, error) {
+	r := C.sx_installed(t.c, C.uint64_t(g.raw))
+	runtime.KeepAlive(t)
+	return r.n != 0, fromRet("Task.Installed", &r)
+}
+
+// GetCurrent is storectx_get_current: the top entry must be id.
+func (t *Task) GetCurrent(id StoreID) (uintptr, Borrow, error) {
+	r := C.sx_get_current(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	return uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrent", &r)
+}
+
+// GetCurrentTransient is storectx_get_current_transient: a look, no borrow.
+func (t *Task) GetCurrentTransient(id StoreID) (uintptr, error) {
+	r := C.sx_get_current_transient(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	return uintptr(r.store), fromRet("Task.GetCurrentTransient", &r)
+}
+
+// GetCurrentUnborrowed is storectx_get_current_unborrowed.
+func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
+	r := C.sx_get_current_unborrowed(t.c)
+	runtime.KeepAlive(t)
+	return StoreID(r.id), uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrentUnborrowed", &r)
+}
+
+// GetCurrentAsync is storectx_get_current_async. The AsyncStore is a new
+// reference (Release it) or nil for a sync entry.
+func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error) {
+	r := C.sx_get_current_async(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	var s *AsyncStore
+	if r.ptr != nil {
+		s = wrapAsyncStore((*C.storectx_async_store)(r.ptr))
+	}
+	return s, uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrentAsync", &r)
+}
+
+// BorrowClone is storectx_borrow_clone.
+func (t *Task) BorrowClone(b Borrow) (Borrow, error) {
+	r := C.sx_borrow_clone(t.c, C.uint64_t(b.raw))
+	runtime.KeepAlive(t)
+	return Borrow{uint64(r.u)}, fromRet("Task.BorrowClone", &r)
+}
+
+// ReleaseBorrow is storectx_borrow_release.
+func (t *Task) ReleaseBorrow(b Borrow) error {
+	r := C.sx_borrow_release(t.c, C.uint64_t(b.raw))
+	runtime.KeepAlive(t)
+	return fromRet("Task.ReleaseBorrow", &r)
+}
+
+// Pause is storectx_pause.
+func (t *Task) Pause(id StoreID) (PauseGuard, error) {
+	r := C.sx_pause(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	return PauseGuard{uint64(r.u)}, fromRet("Task.Pause", &r)
+}
+
+// Unpause is storectx_unpause.
+func (t *Task) Unpause(p PauseGuard) error {
+	r := C.sx_unpause(t.c, C.uint64_t(p.raw))
+	runtime.KeepAlive(t)
+	return fromRet("Task.Unpause", &r)
+}
+
+// IsActive is storectx_is_active with the task's entries on the thread.
+func (t *Task) IsActive(id StoreID) (bool, error) {
+	r := C.sx_inspect(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	return r.n&1 != 0, fromRet("Task.IsActive", &r)
+}
+
+// IsPaused is storectx_is_paused with the task's entries on the thread.
+func (t *Task) IsPaused(id StoreID) (bool, error) {
+	r := C.sx_inspect(t.c, C.uint64_t(id))
+	runtime.KeepAlive(t)
+	return r.n&2 != 0, fromRet("Task.IsPaused", &r)
+}
+
+// Depth is the number of the task's own entries.
+func (t *Task) Depth() (int, error) {
+	r := C.sx_inspect(t.c, 0)
+	runtime.KeepAlive(t)
+	return int(r.u), fromRet("Task.Depth", &r)
+}
+
+// ActiveStore is storectx_active_store with the task's entries on the
+// thread (0 when the stack is empty).
+func (t *Task) ActiveStore() (StoreID, error) {
+	r := C.sx_inspect(t.c, 0)
+	runtime.KeepAlive(t)
+	return StoreID(r.id), fromRet("Task.ActiveStore", &r)
+}
+
+// Describe is storectx_describe of the thread's stack with the task's
+// entries on it: one line per entry, top first. For debugging.
+func (t *Task) Describe() (string, error) {
+	r := C.sx_describe(t.c)
+	runtime.KeepAlive(t)
+	if err := fromRet("Task.Describe", &r); err != nil {
+		return "", err
+	}
+	text := C.GoString((*C.char)(r.ptr))
+	C.free(r.ptr)
+	return text, nil
+}
+
+// Pin locks the calling goroutine to its OS thread (runtime.LockOSThread)
+// and leaves the task's entries installed there until the matching Unpin:
+// for long guest calls made through cgo calls of your own, which then find
+// the entries with the C API. Pins nest. While pinned, the task's methods
+// called from this goroutine skip the resume and suspend; called from
+// another goroutine they fail with ErrBusy.
+func (t *Task) Pin() error {
+	runtime.LockOSThread()
+	r := C.sx_pin(t.c)
+	runtime.KeepAlive(t)
+	if err := fromRet("Task.Pin", &r); err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	return nil
+}
+
+// Unpin undoes one Pin; the last one suspends the entries back into the
+// task and unlocks the thread.
+func (t *Task) Unpin() error {
+	r := C.sx_unpin(t.c)
+	runtime.KeepAlive(t)
+	if err := fromRet("Task.Unpin", &r); err != nil {
+		return err
+	}
+	runtime.UnlockOSThread()
+	return nil
+}
+
+// Call runs the C function fn(arg) — declared int64_t fn(uintptr_t arg) —
+// with the task's entries installed on the thread, all in one cgo call, and
+// answers what fn returned. Entries fn leaves on the stack become the
+// task's. Go callbacks fn makes run on the same thread and may use the task
+// (its calls skip the resume and suspend); other goroutines get ErrBusy
+// until Call returns. fn is a C function pointer, e.g.
+// unsafe.Pointer(C.my_guest) in your own cgo package; arg follows the store
+// address rules (C memory, a cgo.Handle, a number).
+func (t *Task) Call(fn unsafe.Pointer, arg uintptr) (int64, error) {
+	r := C.sx_call(t.c, C.sx_guest_fn(fn), C.uintptr_t(arg))
+	runtime.KeepAlive(t)
+	return int64(r.u), fromRet("Task.Call", &r)
+}
+
+// ThreadDepth is storectx_depth of whatever OS thread runs this call: 0
+// except on a thread where a Task is pinned or inside Call. A diagnostic
+// for tests and for finding entries left behind.
+func ThreadDepth() int { return int(C.storectx_depth()) }
+
+// Version is storectx_version.
+func Version() string { return C.GoString(C.storectx_version()) }
