@@ -642,7 +642,9 @@ const char *storectx_status_str(int32_t status);
 /**
  * This thread's message for its most recent failed call: what the call
  * expected and what it found. Empty string when none. Valid until this
- * thread's next failed call. Read-only: safe from any thread at any time.
+ * thread's next failed call, or until its state is torn down while it
+ * exits (read it again from a destructor rather than keep the pointer).
+ * Read-only: safe from any thread at any time.
  *
  * \ingroup api_diagnostics
  */
