@@ -127,6 +127,13 @@ static void check_reserved(storectx_store_id id) {
   CHECK(!storectx_is_active(id));
   CHECK(!storectx_is_paused(id));
   CHECK(storectx_depth() == depth);
+  /* Also on an empty stack of a thread that has state (its cached top). */
+  if (depth == 0) {
+    storectx_install_guard g2;
+    CHECK_OK(storectx_install(storectx_store_id_new(), &dummy, &g2));
+    CHECK_OK(storectx_uninstall(g2));
+    CHECK(!storectx_is_active(id) && !storectx_is_active(0));
+  }
 }
 
 /* A clean use of the stack, to show nothing was left broken. */
@@ -200,5 +207,6 @@ int main(void) {
   CHECK(storectx_is_empty());
   check_usable(a, &store_a);
   CHECK(storectx_is_empty());
+  check_reserved(UINT64_MAX); /* on an empty stack too: UINT64_MAX is its cached top */
   return 0;
 }

@@ -153,7 +153,8 @@ impl AsyncStore {
 /// A write guard's table slot shows its store's address to readers.
 impl crate::registry::Peek for Option<WriteGuard> {
     fn peek(&self) -> u64 {
-        self.as_ref().map_or(0, |guard| guard.store().address() as u64)
+        self.as_ref()
+            .map_or(0, |guard| guard.store().address() as u64)
     }
 }
 

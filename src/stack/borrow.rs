@@ -35,7 +35,7 @@ impl Stack {
         if self.top_id != id {
             return None;
         }
-        self.entries.last().map(|top| top.address)
+        self.top_cached_ref().map(|top| top.address)
     }
 
     /// Borrows the top store, which must be `id`.
@@ -54,7 +54,7 @@ impl Stack {
         if self.top_id != id {
             return None;
         }
-        let entry = self.entries.last_mut()?;
+        let entry = self.top_cached()?;
         entry.borrows = entry
             .borrows
             .checked_add(1)
@@ -141,7 +141,7 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
         // Entry numbers are never 0, so comparing encodings is decoding.
-        match self.entries.last_mut() {
+        match self.top_cached() {
             Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows > 0 => {
                 crate::testing::maybe_panic();
                 top.borrows -= 1;

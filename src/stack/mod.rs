@@ -77,6 +77,12 @@ pub(crate) struct Stack {
     /// The top entry's store id, [`EMPTY_TOP`] when there is none: what
     /// the lookups by id compare first, one load from the context.
     top_id: u64,
+    /// The top entry, null when there is none: the hot paths reach it with
+    /// one load instead of the vector's length and a multiplication.
+    /// Invariant: null or `&entries[len - 1]`; every change of `entries`
+    /// (push, pop, reallocation) is followed by `refresh_top` or, in `push`,
+    /// by setting it directly.
+    top: *mut Entry,
 }
 
 /// `top_id` of an empty stack. Store id `u64::MAX` is reserved (refused
@@ -115,13 +121,39 @@ impl Stack {
             present: StoreSet::new(),
             numbers: NumberSource::new(),
             top_id: EMPTY_TOP,
+            top: std::ptr::null_mut(),
         }
     }
 
-    /// Sets `top_id` from the entries, after any change but a push.
+    /// Sets `top_id` and `top` from the entries, after any change but a push.
     #[inline(always)]
     fn refresh_top(&mut self) {
-        self.top_id = self.entries.last().map_or(EMPTY_TOP, |e| e.id);
+        match self.entries.last_mut() {
+            Some(e) => {
+                self.top_id = e.id;
+                self.top = e;
+            }
+            None => {
+                self.top_id = EMPTY_TOP;
+                self.top = std::ptr::null_mut();
+            }
+        }
+    }
+
+    /// The top entry, through the cached pointer, for reading.
+    #[inline(always)]
+    fn top_cached_ref(&self) -> Option<&Entry> {
+        // SAFETY: as in `top_cached`; `&self` makes it a shared reference.
+        unsafe { self.top.as_ref() }
+    }
+
+    /// The top entry, through the cached pointer.
+    #[inline(always)]
+    fn top_cached(&mut self) -> Option<&mut Entry> {
+        // SAFETY: `top` is null or the address of `entries[len - 1]` (its
+        // invariant, kept by every function that changes `entries`), and
+        // `&mut self` makes the returned reference the only one.
+        unsafe { self.top.as_mut() }
     }
 
     /// Number of entries.
@@ -152,10 +184,11 @@ impl Stack {
         }
     }
 
-    /// Whether `id` is the top entry's store (never for 0 or an empty stack).
+    /// Whether `id` is the top entry's store (never for 0, nor for the
+    /// reserved `u64::MAX`, which an empty stack caches as its top).
     #[inline(always)]
     pub(crate) fn is_active(&self, id: u64) -> bool {
-        self.top_id == id
+        self.top_id == id && id != EMPTY_TOP
     }
 
     /// Whether `id` is on this stack but not on top.
@@ -187,7 +220,7 @@ impl Stack {
         }
         let mut nested = false;
         if self.top_id == id {
-            let top = self.entries.last()?;
+            let top = self.top_cached()?;
             if top.guard.is_some() {
                 // The async entry already holds the store: nothing to push.
                 return Some(handle::encode(Tag::NoopInstall, top.number));
@@ -317,6 +350,8 @@ impl Stack {
             self.entries.set_len(len + 1);
         }
         self.top_id = id;
+        // SAFETY: `len` is the index just filled, below the new length.
+        self.top = unsafe { self.entries.as_mut_ptr().add(len) };
         Ok(handle::encode(Tag::Install, number))
     }
 
@@ -334,6 +369,7 @@ impl Stack {
     #[inline(never)]
     fn grow_entries(&mut self) {
         self.entries.reserve(16);
+        self.refresh_top(); // the entries may have moved
     }
 
     #[cold]
@@ -362,7 +398,7 @@ impl Stack {
     /// where it fails.
     #[inline(always)]
     pub(crate) fn try_uninstall(&mut self, raw: u64) -> bool {
-        let Some(top) = self.entries.last() else {
+        let Some(top) = self.top_cached() else {
             return false;
         };
         match guard_names(raw, top) {
@@ -699,6 +735,48 @@ mod tests {
         drop(back);
         s.uninstall(raw).unwrap();
         assert!(!store.is_locked() && !s.holds_lock(&store));
+    }
+
+    #[test]
+    fn the_cached_top_follows_every_change() {
+        fn check(s: &Stack) {
+            let last = s.entries.last();
+            assert_eq!(
+                s.top.cast_const(),
+                last.map_or(std::ptr::null(), |e| e as *const Entry)
+            );
+            assert_eq!(s.top_id, last.map_or(EMPTY_TOP, |e| e.id));
+        }
+        let mut s = Stack::new();
+        check(&s);
+        let store = AsyncStore::new(999, 0x999).unwrap();
+        let mut guards = Vec::new();
+        for id in 1..=300u64 {
+            // Growth moves the entries: the cached top must follow.
+            guards.push(s.install(id, 0x10).unwrap());
+            check(&s);
+        }
+        let ga = s.install_async(store.try_write().unwrap()).unwrap();
+        check(&s);
+        s.uninstall(ga).unwrap();
+        check(&s);
+        let mut seg = super::Segment::default();
+        s.suspend_into(100, &mut seg).unwrap();
+        check(&s);
+        let mut other = Stack::new();
+        other.resume_from(&mut seg).unwrap();
+        check(&other);
+        other.suspend_into(0, &mut seg).unwrap();
+        check(&other);
+        s.resume_from(&mut seg).unwrap();
+        check(&s);
+        for raw in guards.drain(..).rev().take(150) {
+            s.uninstall(raw).unwrap();
+            check(&s);
+        }
+        s.clear();
+        check(&s);
+        assert!(!s.is_active(0) && !s.is_active(EMPTY_TOP) && s.active_store() == 0);
     }
 
     #[test]

@@ -34,8 +34,8 @@ impl Stack {
         if self.top_id != id {
             return None;
         }
-        let entry = self.entries.last_mut()?;
         let number = self.numbers.try_next_number()?;
+        let entry = self.top_cached()?;
         let decremented = entry.borrows > 0;
         entry.borrows -= u32::from(decremented);
         let len = self.pauses.len();
@@ -66,7 +66,10 @@ impl Stack {
     /// where it fails.
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
-        let (Some(top), Some(last)) = (self.entries.last_mut(), self.pauses.last()) else {
+        // SAFETY: `top` is null or the address of the last entry (its
+        // invariant), which nothing else refers to while `&mut self` is held;
+        // `pauses` is another allocation.
+        let (Some(top), Some(last)) = (unsafe { self.top.as_mut() }, self.pauses.last()) else {
             return false;
         };
         // Pause numbers are never 0, so comparing encodings is decoding.
