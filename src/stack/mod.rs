@@ -323,8 +323,8 @@ impl Stack {
             NO_SLOT
         } else {
             match self.present.insert_slot(id) {
-                NO_SLOT => return Err(guard), // already present: nothing inserted
-                slot => slot,
+                Some(slot) => slot,
+                None => return Err(guard), // already present: nothing inserted
             }
         };
         // `has_room` saw a number in the thread's block.
@@ -362,7 +362,7 @@ impl Stack {
         if self.present.needs_grow() {
             self.regrow_present();
         }
-        self.present.insert_slot(id)
+        self.present.insert_slot(id).unwrap_or(NO_SLOT)
     }
 
     #[cold]
@@ -378,7 +378,7 @@ impl Stack {
         self.present.reset_for(self.entries.len() + 1);
         for e in self.entries.iter_mut() {
             if e.slot != NO_SLOT {
-                e.slot = self.present.insert_slot(e.id);
+                e.slot = self.present.insert_slot(e.id).unwrap_or(NO_SLOT);
             }
         }
     }
@@ -415,10 +415,20 @@ impl Stack {
             self.pop_async();
         } else {
             // A sync entry owns nothing: popping it is forgetting it.
+            let len = self.entries.len() - 1;
             // SAFETY: the vector is not empty (its top was read above) and
             // the entry's only field with a destructor, `guard`, is `None`.
-            unsafe { self.entries.set_len(self.entries.len() - 1) };
-            self.refresh_top();
+            unsafe { self.entries.set_len(len) };
+            if len == 0 {
+                self.top = std::ptr::null_mut();
+                self.top_id = EMPTY_TOP;
+            } else {
+                // SAFETY: `top` was `&entries[len]`, so one entry below it
+                // is `&entries[len - 1]`, the new top, in the same vector.
+                self.top = unsafe { self.top.sub(1) };
+                // SAFETY: as just said, a live entry.
+                self.top_id = unsafe { (*self.top).id };
+            }
         }
         true
     }

@@ -87,10 +87,10 @@ impl StoreSet {
         (self.len + 1) * 4 > self.slots.len()
     }
 
-    /// Adds `id` and answers its slot, or `NO_SLOT` if it was present.
+    /// Adds `id` and answers its slot, or `None` if it was present.
     /// The caller checked [`StoreSet::needs_grow`] first.
     #[inline]
-    pub(crate) fn insert_slot(&mut self, id: u64) -> u32 {
+    pub(crate) fn insert_slot(&mut self, id: u64) -> Option<u32> {
         debug_assert!(id != 0 && !self.needs_grow());
         let mask = self.slots.len().wrapping_sub(1);
         let mut i = self.home(id);
@@ -100,11 +100,11 @@ impl StoreSet {
                     *s = id;
                     self.len += 1;
                     // At most 2^31 slots (reset_for): never NO_SLOT.
-                    return i as u32;
+                    return Some(i as u32);
                 }
-                Some(s) if *s == id => return NO_SLOT,
+                Some(s) if *s == id => return None,
                 Some(_) => i = (i + 1) & mask,
-                None => return NO_SLOT, // unreachable: i < len by construction
+                None => return None, // unreachable: i < len by construction
             }
         }
     }
@@ -158,11 +158,11 @@ mod tests {
                     set.reset_for(stack.len() + 1);
                     for (sid, slot) in stack.iter_mut() {
                         if *slot != NO_SLOT {
-                            *slot = set.insert_slot(*sid);
+                            *slot = set.insert_slot(*sid).unwrap_or(NO_SLOT);
                         }
                     }
                 }
-                let slot = set.insert_slot(id);
+                let slot = set.insert_slot(id).unwrap_or(NO_SLOT);
                 stack.push((id, slot));
                 *model.entry(id).or_default() += 1;
             } else if let Some((id, slot)) = stack.pop() {
