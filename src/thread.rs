@@ -8,11 +8,12 @@
 //! * a pointer to the thread's [`Context`], boxed on its first call that
 //!   needs state. That call also arms a `pthread_key` (created once per
 //!   process) whose destructor is the one teardown.
-//! * `1..=ROUNDS` — the teardown ran that many times during this thread's
-//!   exit. It re-arms the key each time, so a call made after it (from
-//!   another destructor) creates a new context that glibc's next destructor
-//!   round tears down; once `ROUNDS` rounds have run there is no next one,
-//!   so such a call is refused with nothing changed.
+//! * `TORN_DOWN` — the teardown ran: the thread is exiting and its state is
+//!   gone. A call that needs state, made after it by another destructor, is
+//!   refused with nothing changed. (glibc does not say which of its four
+//!   destructor rounds it is in, so a context made after the teardown could
+//!   fall in the last round and never be torn down: refusing is the only
+//!   answer that never leaks a lock.)
 //!
 //! Why a `pthread_key` and not a Rust `thread_local!` with a destructor:
 //! the latter registers through `__cxa_thread_atexit_impl`, which allocates
@@ -24,11 +25,10 @@ use crate::error::{Error, Result};
 use crate::stack::Stack;
 use std::sync::OnceLock;
 
-/// The one teardown runs at most this many times per thread: glibc's
-/// `PTHREAD_DESTRUCTOR_ITERATIONS`, the number of destructor rounds it runs.
-const ROUNDS: usize = 4;
+/// The word of a thread whose teardown ran.
+const TORN_DOWN: usize = 1;
 /// Word values up to this are markers, never context addresses.
-const LAST_MARKER: usize = ROUNDS;
+const LAST_MARKER: usize = TORN_DOWN;
 
 /// Everything a thread keeps.
 pub(crate) struct Context {
@@ -157,8 +157,8 @@ pub(crate) unsafe fn with_fast<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R
 }
 
 /// Runs `f` on this thread's context, creating it on the thread's first
-/// call. Refused (`NoContext`, nothing changed) once this thread's exit is
-/// past its last destructor round.
+/// call. Refused (`NoContext`, nothing changed) once this thread's
+/// teardown ran.
 ///
 /// # Safety
 /// As for [`with_fast`].
@@ -207,11 +207,10 @@ fn key() -> Result<libc::pthread_key_t> {
 #[cold]
 #[inline(never)]
 fn create() -> Result<*mut Context> {
-    let rounds = word::get();
-    if rounds >= ROUNDS {
+    if word::get() == TORN_DOWN {
         return Err(Error::NoContext(
-            "this thread has finished exiting: a context made now could never be torn \
-             down, so nothing was done"
+            "this thread is exiting and its libstorectx state was already torn down: \
+             state made now might never be, so nothing was done"
                 .into(),
         ));
     }
@@ -220,10 +219,9 @@ fn create() -> Result<*mut Context> {
         stack: Stack::new(),
         last_error: Vec::new(),
     }));
-    // The key's value tells the teardown how many rounds ran before.
-    // SAFETY: `key` is a live key of this process; the value is a non-null
-    // marker, never dereferenced.
-    if unsafe { libc::pthread_setspecific(key, (rounds + 1) as *const libc::c_void) } != 0 {
+    // SAFETY: `key` is a live key of this process; the value is the
+    // context's address, only ever used as a non-null marker.
+    if unsafe { libc::pthread_setspecific(key, context.cast()) } != 0 {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
         return Err(Error::Exhausted(
@@ -235,18 +233,14 @@ fn create() -> Result<*mut Context> {
 }
 
 /// The one teardown: the `pthread_key` destructor, run by glibc in the
-/// thread's exit after its C++ `thread_local` and Rust TLS destructors.
-///
-/// It re-arms itself for every later destructor round, so that the number
-/// of times it ran is the round number (for a thread that made state before
-/// its exit began) and a call made by another destructor after it — in the
-/// same round or a later one — is cleaned up in the next round, or refused
-/// once there is none.
-extern "C" fn teardown(value: *mut libc::c_void) {
-    let round = (value as usize).min(ROUNDS); // 1 + the rounds that ran before
+/// thread's exit after its C++ `thread_local` and Rust TLS destructors, in
+/// whichever of glibc's destructor rounds first finds the key set (the
+/// thread's first call may have come from another destructor).
+extern "C" fn teardown(_value: *mut libc::c_void) {
     let context = context_ptr();
-    // Cleared first: nothing reaches the context while it is dropped.
-    word::set(round);
+    // Cleared first: nothing reaches the context while it is dropped, and
+    // later calls that need state are refused.
+    word::set(TORN_DOWN);
     if let Some(p) = context {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
@@ -254,13 +248,6 @@ extern "C" fn teardown(value: *mut libc::c_void) {
         // A panic must not unwind into glibc's exit path.
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
             std::process::abort();
-        }
-    }
-    if round < ROUNDS {
-        if let Ok(key) = key() {
-            // SAFETY: a live key of this process; the value is a non-null
-            // marker, never dereferenced.
-            unsafe { libc::pthread_setspecific(key, (round + 1) as *const libc::c_void) };
         }
     }
 }
@@ -276,7 +263,7 @@ impl Context {
 }
 
 /// Records `text` as this thread's last error, creating its context if
-/// needed; dropped silently when the thread is past its last round.
+/// needed; dropped silently once the thread's teardown ran.
 pub(crate) fn record_error(text: &str) {
     // SAFETY: the closure only writes the message; nothing re-enters.
     let _ = unsafe {
@@ -290,8 +277,9 @@ pub(crate) fn record_error(text: &str) {
 /// This thread's last error text, NUL-terminated. Read-only: "" when the
 /// thread has no context.
 pub(crate) fn last_error() -> *const u8 {
-    if word::get() == ROUNDS {
-        return c"this thread has finished exiting; calls that need state are refused"
+    if word::get() == TORN_DOWN {
+        return c"this thread is exiting and its libstorectx state was torn down; calls that \
+need state are refused"
             .as_ptr()
             .cast();
     }
