@@ -159,7 +159,14 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
     let exe = out_dir.join(format!("{stem}-{}", link.name()));
     let d = directives(source)?;
     if let Some(helper) = &d.helper {
-        compile(helper, link, &helper_path(&exe), &["-shared", "-fPIC"])?;
+        // A shared object that carries the static library must never be
+        // unloaded (README, "Install"): its copy's handle tables and the
+        // pthread_key destructor of threads still running live in it.
+        let flags: &[&str] = match link {
+            Link::Static => &["-shared", "-fPIC", "-Wl,-z,nodelete"],
+            _ => &["-shared", "-fPIC"],
+        };
+        compile(helper, link, &helper_path(&exe), flags)?;
     }
     compile(source, link, &exe, &d.flags)?;
     Ok(exe)
