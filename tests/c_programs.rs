@@ -71,18 +71,8 @@ fn main() {
                     .map(|d| limit(d.timeout))
                     .and_then(|limit| cprog::build(&source, link, &out_dir).map(|exe| (exe, limit)))
                     .and_then(|(exe, limit)| cprog::run(&exe, limit))
-                    .and_then(|out| {
-                        if out.status.success() {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "exited with {}\n--- stdout\n{}--- stderr\n{}",
-                                out.status,
-                                String::from_utf8_lossy(&out.stdout),
-                                String::from_utf8_lossy(&out.stderr)
-                            ))
-                        }
-                    });
+                    .and_then(cprog::succeeded)
+                    .map(drop);
                 match result {
                     Ok(()) => println!("c program {name} ... ok"),
                     Err(why) => {

@@ -147,18 +147,7 @@ fn main() {
                 let name = source.file_name().unwrap().to_string_lossy().to_string();
                 let result = build(&source, &out_dir)
                     .and_then(|exe| cprog::run(&exe, Duration::from_secs(600)))
-                    .and_then(|out| {
-                        if out.status.success() {
-                            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-                        } else {
-                            Err(format!(
-                                "exited with {}\n--- stdout\n{}--- stderr\n{}",
-                                out.status,
-                                String::from_utf8_lossy(&out.stdout),
-                                String::from_utf8_lossy(&out.stderr)
-                            ))
-                        }
-                    });
+                    .and_then(cprog::succeeded);
                 match result {
                     Ok(stdout) => {
                         let summary = stdout.lines().last().unwrap_or("").to_string();

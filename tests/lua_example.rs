@@ -31,18 +31,8 @@ fn main() {
     for link in [cprog::Link::Shared, cprog::Link::Static] {
         let result = build_host::build(&lua, link, &out_dir)
             .and_then(|exe| cprog::run(&exe, Duration::from_secs(300)))
-            .and_then(|out| {
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "exited with {}\n--- stdout\n{}--- stderr\n{}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stdout),
-                        String::from_utf8_lossy(&out.stderr)
-                    ))
-                }
-            });
+            .and_then(cprog::succeeded)
+            .map(drop);
         match result {
             Ok(()) => println!("lua example ({}) ... ok", link.name()),
             Err(why) => {

@@ -282,3 +282,18 @@ pub fn run(exe: &Path, limit: Duration) -> Result<Output, String> {
         stderr: err_reader.join().expect("reader").unwrap_or_default(),
     })
 }
+
+/// A finished program's stdout if it exited 0; otherwise a report with its
+/// status and both outputs, for the test's failure list.
+pub fn succeeded(out: Output) -> Result<String, String> {
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "exited with {}\n--- stdout\n{}--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
