@@ -150,6 +150,10 @@ impl AsyncStore {
     }
 }
 
+/// The write guards C holds, as validated handles.
+pub(crate) static WRITE_GUARDS: crate::registry::Registry<Option<WriteGuard>> =
+    crate::registry::Registry::new(1, "write guard");
+
 /// A write guard's table slot shows its store's address to readers.
 impl crate::registry::Peek for Option<WriteGuard> {
     fn peek(&self) -> u64 {

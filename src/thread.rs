@@ -21,8 +21,10 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
+use crate::async_store::WRITE_GUARDS;
 use crate::error::{Error, Result};
-use crate::stack::Stack;
+use crate::registry::Parked;
+use crate::stack::{Stack, SEGMENTS};
 use std::sync::OnceLock;
 
 /// The word of a thread whose teardown ran.
@@ -33,16 +35,23 @@ const LAST_MARKER: usize = TORN_DOWN;
 /// Everything a thread keeps.
 pub(crate) struct Context {
     pub(crate) stack: Stack,
+    /// The write-guard index this thread freed last (registry.rs, `Parked`).
+    pub(crate) parked_guard: Parked,
+    /// The segment index this thread freed last.
+    pub(crate) parked_segment: Parked,
     /// This thread's last error message, NUL-terminated ("" when none).
     last_error: Vec<u8>,
 }
 
 impl Drop for Context {
     /// The teardown order, written once: entries leave the stack top first,
-    /// so each async entry releases its write lock; then the last error and
-    /// the context's memory go.
+    /// so each async entry releases its write lock; the parked handle
+    /// indices go back to their tables; then the last error and the
+    /// context's memory go.
     fn drop(&mut self) {
         self.stack.clear();
+        WRITE_GUARDS.unpark(self.parked_guard.take());
+        SEGMENTS.unpark(self.parked_segment.take());
     }
 }
 
@@ -217,6 +226,8 @@ fn create() -> Result<*mut Context> {
     let key = key()?;
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
+        parked_guard: None,
+        parked_segment: None,
         last_error: Vec::new(),
     }));
     // SAFETY: `key` is a live key of this process; the value is the

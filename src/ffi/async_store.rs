@@ -2,13 +2,12 @@
 //! reference count; a write guard owns the lock and may travel to, and be
 //! released on, any thread.
 
-use super::boundary::{self, boundary, on_stack, put, read_stack, required};
+use super::boundary::{self, boundary, on_context, on_context_if_any, put, read_stack, required};
 use super::identity::storectx_store_id;
 use super::install::storectx_install_guard;
 use super::status::storectx_status;
-use crate::async_store::{AsyncStore, Wait, WriteGuard};
+use crate::async_store::{AsyncStore, Wait, WriteGuard, WRITE_GUARDS};
 use crate::error::Error;
-use crate::registry::Registry;
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -27,8 +26,6 @@ pub struct storectx_async_store {
 pub struct storectx_write_guard {
     _private: [u8; 0],
 }
-
-pub(crate) static WRITE_GUARDS: Registry<Option<WriteGuard>> = Registry::new(1, "write guard");
 
 /// Hands a new reference to C.
 pub(crate) fn async_store_into_c(store: Arc<AsyncStore>) -> *mut storectx_async_store {
@@ -50,11 +47,22 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
     g as usize as u64
 }
 
+/// Puts `guard` in the table (the calling thread's parked index first, if
+/// it has a context) and answers its handle as a C pointer value.
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
-    let (handle, ()) = WRITE_GUARDS.insert_with(|slot| {
-        *slot = Some(guard);
+    let mut guard = Some(guard);
+    let fill = |slot: &mut Option<WriteGuard>| {
+        *slot = guard.take();
         Ok(())
-    })?;
+    };
+    let (handle, ()) =
+        match on_context_if_any(|cx| WRITE_GUARDS.insert_with(Some(&mut cx.parked_guard), fill)) {
+            Some(inserted) => inserted,
+            None => WRITE_GUARDS.insert_with(None, |slot| {
+                *slot = guard.take();
+                Ok(())
+            }),
+        }?;
     Ok(std::ptr::without_provenance_mut(handle as usize))
 }
 
@@ -219,7 +227,12 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
         if g.is_null() {
             return;
         }
-        if let Err(e) = WRITE_GUARDS.take_with(write_guard_handle(g), |slot| Ok(slot.take())) {
+        let h = write_guard_handle(g);
+        let release = |slot: &mut Option<WriteGuard>| Ok(slot.take());
+        let released =
+            on_context_if_any(|cx| WRITE_GUARDS.take_with(Some(&mut cx.parked_guard), h, release))
+                .unwrap_or_else(|| WRITE_GUARDS.take_with(None, h, release));
+        if let Err(e) = released {
             boundary::fail("write_guard_release", &e);
         }
     })
@@ -248,16 +261,21 @@ pub unsafe extern "C" fn storectx_install_async(
         let g = required(g, "g")?;
         // The thread's context first: if it cannot be had, the guard is
         // never touched.
-        let raw = on_stack(|stack| {
-            WRITE_GUARDS.take_with(write_guard_handle(g.as_ptr()), |slot| {
-                let Some(guard) = slot.take() else {
-                    return Err(Error::StaleHandle("write guard slot is empty".into()));
-                };
-                stack.install_async(guard).map_err(|(e, guard)| {
-                    *slot = Some(guard);
-                    e
-                })
-            })
+        let raw = on_context(|cx| {
+            let stack = &mut cx.stack;
+            WRITE_GUARDS.take_with(
+                Some(&mut cx.parked_guard),
+                write_guard_handle(g.as_ptr()),
+                |slot| {
+                    let Some(guard) = slot.take() else {
+                        return Err(Error::StaleHandle("write guard slot is empty".into()));
+                    };
+                    stack.install_async(guard).map_err(|(e, guard)| {
+                        *slot = Some(guard);
+                        e
+                    })
+                },
+            )
         })?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, storectx_install_guard { raw }) };

@@ -7,7 +7,7 @@
 use super::status::storectx_status;
 use crate::error::{Error, Result};
 use crate::stack::Stack;
-use crate::thread;
+use crate::thread::{self, Context};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
@@ -48,6 +48,22 @@ pub(crate) fn on_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R>) -> Result<R> 
     // and values it owns; none calls back into this module, so the `&mut`
     // is the only reference while it runs.
     unsafe { thread::with(|cx| f(&mut cx.stack)) }
+}
+
+/// Runs `f` on this thread's whole context (stack and parked handle
+/// indices), creating it on the thread's first call.
+#[inline(always)]
+pub(crate) fn on_context<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
+    // SAFETY: as in `on_stack`.
+    unsafe { thread::with(f) }
+}
+
+/// Runs `f` on this thread's context if it has one (`None`, `f` not run,
+/// otherwise): for calls that need no state but use it when it is there.
+#[inline(always)]
+pub(crate) fn on_context_if_any<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+    // SAFETY: as in `on_stack`.
+    unsafe { thread::with_fast(f) }
 }
 
 /// Runs `f` on this thread's stack if the thread has one (`None`, `f` not

@@ -1,10 +1,9 @@
 //! Suspended segments: the entries a coroutine detaches when it yields and
 //! re-attaches, on any thread, when it resumes.
 
-use super::boundary::{self, boundary, on_stack, put, required};
+use super::boundary::{self, boundary, on_context, on_context_if_any, put, required};
 use super::status::storectx_status;
-use crate::registry::Registry;
-use crate::stack::Segment;
+use crate::stack::{Segment, SEGMENTS};
 
 /// Entries detached from a thread's stack. A validated handle, not a
 /// pointer: resuming or freeing it twice is answered, never undefined.
@@ -13,8 +12,6 @@ use crate::stack::Segment;
 pub struct storectx_suspended {
     _private: [u8; 0],
 }
-
-static SEGMENTS: Registry<Segment> = Registry::new(2, "suspended segment");
 
 // A one-entry segment is one cache line: all that moves between cores when
 // another thread resumes it.
@@ -46,8 +43,12 @@ pub unsafe extern "C" fn storectx_suspend(
 ) -> storectx_status {
     boundary::status("suspend", || {
         let out = required(out, "out")?;
-        let (h, ()) =
-            on_stack(|s| SEGMENTS.insert_with(|segment| s.suspend_into(base_depth, segment)))?;
+        let (h, ()) = on_context(|cx| {
+            let stack = &mut cx.stack;
+            SEGMENTS.insert_with(Some(&mut cx.parked_segment), |segment| {
+                stack.suspend_into(base_depth, segment)
+            })
+        })?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, std::ptr::without_provenance_mut(h as usize)) };
         Ok(())
@@ -75,8 +76,13 @@ pub unsafe extern "C" fn storectx_resume(
     boundary::status("resume", || {
         let base_out = required(base_depth, "base_depth")?;
         let s = required(s, "s")?;
-        let base = on_stack(|st| {
-            SEGMENTS.take_with(handle(s.as_ptr()), |segment| st.resume_from(segment))
+        let base = on_context(|cx| {
+            let stack = &mut cx.stack;
+            SEGMENTS.take_with(
+                Some(&mut cx.parked_segment),
+                handle(s.as_ptr()),
+                |segment| stack.resume_from(segment),
+            )
         })?;
         // SAFETY: writable (this function's contract).
         unsafe { put(base_out, base) };
@@ -105,10 +111,14 @@ pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
         if s.is_null() {
             return;
         }
-        let freed = SEGMENTS.take_with(handle(s), |segment| {
+        let clear = |segment: &mut Segment| {
             segment.clear();
             Ok(())
-        });
+        };
+        let freed = on_context_if_any(|cx| {
+            SEGMENTS.take_with(Some(&mut cx.parked_segment), handle(s), clear)
+        })
+        .unwrap_or_else(|| SEGMENTS.take_with(None, handle(s), clear));
         if let Err(e) = freed {
             boundary::fail("suspended_free", &e);
         }

@@ -17,7 +17,7 @@ mod segment;
 mod store_set;
 
 pub(crate) use borrow::Borrowed;
-pub(crate) use segment::Segment;
+pub(crate) use segment::{Segment, SEGMENTS};
 
 use crate::async_store::{AsyncStore, WriteGuard};
 use crate::error::{Error, Result};

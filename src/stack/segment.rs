@@ -130,6 +130,10 @@ impl Segment {
     }
 }
 
+/// The suspended segments C holds, as validated handles.
+pub(crate) static SEGMENTS: crate::registry::Registry<Segment> =
+    crate::registry::Registry::new(2, "suspended segment");
+
 /// A segment's table slot shows its length to readers.
 impl crate::registry::Peek for Segment {
     fn peek(&self) -> u64 {
