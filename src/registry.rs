@@ -18,10 +18,11 @@
 //! index it freed last ([`Parked`], in its context) and takes it back first
 //! when it allocates. A coroutine resuming (a free) and suspending again (an
 //! allocation) on one thread then touches no shared cache line, and two
-//! threads doing so at once do not contend on the free stack's head (per-
-//! thread throughput of suspend+resume with 2 threads: 0.98× of one thread
-//! with the parked index, 0.48× without it). A thread's parked indices go
-//! back to the free stack when it exits.
+//! threads doing so at once do not contend on the free stack's head
+//! (`benches/run.sh`, per-thread throughput of suspend+resume with 2 threads
+//! against one: 0.64–1.00× in two runs with the parked index, 0.42–0.48×
+//! without it). A thread's parked indices go back to the free stack when it
+//! exits.
 
 use crate::error::{Error, Result};
 use std::cell::UnsafeCell;
