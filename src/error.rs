@@ -40,7 +40,8 @@ macro_rules! status_table {
             }
 
             /// An error of each status but `STORECTX_OK` (for tests).
-            pub fn one_of_each() -> Vec<Error> {
+            #[cfg(test)]
+            pub(crate) fn one_of_each() -> Vec<Error> {
                 vec![ $( Error::$variant(String::new()), )* ]
             }
         }

@@ -25,7 +25,7 @@ use crate::async_store::WRITE_GUARDS;
 use crate::error::{Error, Result};
 use crate::registry::Parked;
 use crate::stack::{Stack, SEGMENTS};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The word of a thread whose teardown ran.
 const TORN_DOWN: usize = 1;
@@ -165,6 +165,17 @@ pub(crate) unsafe fn with_fast<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R
     context_ptr().map(|p| f(unsafe { &mut *p }))
 }
 
+/// Runs `f` on this thread's context, or on `None` when it has none (for
+/// calls that need no state but use it when it is there).
+///
+/// # Safety
+/// As for [`with_fast`].
+#[inline(always)]
+pub(crate) unsafe fn with_if_any<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
+    // SAFETY: as in `with_fast`.
+    f(context_ptr().map(|p| unsafe { &mut *p }))
+}
+
 /// Runs `f` on this thread's context, creating it on the thread's first
 /// call. Refused (`NoContext`, nothing changed) once this thread's
 /// teardown ran.
@@ -193,24 +204,35 @@ pub(crate) unsafe fn read<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
 }
 
 /// The process's key, whose destructor tears a thread's context down.
+/// Made by the first call that needs it; two threads racing to make it keep
+/// the first one stored and the loser deletes its own. No lock (a `fork`
+/// child inherits none held) and nothing cached on failure (a later call
+/// tries again).
 fn key() -> Result<libc::pthread_key_t> {
-    static KEY: OnceLock<std::result::Result<libc::pthread_key_t, i32>> = OnceLock::new();
-    let key = KEY.get_or_init(|| {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: `key` is a valid out-pointer; `teardown` has the
-        // destructor signature and stays mapped (the library is never
-        // unloaded, see build.rs).
-        match unsafe { libc::pthread_key_create(&mut key, Some(teardown)) } {
-            0 => Ok(key),
-            e => Err(e),
-        }
-    });
-    key.map_err(|e| {
-        Error::Exhausted(format!(
-            "pthread_key_create failed (error {e}): the process has no thread-specific \
+    /// The key + 1; 0 until it exists.
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+    let known = KEY.load(Ordering::Acquire);
+    if known != 0 {
+        return Ok((known - 1) as libc::pthread_key_t);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; `teardown` has the destructor
+    // signature and stays mapped (the library is never unloaded, build.rs).
+    let made = unsafe { libc::pthread_key_create(&mut key, Some(teardown)) };
+    if made != 0 {
+        return Err(Error::Exhausted(format!(
+            "pthread_key_create failed (error {made}): the process has no thread-specific \
              data key left for libstorectx"
-        ))
-    })
+        )));
+    }
+    match KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(key),
+        Err(winner) => {
+            // SAFETY: `key` was made just above and never used.
+            unsafe { libc::pthread_key_delete(key) };
+            Ok((winner - 1) as libc::pthread_key_t)
+        }
+    }
 }
 
 #[cold]

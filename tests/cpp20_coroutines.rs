@@ -84,22 +84,7 @@ fn build(source: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         .arg("-lstorectx")
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .args(["-lpthread", "-ldl", "-lm"]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", compiler()))?;
-    if out.status.success() {
-        Ok(exe)
-    } else {
-        Err(format!(
-            "compile failed: {} {}\n{}",
-            cmd.get_program().to_string_lossy(),
-            cmd.get_args()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    cprog::run_compiler(&mut cmd).map(|()| exe)
 }
 
 fn main() {

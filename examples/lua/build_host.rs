@@ -71,16 +71,5 @@ pub fn build(lua: &[String], link: cprog::Link, out_dir: &Path) -> Result<PathBu
     }
     cmd.args(lua.iter().filter(|f| f.starts_with("-l")))
         .args(["-lpthread", "-ldl", "-lm"]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run the C compiler: {e}"))?;
-    if out.status.success() {
-        Ok(exe)
-    } else {
-        Err(format!(
-            "compile failed: {:?}\n{}",
-            cmd,
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    cprog::run_compiler(&mut cmd).map(|()| exe)
 }

@@ -50,19 +50,12 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
 /// Puts `guard` in the table (the calling thread's parked index first, if
 /// it has a context) and answers its handle as a C pointer value.
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
-    let mut guard = Some(guard);
-    let fill = |slot: &mut Option<WriteGuard>| {
-        *slot = guard.take();
-        Ok(())
-    };
-    let (handle, ()) =
-        match on_context_if_any(|cx| WRITE_GUARDS.insert_with(Some(&mut cx.parked_guard), fill)) {
-            Some(inserted) => inserted,
-            None => WRITE_GUARDS.insert_with(None, |slot| {
-                *slot = guard.take();
-                Ok(())
-            }),
-        }?;
+    let (handle, ()) = on_context_if_any(|cx| {
+        WRITE_GUARDS.insert_with(cx.map(|cx| &mut cx.parked_guard), |slot| {
+            *slot = Some(guard);
+            Ok(())
+        })
+    })?;
     Ok(std::ptr::without_provenance_mut(handle as usize))
 }
 
@@ -228,10 +221,9 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
             return;
         }
         let h = write_guard_handle(g);
-        let release = |slot: &mut Option<WriteGuard>| Ok(slot.take());
-        let released =
-            on_context_if_any(|cx| WRITE_GUARDS.take_with(Some(&mut cx.parked_guard), h, release))
-                .unwrap_or_else(|| WRITE_GUARDS.take_with(None, h, release));
+        let released = on_context_if_any(|cx| {
+            WRITE_GUARDS.take_with(cx.map(|cx| &mut cx.parked_guard), h, |slot| Ok(slot.take()))
+        });
         if let Err(e) = released {
             boundary::fail("write_guard_release", &e);
         }

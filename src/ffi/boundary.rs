@@ -58,12 +58,12 @@ pub(crate) fn on_context<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result
     unsafe { thread::with(f) }
 }
 
-/// Runs `f` on this thread's context if it has one (`None`, `f` not run,
-/// otherwise): for calls that need no state but use it when it is there.
+/// Runs `f` on this thread's context, or on `None` when it has none: for
+/// calls that need no state but use it when it is there (a parked index).
 #[inline(always)]
-pub(crate) fn on_context_if_any<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+pub(crate) fn on_context_if_any<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
     // SAFETY: as in `on_stack`.
-    unsafe { thread::with_fast(f) }
+    unsafe { thread::with_if_any(f) }
 }
 
 /// Runs `f` on this thread's stack if the thread has one (`None`, `f` not

@@ -111,14 +111,12 @@ pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
         if s.is_null() {
             return;
         }
-        let clear = |segment: &mut Segment| {
-            segment.clear();
-            Ok(())
-        };
         let freed = on_context_if_any(|cx| {
-            SEGMENTS.take_with(Some(&mut cx.parked_segment), handle(s), clear)
-        })
-        .unwrap_or_else(|| SEGMENTS.take_with(None, handle(s), clear));
+            SEGMENTS.take_with(cx.map(|cx| &mut cx.parked_segment), handle(s), |segment| {
+                segment.clear();
+                Ok(())
+            })
+        });
         if let Err(e) = freed {
             boundary::fail("suspended_free", &e);
         }

@@ -603,9 +603,8 @@ impl Stack {
     pub(crate) fn clear(&mut self) {
         while let Some(entry) = self.entries.pop() {
             self.present.clear_slot(entry.slot);
-            self.refresh_top();
-            drop(entry);
         }
+        self.refresh_top();
         self.pauses.clear();
     }
 }

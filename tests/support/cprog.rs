@@ -204,9 +204,16 @@ fn compile(
         Link::Dlopen => {}
     }
     cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run the C compiler: {e}"))?;
+    run_compiler(&mut cmd)
+}
+
+/// Runs a compiler command; on failure the error shows the command line
+/// and the compiler's output.
+pub fn run_compiler(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        format!("cannot run {program}: {e}")
+    })?;
     if out.status.success() {
         Ok(())
     } else {
