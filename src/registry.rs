@@ -12,17 +12,18 @@
 //! recycled slot reads a valid, if outdated, state word), and the library is
 //! never unloaded (`-z nodelete`, see build.rs), so they are never lost.
 //!
-//! Any thread allocates from the one free stack, so once handles are freed
-//! every thread can allocate again, whichever thread freed them — but for
-//! one index per table per thread: a thread that has a context keeps the
-//! index it freed last ([`Parked`], in its context) and takes it back first
-//! when it allocates. A coroutine resuming (a free) and suspending again (an
-//! allocation) on one thread then touches no shared cache line, and two
-//! threads doing so at once do not contend on the free stack's head
-//! (`benches/run.sh`, per-thread throughput of suspend+resume with 2 threads
-//! against one: 0.64–1.00× in two runs with the parked index, 0.42–0.48×
-//! without it). A thread's parked indices go back to the free stack when it
-//! exits.
+//! In front of the free stack, each table has `SPOTS` parking spots, one
+//! cache line each; a thread with a context owns one ([`Spot`], shared with
+//! the threads that draw the same number). A thread parks the index it
+//! frees in its spot and takes it back first when it allocates, so a
+//! coroutine resuming (a free) and suspending again (an allocation) on one
+//! thread touches no shared cache line, and two threads doing so at once do
+//! not contend on the free stack's head (`benches/run.sh`, per-thread
+//! throughput of suspend+resume with 2 threads against one: 0.64–1.00× in
+//! two runs with parking, 0.42–0.48× without it). A table that finds its
+//! free stack empty and no fresh index left takes a parked index from any
+//! spot before it answers `EXHAUSTED`: once handles are freed, any thread can
+//! allocate again, whichever thread freed them.
 
 use crate::error::{Error, Result};
 use std::cell::UnsafeCell;
@@ -74,8 +75,25 @@ struct Slot<T> {
     value: UnsafeCell<T>,
 }
 
-/// A thread's last freed index of one table, kept for its next allocation.
-pub(crate) type Parked = Option<u32>;
+/// Parking spots per table: threads beyond this many share them (a shared
+/// spot only parks less often; nothing is lost).
+const SPOTS: usize = 64;
+
+/// A thread's parking spot, the same number in every table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spot(usize);
+
+impl Spot {
+    /// The next spot, round-robin: for a thread's new context.
+    pub(crate) fn next() -> Spot {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        Spot(NEXT.fetch_add(1, Ordering::Relaxed) % SPOTS)
+    }
+}
+
+/// One parked index + 1 (0: empty), on a cache line of its own.
+#[repr(align(64))]
+struct ParkingSpot(AtomicU32);
 
 /// The one word a table's readers need (a segment's length, a write
 /// guard's store address), kept beside the value so that reading it never
@@ -110,6 +128,8 @@ pub(crate) struct Registry<T> {
     fresh: AtomicU32,
     /// Indices handed out never reach this (lowered by tests only).
     limit: u32,
+    /// Freed indices kept for the thread that freed them (see the top).
+    spots: [ParkingSpot; SPOTS],
 }
 
 impl<T: Default + Send + Peek> Registry<T> {
@@ -131,6 +151,7 @@ impl<T: Default + Send + Peek> Registry<T> {
             free: AtomicU64::new(0),
             fresh: AtomicU32::new(0),
             limit,
+            spots: [const { ParkingSpot(AtomicU32::new(0)) }; SPOTS],
         }
     }
 
@@ -234,8 +255,8 @@ impl<T: Default + Send + Peek> Registry<T> {
         }
     }
 
-    fn allocate(&self, parked: Option<&mut Parked>) -> Result<u32> {
-        if let Some(index) = parked.and_then(Option::take) {
+    fn allocate(&self, spot: Option<Spot>) -> Result<u32> {
+        if let Some(index) = spot.and_then(|spot| self.unpark(spot)) {
             return Ok(index);
         }
         if let Some(index) = self.pop_free() {
@@ -244,19 +265,42 @@ impl<T: Default + Send + Peek> Registry<T> {
         if let Some(index) = self.fresh_index() {
             return Ok(index);
         }
-        // Freed by another thread since the first look?
-        self.pop_free().ok_or_else(|| self.exhausted())
+        // Freed by another thread since the first look, onto the free stack
+        // or into its parking spot?
+        self.pop_free()
+            .or_else(|| (0..SPOTS).find_map(|spot| self.unpark(Spot(spot))))
+            .ok_or_else(|| self.exhausted())
     }
 
-    /// Fills a free slot with `fill` and answers its handle; the calling
-    /// thread's parked index first, if it passes one. If `fill` fails (or
-    /// panics), the slot goes back unused, to the free stack.
+    /// Takes the index parked in `spot`, if any.
+    fn unpark(&self, spot: Spot) -> Option<u32> {
+        self.spots[spot.0]
+            .0
+            .swap(0, Ordering::Acquire)
+            .checked_sub(1)
+    }
+
+    /// Parks the freed `index` in `spot`; the index parked there before goes
+    /// to the free stack.
+    fn park(&self, spot: Spot, index: u32) {
+        if let Some(displaced) = self.spots[spot.0]
+            .0
+            .swap(index + 1, Ordering::AcqRel)
+            .checked_sub(1)
+        {
+            self.push_free(displaced);
+        }
+    }
+
+    /// Fills a free slot with `fill` and answers its handle; the index
+    /// parked in the calling thread's spot first, if it passes one. If
+    /// `fill` fails (or panics), the slot goes back unused, to the free stack.
     pub(crate) fn insert_with<R>(
         &self,
-        parked: Option<&mut Parked>,
+        spot: Option<Spot>,
         fill: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<(u64, R)> {
-        let index = self.allocate(parked)?;
+        let index = self.allocate(spot)?;
         let slot = self.slot(index).expect("allocated slots exist");
         let generation = slot.state.load(Ordering::Acquire) >> 2;
         slot.state.store(state(generation, BUSY), Ordering::Relaxed);
@@ -335,12 +379,12 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     /// Runs `consume` on the live value named by `handle`; if it succeeds
     /// the handle is spent (every later use is `STALE_HANDLE`) and its index
-    /// is parked with the calling thread, if it passes a place for it (the
-    /// index parked before goes to the free stack). `consume` must leave the
-    /// value empty on success; if it fails (or panics) nothing changes.
+    /// is parked in the calling thread's spot, if it passes one (else it goes
+    /// to the free stack). `consume` must leave the value empty on success;
+    /// if it fails (or panics) nothing changes.
     pub(crate) fn take_with<R>(
         &self,
-        parked: Option<&mut Parked>,
+        spot: Option<Spot>,
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<R> {
@@ -354,20 +398,12 @@ impl<T: Default + Send + Peek> Registry<T> {
         } else {
             let index = claim.index;
             claim.finish(state(next, FREE));
-            match parked {
-                Some(parked) => self.unpark(parked.replace(index)),
+            match spot {
+                Some(spot) => self.park(spot, index),
                 None => self.push_free(index),
             }
         }
         Ok(r)
-    }
-
-    /// Gives a parked index back to the free stack (a thread's teardown, or
-    /// one displaced by a newer one).
-    pub(crate) fn unpark(&self, parked: Parked) {
-        if let Some(index) = parked {
-            self.push_free(index);
-        }
     }
 
     /// Handles alive right now (a snapshot; O(table), for messages).
@@ -624,26 +660,49 @@ mod tests {
     }
 
     /// A thread that frees then allocates gets its own index back without
-    /// touching the free stack; the index it held before goes there.
+    /// touching the free stack; the index parked before goes there.
     #[test]
     fn a_parked_index_is_taken_back_first() {
         static PARKING: Registry<Vec<u32>> = Registry::new(3, "test object");
         let index = |h| PARKING.decode(h).unwrap().0;
-        let mut parked: Parked = None;
-        let (a, ()) = PARKING.insert_with(Some(&mut parked), holding(1)).unwrap();
-        let (b, ()) = PARKING.insert_with(Some(&mut parked), holding(2)).unwrap();
-        PARKING.take_with(Some(&mut parked), a, clear).unwrap();
-        assert_eq!(parked, Some(index(a)));
-        PARKING.take_with(Some(&mut parked), b, clear).unwrap();
-        assert_eq!(parked, Some(index(b)), "b parked, a displaced");
-        assert_eq!(PARKING.pop_free(), Some(index(a)));
+        let spot = Some(Spot(5));
+        let (a, ()) = PARKING.insert_with(spot, holding(1)).unwrap();
+        let (b, ()) = PARKING.insert_with(spot, holding(2)).unwrap();
+        PARKING.take_with(spot, a, clear).unwrap();
+        PARKING.take_with(spot, b, clear).unwrap();
+        assert_eq!(PARKING.pop_free(), Some(index(a)), "b parked, a displaced");
         PARKING.push_free(index(a));
-        let (c, ()) = PARKING.insert_with(Some(&mut parked), holding(3)).unwrap();
+        let (c, ()) = PARKING.insert_with(spot, holding(3)).unwrap();
         assert_eq!(index(c), index(b), "the parked index first");
-        assert_eq!(parked, None);
         PARKING.take_with(None, c, clear).unwrap();
-        PARKING.unpark(parked.take());
         assert_eq!(PARKING.live(), 0);
+    }
+
+    /// An index parked in another thread's spot is not lost: a full table
+    /// takes it before it answers EXHAUSTED, and the message counts what is
+    /// live (found by an adversarial pass: a pool thread that freed a handle
+    /// and stayed idle kept it from every other thread).
+    #[test]
+    fn a_full_table_takes_indices_parked_by_other_threads() {
+        static SPOTTED: Registry<Vec<u32>> = Registry::with_limit(3, "test object", 8);
+        let handles: Vec<u64> = (0..8)
+            .map(|i| SPOTTED.insert_with(Some(Spot(1)), holding(i)).unwrap().0)
+            .collect();
+        for h in &handles[..2] {
+            SPOTTED.take_with(Some(Spot(1)), *h, clear).unwrap();
+        }
+        // One index parked in spot 1, one on the free stack: both reachable
+        // from a thread with no spot and from one with another spot.
+        let (x, ()) = SPOTTED.insert_with(None, holding(9)).unwrap();
+        let (y, ()) = SPOTTED.insert_with(Some(Spot(2)), holding(9)).unwrap();
+        let Err(Error::Exhausted(m)) = SPOTTED.insert_with(Some(Spot(3)), holding(9)) else {
+            panic!("eight live handles fill the table");
+        };
+        assert!(m.contains("8 test objects are live"), "{m}");
+        for h in handles[2..].iter().chain([&x, &y]) {
+            SPOTTED.take_with(Some(Spot(4)), *h, clear).unwrap();
+        }
+        assert_eq!(SPOTTED.live(), 0);
     }
 
     #[test]

@@ -21,10 +21,9 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::async_store::WRITE_GUARDS;
 use crate::error::{Error, Result};
-use crate::registry::Parked;
-use crate::stack::{Stack, SEGMENTS};
+use crate::registry::Spot;
+use crate::stack::Stack;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The word of a thread whose teardown ran.
@@ -35,23 +34,20 @@ const LAST_MARKER: usize = TORN_DOWN;
 /// Everything a thread keeps.
 pub(crate) struct Context {
     pub(crate) stack: Stack,
-    /// The write-guard index this thread freed last (registry.rs, `Parked`).
-    pub(crate) parked_guard: Parked,
-    /// The segment index this thread freed last.
-    pub(crate) parked_segment: Parked,
+    /// This thread's parking spot in the handle tables (registry.rs).
+    pub(crate) spot: Spot,
     /// This thread's last error message, NUL-terminated ("" when none).
     last_error: Vec<u8>,
 }
 
 impl Drop for Context {
     /// The teardown order, written once: entries leave the stack top first,
-    /// so each async entry releases its write lock; the parked handle
-    /// indices go back to their tables; then the last error and the
-    /// context's memory go.
+    /// so each async entry releases its write lock; then the last error and
+    /// the context's memory go. (Indices parked in the thread's spot stay
+    /// there, for the next thread of that spot or any thread that needs
+    /// them.)
     fn drop(&mut self) {
         self.stack.clear();
-        WRITE_GUARDS.unpark(self.parked_guard.take());
-        SEGMENTS.unpark(self.parked_segment.take());
     }
 }
 
@@ -248,8 +244,7 @@ fn create() -> Result<*mut Context> {
     let key = key()?;
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
-        parked_guard: None,
-        parked_segment: None,
+        spot: Spot::next(),
         last_error: Vec::new(),
     }));
     // SAFETY: `key` is a live key of this process; the value is the

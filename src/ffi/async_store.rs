@@ -51,7 +51,7 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
 /// it has a context) and answers its handle as a C pointer value.
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
     let (handle, ()) = on_context_if_any(|cx| {
-        WRITE_GUARDS.insert_with(cx.map(|cx| &mut cx.parked_guard), |slot| {
+        WRITE_GUARDS.insert_with(cx.map(|cx| cx.spot), |slot| {
             *slot = Some(guard);
             Ok(())
         })
@@ -222,7 +222,7 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
         }
         let h = write_guard_handle(g);
         let released = on_context_if_any(|cx| {
-            WRITE_GUARDS.take_with(cx.map(|cx| &mut cx.parked_guard), h, |slot| Ok(slot.take()))
+            WRITE_GUARDS.take_with(cx.map(|cx| cx.spot), h, |slot| Ok(slot.take()))
         });
         if let Err(e) = released {
             boundary::fail("write_guard_release", &e);
@@ -255,19 +255,15 @@ pub unsafe extern "C" fn storectx_install_async(
         // never touched.
         let raw = on_context(|cx| {
             let stack = &mut cx.stack;
-            WRITE_GUARDS.take_with(
-                Some(&mut cx.parked_guard),
-                write_guard_handle(g.as_ptr()),
-                |slot| {
-                    let Some(guard) = slot.take() else {
-                        return Err(Error::StaleHandle("write guard slot is empty".into()));
-                    };
-                    stack.install_async(guard).map_err(|(e, guard)| {
-                        *slot = Some(guard);
-                        e
-                    })
-                },
-            )
+            WRITE_GUARDS.take_with(Some(cx.spot), write_guard_handle(g.as_ptr()), |slot| {
+                let Some(guard) = slot.take() else {
+                    return Err(Error::StaleHandle("write guard slot is empty".into()));
+                };
+                stack.install_async(guard).map_err(|(e, guard)| {
+                    *slot = Some(guard);
+                    e
+                })
+            })
         })?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, storectx_install_guard { raw }) };

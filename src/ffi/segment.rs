@@ -45,7 +45,7 @@ pub unsafe extern "C" fn storectx_suspend(
         let out = required(out, "out")?;
         let (h, ()) = on_context(|cx| {
             let stack = &mut cx.stack;
-            SEGMENTS.insert_with(Some(&mut cx.parked_segment), |segment| {
+            SEGMENTS.insert_with(Some(cx.spot), |segment| {
                 stack.suspend_into(base_depth, segment)
             })
         })?;
@@ -78,11 +78,9 @@ pub unsafe extern "C" fn storectx_resume(
         let s = required(s, "s")?;
         let base = on_context(|cx| {
             let stack = &mut cx.stack;
-            SEGMENTS.take_with(
-                Some(&mut cx.parked_segment),
-                handle(s.as_ptr()),
-                |segment| stack.resume_from(segment),
-            )
+            SEGMENTS.take_with(Some(cx.spot), handle(s.as_ptr()), |segment| {
+                stack.resume_from(segment)
+            })
         })?;
         // SAFETY: writable (this function's contract).
         unsafe { put(base_out, base) };
@@ -112,7 +110,7 @@ pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
             return;
         }
         let freed = on_context_if_any(|cx| {
-            SEGMENTS.take_with(cx.map(|cx| &mut cx.parked_segment), handle(s), |segment| {
+            SEGMENTS.take_with(cx.map(|cx| cx.spot), handle(s), |segment| {
                 segment.clear();
                 Ok(())
             })
