@@ -38,6 +38,7 @@ import ctypes
 import ctypes.util
 import enum
 import os
+import threading
 
 __all__ = [
     "lib", "Status", "StoreCtxError",
@@ -127,7 +128,23 @@ lib = _load_library()
 # C types
 # --------------------------------------------------------------------------
 
-class InstallGuardHandle(ctypes.Structure):
+class _HandleValue:
+    """A C handle passed by value: copies are values, as in C (the library
+    validates every use: a second use of a used handle is STALE_HANDLE), but
+    a handle means nothing outside this process, so it never pickles."""
+
+    def __copy__(self):
+        return type(self)(self.raw)
+
+    def __deepcopy__(self, memo):
+        return type(self)(self.raw)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle %s: a libstorectx handle is valid only in the process "
+                        "that made it" % type(self).__name__)
+
+
+class InstallGuardHandle(_HandleValue, ctypes.Structure):
     """``storectx_install_guard``: a validated handle naming one stack entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -135,7 +152,7 @@ class InstallGuardHandle(ctypes.Structure):
         return "InstallGuardHandle(raw=%#x)" % self.raw
 
 
-class BorrowHandle(ctypes.Structure):
+class BorrowHandle(_HandleValue, ctypes.Structure):
     """``storectx_borrow``: a validated handle for one borrow of an entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -143,7 +160,7 @@ class BorrowHandle(ctypes.Structure):
         return "BorrowHandle(raw=%#x)" % self.raw
 
 
-class PauseGuardHandle(ctypes.Structure):
+class PauseGuardHandle(_HandleValue, ctypes.Structure):
     """``storectx_pause_guard``: a validated handle for one pause of an entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -344,13 +361,38 @@ def describe():
 # Guards
 # --------------------------------------------------------------------------
 
-class InstallGuard:
+class _SingleOwner:
+    """Refuses copy.copy, copy.deepcopy and pickle with a TypeError naming the
+    class and saying why (``_owns``): the object owns one C object or stack
+    entry, which must be given back exactly once, and a pickle would carry a
+    pointer or handle out of the process that made it."""
+
+    _owns = "a libstorectx object"
+
+    def _refuse(self, what):
+        raise TypeError("cannot %s %s: it owns %s, which has exactly one owner (two would give "
+                        "it back twice)" % (what, type(self).__name__, self._owns))
+
+    def __copy__(self):
+        self._refuse("copy")
+
+    def __deepcopy__(self, memo):
+        self._refuse("deepcopy")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle %s: it owns %s, valid only in the process that made it"
+                        % (type(self).__name__, self._owns))
+
+
+class InstallGuard(_SingleOwner):
     """An installed stack entry (``storectx_install_guard``).
 
     A context manager: leaving the ``with`` block uninstalls it.  ``handle``
     is the C handle; it stays valid when the entry is suspended and resumed on
-    another thread.
+    another thread.  Not copyable, not picklable (one owner per entry).
     """
+
+    _owns = "one stack entry (uninstalled once)"
 
     def __init__(self, handle, store_id):
         self.handle = handle
@@ -377,15 +419,18 @@ class InstallGuard:
         return "InstallGuard(store_id=%d, raw=%#x)" % (self.store_id, self.handle.raw)
 
 
-class Borrow:
+class Borrow(_SingleOwner):
     """A borrow of the current store (``storectx_borrow``).
 
     ``address`` is the store's address as an int.  For a borrow from
     ``get_current_unborrowed``, ``store_id`` is the top entry's id; for one
     from ``get_current_async``, ``async_store`` is the entry's ``AsyncStore``
     (a new reference) or None for a sync entry.  A context manager: leaving
-    the ``with`` block releases the borrow.
+    the ``with`` block releases the borrow.  Not copyable, not picklable;
+    ``clone()`` takes a second borrow.
     """
+
+    _owns = "one borrow of a stack entry (released once)"
 
     def __init__(self, handle, store_id, address, async_store=None):
         self.handle = handle
@@ -415,10 +460,12 @@ class Borrow:
             self.store_id, self.address or 0, self.handle.raw)
 
 
-class PauseGuard:
+class PauseGuard(_SingleOwner):
     """A pause of the top entry's borrow while guest code runs
     (``storectx_pause_guard``).  A context manager: leaving the ``with`` block
-    unpauses."""
+    unpauses.  Not copyable, not picklable."""
+
+    _owns = "one pause of a stack entry (unpaused once)"
 
     def __init__(self, handle, store_id):
         self.handle = handle
@@ -511,70 +558,136 @@ def paused(store_id):
 # Async stores and write guards
 # --------------------------------------------------------------------------
 
-class AsyncStore:
+class AsyncStore(_SingleOwner):
     """A reference to a ``storectx_async_store``: a store behind a write lock.
 
-    ``AsyncStore(store_id, address)`` creates one; ``clone()`` takes another
-    reference; ``close()`` (also on ``with`` exit and in ``__del__``) drops
-    this one.  The store lives while any reference, write guard, entry or
-    suspended segment refers to it.
+    ``AsyncStore(store_id, address)`` creates one; ``clone()`` (or
+    ``copy.copy()``) takes another reference; ``close()`` (also on ``with``
+    exit and in ``__del__``) drops this one.  The store lives while any
+    reference, write guard, entry or suspended segment refers to it.
+
+    Thread-safe: any method may be called from any thread, concurrently.  A
+    method holds this object's reference for the whole C call, so ``close()``
+    on another thread while, say, ``write()`` waits for the lock does not free
+    the store under it: ``close()`` returns at once, refuses new calls
+    (``ValueError``), and the reference is dropped when the last call in
+    flight returns.  ``copy.deepcopy`` and ``pickle`` are refused (TypeError):
+    the store is your object at a fixed address, and the reference is a
+    pointer valid only in this process.
     """
 
+    _owns = "a reference to a C storectx_async_store"
+
     def __init__(self, store_id, address):
-        self._ptr = None
+        self._init(None)
         out = ctypes.c_void_p()
         _check(lib.storectx_async_store_new(store_id, address, ctypes.byref(out)))
         self._ptr = out.value
+
+    def _init(self, ptr):
+        self._ptr = ptr
+        self._lock = threading.Lock()
+        self._users = 0        # calls in flight on self._ptr
+        self._closing = False  # close() was called; the last user releases
 
     @classmethod
     def _adopt(cls, ptr):
         """Wrap a reference the caller already owns."""
         self = cls.__new__(cls)
-        self._ptr = ptr
+        self._init(ptr)
         return self
 
-    def _live(self):
-        if self._ptr is None:
-            raise ValueError("storectx: AsyncStore is closed")
-        return ctypes.c_void_p(self._ptr)
+    def _enter(self):
+        """Start a call: the reference stays held until ``_leave()``."""
+        with self._lock:
+            if self._ptr is None or self._closing:
+                raise ValueError("storectx: AsyncStore is closed")
+            self._users += 1
+            return ctypes.c_void_p(self._ptr)
+
+    def _leave(self):
+        with self._lock:
+            self._users -= 1
+            if self._users or not self._closing or self._ptr is None:
+                return
+            ptr, self._ptr = self._ptr, None
+        lib.storectx_async_store_release(ctypes.c_void_p(ptr))
 
     @property
     def closed(self):
-        return self._ptr is None
+        """True once ``close()`` was called (new calls are refused)."""
+        return self._closing or self._ptr is None
 
     @property
     def id(self):
         """The store id given at creation."""
-        return lib.storectx_async_store_id(self._live())
+        ptr = self._enter()
+        try:
+            return lib.storectx_async_store_id(ptr)
+        finally:
+            self._leave()
 
     def clone(self):
         """A new reference to the same async store."""
-        return AsyncStore._adopt(lib.storectx_async_store_clone(self._live()))
+        ptr = self._enter()
+        try:
+            return AsyncStore._adopt(lib.storectx_async_store_clone(ptr))
+        finally:
+            self._leave()
+
+    def __copy__(self):
+        """``copy.copy(store)``: a new reference (``clone()``), its own owner."""
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot deepcopy AsyncStore: the store behind it is your object at a fixed "
+                        "address, which no copy duplicates; use clone() or copy.copy() for another "
+                        "reference to the same store")
 
     def try_write(self):
         """Take the write lock without waiting; ``BUSY`` if it is held."""
-        out = ctypes.c_void_p()
-        _check(lib.storectx_async_store_try_write(self._live(), ctypes.byref(out)))
-        return WriteGuard(out.value, self.id)
+        ptr = self._enter()
+        try:
+            out = ctypes.c_void_p()
+            _check(lib.storectx_async_store_try_write(ptr, ctypes.byref(out)))
+            guard = WriteGuard(out.value, None)
+            guard.store_id = lib.storectx_async_store_id(ptr)
+            return guard
+        finally:
+            self._leave()
 
     def write(self, timeout=None):
         """Take the write lock, waiting up to ``timeout`` seconds (None: forever;
         0: try once).  ``TIMED_OUT`` after the timeout, ``WOULD_DEADLOCK`` if
         this thread's own stack holds the lock.  The GIL is released while
-        waiting, but a forever-wait cannot be interrupted by Ctrl-C."""
+        waiting, but the wait cannot be interrupted (Ctrl-C, or ``close()`` on
+        another thread: the wait goes on; the reference is dropped after it).
+        In asyncio, ``await write_async()`` instead."""
         if timeout is None:
             timeout_ns = WAIT_FOREVER
         else:
             timeout_ns = min(max(int(timeout * 1e9), 0), WAIT_FOREVER - 1)
-        out = ctypes.c_void_p()
-        _check(lib.storectx_async_store_write(self._live(), timeout_ns, ctypes.byref(out)))
-        return WriteGuard(out.value, self.id)
+        ptr = self._enter()
+        try:
+            out = ctypes.c_void_p()
+            _check(lib.storectx_async_store_write(ptr, timeout_ns, ctypes.byref(out)))
+            guard = WriteGuard(out.value, None)
+            guard.store_id = lib.storectx_async_store_id(ptr)
+            return guard
+        finally:
+            self._leave()
 
     def close(self):
-        """Drop this reference (idempotent)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            lib.storectx_async_store_release(ctypes.c_void_p(ptr))
+        """Drop this reference (idempotent).  Calls in flight on other threads
+        keep it until they return; the last one drops it."""
+        with self._lock:
+            if self._ptr is None or self._closing:
+                return
+            self._closing = True
+            if self._users:
+                return
+            ptr, self._ptr = self._ptr, None
+        lib.storectx_async_store_release(ctypes.c_void_p(ptr))
 
     release = close
 
@@ -592,21 +705,30 @@ class AsyncStore:
             pass
 
     def __repr__(self):
-        if self._ptr is None:
+        try:
+            return "AsyncStore(id=%d)" % self.id
+        except ValueError:
             return "AsyncStore(closed)"
-        return "AsyncStore(id=%d)" % self.id
 
 
-class WriteGuard:
+class WriteGuard(_SingleOwner):
     """An owned write lock on an async store (``storectx_write_guard *``).
 
-    ``install()`` pushes it as an async entry and consumes it (uninstalling
-    that entry unlocks).  Otherwise ``release()`` unlocks -- also on ``with``
-    exit and in ``__del__``, from any thread.
+    ``install()`` (alias ``install_async()``) pushes it as an async entry and
+    consumes it (uninstalling that entry unlocks).  Otherwise ``release()``
+    unlocks -- also on ``with`` exit and in ``__del__``, from any thread.
+
+    Thread-safe: calls from several threads are serialized, so ``release()``
+    on one thread while ``install()`` runs on another waits for it (and is
+    then a no-op if the install consumed the guard).  Not copyable, not
+    picklable: the lock has one owner.
     """
+
+    _owns = "a store's write lock (a C storectx_write_guard)"
 
     def __init__(self, ptr, store_id):
         self._ptr = ptr
+        self._lock = threading.Lock()
         self.store_id = store_id
 
     @property
@@ -617,24 +739,29 @@ class WriteGuard:
     @property
     def store(self):
         """The store's address (None once released or consumed)."""
-        if self._ptr is None:
-            return None
-        return lib.storectx_write_guard_store(ctypes.c_void_p(self._ptr))
+        with self._lock:
+            if self._ptr is None:
+                return None
+            return lib.storectx_write_guard_store(ctypes.c_void_p(self._ptr))
 
     def install(self):
         """``storectx_install_async``: push the async entry and return its
         ``InstallGuard``.  On failure (e.g. ``ALREADY_ON_STACK``) the guard is
         still owned by this object."""
-        if self._ptr is None:
-            raise ValueError("storectx: WriteGuard was already released or installed")
-        out = InstallGuardHandle()
-        _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
-        self._ptr = None  # consumed by the entry
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError("storectx: WriteGuard was already released or installed")
+            out = InstallGuardHandle()
+            _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
+            self._ptr = None  # consumed by the entry
         return InstallGuard(out, self.store_id)
+
+    install_async = install
 
     def release(self):
         """Unlock (idempotent; a no-op once installed)."""
-        ptr, self._ptr = self._ptr, None
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.storectx_write_guard_release(ctypes.c_void_p(ptr))
 
@@ -652,7 +779,7 @@ class WriteGuard:
             pass
 
     def __repr__(self):
-        return "WriteGuard(store_id=%d, %s)" % (
+        return "WriteGuard(store_id=%s, %s)" % (
             self.store_id, "owned" if self._ptr is not None else "released")
 
 
@@ -660,17 +787,24 @@ class WriteGuard:
 # Suspend and resume
 # --------------------------------------------------------------------------
 
-class Suspended:
+class Suspended(_SingleOwner):
     """A detached segment of stack entries (``storectx_suspended *``).
 
     Made by ``suspend(base_depth)``; ``resume()`` on any thread pushes the
     entries back and consumes it.  ``free()`` (also in ``__del__`` if never
     resumed) cancels it: the entries are dropped, their write locks released
     and their handles become stale.
+
+    Thread-safe: calls from several threads are serialized (``free()`` while
+    ``resume()`` runs elsewhere waits, then finds it consumed).  Not copyable,
+    not picklable: the segment has one owner.
     """
+
+    _owns = "a detached segment of stack entries (a C storectx_suspended)"
 
     def __init__(self, ptr):
         self._ptr = ptr
+        self._lock = threading.Lock()
 
     @property
     def pending(self):
@@ -678,24 +812,27 @@ class Suspended:
         return self._ptr is not None
 
     def __len__(self):
-        if self._ptr is None:
-            return 0
-        return lib.storectx_suspended_len(ctypes.c_void_p(self._ptr))
+        with self._lock:
+            if self._ptr is None:
+                return 0
+            return lib.storectx_suspended_len(ctypes.c_void_p(self._ptr))
 
     def resume(self):
         """Push the entries back on this thread's stack and return the depth
         they start at (the base depth for the next ``suspend``).  On failure
         (``ALREADY_ON_STACK``) the segment is untouched and still owned."""
-        if self._ptr is None:
-            raise ValueError("storectx: Suspended was already resumed or freed")
-        base = ctypes.c_size_t()
-        _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
-        self._ptr = None
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError("storectx: Suspended was already resumed or freed")
+            base = ctypes.c_size_t()
+            _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
+            self._ptr = None
         return base.value
 
     def free(self):
         """Cancel the segment (idempotent)."""
-        ptr, self._ptr = self._ptr, None
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.storectx_suspended_free(ctypes.c_void_p(ptr))
 
