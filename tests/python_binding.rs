@@ -2,7 +2,8 @@
 //! just built: the binding's behaviour (bindings/python/test_storectx.py),
 //! who owns each C reference across copies, pickles and threads
 //! (bindings/python/test_ownership.py, also under valgrind's memcheck when
-//! valgrind is installed), and its agreement with
+//! valgrind is installed), asyncio tasks carrying their entries
+//! (bindings/python/test_asyncio.py, also under memcheck), and its agreement with
 //! include/storectx.h (bindings/python/test_header.py); and the wheel:
 //! `pip install .` into a fresh venv, then the README's Python snippets
 //! (bindings/python/test_wheel.sh).
@@ -38,6 +39,11 @@ fn python_binding_owns_each_reference_once() {
     run_python_test("bindings/python/test_ownership.py");
 }
 
+#[test]
+fn python_asyncio_tasks_carry_their_entries() {
+    run_python_test("bindings/python/test_asyncio.py");
+}
+
 /// Memcheck errors that are ours: a bad access or free anywhere, or any
 /// error whose stack goes through libstorectx. (CPython itself reports a few
 /// "uninitialised value" errors under valgrind, in its own code.)
@@ -71,12 +77,13 @@ fn our_memcheck_errors(stderr: &str) -> Vec<String> {
     errors
 }
 
-/// test_ownership.py under memcheck, with its ledger passing every call on
-/// to C (STORECTX_LEDGER_FORWARD=1): a reference released while a call runs
-/// on it would show as invalid reads in libstorectx. About 15 s. Skipped
-/// without valgrind unless STORECTX_REQUIRE_TOOLS=1.
+/// test_ownership.py and test_asyncio.py under memcheck, the ledger of
+/// test_ownership.py passing every call on to C (STORECTX_LEDGER_FORWARD=1):
+/// a reference released while a call runs on it would show as invalid reads
+/// in libstorectx. About 35 s. Skipped without valgrind unless
+/// STORECTX_REQUIRE_TOOLS=1.
 #[test]
-fn python_ownership_under_valgrind() {
+fn python_binding_under_valgrind() {
     let require = std::env::var("STORECTX_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
     let have_valgrind = std::process::Command::new("valgrind")
         .arg("--version")
@@ -94,26 +101,31 @@ fn python_ownership_under_valgrind() {
         .output()
         .expect("python3 is installed");
     let python = String::from_utf8_lossy(&exe.stdout).trim().to_string();
-    let script = cprog::root().join("bindings/python/test_ownership.py");
-    let out = std::process::Command::new("valgrind")
-        .args(["-q", "--leak-check=no", "--error-limit=no"])
-        .arg(&python)
-        .arg(&script)
-        .env("STORECTX_LIB", cprog::lib_dir().join("libstorectx.so"))
-        .env("STORECTX_LEDGER_FORWARD", "1")
-        .env("PYTHONMALLOC", "malloc")
-        .output()
-        .expect("valgrind runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let errors = our_memcheck_errors(&stderr);
-    assert!(
-        out.status.success() && errors.is_empty(),
-        "{} under valgrind ({}): {} memcheck error(s) of ours:\n{}\n---- stderr:\n{stderr}",
-        script.display(),
-        out.status,
-        errors.len(),
-        errors.join("\n\n"),
-    );
+    for script in [
+        "bindings/python/test_ownership.py",
+        "bindings/python/test_asyncio.py",
+    ] {
+        let script = cprog::root().join(script);
+        let out = std::process::Command::new("valgrind")
+            .args(["-q", "--leak-check=no", "--error-limit=no"])
+            .arg(&python)
+            .arg(&script)
+            .env("STORECTX_LIB", cprog::lib_dir().join("libstorectx.so"))
+            .env("STORECTX_LEDGER_FORWARD", "1")
+            .env("PYTHONMALLOC", "malloc")
+            .output()
+            .expect("valgrind runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors = our_memcheck_errors(&stderr);
+        assert!(
+            out.status.success() && errors.is_empty(),
+            "{} under valgrind ({}): {} memcheck error(s) of ours:\n{}\n---- stderr:\n{stderr}",
+            script.display(),
+            out.status,
+            errors.len(),
+            errors.join("\n\n"),
+        );
+    }
 }
 
 #[test]
