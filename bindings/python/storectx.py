@@ -32,6 +32,19 @@ Guard objects are never released by the garbage collector, except the owned
 heap objects (``AsyncStore`` reference, unconsumed ``WriteGuard``, unresumed
 ``Suspended``): popping a stack entry from a finalizer would run at an
 arbitrary time and on an arbitrary thread.  Use ``with`` blocks.
+
+No object is ever two owners of one C reference: ``copy.copy(AsyncStore)`` is
+a ``clone()``; other copies and every pickle of an owning object raise
+TypeError.  ``AsyncStore``, ``WriteGuard`` and ``Suspended`` hold their C
+reference for the whole of each C call, so closing one on another thread
+never frees it under a running call.
+
+asyncio: ``storectx.carried(coro)`` (or ``@storectx.carrying``, or
+``loop.set_task_factory(storectx.task_factory)``) makes a task's entries
+follow it across its awaits; ``with_entries(fn)`` / ``to_thread(fn)`` lend
+them to executor threads; ``AsyncStore.write_async()`` waits without blocking
+the loop.  Every C function ``storectx_X`` also has a Python ``X``
+(``install_async``, ...).  See docs/python.md.
 """
 
 import contextvars
