@@ -53,9 +53,14 @@ fn our_memcheck_errors(stderr: &str) -> Vec<String> {
     let flush = |block: &mut Vec<&str>, errors: &mut Vec<String>| {
         let text = block.join("\n");
         let head = block.first().copied().unwrap_or("");
-        let bad_kind = ["Invalid", "Mismatched", "Syscall param", "Source and destination"]
-            .iter()
-            .any(|k| head.contains(k));
+        let bad_kind = [
+            "Invalid",
+            "Mismatched",
+            "Syscall param",
+            "Source and destination",
+        ]
+        .iter()
+        .any(|k| head.contains(k));
         if bad_kind || text.contains("storectx") {
             errors.push(text);
         }
