@@ -542,6 +542,61 @@ class CancelAndRaise(AsyncioTestCase):
         self.assertEqual(unwound, [0])  # the with-block popped its entry on close
         self.assertEqual(storectx.depth(), 0)
 
+    def test_resumed_on_a_thread_that_has_its_store(self):
+        """ALREADY_ON_STACK, as for C++ carry(): the task's entries are
+        dropped (locks released) and the error is raised at its await."""
+        s = Store()
+        buf, addr = buffer(b"locked")
+        astore = storectx.AsyncStore(storectx.store_id_new(), addr)
+        seen = {}
+
+        @storectx.carrying
+        async def task(fut):
+            storectx.install_async(await astore.write_async())
+            guard = storectx.install(s.id, s.address)
+            try:
+                await fut
+            except StoreCtxError as err:
+                seen["status"] = err.status
+                seen["depth"] = storectx.depth()  # the outsider's entry only
+                self.assertStatus(Status.STALE_HANDLE, guard.uninstall)  # dropped
+
+        async def main():  # not carried: its entry stays on the loop's thread
+            fut = asyncio.get_running_loop().create_future()
+            t = asyncio.create_task(task(fut))
+            await asyncio.sleep(0.01)
+            outsider = storectx.install(s.id, s.address)
+            fut.set_result(None)
+            await t
+            outsider.uninstall()
+            astore.try_write().release()  # the dropped entry's lock was released
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.ALREADY_ON_STACK, "depth": 1})
+        astore.close()
+
+    def test_a_step_that_pops_below_its_base(self):
+        """A task that uninstalls an entry it did not push (below its base)
+        gets INVALID_ARGUMENT at its next await; nothing else changes."""
+        s = Store()
+        seen = {}
+
+        @storectx.carrying
+        async def task(foreign):
+            foreign.uninstall()  # an entry of the loop's thread, not the task's
+            try:
+                await asyncio.sleep(0)
+            except StoreCtxError as err:
+                seen["status"] = err.status
+            seen["depth"] = storectx.depth()
+
+        async def main():
+            outsider = storectx.install(s.id, s.address)
+            await asyncio.create_task(task(outsider))
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.INVALID_ARGUMENT, "depth": 0})
+
     def test_copy_and_pickle_of_a_task_context_refused(self):
         import copy
         import pickle
