@@ -190,3 +190,19 @@ fn github_anchor(heading: &str) -> String {
         })
         .collect()
 }
+
+/// The FetchContent example names the repository Cargo.toml declares.
+#[test]
+fn fetchcontent_names_the_cargo_repository() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a repository");
+    let building = std::fs::read_to_string(root().join("docs/building.md")).expect("building.md");
+    assert!(
+        building.contains(&format!("GIT_REPOSITORY {repository}.git")),
+        "docs/building.md's FetchContent example does not name {repository}.git"
+    );
+}
