@@ -206,3 +206,52 @@ fn fetchcontent_names_the_cargo_repository() {
         "docs/building.md's FetchContent example does not name {repository}.git"
     );
 }
+
+/// The status table of docs/getting-started.md is the code's: the same
+/// codes, names and `storectx_status_str` texts, in the same order, as
+/// `storectx::error::STATUSES` (the one table the enum, the header and the
+/// bindings come from).
+#[test]
+fn the_status_table_is_the_codes() {
+    let page = std::fs::read_to_string(root().join("docs/getting-started.md")).expect("page");
+    let marker = "<!-- status table: checked against src/error.rs STATUSES";
+    let at = page
+        .find(marker)
+        .expect("docs/getting-started.md has the status table marker");
+    let rows: Vec<Vec<String>> = page[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and |---| line
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = storectx::error::STATUSES
+        .iter()
+        .map(|s| (s.code.to_string(), s.name.to_string(), s.text.to_string()))
+        .collect();
+    let found: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert!(r.len() >= 4, "a status row has 4 columns: {r:?}");
+            (r[0].clone(), r[1].clone(), r[2].clone())
+        })
+        .collect();
+    for (want, got) in expected.iter().zip(&found) {
+        assert_eq!(
+            got, want,
+            "docs/getting-started.md's status row differs from src/error.rs"
+        );
+    }
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "docs/getting-started.md lists {} statuses, src/error.rs {}",
+        found.len(),
+        expected.len()
+    );
+}
