@@ -4,7 +4,9 @@
 //! Every code block marked `<!-- snippet: PATH -->` in README.md or in a
 //! docs/*.md page must appear, line for line (indentation aside), in PATH —
 //! a file the test suite compiles or runs — so the docs never show code that
-//! was not tested.
+//! was not tested. A block marked `<!-- snippet-lines: PATH -->` (shell
+//! commands a script runs between checks of its own) must have each of its
+//! lines somewhere in PATH, as a whole line.
 
 use std::path::{Path, PathBuf};
 
@@ -47,12 +49,13 @@ fn lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The snippets of one document: (source path, the block's lines).
-fn snippets(doc: &str) -> Vec<(String, Vec<&str>)> {
+/// The snippets of one document marked with `marker` (`<!-- snippet: ` or
+/// `<!-- snippet-lines: `): (source path, the block's lines).
+fn snippets<'a>(doc: &'a str, marker: &str) -> Vec<(String, Vec<&'a str>)> {
     let mut found = Vec::new();
     let mut rest = doc;
-    while let Some(at) = rest.find("<!-- snippet: ") {
-        rest = &rest[at + "<!-- snippet: ".len()..];
+    while let Some(at) = rest.find(marker) {
+        rest = &rest[at + marker.len()..];
         let path = &rest[..rest.find(" -->").expect("marker ends with -->")];
         let fence = rest.find("```").expect("a code block follows the marker");
         let body_start = fence + rest[fence..].find('\n').expect("fence line ends") + 1;
@@ -72,7 +75,7 @@ fn snippets_are_tested_code() {
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).expect("read document");
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
-        for (path, snippet) in snippets(&text) {
+        for (path, snippet) in snippets(&text, "<!-- snippet: ") {
             let source = std::fs::read_to_string(root().join(&path))
                 .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
             let source = lines(&source);
@@ -85,6 +88,19 @@ fn snippets_are_tested_code() {
                     "{name}: a snippet marked as coming from {path} is not in that file:\n{}",
                     snippet.join("\n")
                 ));
+            }
+            checked += 1;
+        }
+        for (path, snippet) in snippets(&text, "<!-- snippet-lines: ") {
+            let source = std::fs::read_to_string(root().join(&path))
+                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
+            let source = lines(&source);
+            for line in &snippet {
+                if !source.contains(line) {
+                    failures.push(format!(
+                        "{name}: a line marked as run by {path} is not in that file: {line}"
+                    ));
+                }
             }
             checked += 1;
         }
