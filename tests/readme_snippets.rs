@@ -4,7 +4,9 @@
 //! Every code block marked `<!-- snippet: PATH -->` in README.md or in a
 //! docs/*.md page must appear, line for line (indentation aside), in PATH —
 //! a file the test suite compiles or runs — so the docs never show code that
-//! was not tested.
+//! was not tested. A block marked `<!-- snippet-lines: PATH -->` (shell
+//! commands a script runs between checks of its own) must have each of its
+//! lines somewhere in PATH, as a whole line.
 
 use std::path::{Path, PathBuf};
 
@@ -47,12 +49,13 @@ fn lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The snippets of one document: (source path, the block's lines).
-fn snippets(doc: &str) -> Vec<(String, Vec<&str>)> {
+/// The snippets of one document marked with `marker` (`<!-- snippet: ` or
+/// `<!-- snippet-lines: `): (source path, the block's lines).
+fn snippets<'a>(doc: &'a str, marker: &str) -> Vec<(String, Vec<&'a str>)> {
     let mut found = Vec::new();
     let mut rest = doc;
-    while let Some(at) = rest.find("<!-- snippet: ") {
-        rest = &rest[at + "<!-- snippet: ".len()..];
+    while let Some(at) = rest.find(marker) {
+        rest = &rest[at + marker.len()..];
         let path = &rest[..rest.find(" -->").expect("marker ends with -->")];
         let fence = rest.find("```").expect("a code block follows the marker");
         let body_start = fence + rest[fence..].find('\n').expect("fence line ends") + 1;
@@ -72,7 +75,7 @@ fn snippets_are_tested_code() {
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).expect("read document");
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
-        for (path, snippet) in snippets(&text) {
+        for (path, snippet) in snippets(&text, "<!-- snippet: ") {
             let source = std::fs::read_to_string(root().join(&path))
                 .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
             let source = lines(&source);
@@ -85,6 +88,19 @@ fn snippets_are_tested_code() {
                     "{name}: a snippet marked as coming from {path} is not in that file:\n{}",
                     snippet.join("\n")
                 ));
+            }
+            checked += 1;
+        }
+        for (path, snippet) in snippets(&text, "<!-- snippet-lines: ") {
+            let source = std::fs::read_to_string(root().join(&path))
+                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
+            let source = lines(&source);
+            for line in &snippet {
+                if !source.contains(line) {
+                    failures.push(format!(
+                        "{name}: a line marked as run by {path} is not in that file: {line}"
+                    ));
+                }
             }
             checked += 1;
         }
@@ -189,4 +205,69 @@ fn github_anchor(heading: &str) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// The FetchContent example names the repository Cargo.toml declares.
+#[test]
+fn fetchcontent_names_the_cargo_repository() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a repository");
+    let building = std::fs::read_to_string(root().join("docs/building.md")).expect("building.md");
+    assert!(
+        building.contains(&format!("GIT_REPOSITORY {repository}.git")),
+        "docs/building.md's FetchContent example does not name {repository}.git"
+    );
+}
+
+/// The status table of docs/getting-started.md is the code's: the same
+/// codes, names and `storectx_status_str` texts, in the same order, as
+/// `storectx::error::STATUSES` (the one table the enum, the header and the
+/// bindings come from).
+#[test]
+fn the_status_table_is_the_codes() {
+    let page = std::fs::read_to_string(root().join("docs/getting-started.md")).expect("page");
+    let marker = "<!-- status table: checked against src/error.rs STATUSES";
+    let at = page
+        .find(marker)
+        .expect("docs/getting-started.md has the status table marker");
+    let rows: Vec<Vec<String>> = page[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and |---| line
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = storectx::error::STATUSES
+        .iter()
+        .map(|s| (s.code.to_string(), s.name.to_string(), s.text.to_string()))
+        .collect();
+    let found: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert!(r.len() >= 4, "a status row has 4 columns: {r:?}");
+            (r[0].clone(), r[1].clone(), r[2].clone())
+        })
+        .collect();
+    for (want, got) in expected.iter().zip(&found) {
+        assert_eq!(
+            got, want,
+            "docs/getting-started.md's status row differs from src/error.rs"
+        );
+    }
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "docs/getting-started.md lists {} statuses, src/error.rs {}",
+        found.len(),
+        expected.len()
+    );
 }
