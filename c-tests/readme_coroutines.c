@@ -1,4 +1,4 @@
-/* readme_coroutines.c: the two coroutine flows shown in README.md, verbatim
+/* readme_coroutines.c: the two coroutine flows shown in docs/coroutines.md, verbatim
  * between the markers (tests/readme_snippets.rs keeps them identical): a
  * segment suspended on one thread and resumed on another, and the
  * wasmer-style flow that unlocks on every yield. */
