@@ -23,7 +23,33 @@
 // Between two calls the thread's stack is as the call found it (empty on
 // every thread Go schedules goroutines on), and status and message come
 // back from the same C call that failed. A task with no entries skips the
-// resume and the suspend.
+// resume and the suspend. Each call holds runtime.LockOSThread around its
+// cgo call (a few ns), so the Go code that runs after it (Call's deferred
+// bookkeeping after a panic, the fallback below) runs on the same thread.
+// Task.Write is the one method made of several such calls: it waits for a
+// lock on the Go side, between tries (see Write).
+//
+// # Edges
+//
+//   - A panic or runtime.Goexit in a Go callback run by a guest inside
+//     Task.Call unwinds through the guest's C frames without running them;
+//     Call's deferred function then ends the Call on the same thread as the
+//     shim would have (the entries go back into the task, locks and all) and
+//     the panic or Goexit goes on, unchanged, to whoever recovers it. The
+//     guest's own C cleanup does not run: a guest that must clean up recovers
+//     in its callbacks and returns an error value instead.
+//   - The closing suspend (step 4) needs a free segment. Each task keeps one
+//     empty segment in reserve and gives it back when the segment table is
+//     exhausted; a call that would push onto a task with nothing to resume
+//     and no segment free is refused before it changes anything
+//     (ErrExhausted). If even the reserve is taken by another thread first,
+//     the entries stay on the call's thread with the goroutine locked to it
+//     (the call answers ErrExhausted, saying so; other goroutines get
+//     ErrBusy), until the goroutine's next call of the task, or its Close,
+//     finds a free segment.
+//   - A goroutine that ends while it has a task pinned (or stuck as above)
+//     ends locked to its thread, and Go ends that thread: the shim then
+//     suspends the task's entries back into the task (see Pin).
 //
 // # Pinned mode and guest calls
 //
@@ -52,9 +78,11 @@
 // Close a Task when its goroutine is done: it drops the entries it still
 // carries and releases their write locks (storectx_suspended_free), so no
 // other goroutine waits on a task that is gone. Nothing relies on thread
-// exit: Go parks its threads, and its main thread never exits. A Task that
-// is garbage collected without Close is closed by its finalizer, at a time
-// you do not choose; a Task still pinned is not (Unpin it first).
+// exit: Go parks its threads, and its main thread never exits (the one
+// exception is the thread of a goroutine that ends pinned). A Task that is
+// garbage collected without Close is closed by its finalizer, at a time you
+// do not choose; a Task still pinned keeps its entries on its thread until
+// the thread exits.
 //
 // # Why this shape
 //
