@@ -23,6 +23,10 @@ typedef struct sx_task sx_task;
 typedef struct sx_ret {
   int32_t status;
   uint32_t n;       /* a count or flags, per function */
+  uint32_t unlock;  /* UnlockOSThread calls the Go side makes after the call:
+                       1 for its own LockOSThread around every Task call,
+                       0 when the task keeps the thread (Pin, stuck), more
+                       when the call ended pins (Unpin, Close) */
   uint64_t u;       /* a handle's raw value, a store id or a depth */
   uintptr_t store;  /* a store address */
   uint64_t id;      /* a store id */
@@ -54,9 +58,15 @@ sx_ret sx_unpause(uintptr_t task, uint64_t pause);
 sx_ret sx_write(uintptr_t task, storectx_async_store *s, uint64_t timeout_ns);
 sx_ret sx_inspect(uintptr_t task, uint64_t id);
 sx_ret sx_describe(uintptr_t task);
-sx_ret sx_pin(uintptr_t task);
+/* anywhere 0: answers n = 1, changing nothing, when the task would become
+ * resident on the process's main thread (the Go side moves and retries). */
+sx_ret sx_pin(uintptr_t task, int anywhere);
 sx_ret sx_unpin(uintptr_t task);
 sx_ret sx_call(uintptr_t task, sx_guest_fn fn, uintptr_t arg);
+sx_ret sx_call_unwound(uintptr_t task);
+
+/* Testing: the next spare segment given back is taken before the retry. */
+void sx_testing_steal_spare(int on);
 
 /* No task involved. */
 sx_ret sx_async_store_new(uint64_t id, uintptr_t store);

@@ -23,7 +23,33 @@
 // Between two calls the thread's stack is as the call found it (empty on
 // every thread Go schedules goroutines on), and status and message come
 // back from the same C call that failed. A task with no entries skips the
-// resume and the suspend.
+// resume and the suspend. Each call holds runtime.LockOSThread around its
+// cgo call (a few ns), so the Go code that runs after it (Call's deferred
+// bookkeeping after a panic, the fallback below) runs on the same thread.
+// Task.Write is the one method made of several such calls: it waits for a
+// lock on the Go side, between tries (see Write).
+//
+// # Edges
+//
+//   - A panic or runtime.Goexit in a Go callback run by a guest inside
+//     Task.Call unwinds through the guest's C frames without running them;
+//     Call's deferred function then ends the Call on the same thread as the
+//     shim would have (the entries go back into the task, locks and all) and
+//     the panic or Goexit goes on, unchanged, to whoever recovers it. The
+//     guest's own C cleanup does not run: a guest that must clean up recovers
+//     in its callbacks and returns an error value instead.
+//   - The closing suspend (step 4) needs a free segment. Each task keeps one
+//     empty segment in reserve and gives it back when the segment table is
+//     exhausted; a call that would push onto a task with nothing to resume
+//     and no segment free is refused before it changes anything
+//     (ErrExhausted). If even the reserve is taken by another thread first,
+//     the entries stay on the call's thread with the goroutine locked to it
+//     (the call answers ErrExhausted, saying so; other goroutines get
+//     ErrBusy), until the goroutine's next call of the task, or its Close,
+//     finds a free segment.
+//   - A goroutine that ends while it has a task pinned (or stuck as above)
+//     ends locked to its thread, and Go ends that thread: the shim then
+//     suspends the task's entries back into the task (see Pin).
 //
 // # Pinned mode and guest calls
 //
@@ -52,9 +78,11 @@
 // Close a Task when its goroutine is done: it drops the entries it still
 // carries and releases their write locks (storectx_suspended_free), so no
 // other goroutine waits on a task that is gone. Nothing relies on thread
-// exit: Go parks its threads, and its main thread never exits. A Task that
-// is garbage collected without Close is closed by its finalizer, at a time
-// you do not choose; a Task still pinned is not (Unpin it first).
+// exit: Go parks its threads, and its main thread never exits (the one
+// exception is the thread of a goroutine that ends pinned). A Task that is
+// garbage collected without Close is closed by its finalizer, at a time you
+// do not choose; a Task still pinned keeps its entries on its thread until
+// the thread exits.
 //
 // # Why this shape
 //
@@ -154,7 +182,9 @@ func NewTask() *Task {
 // second Close does nothing. Closing a task that another goroutine is using
 // or has pinned fails with ErrBusy; so does closing it inside its own Call.
 func (t *Task) Close() error {
+	runtime.LockOSThread()
 	r := C.sx_task_close(t.c)
+	settle(&r)
 	for i := C.uint32_t(0); i < r.n; i++ {
 		runtime.UnlockOSThread()
 	}
@@ -165,7 +195,9 @@ func (t *Task) Close() error {
 // Install is storectx_install: pushes a sync entry for store (see "Store
 // addresses") under id.
 func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
+	runtime.LockOSThread()
 	r := C.sx_install(t.c, C.uint64_t(id), C.uintptr_t(store))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return InstallGuard{uint64(r.u)}, fromRet("Task.Install", &r)
 }
@@ -174,35 +206,45 @@ func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
 // guard for an entry that was on the thread before the call (a pinned or
 // calling C frame's) is refused with ErrStaleHandle.
 func (t *Task) Uninstall(g InstallGuard) error {
+	runtime.LockOSThread()
 	r := C.sx_uninstall(t.c, C.uint64_t(g.raw))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.Uninstall", &r)
 }
 
 // Installed is storectx_install_guard_installed for the task's entries.
 func (t *Task) Installed(g InstallGuard) (bool, error) {
+	runtime.LockOSThread()
 	r := C.sx_installed(t.c, C.uint64_t(g.raw))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n != 0, fromRet("Task.Installed", &r)
 }
 
 // GetCurrent is storectx_get_current: the top entry must be id.
 func (t *Task) GetCurrent(id StoreID) (uintptr, Borrow, error) {
+	runtime.LockOSThread()
 	r := C.sx_get_current(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrent", &r)
 }
 
 // GetCurrentTransient is storectx_get_current_transient: a look, no borrow.
 func (t *Task) GetCurrentTransient(id StoreID) (uintptr, error) {
+	runtime.LockOSThread()
 	r := C.sx_get_current_transient(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return uintptr(r.store), fromRet("Task.GetCurrentTransient", &r)
 }
 
 // GetCurrentUnborrowed is storectx_get_current_unborrowed.
 func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
+	runtime.LockOSThread()
 	r := C.sx_get_current_unborrowed(t.c)
+	settle(&r)
 	runtime.KeepAlive(t)
 	return StoreID(r.id), uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrentUnborrowed", &r)
 }
@@ -210,7 +252,9 @@ func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
 // GetCurrentAsync is storectx_get_current_async. The AsyncStore is a new
 // reference (Release it) or nil for a sync entry.
 func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error) {
+	runtime.LockOSThread()
 	r := C.sx_get_current_async(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	var s *AsyncStore
 	if r.ptr != nil {
@@ -221,49 +265,63 @@ func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error)
 
 // BorrowClone is storectx_borrow_clone.
 func (t *Task) BorrowClone(b Borrow) (Borrow, error) {
+	runtime.LockOSThread()
 	r := C.sx_borrow_clone(t.c, C.uint64_t(b.raw))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return Borrow{uint64(r.u)}, fromRet("Task.BorrowClone", &r)
 }
 
 // ReleaseBorrow is storectx_borrow_release.
 func (t *Task) ReleaseBorrow(b Borrow) error {
+	runtime.LockOSThread()
 	r := C.sx_borrow_release(t.c, C.uint64_t(b.raw))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.ReleaseBorrow", &r)
 }
 
 // Pause is storectx_pause.
 func (t *Task) Pause(id StoreID) (PauseGuard, error) {
+	runtime.LockOSThread()
 	r := C.sx_pause(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return PauseGuard{uint64(r.u)}, fromRet("Task.Pause", &r)
 }
 
 // Unpause is storectx_unpause.
 func (t *Task) Unpause(p PauseGuard) error {
+	runtime.LockOSThread()
 	r := C.sx_unpause(t.c, C.uint64_t(p.raw))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.Unpause", &r)
 }
 
 // IsActive is storectx_is_active with the task's entries on the thread.
 func (t *Task) IsActive(id StoreID) (bool, error) {
+	runtime.LockOSThread()
 	r := C.sx_inspect(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n&1 != 0, fromRet("Task.IsActive", &r)
 }
 
 // IsPaused is storectx_is_paused with the task's entries on the thread.
 func (t *Task) IsPaused(id StoreID) (bool, error) {
+	runtime.LockOSThread()
 	r := C.sx_inspect(t.c, C.uint64_t(id))
+	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n&2 != 0, fromRet("Task.IsPaused", &r)
 }
 
 // Depth is the number of the task's own entries.
 func (t *Task) Depth() (int, error) {
+	runtime.LockOSThread()
 	r := C.sx_inspect(t.c, 0)
+	settle(&r)
 	runtime.KeepAlive(t)
 	return int(r.u), fromRet("Task.Depth", &r)
 }
@@ -271,7 +329,9 @@ func (t *Task) Depth() (int, error) {
 // ActiveStore is storectx_active_store with the task's entries on the
 // thread (0 when the stack is empty).
 func (t *Task) ActiveStore() (StoreID, error) {
+	runtime.LockOSThread()
 	r := C.sx_inspect(t.c, 0)
+	settle(&r)
 	runtime.KeepAlive(t)
 	return StoreID(r.id), fromRet("Task.ActiveStore", &r)
 }
@@ -279,7 +339,9 @@ func (t *Task) ActiveStore() (StoreID, error) {
 // Describe is storectx_describe of the thread's stack with the task's
 // entries on it: one line per entry, top first. For debugging.
 func (t *Task) Describe() (string, error) {
+	runtime.LockOSThread()
 	r := C.sx_describe(t.c)
+	settle(&r)
 	runtime.KeepAlive(t)
 	if err := fromRet("Task.Describe", &r); err != nil {
 		return "", err
@@ -295,27 +357,44 @@ func (t *Task) Describe() (string, error) {
 // the entries with the C API. Pins nest. While pinned, the task's methods
 // called from this goroutine skip the resume and suspend; called from
 // another goroutine they fail with ErrBusy.
+//
+// Undo it with `defer task.Unpin()`: the deferred Unpin also runs when the
+// goroutine panics or calls runtime.Goexit. A goroutine that ends pinned
+// anyway ends locked to its thread, and Go then ends that thread: when it
+// does, the binding suspends the task's entries back into the task, which
+// is usable again from any goroutine (Close frees them). Go never ends the
+// process's main thread (it parks it for good instead), so Pin keeps a task
+// off that thread: a goroutine running there is moved to another thread
+// first (a helper goroutine occupies the main thread meanwhile; up to 10
+// tries: if the goroutine is still there, e.g. locked there by its own
+// LockOSThread, it pins there, and a task left pinned there stays busy for
+// good).
 func (t *Task) Pin() error {
 	runtime.LockOSThread()
-	r := C.sx_pin(t.c)
-	runtime.KeepAlive(t)
-	if err := fromRet("Task.Pin", &r); err != nil {
+	r := C.sx_pin(t.c, 0) // on success the shim keeps this LockOSThread as the pin's
+	// Not on the process's main thread if it can be helped: Go wedges that
+	// thread, instead of ending it, when a goroutine exits locked to it, so
+	// a task left pinned there would never come back (see Pin's comment).
+	for try := 1; r.n == 1; try++ {
 		runtime.UnlockOSThread()
-		return err
+		release := occupyThisThread()
+		runtime.LockOSThread()
+		r = C.sx_pin(t.c, C.int(boolInt(try >= 10)))
+		close(release)
 	}
-	return nil
+	settle(&r)
+	runtime.KeepAlive(t)
+	return fromRet("Task.Pin", &r)
 }
 
 // Unpin undoes one Pin; the last one suspends the entries back into the
 // task and unlocks the thread.
 func (t *Task) Unpin() error {
-	r := C.sx_unpin(t.c)
+	runtime.LockOSThread()
+	r := C.sx_unpin(t.c) // on success also undoes the pin's LockOSThread
+	settle(&r)
 	runtime.KeepAlive(t)
-	if err := fromRet("Task.Unpin", &r); err != nil {
-		return err
-	}
-	runtime.UnlockOSThread()
-	return nil
+	return fromRet("Task.Unpin", &r)
 }
 
 // Call runs the C function fn(arg) — declared int64_t fn(uintptr_t arg) —
@@ -327,9 +406,64 @@ func (t *Task) Unpin() error {
 // unsafe.Pointer(C.my_guest) in your own cgo package; arg follows the store
 // address rules (C memory, a cgo.Handle, a number).
 func (t *Task) Call(fn unsafe.Pointer, arg uintptr) (int64, error) {
+	runtime.LockOSThread() // the deferred bookkeeping below must run on this thread
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// A Go callback of the guest panicked or called runtime.Goexit:
+		// Go unwound the guest's and the shim's C frames without running
+		// them. End this Call frame as sx_call would have (the entries go
+		// back into the task, or stay resident under an enclosing Call or
+		// Pin), then let the panic or Goexit go on.
+		r := C.sx_call_unwound(t.c)
+		settle(&r)
+		C.free(unsafe.Pointer(r.msg))
+		runtime.KeepAlive(t)
+	}()
 	r := C.sx_call(t.c, C.sx_guest_fn(fn), C.uintptr_t(arg))
+	returned = true
+	settle(&r)
 	runtime.KeepAlive(t)
 	return int64(r.u), fromRet("Task.Call", &r)
+}
+
+// settle undoes the runtime.LockOSThread every Task call makes before its
+// cgo call, as many times as the shim says: once normally, not at all when
+// the task keeps the goroutine on its thread (Pin; a task whose entries
+// could not be suspended), more when the call ended pins (Unpin, Close).
+// The lock around the call is what lets the shim keep a task's entries on
+// the thread that ran the call, and lets Call's deferred bookkeeping run on
+// that thread after a panic.
+// occupyThisThread moves the calling goroutine (not locked to its thread)
+// off the thread it runs on, in most cases: a helper goroutine takes the
+// thread, usually this one, with runtime.LockOSThread and blocks, so Go
+// runs the caller on another thread meanwhile. Close the channel to let the
+// helper unlock and end.
+func occupyThisThread() chan struct{} {
+	taken, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		close(taken)
+		<-release
+		runtime.UnlockOSThread() // never end locked: that would end the thread
+	}()
+	<-taken
+	return release
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func settle(r *C.sx_ret) {
+	for i := C.uint32_t(0); i < r.unlock; i++ {
+		runtime.UnlockOSThread()
+	}
 }
 
 // ThreadDepth is storectx_depth of whatever OS thread runs this call: 0
@@ -339,3 +473,9 @@ func ThreadDepth() int { return int(C.storectx_depth()) }
 
 // Version is storectx_version.
 func Version() string { return C.GoString(C.storectx_version()) }
+
+// testingStealSpare makes the next closing suspend that gives its spare
+// segment back lose it to another allocation before its retry (on), or
+// frees what was taken (off): the shim's test hook, exported to the tests
+// by export_test.go.
+func testingStealSpare(on bool) { C.sx_testing_steal_spare(C.int(boolInt(on))) }

@@ -2,6 +2,7 @@
  * from C, what the thread's stack holds while the task's entries are on it. */
 #include "guest.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 #include "_cgo_export.h"
@@ -64,3 +65,43 @@ raw_ret raw_get_current_transient(uint64_t id) {
   r.u = (uint64_t)(uintptr_t)store;
   return r;
 }
+
+/* ---- exhausting the segment table (the closing-suspend tests) ---------- */
+
+/* The testing build's hook (`testing` feature), absent from other builds. */
+extern void guest_table_hook(size_t) __asm__("storectx_testing_set_table_limit") __attribute__((weak));
+
+int guest_set_table_limit(size_t limit) {
+  if (!guest_table_hook) return 0;
+  guest_table_hook(limit);
+  return 1;
+}
+
+static storectx_suspended **filled;
+static size_t n_filled, cap_filled;
+
+/* Suspends empty segments until the table answers EXHAUSTED (or max of
+ * them); answers how many it took. They stay live until guest_unfill. */
+size_t guest_fill_segments(size_t max) {
+  size_t n = 0;
+  while (n < max) {
+    storectx_suspended *s = NULL;
+    if (storectx_suspend(storectx_depth(), &s) != STORECTX_OK) break;
+    if (n_filled == cap_filled) {
+      cap_filled = cap_filled ? 2 * cap_filled : 1024;
+      filled = realloc(filled, cap_filled * sizeof *filled);
+    }
+    filled[n_filled++] = s;
+    n++;
+  }
+  return n;
+}
+
+void guest_unfill(void) {
+  for (size_t i = 0; i < n_filled; i++) storectx_suspended_free(filled[i]);
+  n_filled = 0;
+}
+
+/* A guest that fills the segment table while the task's entries are on the
+ * thread: the task's closing suspend then finds no free segment. */
+int64_t guest_fill(uintptr_t arg) { return (int64_t)guest_fill_segments((size_t)arg); }

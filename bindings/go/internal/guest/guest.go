@@ -20,6 +20,9 @@ var (
 	InstallLeave = unsafe.Pointer(C.guest_install_leave)
 	PopTop       = unsafe.Pointer(C.guest_pop_top)
 	Depth        = unsafe.Pointer(C.guest_depth)
+	// Fill fills the segment table (at most arg segments) and leaves them
+	// live until Unfill: the task's closing suspend then finds none free.
+	Fill = unsafe.Pointer(C.guest_fill)
 )
 
 // ProbeArg is a C-allocated argument for Probe and SleepProbe.
@@ -61,3 +64,15 @@ func RawGetCurrentTransient(id uint64) (uintptr, int32) {
 	r := C.raw_get_current_transient(C.uint64_t(id))
 	return uintptr(r.u), int32(r.status)
 }
+
+// SetTableLimit lowers the live segments and write guards the process may
+// hold (storectx_testing_set_table_limit, the `testing` feature); false when
+// the library was built without it.
+func SetTableLimit(limit uint) bool { return C.guest_set_table_limit(C.size_t(limit)) != 0 }
+
+// FillSegments suspends empty segments until the table is exhausted (at
+// most max), and answers how many; Unfill frees them.
+func FillSegments(max uint) uint { return uint(C.guest_fill_segments(C.size_t(max))) }
+
+// Unfill frees the segments FillSegments and Fill took.
+func Unfill() { C.guest_unfill() }

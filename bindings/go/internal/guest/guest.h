@@ -3,6 +3,7 @@
 #ifndef STORECTX_GO_GUEST_H
 #define STORECTX_GO_GUEST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "storectx.h"
@@ -19,6 +20,11 @@ int64_t guest_callback(uintptr_t arg);
 int64_t guest_install_leave(uintptr_t arg);
 int64_t guest_pop_top(uintptr_t arg);
 int64_t guest_depth(uintptr_t arg);
+int64_t guest_fill(uintptr_t arg);
+
+int guest_set_table_limit(size_t limit);
+size_t guest_fill_segments(size_t max);
+void guest_unfill(void);
 
 /* The raw C API for the LockOSThread baseline, answering by value (a Go
  * pointer passed to cgo would make its variable escape to the heap). */
