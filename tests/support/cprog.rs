@@ -63,8 +63,9 @@ pub fn lib_dir() -> PathBuf {
         dir.display()
     );
     // The SONAME is libstorectx.so.0; cargo only writes libstorectx.so.
-    let soname = dir.join("libstorectx.so.0");
-    if std::fs::read_link(&soname).is_err() {
+    #[cfg(unix)]
+    if std::fs::read_link(dir.join("libstorectx.so.0")).is_err() {
+        let soname = dir.join("libstorectx.so.0");
         let _ = std::fs::remove_file(&soname);
         std::os::unix::fs::symlink("libstorectx.so", &soname).expect("link libstorectx.so.0");
     }
