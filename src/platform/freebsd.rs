@@ -12,7 +12,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     // _umtx_time` with its size in `uaddr` (_umtx_op(2)).
     let mut time = timeout.map(|t| libc::_umtx_time {
         _timeout: libc::timespec {
-            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_sec: t.as_secs().min(i64::MAX as u64) as _,
             tv_nsec: t.subsec_nanos() as _,
         },
         _flags: 0,
