@@ -1,4 +1,5 @@
 // thread_exit_first_call_in_thread_local_dtor: a thread whose FIRST
+/* cprog: skip on=musl Debian's musl-tools has no C++ compiler (musl-gcc wraps gcc for C only); the C programs cover musl */
 // libstorectx call is made from a C++ `thread_local` object's destructor
 // while it exits (issue 11, input 1, sibling: "First call during thread
 // exit"; SPEC "Edges": "from a pthread_key or C++ thread_local destructor").

@@ -3,7 +3,9 @@
 //!
 //! Knobs (environment): `CC`/`CXX` pick the compiler (the `cc` crate reads
 //! them), `STORECTX_TEST_CFLAGS` adds flags (e.g. sanitizers),
-//! `STORECTX_TEST_RUNNER` runs each program under a command (e.g. valgrind,
+//! `STORECTX_TEST_LIBS` adds link arguments after the library (e.g. the
+//! unwinder a static musl link needs), `STORECTX_TEST_RUNNER` runs each
+//! program under a command (e.g. valgrind,
 //! `qemu-aarch64 -L /usr/aarch64-linux-gnu`, `wine`), and
 //! `STORECTX_TEST_TARGET` builds the programs for another target triple,
 //! against the library `cargo build --target TRIPLE` left in
@@ -370,6 +372,9 @@ fn compile(
             Link::Dlopen => {}
         }
         cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
+    }
+    if let Ok(libs) = std::env::var("STORECTX_TEST_LIBS") {
+        cmd.args(libs.split_whitespace());
     }
     run_compiler(&mut cmd)
 }
