@@ -58,7 +58,7 @@ fn main() {
         .into_iter()
         .filter(|(s, link)| {
             let d = cprog::directives(s).unwrap_or_default();
-            match d.skipped() {
+            match d.skipped(*link) {
                 Some(why) => {
                     skipped += 1;
                     println!(

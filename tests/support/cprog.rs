@@ -22,7 +22,8 @@
 //! its path in `STORECTX_HELPER`), `cprog: skip on=WORD[,WORD...] REASON`
 //! (not built nor run when the target triple has one of the WORDs as a
 //! component, e.g. `windows`, `musl`, `aarch64`, or the runner's command
-//! starts with it, e.g. `qemu`, `wine`; the harness prints the reason: a program that only makes sense on some platforms says so here).
+//! starts with it, e.g. `qemu`, `wine`, or it names the link, `static`;
+//! `windows+static` wants both; the harness prints the reason: a program that only makes sense on some platforms says so here).
 //! Every program runs with `STORECTX_LIB` set to the shared library's full
 //! path (named by its SONAME, `libstorectx.so.0`).
 
@@ -174,11 +175,17 @@ pub struct Directives {
 }
 
 impl Directives {
-    /// Why this program is not run on the target, if it is not.
-    pub fn skipped(&self) -> Option<&str> {
+    /// Why this program, linked as `link`, is not run on the target, if it
+    /// is not. A word matches a target component, the runner or the link
+    /// (`static`, `shared`, `dlopen`); `a+b` matches when both do.
+    pub fn skipped(&self, link: Link) -> Option<&str> {
+        let matches = |w: &str| {
+            w.split('+')
+                .all(|p| target_is(p) || runner_is(p) || p == link.name())
+        };
         self.skips
             .iter()
-            .find(|(words, _)| words.iter().any(|w| target_is(w) || runner_is(w)))
+            .find(|(words, _)| words.iter().any(|w| matches(w)))
             .map(|(_, why)| why.trim_end_matches("*/").trim())
     }
 }
@@ -325,6 +332,11 @@ fn compile(
         .arg(root().join("include"))
         .arg("-I")
         .arg(root().join("c-tests"));
+    if target_is("windows") && target_is("gnu") {
+        // C99 printf (%zu, PRIu64) instead of msvcrt's; mingw's gcc still
+        // checks format(printf) attributes against msvcrt's, hence -Wno-format.
+        cmd.args(["-D__USE_MINGW_ANSI_STDIO=1", "-Wno-format"]);
+    }
     if let Ok(flags) = std::env::var("STORECTX_TEST_CFLAGS") {
         cmd.args(flags.split_whitespace());
     }
