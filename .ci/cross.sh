@@ -7,13 +7,14 @@
 #   * Linux x86-64 musl: build (the .so with musl-gcc, the static library
 #     with the Rust musl target's self-contained libunwind), the C suite
 #     against musl;
-#   * Windows x86-64 GNU: build the DLL with mingw-w64, the C suite under wine.
+#   * Windows x86-64 GNU: build the DLL with mingw-w64, the C suite under
+#     wine, the CMake package and its consumers (cmake/tests/windows_gnu.sh).
 # Programs that only make sense on some platforms say so in a `cprog: skip`
 # line, and the harness prints each skip with its reason.
 #
 # Cost: ~7-10 minutes on 2 cores from a warm cargo cache (checks ~1 min,
 # qemu suite ~4 min at STRESS_SCALE=5, musl ~1 min, wine ~3 min incl. the
-# prefix; measured 12.6 min wall for 4.2 min of CPU on a machine shared with
+# prefix, CMake for Windows ~1 min; measured 12.6 min wall for 4.2 min of CPU on a machine shared with
 # six other builds, before STRESS_SCALE), plus the apt installs on a clean
 # machine. Budget: 12 minutes.
 set -euo pipefail
@@ -25,7 +26,7 @@ step "tools"
 need=()
 for tool in qemu-aarch64:qemu-user aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu \
     aarch64-linux-gnu-g++:g++-aarch64-linux-gnu musl-gcc:musl-tools \
-    x86_64-w64-mingw32-gcc-posix:mingw-w64 x86_64-w64-mingw32-g++-posix:mingw-w64 wine:wine; do
+    x86_64-w64-mingw32-gcc-posix:mingw-w64 x86_64-w64-mingw32-g++-posix:mingw-w64 wine:wine cmake:cmake; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -e /usr/aarch64-linux-gnu/lib/libc.so ] || need+=(libc6-dev-arm64-cross)
@@ -94,6 +95,9 @@ x86_64-w64-mingw32-gcc -O2 -shared -Wl,--kill-at -o "$WINEPREFIX/drive_c/windows
 # POSIX-thread variants: C++ std::thread needs them; the C programs use winpthreads.
 CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc-posix CXX_x86_64_pc_windows_gnu=x86_64-w64-mingw32-g++-posix \
   STORECTX_TEST_RUNNER=wine suite x86_64-pc-windows-gnu
+
+step "Windows x86-64 GNU: CMake package (storectx.dll + IMPORTED_IMPLIB) and consumers via a mingw-w64 toolchain file"
+cmake/tests/windows_gnu.sh
 wineserver -k || true
 
 step "done"
