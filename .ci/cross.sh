@@ -14,9 +14,9 @@
 #
 # Cost: ~7-10 minutes on 2 cores from a warm cargo cache (checks ~1 min,
 # qemu suite ~4 min at STRESS_SCALE=5, musl ~1 min, wine ~3 min incl. the
-# prefix, CMake for Windows ~1 min; measured 12.6 min wall for 4.2 min of CPU on a machine shared with
-# six other builds, before STRESS_SCALE), plus the apt installs on a clean
-# machine. Budget: 12 minutes.
+# prefix, CMake for Windows ~1 min); measured 12.6 min wall for 4.2 min of
+# CPU on a machine shared with six other builds, before STRESS_SCALE. Plus
+# the apt installs on a clean machine. Budget: 12 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
