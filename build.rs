@@ -70,6 +70,8 @@ fn main() {
     // Windows: no SONAME (a DLL is found by its file name, storectx.dll);
     // the module pins itself at its first use instead of -z nodelete
     // (src/platform/windows.rs).
+    // Symbol versions (issue 21): a self-contained block, see the module.
+    symbol_versions::link_cdylib_with_version_script();
     // The C tests and the demo build against the library for this target.
     println!(
         "cargo:rustc-env=STORECTX_TARGET={}",
@@ -78,6 +80,88 @@ fn main() {
 
     #[cfg(feature = "generate-header")]
     header::generate();
+}
+
+/// The cdylib's exports get the version nodes of `storectx.map` (docs/abi.md),
+/// on Linux (glibc and musl). rustc links every cdylib with an anonymous
+/// version script of its own (`{ global: <exports>; local: *; }`), which GNU
+/// ld refuses to combine with named nodes and lld lets override them. So the
+/// cdylib is linked through a small `ld.bfd` wrapper (found first through
+/// `-B`, chosen by `-fuse-ld=bfd`) that drops rustc's list and keeps every
+/// other argument; `storectx.map` then is the only version script, with the
+/// same exports (tests/abi_symbols.rs keeps them equal to the header's
+/// functions). `STORECTX_SYMVER=0` turns it off (unversioned exports, as
+/// before). Only the cdylib is affected: the static library and the rlib
+/// are untouched.
+mod symbol_versions {
+    use std::env;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    pub fn link_cdylib_with_version_script() {
+        println!("cargo:rerun-if-changed=storectx.map");
+        println!("cargo:rerun-if-env-changed=STORECTX_SYMVER");
+        println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+        let linux = env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+        let off = env::var("STORECTX_SYMVER").is_ok_and(|v| v == "0");
+        if !linux || off {
+            return;
+        }
+        let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+        let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+        let mut map = fs::read_to_string(root.join("storectx.map")).expect("read storectx.map");
+        if env::var_os("CARGO_FEATURE_TESTING").is_some() {
+            // The test-only hooks of the `testing` feature; never shipped.
+            map.push_str(
+                "STORECTX_TESTING {\n  global:\n    storectx_testing_*;\n} STORECTX_0.2;\n",
+            );
+        }
+        let map_path = out.join("storectx.map");
+        fs::write(&map_path, map).expect("write the version script");
+
+        // The linker the C compiler driver would run: `<prefix>ld.bfd`,
+        // where a cross compiler `aarch64-linux-gnu-gcc` gives the prefix.
+        let prefix = env::var("RUSTC_LINKER")
+            .ok()
+            .and_then(|l| {
+                let name = l.rsplit('/').next().unwrap_or("").to_string();
+                ["gcc", "clang", "cc"]
+                    .iter()
+                    .find_map(|d| name.strip_suffix(d).map(str::to_string))
+            })
+            .unwrap_or_default();
+        let dir = out.join("symver-ld");
+        fs::create_dir_all(&dir).expect("create the wrapper directory");
+        let wrapper = dir.join("ld.bfd");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n\
+                 # Written by libstorectx's build.rs: runs {prefix}ld.bfd without the\n\
+                 # anonymous version script rustc adds, so that storectx.map names the\n\
+                 # version nodes of the exports.\n\
+                 for a in \"$@\"; do\n\
+                 \x20 shift\n\
+                 \x20 case $a in\n\
+                 \x20   --version-script=*/rustc*/list) continue ;;\n\
+                 \x20 esac\n\
+                 \x20 set -- \"$@\" \"$a\"\n\
+                 done\n\
+                 # musl-gcc and the like wrap the host's own ld.\n\
+                 command -v {prefix}ld.bfd >/dev/null 2>&1 || exec ld.bfd \"$@\"\n\
+                 exec {prefix}ld.bfd \"$@\"\n"
+            ),
+        )
+        .expect("write the linker wrapper");
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).expect("chmod");
+        println!("cargo:rustc-cdylib-link-arg=-B{}/", dir.display());
+        println!("cargo:rustc-cdylib-link-arg=-fuse-ld=bfd");
+        println!(
+            "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+            map_path.display()
+        );
+    }
 }
 
 #[cfg(feature = "generate-header")]

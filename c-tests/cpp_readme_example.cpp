@@ -1,4 +1,4 @@
-// cpp_readme_example.cpp: the README's "Use it from C++" program, verbatim:
+// cpp_readme_example.cpp: docs/cpp.md's C++17 program, verbatim:
 /* cprog: skip on=musl Debian's musl-tools has no C++ compiler (musl-gcc wraps gcc for C only); the C programs cover musl */
 // nested calls into two stores, an error as storectx::Error, and a coroutine
 // that yields on one std::thread and is resumed on another.

@@ -1,4 +1,4 @@
-/* readme_example.c: the example in README.md, a whole program verbatim
+/* readme_example.c: the example in README.md and docs/getting-started.md, a whole program verbatim
  * between the markers (tests/readme_snippets.rs checks they stay identical);
  * what it leaves behind is checked at exit, outside the README's lines. */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* readme_thread_pool.c: a task's entries travel with it through a thread
- * pool whose threads it does not control — the README's "Thread pools and
+ * pool whose threads it does not control — docs/thread-pools.md's "Thread pools and
  * FFI worker threads" rule, verbatim between the markers: the task carries a
  * segment (empty at first); each work item resumes it when it starts and
  * suspends it again before it returns to the pool. A small pthread pool

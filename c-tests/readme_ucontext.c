@@ -1,5 +1,5 @@
 /* readme_ucontext.c: C coroutines (ucontext) that migrate between pthreads
- * carry their entries — the README's "C coroutines" rule, verbatim between
+ * carry their entries — docs/coroutines.md's "C coroutines" rule, verbatim between
  * the markers: record storectx_depth() when the coroutine starts, suspend
  * everything above it when it yields, resume it on whichever thread swaps it
  * back in, and storectx_suspended_free it when the coroutine is cancelled.

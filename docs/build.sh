@@ -6,8 +6,9 @@
 #   cmake --build <build dir> --target docs   (the same, into <build dir>/docs)
 # Fails on any Doxygen warning (WARN_AS_ERROR = FAIL_ON_WARNINGS), so an
 # undocumented or wrongly documented item fails .ci/run. DOXYGEN picks the
-# binary. Without doxygen: prints SKIPPED and passes, unless
-# STORECTX_REQUIRE_TOOLS=1.
+# binary. Without doxygen: prints SKIPPED (naming the package) and passes,
+# unless STORECTX_REQUIRE_TOOLS=1 (as CI and the CMake `docs` target set):
+# then it fails, saying what to install.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,10 +16,11 @@ out=${1:-$root/target/docs}
 doxygen=${DOXYGEN:-doxygen}
 if ! command -v "$doxygen" >/dev/null 2>&1; then
   if [ "${STORECTX_REQUIRE_TOOLS:-0}" = 1 ]; then
-    echo "FAIL: doxygen not installed" >&2
+    echo "FAIL: doxygen ($doxygen) not found: install it (apt-get install doxygen) and build again" >&2
     exit 1
   fi
-  echo "SKIPPED: doxygen not installed"
+  echo "SKIPPED: the API reference was not built: doxygen not installed (apt-get install doxygen);"
+  echo "         STORECTX_REQUIRE_TOOLS=1 makes this a failure"
   exit 0
 fi
 

@@ -246,12 +246,19 @@ extern "C" {
 
 /**
  * Creates an async store for the embedder's `store` (never dereferenced)
- * under `id`, with one reference, written to `*out`. NULL `store`/`out`:
- * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
- * `STORECTX_ERR_INVALID_ARGUMENT`.
+ * under `id` (from `storectx_store_id_new()`), with one reference, written to
+ * `*out`. Release each reference once with `storectx_async_store_release`.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `out` must be NULL or point to writable memory for one pointer.
+ * `out` must point to writable memory for one pointer. NULL is not optional:
+ * it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_async
  */
@@ -293,12 +300,23 @@ void storectx_async_store_release(struct storectx_async_store *s);
 storectx_store_id storectx_async_store_id(const struct storectx_async_store *s);
 
 /**
- * Takes the store's lock if it is free (`STORECTX_ERR_BUSY` otherwise) and
- * writes the write guard to `*out`.
+ * Takes the store's lock if it is free and writes the write guard to
+ * `*out`. Never waits.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `out` is NULL.
+ * - `STORECTX_ERR_BUSY`: the store is locked (by a write guard, an entry or
+ *   a suspended segment, of any thread).
+ * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
+ *   some, from any thread, and any thread can take one again).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `s` must be NULL or a live reference from this library; `out` NULL or
- * writable for one pointer.
+ * `s` must be a live reference from this library and `out` must point to
+ * writable memory for one pointer. NULL is not optional for either: it is
+ * refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_async
  */
@@ -307,13 +325,24 @@ storectx_status storectx_async_store_try_write(struct storectx_async_store *s,
 
 /**
  * Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
- * once; `UINT64_MAX`: forever) — `STORECTX_ERR_TIMED_OUT` when it stays
- * locked — and writes the write guard to `*out`. Refuses at once with
- * `STORECTX_ERR_WOULD_DEADLOCK` when this thread's own stack holds the lock.
+ * once; `UINT64_MAX`: forever), and writes the write guard to `*out`. The
+ * wait is not a cancellation point (see docs/threading.md).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `out` is NULL.
+ * - `STORECTX_ERR_WOULD_DEADLOCK`: this thread's own stack holds the store's
+ *   lock (refused at once, without waiting).
+ * - `STORECTX_ERR_TIMED_OUT`: the store stayed locked for `timeout_ns`.
+ * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
+ *   some, from any thread, and any thread can take one again).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `s` must be NULL or a live reference from this library; `out` NULL or
- * writable for one pointer.
+ * `s` must be a live reference from this library and `out` must point to
+ * writable memory for one pointer. NULL is not optional for either: it is
+ * refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_async
  */
@@ -341,14 +370,29 @@ void storectx_write_guard_release(struct storectx_write_guard *g);
  * Pushes an async entry that takes over `g` and its lock, and writes its
  * install guard to `*out`. Takes ownership of `g` on success only (on any
  * refusal `g` still holds the lock and stays the caller's); uninstalling
- * the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK` when the
- * store is already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` for
- * a spent or forged guard; `STORECTX_ERR_NO_CONTEXT` when this thread has
- * finished exiting.
+ * the entry releases the lock.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `g` or `out` is NULL.
+ * - `STORECTX_ERR_STALE_HANDLE`: `g` was released, already consumed, or never
+ *   came from this library.
+ * - `STORECTX_ERR_ALREADY_ON_STACK`: the store is already on this thread's
+ *   stack.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
+ *   see the first-call case below.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `out` must be NULL or point to writable memory for one
- * `storectx_install_guard`. `g` may be any value.
+ * `out` must point to writable memory for one `storectx_install_guard`; NULL
+ * is not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`. `g` may
+ * be any value: it is validated.
  *
  * \ingroup api_async
  */
@@ -358,13 +402,27 @@ storectx_status storectx_install_async(struct storectx_write_guard *g,
 /**
  * Borrows the current store, which must be `id`: writes its address to
  * `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
- * Errors: `STORECTX_ERR_NO_CONTEXT` (empty stack), `..._NOT_INSTALLED`,
- * `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0, or the
- * count is at `UINT32_MAX`), `..._NULL_ARGUMENT`. O(1).
+ * O(1).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved), or
+ *   the entry's borrow count is at `UINT32_MAX`.
+ * - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+ * - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+ *   is exiting and its libstorectx state was already torn down (a call from
+ *   a late thread-exit destructor): nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `store` and `out` must each be NULL or point to writable memory of their
- * type.
+ * `store` must point to writable memory for a `void *`; `out` must point to
+ * writable memory for one `storectx_borrow`. NULL is not optional: it is
+ * refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_borrow
  */
@@ -374,22 +432,51 @@ storectx_status storectx_get_current(storectx_store_id id,
 
 /**
  * Like `storectx_get_current` without taking a borrow: for a quick look
- * that ends before anything else can touch the stack.
+ * that ends before anything else can touch the stack. O(1).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `store` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+ * - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+ * - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+ *   is exiting and its libstorectx state was already torn down (a call from
+ *   a late thread-exit destructor): nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `store` must be NULL or point to writable memory for a `void *`.
+ * `store` must point to writable memory for a `void *`. NULL is not optional:
+ * it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_borrow
  */
 storectx_status storectx_get_current_transient(storectx_store_id id, void **store);
 
 /**
- * Borrows the top store whatever its id, only if its borrow count is 0
- * (`STORECTX_ERR_BORROWED` otherwise); writes its id, address and borrow.
+ * Borrows the top store whatever its id, only if its borrow count is 0;
+ * writes its id, address and borrow.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `id`, `store` or `out` is NULL.
+ * - `STORECTX_ERR_BORROWED`: the top entry is borrowed.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+ *   is exiting and its libstorectx state was already torn down (a call from
+ *   a late thread-exit destructor): nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `id`, `store` and `out` must each be NULL or point to writable memory of
- * their type.
+ * `id` must point to writable memory for one `storectx_store_id`; `store` must
+ * point to writable memory for a `void *`; `out` must point to writable memory
+ * for one `storectx_borrow`. NULL is not optional: it is refused with
+ * `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_borrow
  */
@@ -402,9 +489,26 @@ storectx_status storectx_get_current_unborrowed(storectx_store_id *id,
  * `*async_store` — a new reference the caller releases with
  * `storectx_async_store_release` — or NULL for a sync entry.
  *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `async_store`, `store` or `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved), or
+ *   the entry's borrow count is at `UINT32_MAX`.
+ * - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+ * - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+ *   is exiting and its libstorectx state was already torn down (a call from
+ *   a late thread-exit destructor): nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
+ *
  * # Safety
- * `async_store`, `store` and `out` must each be NULL or point to writable
- * memory of their type.
+ * `async_store` must point to writable memory for one pointer; `store` must
+ * point to writable memory for a `void *`; `out` must point to writable memory
+ * for one `storectx_borrow`. NULL is not optional: it is refused with
+ * `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_borrow
  */
@@ -414,22 +518,52 @@ storectx_status storectx_get_current_async(storectx_store_id id,
                                            struct storectx_borrow *out);
 
 /**
- * One more borrow of the same entry, written to `*out`. The entry must be on
- * top, sync (`STORECTX_ERR_NOT_SYNC`) and borrowed
- * (`STORECTX_ERR_NOT_BORROWED`), its count below `UINT32_MAX`
- * (`STORECTX_ERR_INVALID_ARGUMENT`).
+ * One more borrow of the same entry, written to `*out`.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+ * - `STORECTX_ERR_STALE_HANDLE`: `b` names no entry on this thread's stack
+ *   (released entry, zeroed, forged, another thread's, suspended).
+ * - `STORECTX_ERR_OUT_OF_ORDER`: `b`'s entry is on this thread's stack but
+ *   not on top.
+ * - `STORECTX_ERR_NOT_SYNC`: `b`'s entry is an async entry.
+ * - `STORECTX_ERR_NOT_BORROWED`: the entry's borrow count is 0.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: the entry's borrow count is at
+ *   `UINT32_MAX`.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `out` must be NULL or point to writable memory for one `storectx_borrow`.
+ * `out` must point to writable memory for one `storectx_borrow`. NULL is not
+ * optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_borrow
  */
 storectx_status storectx_borrow_clone(struct storectx_borrow b, struct storectx_borrow *out);
 
 /**
- * Gives one borrow back. The entry must be on top
- * (`STORECTX_ERR_OUT_OF_ORDER` / `STORECTX_ERR_STALE_HANDLE`) with a borrow
- * count above 0 (`STORECTX_ERR_NOT_BORROWED`). O(1).
+ * Gives one borrow back. O(1).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_STALE_HANDLE`: `b` names no entry on this thread's stack
+ *   (released entry, zeroed, forged, another thread's, suspended).
+ * - `STORECTX_ERR_OUT_OF_ORDER`: `b`'s entry is on this thread's stack but
+ *   not on top.
+ * - `STORECTX_ERR_NOT_BORROWED`: the entry's borrow count is 0.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * \ingroup api_borrow
  */
@@ -510,12 +644,8 @@ const char *storectx_version(void);
  * writes its guard to `*out`.
  *
  * If `id` is already on top as a sync entry, a second entry is pushed (a
- * nested call on the same store) and `store` must equal its address
- * (`STORECTX_ERR_ADDRESS_MISMATCH`). If `id` is on top as an async entry,
- * nothing is pushed and `*out` is a no-op guard. If `id` is deeper in the
- * stack: `STORECTX_ERR_PAUSED`. NULL `store` or `out`:
- * `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
- * `STORECTX_ERR_INVALID_ARGUMENT`.
+ * nested call on the same store) and `store` must equal its address. If `id`
+ * is on top as an async entry, nothing is pushed and `*out` is a no-op guard.
  * O(1), no allocation once the stack has grown.
  *
  * ```c
@@ -525,9 +655,25 @@ const char *storectx_version(void);
  * storectx_uninstall(g);
  * ```
  *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+ * - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
+ * - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
+ *   see the first-call case below.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
+ *
  * # Safety
- * `out` must be NULL or point to memory writable for one
- * `storectx_install_guard`.
+ * `out` must point to writable memory for one `storectx_install_guard`. NULL
+ * is not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_install
  */
@@ -536,11 +682,23 @@ storectx_status storectx_install(storectx_store_id id,
                                  struct storectx_install_guard *out);
 
 /**
- * Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
- * deeper, `STORECTX_ERR_STALE_HANDLE` if not on this thread's stack) and
- * unborrowed (`STORECTX_ERR_STILL_BORROWED`). Uninstalling an async entry
- * releases its write lock. The no-op guard pops nothing: it answers
- * `STORECTX_OK` while the async entry it stands for is on top.
+ * Pops the guard's entry. Uninstalling an async entry releases its write
+ * lock. The no-op guard pops nothing: it answers `STORECTX_OK` while the
+ * async entry it stands for is on top.
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_STALE_HANDLE`: `guard` names no entry on this thread's
+ *   stack (uninstalled, zeroed, forged, another thread's, suspended).
+ * - `STORECTX_ERR_OUT_OF_ORDER`: its entry is deeper in this thread's stack.
+ * - `STORECTX_ERR_STILL_BORROWED`: its entry has live borrows.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * \ingroup api_install
  */
@@ -556,25 +714,51 @@ storectx_status storectx_uninstall(struct storectx_install_guard guard);
 bool storectx_install_guard_installed(struct storectx_install_guard guard);
 
 /**
- * Pauses the current store, which must be `id` (errors as
- * `storectx_get_current`): takes one borrow away if its count is above 0
- * and remembers whether it did. O(1).
+ * Pauses the current store, which must be `id`: takes one borrow away if
+ * its count is above 0 and remembers whether it did. O(1).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+ * - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+ * - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61), or
+ *   see the first-call case below.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+ *   is exiting and its libstorectx state was already torn down (a call from
+ *   a late thread-exit destructor): nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `out` must be NULL or point to memory writable for one
- * `storectx_pause_guard`.
+ * `out` must point to writable memory for one `storectx_pause_guard`. NULL is
+ * not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_pause
  */
 storectx_status storectx_pause(storectx_store_id id, struct storectx_pause_guard *out);
 
 /**
- * Ends a pause and restores the borrow it took. The pause's entry must be
- * on top and this must be its innermost pause (`STORECTX_ERR_OUT_OF_ORDER`);
- * a pause already ended, of an entry that is gone, or of another thread is
- * `STORECTX_ERR_STALE_HANDLE`. Refused with `STORECTX_ERR_INVALID_ARGUMENT`,
- * nothing changed, when the borrow it restores would take the count past
- * `UINT32_MAX`. O(1).
+ * Ends a pause and restores the borrow it took. O(1).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_STALE_HANDLE`: the pause already ended, its entry is gone,
+ *   or `g` is zeroed, forged or another thread's.
+ * - `STORECTX_ERR_OUT_OF_ORDER`: the pause's entry is not on top, or this is
+ *   not its innermost pause.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: the borrow it restores would take the
+ *   count past `UINT32_MAX`.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * \ingroup api_pause
  */
@@ -584,13 +768,27 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  * Detaches every entry above `base_depth` (zero entries is fine) into a
  * segment that keeps their borrows, pauses and write locks, written to
  * `*out`. A coroutine records `storectx_depth()` when it starts or resumes
- * and passes it here when it yields. `base_depth` above the stack:
- * `STORECTX_ERR_INVALID_ARGUMENT`; 4,194,304 segments live at once:
- * `STORECTX_ERR_EXHAUSTED` (free some, from any thread, and any thread can
- * suspend again). O(segment).
+ * and passes it here when it yields. O(segment).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+ * - `STORECTX_ERR_INVALID_ARGUMENT`: `base_depth` is above this thread's
+ *   stack.
+ * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
+ *   from any thread, and any thread can suspend again), or see the first-call
+ *   case below.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `out` must be NULL or point to writable memory for one pointer.
+ * `out` must point to writable memory for one pointer. NULL is not optional:
+ * it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
  *
  * \ingroup api_coroutines
  */
@@ -600,14 +798,28 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
  * Pushes the segment back, in order, on top of this thread's stack (any
  * thread, including one the library never saw), writes the depth where it
  * starts to `*base_depth`, and consumes `s`: every guard, borrow and pause
- * of its entries is valid again on this thread. Refused with
- * `STORECTX_ERR_ALREADY_ON_STACK`, `s` untouched, when one of its stores is
- * already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` when `s` was
- * already resumed or freed. O(segment).
+ * of its entries is valid again on this thread. O(segment).
+ *
+ * # Errors
+ * A refused call changes nothing and writes no out-parameter;
+ * `storectx_last_error()` says what it expected and found.
+ * - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `base_depth` is NULL.
+ * - `STORECTX_ERR_STALE_HANDLE`: `s` was already resumed or freed, or never
+ *   came from this library.
+ * - `STORECTX_ERR_ALREADY_ON_STACK`: one of its stores is already on this
+ *   thread's stack (`s` untouched: resume it elsewhere or free it).
+ * - `STORECTX_ERR_EXHAUSTED`: see the first-call case below.
+ * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+ *   state was already torn down (a call from a late thread-exit destructor):
+ *   nothing was done.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+ *   create its state (no thread-specific data key or memory left).
+ * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
- * `base_depth` must be NULL or point to writable memory for one `size_t`.
- * `s` may be any value.
+ * `base_depth` must point to writable memory for one `size_t`; NULL is not
+ * optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`. `s` may be any
+ * value: it is validated.
  *
  * \ingroup api_coroutines
  */

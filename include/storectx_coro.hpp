@@ -81,9 +81,11 @@
  * ERRORS. Failures throw storectx::Error (status + storectx_last_error() text,
  * as in storectx.hpp) out of the co_await expression:
  *   INVALID_ARGUMENT  the task popped entries below its base (suspend), or
- *                     the context is already suspended by another carry;
- *                     nothing was suspended and the awaitable was not
- *                     started.
+ *                     the context is already suspended by another carry
+ *                     (refused for every awaiter shape, a ready one too:
+ *                     await_ready() throws it); nothing was suspended, the
+ *                     awaitable was not started and the enclosing carry's
+ *                     entries stay parked.
  *   ALREADY_ON_STACK  the resuming thread already has one of the task's
  *                     stores on its stack: the task's entries are dropped
  *                     (storectx_suspended_free: locks released) before the
@@ -161,17 +163,24 @@ class TaskContext {
   /// INVALID_ARGUMENT if the stack is below the base, or if this context is
   /// already suspended; nothing changes then.
   void before_suspend() {
-    if (away_) {
-      throw Error(STORECTX_ERR_INVALID_ARGUMENT,
-                  "carry: this TaskContext is already suspended (an await "
-                  "that carries it is awaited inside another carry of it)");
-    }
+    refuse_if_suspended();
     if (storectx_depth() != base_) {
       storectx_suspended *seg = nullptr;
       detail::check(storectx_suspend(base_, &seg));
       parked_ = seg;
     }
     away_ = true;
+  }
+
+  /// Throws Error(INVALID_ARGUMENT) if this context is already suspended
+  /// (by an enclosing carry of it); nothing changes. carry() calls it before
+  /// it touches the inner awaiter, also when that one is ready at once.
+  void refuse_if_suspended() const {
+    if (away_) {
+      throw Error(STORECTX_ERR_INVALID_ARGUMENT,
+                  "carry: this TaskContext is already suspended (an await "
+                  "that carries it is awaited inside another carry of it)");
+    }
   }
 
   /// After the task resumes, on the resuming thread: pushes the segment back
@@ -269,11 +278,19 @@ class AwayScope {
     ctx_.before_suspend();
     armed_ = true;
   }
-  /// ctx.after_resume(); the scope stays armed if that throws.
+  /// ctx.after_resume() if armed (a ready awaiter never armed: nothing to
+  /// resume, and the context may be suspended by an enclosing carry, whose
+  /// entries must not come back here); the scope stays armed if that throws.
   void disarm() {
+    if (!armed_) {
+      return;
+    }
     ctx_.after_resume();
     armed_ = false;
   }
+
+  /// The context this scope answers for.
+  TaskContext &context() const noexcept { return ctx_; }
 
  private:
   TaskContext &ctx_;
@@ -309,7 +326,13 @@ class [[nodiscard]] Carried {
   Carried(const Carried &) = delete;
   Carried &operator=(const Carried &) = delete;
 
-  bool await_ready() { return awaiter_.await_ready(); }
+  /// Refuses a context already suspended by an enclosing carry (throws
+  /// Error(INVALID_ARGUMENT) before the inner awaiter is asked anything),
+  /// whatever the inner awaiter's shape: a ready one included.
+  bool await_ready() {
+    away_.context().refuse_if_suspended();
+    return awaiter_.await_ready();
+  }
 
   /// Detaches the entries, then hands the coroutine to the inner awaiter.
   /// Nothing here touches `this` after the inner await_suspend: another
@@ -332,8 +355,9 @@ class [[nodiscard]] Carried {
     }
   }
 
-  /// Re-attaches the entries on this thread, then answers the inner result
-  /// (or lets its exception through, entries already back).
+  /// Re-attaches the entries on this thread (nothing to do after a ready
+  /// awaiter: nothing was suspended), then answers the inner result (or lets
+  /// its exception through, entries already back).
   decltype(auto) await_resume() {
     away_.disarm();
     return awaiter_.await_resume();

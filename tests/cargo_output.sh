@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The README's "Link it yourself" lines, verbatim, against what a plain
+# The build lines of docs/getting-started.md, docs/building.md ("The cargo
+# output") and docs/cpp.md, verbatim, against what a plain
 # `cargo build --release` leaves in target/release: no install, no symlink
-# made by anyone, no environment but what the lines set. The README block
-# is marked `<!-- snippet: tests/cargo_output.sh -->`, so tests/readme_snippets.rs
-# fails if it drifts from the lines below.
+# made by anyone, no environment but what the lines set. The docs' blocks
+# are marked `<!-- snippet: tests/cargo_output.sh -->`, so
+# tests/readme_snippets.rs fails if they drift from the lines below.
 # Runs in a temporary directory laid out like the root: app.c
-# (c-tests/readme_example.c), links to the checkout's include/ and bindings/,
+# (c-tests/readme_example.c), app.cpp (c-tests/cpp_readme_example.cpp),
+# app20.cpp (cpp20-tests/readme_cpp20.cpp, needs libasio-dev: skipped
+# without it unless STORECTX_REQUIRE_TOOLS=1), links to the checkout's
+# include/ and bindings/,
 # and target/release holding copies of exactly the two libraries cargo wrote
 # there, so that no link another tool may have added to target/release can
 # make the lines pass.
@@ -19,6 +23,8 @@ ln -s "$repo/include" "$repo/bindings" "$work/"
 mkdir -p "$work/target/release"
 cp "$repo/target/release/libstorectx.so" "$repo/target/release/libstorectx.a" "$work/target/release/"
 cp "$repo/c-tests/readme_example.c" "$work/app.c"
+cp "$repo/c-tests/cpp_readme_example.cpp" "$work/app.cpp"
+cp "$repo/cpp20-tests/readme_cpp20.cpp" "$work/app20.cpp"
 cd "$work"
 unset LD_LIBRARY_PATH STORECTX_LIB PYTHONPATH
 
@@ -28,8 +34,18 @@ cc app.c -Iinclude -Ltarget/release -lstorectx -Wl,-rpath,target/release -o app
 cc app.c -Iinclude target/release/libstorectx.a -lpthread -ldl -lm -o app-static
 ./app-static
 LD_LIBRARY_PATH=target/release PYTHONPATH=bindings/python python3 -c 'import storectx; print(storectx.version())'
+c++ -std=c++17 -pthread app.cpp -Iinclude -Ltarget/release -lstorectx -Wl,-rpath,target/release -o app-cpp
+./app-cpp
 set +x
+if [ -e /usr/include/asio.hpp ] || [ "${STORECTX_REQUIRE_TOOLS:-0}" = 1 ]; then
+  set -x
+  c++ -std=c++20 -pthread app20.cpp -Iinclude -Ltarget/release -lstorectx -Wl,-rpath,target/release -o app-cpp20
+  ./app-cpp20
+  set +x
+else
+  echo "SKIPPED: the C++20 line (asio not installed: apt-get install libasio-dev)"
+fi
 
 readelf -d app | grep -q 'NEEDED.*\[libstorectx.so\]' || { echo "FAIL: app does not need libstorectx.so" >&2; exit 1; }
 if readelf -d app-static | grep -q storectx; then echo "FAIL: app-static needs libstorectx" >&2; exit 1; fi
-echo "cargo output: the README's link-it-yourself lines run"
+echo "cargo output: the docs' link-it-yourself lines run"

@@ -12,6 +12,8 @@
 
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/skips.rs"]
+mod skips;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,6 +118,7 @@ fn main() {
             }
             println!("SKIPPED: asio not installed (or no C++20 coroutines): asio programs not run");
             println!("         install libasio-dev; compiler said:\n{why}");
+            skips::record("C++20 coroutines on asio", "libasio-dev");
             sources.retain(|p| !uses_asio(p));
         }
     }

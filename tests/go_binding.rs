@@ -15,6 +15,8 @@
 
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/skips.rs"]
+mod skips;
 
 use std::path::Path;
 use std::process::Command;
@@ -29,6 +31,7 @@ fn main() {
             std::process::exit(1);
         }
         println!("SKIPPED: go not installed (the Go binding was not tested)");
+        skips::record("Go binding", "golang-go");
         return;
     }
     let archive = cprog::lib_dir().join("libstorectx.a");

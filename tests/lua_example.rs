@@ -10,6 +10,8 @@
 mod build_host;
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/skips.rs"]
+mod skips;
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ fn main() {
                 std::process::exit(1);
             }
             println!("SKIPPED: lua5.4 not installed (apt-get install liblua5.4-dev): {why}");
+            skips::record("Lua 5.4 host", "liblua5.4-dev pkg-config");
             return;
         }
     };

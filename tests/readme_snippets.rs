@@ -1,8 +1,46 @@
-//! Every README code block marked `<!-- snippet: PATH -->` must appear, line
-//! for line (indentation aside), in PATH — a file the test suite runs — so the
-//! README never shows code that was not tested.
+//! The README and the guides in docs/ show only tested code, and point only
+//! at files that exist.
+//!
+//! Every code block marked `<!-- snippet: PATH -->` in README.md or in a
+//! docs/*.md page must appear, line for line (indentation aside), in PATH —
+//! a file the test suite compiles or runs — so the docs never show code that
+//! was not tested. A block marked `<!-- snippet-lines: PATH -->` (shell
+//! commands a script runs between checks of its own) must have each of its
+//! lines somewhere in PATH, as a whole line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The guides, by the names other files and helpers link to.
+const PAGES: &[&str] = &[
+    "getting-started",
+    "threading",
+    "coroutines",
+    "cpp",
+    "go",
+    "python",
+    "lua",
+    "thread-pools",
+    "building",
+    "platforms",
+    "abi",
+    "testing",
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// README.md and every docs/*.md page.
+fn documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/ exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    docs.insert(0, root().join("README.md"));
+    docs
+}
 
 fn lines(text: &str) -> Vec<&str> {
     text.lines()
@@ -11,34 +49,225 @@ fn lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-fn readme_snippets_are_tested_code() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let mut checked = 0;
-    let mut rest = readme.as_str();
-    while let Some(at) = rest.find("<!-- snippet: ") {
-        rest = &rest[at + "<!-- snippet: ".len()..];
+/// The snippets of one document marked with `marker` (`<!-- snippet: ` or
+/// `<!-- snippet-lines: `): (source path, the block's lines).
+fn snippets<'a>(doc: &'a str, marker: &str) -> Vec<(String, Vec<&'a str>)> {
+    let mut found = Vec::new();
+    let mut rest = doc;
+    while let Some(at) = rest.find(marker) {
+        rest = &rest[at + marker.len()..];
         let path = &rest[..rest.find(" -->").expect("marker ends with -->")];
         let fence = rest.find("```").expect("a code block follows the marker");
         let body_start = fence + rest[fence..].find('\n').expect("fence line ends") + 1;
         let body_len = rest[body_start..].find("```").expect("code block closes");
-        let snippet = lines(&rest[body_start..body_start + body_len]);
-        let source = std::fs::read_to_string(root.join(path))
-            .unwrap_or_else(|e| panic!("README snippet source {path}: {e}"));
-        let source = lines(&source);
-        assert!(
-            !snippet.is_empty()
-                && source
-                    .windows(snippet.len())
-                    .any(|w| w == snippet.as_slice()),
-            "a README snippet marked as coming from {path} is not in that file:\n{}",
-            snippet.join("\n")
-        );
-        checked += 1;
+        found.push((
+            path.to_string(),
+            lines(&rest[body_start..body_start + body_len]),
+        ));
     }
+    found
+}
+
+#[test]
+fn snippets_are_tested_code() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("read document");
+        let name = doc.strip_prefix(root()).unwrap().display().to_string();
+        for (path, snippet) in snippets(&text, "<!-- snippet: ") {
+            let source = std::fs::read_to_string(root().join(&path))
+                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
+            let source = lines(&source);
+            if snippet.is_empty()
+                || !source
+                    .windows(snippet.len())
+                    .any(|w| w == snippet.as_slice())
+            {
+                failures.push(format!(
+                    "{name}: a snippet marked as coming from {path} is not in that file:\n{}",
+                    snippet.join("\n")
+                ));
+            }
+            checked += 1;
+        }
+        for (path, snippet) in snippets(&text, "<!-- snippet-lines: ") {
+            let source = std::fs::read_to_string(root().join(&path))
+                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
+            let source = lines(&source);
+            for line in &snippet {
+                if !source.contains(line) {
+                    failures.push(format!(
+                        "{name}: a line marked as run by {path} is not in that file: {line}"
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(
-        checked >= 6,
-        "expected at least 6 checked snippets, found {checked}"
+        checked >= 12,
+        "expected at least 12 checked snippets, found {checked}"
+    );
+}
+
+#[test]
+fn every_guide_exists_and_the_readme_links_it() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    for page in PAGES {
+        let path = format!("docs/{page}.md");
+        assert!(root().join(&path).is_file(), "{path} is missing");
+        assert!(
+            readme.contains(&format!("]({path})")),
+            "the README does not link {path}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_stays_short() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let n = readme.lines().count();
+    assert!(
+        n <= 260,
+        "README.md has {n} lines: move the detail into a docs/ page"
+    );
+}
+
+/// Relative links `](path)` and `](path#anchor)` in the README and the
+/// guides name files that exist, and anchors name a heading of that file.
+#[test]
+fn relative_links_resolve() {
+    let mut failures = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("read document");
+        let dir = doc.parent().unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let path = if file.is_empty() {
+                doc.clone()
+            } else {
+                dir.join(file)
+            };
+            if !path.exists() {
+                failures.push(format!("{}: link to {target}: no such file", doc.display()));
+                continue;
+            }
+            if !anchor.is_empty() && path.extension().is_some_and(|e| e == "md") {
+                let linked = std::fs::read_to_string(&path).expect("read linked");
+                let anchors = headings(&linked)
+                    .into_iter()
+                    .map(github_anchor)
+                    .collect::<Vec<_>>();
+                if !anchors.iter().any(|a| a == anchor) {
+                    failures.push(format!(
+                        "{}: link to {target}: no heading with that anchor",
+                        doc.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The headings of a markdown text, outside code blocks.
+fn headings(text: &str) -> Vec<&str> {
+    let mut in_code = false;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            found.push(line.trim_start_matches('#').trim());
+        }
+    }
+    found
+}
+
+/// GitHub's anchor for a heading: lower case, spaces to '-', punctuation
+/// other than '-' and '_' dropped.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The FetchContent example names the repository Cargo.toml declares.
+#[test]
+fn fetchcontent_names_the_cargo_repository() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a repository");
+    let building = std::fs::read_to_string(root().join("docs/building.md")).expect("building.md");
+    assert!(
+        building.contains(&format!("GIT_REPOSITORY {repository}.git")),
+        "docs/building.md's FetchContent example does not name {repository}.git"
+    );
+}
+
+/// The status table of docs/getting-started.md is the code's: the same
+/// codes, names and `storectx_status_str` texts, in the same order, as
+/// `storectx::error::STATUSES` (the one table the enum, the header and the
+/// bindings come from).
+#[test]
+fn the_status_table_is_the_codes() {
+    let page = std::fs::read_to_string(root().join("docs/getting-started.md")).expect("page");
+    let marker = "<!-- status table: checked against src/error.rs STATUSES";
+    let at = page
+        .find(marker)
+        .expect("docs/getting-started.md has the status table marker");
+    let rows: Vec<Vec<String>> = page[at..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and |---| line
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = storectx::error::STATUSES
+        .iter()
+        .map(|s| (s.code.to_string(), s.name.to_string(), s.text.to_string()))
+        .collect();
+    let found: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert!(r.len() >= 4, "a status row has 4 columns: {r:?}");
+            (r[0].clone(), r[1].clone(), r[2].clone())
+        })
+        .collect();
+    for (want, got) in expected.iter().zip(&found) {
+        assert_eq!(
+            got, want,
+            "docs/getting-started.md's status row differs from src/error.rs"
+        );
+    }
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "docs/getting-started.md lists {} statuses, src/error.rs {}",
+        found.len(),
+        expected.len()
     );
 }

@@ -1,11 +1,11 @@
-//! The README's static-TLS figure is true (issue 11, input 6, "Static TLS";
-//! SPEC "Edges": "The README states, in bytes, how much static TLS the
+//! The static-TLS figure of docs/building.md (the README's until issue 21)
+//! is true (issue 11, input 6, "Static TLS"; SPEC "Edges": "The README states, in bytes, how much static TLS the
 //! shared library takes (the `PT_TLS` size of the `.so`), and a test keeps
 //! that figure true").
 //!
 //! Reads the `PT_TLS` segment's `p_memsz` and the `DF_STATIC_TLS` flag from
 //! the ELF program headers and dynamic section of the `libstorectx.so` cargo
-//! just built (no readelf needed), and the figure from the README's
+//! just built (no readelf needed), and the figure from docs/building.md's
 //! "Thread-local storage" section: the number right after the marker
 //! `<!-- static-tls-bytes -->`. With the default features (the initial-exec
 //! word on x86_64 Linux glibc) the library is `STATIC_TLS` and the figure
@@ -89,9 +89,9 @@ fn readme_figure(readme: &str) -> u64 {
     let section = readme
         .split("\n## ")
         .find(|s| s.starts_with("Thread-local storage"))
-        .expect("README has a \"## Thread-local storage\" section");
+        .expect("docs/building.md has a \"## Thread-local storage\" section");
     let (_, after) = section.split_once(MARKER).unwrap_or_else(|| {
-        panic!("the README's \"Thread-local storage\" section has no `{MARKER}` figure")
+        panic!("docs/building.md's \"Thread-local storage\" section has no `{MARKER}` figure")
     });
     let digits: String = after
         .trim_start()
@@ -108,10 +108,11 @@ fn readme_figure_is_the_libraries_static_tls() {
     let lib = cprog::lib_dir().join("libstorectx.so");
     let elf = std::fs::read(&lib).expect("read libstorectx.so");
     let tls = read_tls(&elf);
-    let readme = std::fs::read_to_string(cprog::root().join("README.md")).expect("read README");
+    let readme = std::fs::read_to_string(cprog::root().join("docs/building.md"))
+        .expect("read docs/building.md");
     let figure = readme_figure(&readme);
     println!(
-        "{}: PT_TLS p_memsz {} bytes, STATIC_TLS {}; README says {figure}",
+        "{}: PT_TLS p_memsz {} bytes, STATIC_TLS {}; docs/building.md says {figure}",
         lib.display(),
         tls.memsz,
         tls.static_tls
@@ -136,14 +137,14 @@ fn readme_figure_is_the_libraries_static_tls() {
     if cfg!(feature = "testing") {
         assert!(
             tls.memsz >= figure && tls.memsz - figure <= 16,
-            "README says {figure} bytes of static TLS; this testing build's PT_TLS is {} \
+            "docs/building.md says {figure} bytes of static TLS; this testing build's PT_TLS is {} \
              (the testing hook adds at most 16)",
             tls.memsz
         );
     } else {
         assert_eq!(
             tls.memsz, figure,
-            "README says the library takes {figure} bytes of static TLS; its PT_TLS \
+            "docs/building.md says the library takes {figure} bytes of static TLS; its PT_TLS \
              segment is {} bytes",
             tls.memsz
         );

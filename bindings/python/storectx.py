@@ -32,12 +32,29 @@ Guard objects are never released by the garbage collector, except the owned
 heap objects (``AsyncStore`` reference, unconsumed ``WriteGuard``, unresumed
 ``Suspended``): popping a stack entry from a finalizer would run at an
 arbitrary time and on an arbitrary thread.  Use ``with`` blocks.
+
+No object is ever two owners of one C reference: ``copy.copy(AsyncStore)`` is
+a ``clone()``; other copies and every pickle of an owning object raise
+TypeError.  ``AsyncStore``, ``WriteGuard`` and ``Suspended`` hold their C
+reference for the whole of each C call, so closing one on another thread
+never frees it under a running call.
+
+asyncio: ``storectx.carried(coro)`` (or ``@storectx.carrying``, or
+``loop.set_task_factory(storectx.task_factory)``) makes a task's entries
+follow it across its awaits; ``with_entries(fn)`` / ``to_thread(fn)`` lend
+them to executor threads; ``AsyncStore.write_async()`` waits without blocking
+the loop.  Every C function ``storectx_X`` also has a Python ``X``
+(``install_async``, ...).  See docs/python.md.
 """
 
+import contextvars
 import ctypes
 import ctypes.util
 import enum
+import functools
 import os
+import threading
+import warnings
 
 __all__ = [
     "lib", "Status", "StoreCtxError",
@@ -48,6 +65,14 @@ __all__ = [
     "install", "installed", "get_current", "borrowed", "get_current_transient",
     "get_current_unborrowed", "get_current_async", "pause", "paused", "suspend",
     "WAIT_FOREVER",
+    # the C names (storectx_<name>), for the objects' methods
+    "uninstall", "install_guard_installed", "async_store_new", "async_store_clone",
+    "async_store_release", "async_store_id", "async_store_try_write", "async_store_write",
+    "write_guard_store", "write_guard_release", "install_async", "borrow_clone",
+    "borrow_release", "unpause", "resume", "suspended_len", "suspended_free",
+    # asyncio
+    "TaskContext", "carried", "carrying", "task_factory", "with_entries", "to_thread",
+    "current_task_context",
 ]
 
 #: The ABI this binding is written for: the library's MAJOR.MINOR while 0.x
@@ -127,7 +152,23 @@ lib = _load_library()
 # C types
 # --------------------------------------------------------------------------
 
-class InstallGuardHandle(ctypes.Structure):
+class _HandleValue:
+    """A C handle passed by value: copies are values, as in C (the library
+    validates every use: a second use of a used handle is STALE_HANDLE), but
+    a handle means nothing outside this process, so it never pickles."""
+
+    def __copy__(self):
+        return type(self)(self.raw)
+
+    def __deepcopy__(self, memo):
+        return type(self)(self.raw)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle %s: a libstorectx handle is valid only in the process "
+                        "that made it" % type(self).__name__)
+
+
+class InstallGuardHandle(_HandleValue, ctypes.Structure):
     """``storectx_install_guard``: a validated handle naming one stack entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -135,7 +176,7 @@ class InstallGuardHandle(ctypes.Structure):
         return "InstallGuardHandle(raw=%#x)" % self.raw
 
 
-class BorrowHandle(ctypes.Structure):
+class BorrowHandle(_HandleValue, ctypes.Structure):
     """``storectx_borrow``: a validated handle for one borrow of an entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -143,7 +184,7 @@ class BorrowHandle(ctypes.Structure):
         return "BorrowHandle(raw=%#x)" % self.raw
 
 
-class PauseGuardHandle(ctypes.Structure):
+class PauseGuardHandle(_HandleValue, ctypes.Structure):
     """``storectx_pause_guard``: a validated handle for one pause of an entry."""
     _fields_ = [("raw", ctypes.c_uint64)]
 
@@ -344,13 +385,38 @@ def describe():
 # Guards
 # --------------------------------------------------------------------------
 
-class InstallGuard:
+class _SingleOwner:
+    """Refuses copy.copy, copy.deepcopy and pickle with a TypeError naming the
+    class and saying why (``_owns``): the object owns one C object or stack
+    entry, which must be given back exactly once, and a pickle would carry a
+    pointer or handle out of the process that made it."""
+
+    _owns = "a libstorectx object"
+
+    def _refuse(self, what):
+        raise TypeError("cannot %s %s: it owns %s, which has exactly one owner (two would give "
+                        "it back twice)" % (what, type(self).__name__, self._owns))
+
+    def __copy__(self):
+        self._refuse("copy")
+
+    def __deepcopy__(self, memo):
+        self._refuse("deepcopy")
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle %s: it owns %s, valid only in the process that made it"
+                        % (type(self).__name__, self._owns))
+
+
+class InstallGuard(_SingleOwner):
     """An installed stack entry (``storectx_install_guard``).
 
     A context manager: leaving the ``with`` block uninstalls it.  ``handle``
     is the C handle; it stays valid when the entry is suspended and resumed on
-    another thread.
+    another thread.  Not copyable, not picklable (one owner per entry).
     """
+
+    _owns = "one stack entry (uninstalled once)"
 
     def __init__(self, handle, store_id):
         self.handle = handle
@@ -377,15 +443,18 @@ class InstallGuard:
         return "InstallGuard(store_id=%d, raw=%#x)" % (self.store_id, self.handle.raw)
 
 
-class Borrow:
+class Borrow(_SingleOwner):
     """A borrow of the current store (``storectx_borrow``).
 
     ``address`` is the store's address as an int.  For a borrow from
     ``get_current_unborrowed``, ``store_id`` is the top entry's id; for one
     from ``get_current_async``, ``async_store`` is the entry's ``AsyncStore``
     (a new reference) or None for a sync entry.  A context manager: leaving
-    the ``with`` block releases the borrow.
+    the ``with`` block releases the borrow.  Not copyable, not picklable;
+    ``clone()`` takes a second borrow.
     """
+
+    _owns = "one borrow of a stack entry (released once)"
 
     def __init__(self, handle, store_id, address, async_store=None):
         self.handle = handle
@@ -415,10 +484,12 @@ class Borrow:
             self.store_id, self.address or 0, self.handle.raw)
 
 
-class PauseGuard:
+class PauseGuard(_SingleOwner):
     """A pause of the top entry's borrow while guest code runs
     (``storectx_pause_guard``).  A context manager: leaving the ``with`` block
-    unpauses."""
+    unpauses.  Not copyable, not picklable."""
+
+    _owns = "one pause of a stack entry (unpaused once)"
 
     def __init__(self, handle, store_id):
         self.handle = handle
@@ -511,70 +582,163 @@ def paused(store_id):
 # Async stores and write guards
 # --------------------------------------------------------------------------
 
-class AsyncStore:
+class AsyncStore(_SingleOwner):
     """A reference to a ``storectx_async_store``: a store behind a write lock.
 
-    ``AsyncStore(store_id, address)`` creates one; ``clone()`` takes another
-    reference; ``close()`` (also on ``with`` exit and in ``__del__``) drops
-    this one.  The store lives while any reference, write guard, entry or
-    suspended segment refers to it.
+    ``AsyncStore(store_id, address)`` creates one; ``clone()`` (or
+    ``copy.copy()``) takes another reference; ``close()`` (also on ``with``
+    exit and in ``__del__``) drops this one.  The store lives while any
+    reference, write guard, entry or suspended segment refers to it.
+
+    Thread-safe: any method may be called from any thread, concurrently.  A
+    method holds this object's reference for the whole C call, so ``close()``
+    on another thread while, say, ``write()`` waits for the lock does not free
+    the store under it: ``close()`` returns at once, refuses new calls
+    (``ValueError``), and the reference is dropped when the last call in
+    flight returns.  ``copy.deepcopy`` and ``pickle`` are refused (TypeError):
+    the store is your object at a fixed address, and the reference is a
+    pointer valid only in this process.
     """
 
+    _owns = "a reference to a C storectx_async_store"
+
     def __init__(self, store_id, address):
-        self._ptr = None
+        self._init(None)
         out = ctypes.c_void_p()
         _check(lib.storectx_async_store_new(store_id, address, ctypes.byref(out)))
         self._ptr = out.value
+
+    def _init(self, ptr):
+        self._ptr = ptr
+        self._lock = threading.Lock()
+        self._users = 0        # calls in flight on self._ptr
+        self._closing = False  # close() was called; the last user releases
 
     @classmethod
     def _adopt(cls, ptr):
         """Wrap a reference the caller already owns."""
         self = cls.__new__(cls)
-        self._ptr = ptr
+        self._init(ptr)
         return self
 
-    def _live(self):
-        if self._ptr is None:
-            raise ValueError("storectx: AsyncStore is closed")
-        return ctypes.c_void_p(self._ptr)
+    def _enter(self):
+        """Start a call: the reference stays held until ``_leave()``."""
+        with self._lock:
+            if self._ptr is None or self._closing:
+                raise ValueError("storectx: AsyncStore is closed")
+            self._users += 1
+            return ctypes.c_void_p(self._ptr)
+
+    def _leave(self):
+        with self._lock:
+            self._users -= 1
+            if self._users or not self._closing or self._ptr is None:
+                return
+            ptr, self._ptr = self._ptr, None
+        lib.storectx_async_store_release(ctypes.c_void_p(ptr))
 
     @property
     def closed(self):
-        return self._ptr is None
+        """True once ``close()`` was called (new calls are refused)."""
+        return self._closing or self._ptr is None
 
     @property
     def id(self):
         """The store id given at creation."""
-        return lib.storectx_async_store_id(self._live())
+        ptr = self._enter()
+        try:
+            return lib.storectx_async_store_id(ptr)
+        finally:
+            self._leave()
 
     def clone(self):
         """A new reference to the same async store."""
-        return AsyncStore._adopt(lib.storectx_async_store_clone(self._live()))
+        ptr = self._enter()
+        try:
+            return AsyncStore._adopt(lib.storectx_async_store_clone(ptr))
+        finally:
+            self._leave()
+
+    def __copy__(self):
+        """``copy.copy(store)``: a new reference (``clone()``), its own owner."""
+        return self.clone()
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot deepcopy AsyncStore: the store behind it is your object at a fixed "
+                        "address, which no copy duplicates; use clone() or copy.copy() for another "
+                        "reference to the same store")
 
     def try_write(self):
         """Take the write lock without waiting; ``BUSY`` if it is held."""
-        out = ctypes.c_void_p()
-        _check(lib.storectx_async_store_try_write(self._live(), ctypes.byref(out)))
-        return WriteGuard(out.value, self.id)
+        ptr = self._enter()
+        try:
+            out = ctypes.c_void_p()
+            _check(lib.storectx_async_store_try_write(ptr, ctypes.byref(out)))
+            guard = WriteGuard(out.value, None)
+            guard.store_id = lib.storectx_async_store_id(ptr)
+            return guard
+        finally:
+            self._leave()
 
     def write(self, timeout=None):
         """Take the write lock, waiting up to ``timeout`` seconds (None: forever;
         0: try once).  ``TIMED_OUT`` after the timeout, ``WOULD_DEADLOCK`` if
         this thread's own stack holds the lock.  The GIL is released while
-        waiting, but a forever-wait cannot be interrupted by Ctrl-C."""
+        waiting, but the wait cannot be interrupted (Ctrl-C, or ``close()`` on
+        another thread: the wait goes on; the reference is dropped after it).
+        In asyncio, ``await write_async()`` instead."""
         if timeout is None:
             timeout_ns = WAIT_FOREVER
         else:
             timeout_ns = min(max(int(timeout * 1e9), 0), WAIT_FOREVER - 1)
-        out = ctypes.c_void_p()
-        _check(lib.storectx_async_store_write(self._live(), timeout_ns, ctypes.byref(out)))
-        return WriteGuard(out.value, self.id)
+        ptr = self._enter()
+        try:
+            out = ctypes.c_void_p()
+            _check(lib.storectx_async_store_write(ptr, timeout_ns, ctypes.byref(out)))
+            guard = WriteGuard(out.value, None)
+            guard.store_id = lib.storectx_async_store_id(ptr)
+            return guard
+        finally:
+            self._leave()
+
+    async def write_async(self, timeout=None):
+        """``await store.write_async(timeout)``: ``write()`` for asyncio -- waits
+        for the lock without blocking the event loop (tries, then sleeps with
+        a growing back-off, 0.5 ms to 20 ms), so the task holding the lock
+        can run and release it.  ``WOULD_DEADLOCK`` at once if this thread's
+        stack (in a carried task: the task's own entries) holds the lock;
+        ``TIMED_OUT`` after ``timeout`` seconds (None: no limit).  Cancelling
+        the awaiting task leaves nothing locked."""
+        import asyncio  # noqa: PLC0415 -- only asyncio users pay for it
+
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0)
+        delay = 0.0005
+        while True:
+            try:
+                return self.write(0)
+            except StoreCtxError as err:
+                if err.status != Status.TIMED_OUT:
+                    raise
+                if deadline is not None and loop.time() >= deadline:
+                    raise
+            wait = delay if deadline is None else min(delay, max(deadline - loop.time(), 0))
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, 0.02)
+
+    async_store_write_async = write_async
 
     def close(self):
-        """Drop this reference (idempotent)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr is not None:
-            lib.storectx_async_store_release(ctypes.c_void_p(ptr))
+        """Drop this reference (idempotent).  Calls in flight on other threads
+        keep it until they return; the last one drops it."""
+        with self._lock:
+            if self._ptr is None or self._closing:
+                return
+            self._closing = True
+            if self._users:
+                return
+            ptr, self._ptr = self._ptr, None
+        lib.storectx_async_store_release(ctypes.c_void_p(ptr))
 
     release = close
 
@@ -592,21 +756,30 @@ class AsyncStore:
             pass
 
     def __repr__(self):
-        if self._ptr is None:
+        try:
+            return "AsyncStore(id=%d)" % self.id
+        except ValueError:
             return "AsyncStore(closed)"
-        return "AsyncStore(id=%d)" % self.id
 
 
-class WriteGuard:
+class WriteGuard(_SingleOwner):
     """An owned write lock on an async store (``storectx_write_guard *``).
 
-    ``install()`` pushes it as an async entry and consumes it (uninstalling
-    that entry unlocks).  Otherwise ``release()`` unlocks -- also on ``with``
-    exit and in ``__del__``, from any thread.
+    ``install()`` (alias ``install_async()``) pushes it as an async entry and
+    consumes it (uninstalling that entry unlocks).  Otherwise ``release()``
+    unlocks -- also on ``with`` exit and in ``__del__``, from any thread.
+
+    Thread-safe: calls from several threads are serialized, so ``release()``
+    on one thread while ``install()`` runs on another waits for it (and is
+    then a no-op if the install consumed the guard).  Not copyable, not
+    picklable: the lock has one owner.
     """
+
+    _owns = "a store's write lock (a C storectx_write_guard)"
 
     def __init__(self, ptr, store_id):
         self._ptr = ptr
+        self._lock = threading.Lock()
         self.store_id = store_id
 
     @property
@@ -617,24 +790,29 @@ class WriteGuard:
     @property
     def store(self):
         """The store's address (None once released or consumed)."""
-        if self._ptr is None:
-            return None
-        return lib.storectx_write_guard_store(ctypes.c_void_p(self._ptr))
+        with self._lock:
+            if self._ptr is None:
+                return None
+            return lib.storectx_write_guard_store(ctypes.c_void_p(self._ptr))
 
     def install(self):
         """``storectx_install_async``: push the async entry and return its
         ``InstallGuard``.  On failure (e.g. ``ALREADY_ON_STACK``) the guard is
         still owned by this object."""
-        if self._ptr is None:
-            raise ValueError("storectx: WriteGuard was already released or installed")
-        out = InstallGuardHandle()
-        _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
-        self._ptr = None  # consumed by the entry
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError("storectx: WriteGuard was already released or installed")
+            out = InstallGuardHandle()
+            _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
+            self._ptr = None  # consumed by the entry
         return InstallGuard(out, self.store_id)
+
+    install_async = install
 
     def release(self):
         """Unlock (idempotent; a no-op once installed)."""
-        ptr, self._ptr = self._ptr, None
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.storectx_write_guard_release(ctypes.c_void_p(ptr))
 
@@ -652,7 +830,7 @@ class WriteGuard:
             pass
 
     def __repr__(self):
-        return "WriteGuard(store_id=%d, %s)" % (
+        return "WriteGuard(store_id=%s, %s)" % (
             self.store_id, "owned" if self._ptr is not None else "released")
 
 
@@ -660,17 +838,24 @@ class WriteGuard:
 # Suspend and resume
 # --------------------------------------------------------------------------
 
-class Suspended:
+class Suspended(_SingleOwner):
     """A detached segment of stack entries (``storectx_suspended *``).
 
     Made by ``suspend(base_depth)``; ``resume()`` on any thread pushes the
     entries back and consumes it.  ``free()`` (also in ``__del__`` if never
     resumed) cancels it: the entries are dropped, their write locks released
     and their handles become stale.
+
+    Thread-safe: calls from several threads are serialized (``free()`` while
+    ``resume()`` runs elsewhere waits, then finds it consumed).  Not copyable,
+    not picklable: the segment has one owner.
     """
+
+    _owns = "a detached segment of stack entries (a C storectx_suspended)"
 
     def __init__(self, ptr):
         self._ptr = ptr
+        self._lock = threading.Lock()
 
     @property
     def pending(self):
@@ -678,24 +863,27 @@ class Suspended:
         return self._ptr is not None
 
     def __len__(self):
-        if self._ptr is None:
-            return 0
-        return lib.storectx_suspended_len(ctypes.c_void_p(self._ptr))
+        with self._lock:
+            if self._ptr is None:
+                return 0
+            return lib.storectx_suspended_len(ctypes.c_void_p(self._ptr))
 
     def resume(self):
         """Push the entries back on this thread's stack and return the depth
         they start at (the base depth for the next ``suspend``).  On failure
         (``ALREADY_ON_STACK``) the segment is untouched and still owned."""
-        if self._ptr is None:
-            raise ValueError("storectx: Suspended was already resumed or freed")
-        base = ctypes.c_size_t()
-        _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
-        self._ptr = None
+        with self._lock:
+            if self._ptr is None:
+                raise ValueError("storectx: Suspended was already resumed or freed")
+            base = ctypes.c_size_t()
+            _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
+            self._ptr = None
         return base.value
 
     def free(self):
         """Cancel the segment (idempotent)."""
-        ptr, self._ptr = self._ptr, None
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.storectx_suspended_free(ctypes.c_void_p(ptr))
 
@@ -715,6 +903,462 @@ def suspend(base_depth):
     out = ctypes.c_void_p()
     _check(lib.storectx_suspend(base_depth, ctypes.byref(out)))
     return Suspended(out.value)
+
+
+# --------------------------------------------------------------------------
+# The C names
+# --------------------------------------------------------------------------
+# Each C function has a Python function of the same name without the
+# ``storectx_`` prefix: storectx_install_async(g) is install_async(g), and so
+# on. They call the objects' methods (which stay the primary API).
+
+def uninstall(guard):
+    """``storectx_uninstall``: ``guard.uninstall()``."""
+    guard.uninstall()
+
+
+def install_guard_installed(guard):
+    """``storectx_install_guard_installed``: ``guard.installed``."""
+    return guard.installed
+
+
+def async_store_new(store_id, address):
+    """``storectx_async_store_new``: ``AsyncStore(store_id, address)``."""
+    return AsyncStore(store_id, address)
+
+
+def async_store_clone(store):
+    """``storectx_async_store_clone``: ``store.clone()``."""
+    return store.clone()
+
+
+def async_store_release(store):
+    """``storectx_async_store_release``: ``store.close()`` (None is fine)."""
+    if store is not None:
+        store.close()
+
+
+def async_store_id(store):
+    """``storectx_async_store_id``: ``store.id``."""
+    return store.id
+
+
+def async_store_try_write(store):
+    """``storectx_async_store_try_write``: ``store.try_write()``."""
+    return store.try_write()
+
+
+def async_store_write(store, timeout=None):
+    """``storectx_async_store_write``: ``store.write(timeout)`` (seconds)."""
+    return store.write(timeout)
+
+
+def write_guard_store(guard):
+    """``storectx_write_guard_store``: ``guard.store``."""
+    return guard.store
+
+
+def write_guard_release(guard):
+    """``storectx_write_guard_release``: ``guard.release()`` (None is fine)."""
+    if guard is not None:
+        guard.release()
+
+
+def install_async(write_guard):
+    """``storectx_install_async``: push ``write_guard`` as an async entry
+    (consuming it) and return the ``InstallGuard``:
+    ``with storectx.install_async(store.write()):``."""
+    return write_guard.install()
+
+
+def borrow_clone(borrow):
+    """``storectx_borrow_clone``: ``borrow.clone()``."""
+    return borrow.clone()
+
+
+def borrow_release(borrow):
+    """``storectx_borrow_release``: ``borrow.release()``."""
+    borrow.release()
+
+
+def unpause(pause_guard):
+    """``storectx_unpause``: ``pause_guard.unpause()``."""
+    pause_guard.unpause()
+
+
+def resume(segment):
+    """``storectx_resume``: ``segment.resume()``; returns the base depth."""
+    return segment.resume()
+
+
+def suspended_len(segment):
+    """``storectx_suspended_len``: ``len(segment)``."""
+    return len(segment)
+
+
+def suspended_free(segment):
+    """``storectx_suspended_free``: ``segment.free()`` (None is fine)."""
+    if segment is not None:
+        segment.free()
+
+
+# --------------------------------------------------------------------------
+# asyncio: the entries follow the task
+# --------------------------------------------------------------------------
+# An asyncio task runs in steps on the event loop's thread; between steps
+# (at each await that suspends) other tasks run there. A task's entries must
+# not stay on that thread between its steps: carried() drives the task's
+# coroutine step by step, putting the task's entries back on the thread
+# (storectx_resume) before each step and detaching them (storectx_suspend)
+# after it, into the task's TaskContext. It works for any awaitable and any
+# asyncio event loop: it only wraps send()/throw()/close().
+
+_PARKED, _HELD, _DONE = "parked", "held", "done"
+
+_current_context = contextvars.ContextVar("storectx_task_context", default=None)
+
+
+class TaskContext(_SingleOwner):
+    """The entries of one carried task while it is suspended.
+
+    ``carried()`` makes one per task and drives it; ``with_entries(fn)``
+    lends the entries to ``fn`` on another thread (an executor) while the
+    task awaits.  The entries are in exactly one place at a time: on the
+    thread running a step of the task, on the thread running a
+    ``with_entries`` function, or parked here.  Thread-safe (a lock and a
+    condition); not copyable, not picklable.
+    """
+
+    _owns = "the entries of a suspended task"
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._state = _PARKED
+        self._segment = None   # Suspended while parked with entries
+        self._holder = None    # thread id holding the entries
+        self._wakers = []      # called (under the lock) when parked again
+
+    @property
+    def carried(self):
+        """Number of entries parked (0 while a thread holds them)."""
+        with self._cond:
+            return len(self._segment) if self._segment is not None else 0
+
+    @property
+    def state(self):
+        """``"parked"``, ``"held"`` (by the thread in ``holder``) or ``"done"``."""
+        return self._state
+
+    @property
+    def holder(self):
+        """The ``threading.get_ident()`` of the thread holding the entries."""
+        return self._holder
+
+    def _held_here(self):
+        return self._state == _HELD and self._holder == threading.get_ident()
+
+    def _acquire(self, waker=None, block=True):
+        """Put the task's entries on top of this thread's stack and return
+        the base depth they start at.  While another thread holds them:
+        with ``waker``, register it (called when they are parked again) and
+        return None; with ``block=False``, return None; else wait until
+        they are parked.  ALREADY_ON_STACK from the resume leaves them
+        parked."""
+        with self._cond:
+            while self._state == _HELD:
+                if waker is not None:
+                    self._wakers.append(waker)
+                    return None
+                if not block:
+                    return None
+                self._cond.wait()
+            if self._state == _DONE:
+                raise RuntimeError("storectx: the task has ended; it has no entries to lend")
+            self._state, self._holder = _HELD, threading.get_ident()
+            segment, self._segment = self._segment, None
+        if segment is None:
+            return depth()
+        try:
+            return segment.resume()
+        except BaseException:
+            with self._cond:
+                self._segment = segment
+                self._park_locked()
+            raise
+
+    def _park_locked(self):
+        self._state, self._holder = _PARKED, None
+        self._cond.notify_all()
+        wakers, self._wakers = self._wakers, []
+        for wake in wakers:
+            wake()
+
+    def _release(self, base):
+        """Detach the entries above ``base`` from this thread into the
+        context.  If the stack is below ``base`` (the task popped entries
+        that were not its own), parks nothing and raises INVALID_ARGUMENT."""
+        error = None
+        try:
+            segment = suspend(base) if depth() != base else None
+        except StoreCtxError as err:
+            segment, error = None, err
+        with self._cond:
+            self._segment = segment
+            self._park_locked()
+        if error is not None:
+            raise error
+
+    def _drop(self):
+        """Free the parked entries (their locks released)."""
+        with self._cond:
+            segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.free()
+
+    def _finish(self, base):
+        """The task ended on this thread: whatever it left above ``base`` is
+        freed (locks released), and the context is done.  Returns how many
+        entries were left."""
+        left = 0
+        if depth() > base:
+            try:
+                segment = suspend(base)
+                left = len(segment)
+                segment.free()
+            except StoreCtxError:
+                pass
+        with self._cond:
+            self._segment = None
+            self._state = _DONE
+            self._holder = None
+            self._cond.notify_all()
+            wakers, self._wakers = self._wakers, []
+        for wake in wakers:
+            wake()
+        return left
+
+
+def current_task_context():
+    """The ``TaskContext`` of the carried task running on this thread, or
+    None outside one."""
+    return _current_context.get()
+
+
+def _waiter(loop):
+    """An asyncio future on ``loop`` and a thread-safe callable that sets it."""
+    fut = loop.create_future()
+
+    def wake():
+        def set_it():
+            if not fut.done():
+                fut.set_result(None)
+        try:
+            loop.call_soon_threadsafe(set_it)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    return fut, wake
+
+
+def _drive(awaitable, ctx):
+    """The generator behind ``carried()``: steps ``awaitable`` with the
+    task's entries on the stepping thread, parks them between steps."""
+    it = awaitable.__await__()
+    to_send, to_throw = None, None
+    while True:
+        # The entries come back to this thread. If a with_entries() function
+        # still has them on another thread (the task was cancelled while it
+        # ran), wait for it without blocking the loop.
+        while True:
+            fut = None
+            try:
+                base = ctx._acquire(block=False)
+                if base is None:
+                    loop = _loop_or_none()
+                    if loop is None:  # stepped by hand, not by an event loop
+                        base = ctx._acquire()
+                    else:
+                        fut, wake = _waiter(loop)
+                        base = ctx._acquire(waker=wake)
+            except StoreCtxError as err:
+                # ALREADY_ON_STACK: this thread has one of the task's stores;
+                # the entries are dropped (locks released), as C++ carry()
+                # does, and the error reaches the coroutine.
+                ctx._drop()
+                to_throw = err
+                continue
+            if base is not None:
+                break
+            try:
+                yield from fut
+            except GeneratorExit:
+                _close(it, ctx, ctx._acquire())  # closed while waiting: wait here
+                raise
+            except BaseException as exc:  # noqa: B902 -- delivered with the entries
+                if to_throw is None:
+                    to_throw = exc
+        token = _current_context.set(ctx)
+        try:
+            if to_throw is not None:
+                exc, to_throw = to_throw, None
+                yielded = it.throw(exc)
+            else:
+                yielded = it.send(to_send)
+        except BaseException as exc:  # noqa: B902 -- returned or raised: the task is over
+            _current_context.reset(token)
+            _end(ctx, base, exc)
+            if isinstance(exc, StopIteration):
+                return exc.value
+            raise
+        try:
+            ctx._release(base)
+        except StoreCtxError as err:  # popped below its base: tell the coroutine
+            to_throw = err
+            continue
+        finally:
+            _current_context.reset(token)
+        try:
+            to_send = yield yielded
+        except GeneratorExit:
+            _close(it, ctx, ctx._acquire())
+            raise
+        except BaseException as exc:  # noqa: B902 -- thrown in (cancel): delivered next step
+            to_send, to_throw = None, exc
+
+
+def _loop_or_none():
+    import asyncio  # noqa: PLC0415
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _end(ctx, base, exc):
+    left = ctx._finish(base)
+    if left:
+        warnings.warn("storectx: a carried task ended with %d entr%s of its own on the stack; "
+                      "freed them (write locks released): use with-blocks"
+                      % (left, "y" if left == 1 else "ies"), ResourceWarning, stacklevel=3)
+
+
+def _close(it, ctx, base):
+    """Close the coroutine with its entries on this thread (its finally
+    blocks and with-blocks unwind them), then free what is left."""
+    token = _current_context.set(ctx)
+    try:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+    finally:
+        _current_context.reset(token)
+        _end(ctx, base, None)
+
+
+class _Driver:
+    __slots__ = ("_awaitable", "_ctx")
+
+    def __init__(self, awaitable, ctx):
+        self._awaitable = awaitable
+        self._ctx = ctx
+
+    def __await__(self):
+        return _drive(self._awaitable, self._ctx)
+
+
+async def _carried(awaitable, ctx):
+    return await _Driver(awaitable, ctx)
+
+
+def carried(awaitable):
+    """A coroutine that awaits ``awaitable`` (a coroutine or any awaitable)
+    with its entries carried as a task: every entry it pushes stays with it
+    across its awaits -- detached from the event loop's thread while it is
+    suspended, back on top of the stack (of whatever thread steps it) when
+    it resumes -- so interleaved tasks never see one another's entries.
+    When it ends (returns, raises, is cancelled or closed) its with-blocks
+    have unwound their entries on the stepping thread; anything left is
+    freed (locks released, ResourceWarning) so nothing stays on the loop's
+    thread.  Use it where a task starts::
+
+        asyncio.create_task(storectx.carried(handler(store)))
+        asyncio.run(storectx.carried(main()))
+
+    or decorate the coroutine function (``@storectx.carrying``), or carry
+    every task of a loop (``loop.set_task_factory(storectx.task_factory)``).
+    One context per task: coroutines the task awaits inline share it; a
+    ``carried()`` awaited inside a carried task is a child with its own
+    entries, on top of the parent's while it runs."""
+    return _carried(awaitable, TaskContext())
+
+
+def _is_carried(coro):
+    return getattr(coro, "cr_code", None) is _carried.__code__
+
+
+def carrying(coroutine_function):
+    """Decorator: ``@storectx.carrying async def handler(...)`` -- each call
+    returns ``carried(handler(...))``."""
+
+    @functools.wraps(coroutine_function)
+    def start(*args, **kwargs):
+        return carried(coroutine_function(*args, **kwargs))
+
+    return start
+
+
+def task_factory(loop, coro, **kwargs):
+    """For ``loop.set_task_factory(storectx.task_factory)``: every task the
+    loop creates runs ``carried(coro)`` (a coroutine already carried is not
+    wrapped twice)."""
+    import asyncio  # noqa: PLC0415
+
+    if not _is_carried(coro):
+        coro = carried(coro)
+    return asyncio.Task(coro, loop=loop, **kwargs)
+
+
+def with_entries(fn):
+    """``fn`` wrapped to run with the calling task's entries, on whatever
+    thread calls it -- for ``loop.run_in_executor(None, with_entries(fn))``
+    and ``asyncio.to_thread(with_entries(fn))``.  Call it inside a carried
+    task.  The wrapper waits until the task has parked its entries (it
+    awaits the executor), puts them on top of the executor thread's stack,
+    runs ``fn``, and parks them again (with any entries ``fn`` left, which
+    follow the task) before it returns.  If the task is cancelled meanwhile,
+    its next step waits (without blocking the loop) for ``fn`` to return, so
+    the entries are back before the CancelledError reaches it.  Called on
+    the task's own step, it just calls ``fn``."""
+    ctx = _current_context.get()
+    if ctx is None:
+        raise RuntimeError("storectx.with_entries: not inside a carried task (see "
+                           "storectx.carried, storectx.task_factory)")
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if ctx._held_here():
+            return fn(*args, **kwargs)
+        base = ctx._acquire()
+        token = _current_context.set(ctx)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _current_context.reset(token)
+            ctx._release(base)
+
+    return run
+
+
+async def to_thread(fn, *args, **kwargs):
+    """``asyncio.to_thread`` with the task's entries: runs ``fn(*args,
+    **kwargs)`` on the loop's default executor with ``with_entries(fn)``,
+    in a copy of the current contextvars context."""
+    import asyncio  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, with_entries(fn), *args, **kwargs)
+    return await loop.run_in_executor(None, call)
 
 
 # _load_library() accepted only a library of ABI_VERSION.

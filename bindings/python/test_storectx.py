@@ -7,7 +7,7 @@ Covers: nested cross-store calls with ctypes buffers as stores; misuse answered
 by the right status (out-of-order, stale, zeroed and wrong-kind handles, NULL
 out-pointers); a coroutine suspended on one threading.Thread and resumed on
 another; async store write locks (BUSY, TIMED_OUT, WOULD_DEADLOCK); and the
-README "Use it from Python" snippets, which are run verbatim from the strings
+docs/python.md and docs/thread-pools.md snippets, which are run verbatim from the strings
 below.
 """
 
@@ -28,7 +28,7 @@ from storectx import Status, StoreCtxError  # noqa: E402
 
 JOIN_TIMEOUT = 10.0
 
-# The README "Use it from Python" snippets, verbatim (same lines as the README).
+# The docs/python.md "Use it from Python" snippets, verbatim (same lines as there).
 README_NESTED = '''\
 import ctypes
 import storectx  # finds libstorectx next to itself, else on the loader path
@@ -77,7 +77,7 @@ for poll in (first_poll, second_poll):
 '''
 
 
-# The README "Thread pools and FFI worker threads" snippet, verbatim.
+# The docs/thread-pools.md Python snippet, verbatim.
 README_POOL = '''\
 import ctypes
 from concurrent.futures import ThreadPoolExecutor
@@ -613,21 +613,21 @@ class Readme(StoreCtxTestCase):
     def test_readme_pool_snippet(self):
         self.run_snippet("readme_pool", README_POOL)
 
-    def test_readme_shows_these_snippets(self):
-        readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
-        try:
-            with open(readme, encoding="utf-8") as f:
-                text = f.read()
-        except OSError:
-            self.skipTest("no README.md next to bindings/")
-        if "## Use it from Python" not in text:
-            self.skipTest("README.md has no 'Use it from Python' section yet")
-        blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-        self.assertIn(README_NESTED, blocks, "README's Python snippet differs from README_NESTED")
-        self.assertIn(README_THREADS, blocks, "README's Python snippet differs from README_THREADS")
-        if "### Thread pools and FFI worker threads" in text:
-            self.assertIn(README_POOL, blocks, "README's pool snippet differs from README_POOL")
+    def test_docs_show_these_snippets(self):
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
 
+        def blocks_of(page):
+            try:
+                with open(os.path.join(docs, page), encoding="utf-8") as f:
+                    return re.findall(r"```python\n(.*?)```", f.read(), re.S)
+            except OSError:
+                self.skipTest("no docs/%s next to bindings/" % page)
+
+        python = blocks_of("python.md")
+        self.assertIn(README_NESTED, python, "docs/python.md's snippet differs from README_NESTED")
+        self.assertIn(README_THREADS, python, "docs/python.md's snippet differs from README_THREADS")
+        self.assertIn(README_POOL, blocks_of("thread-pools.md"),
+                      "docs/thread-pools.md's snippet differs from README_POOL")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

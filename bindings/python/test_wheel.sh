@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wheel test: `pip install <repo>` into a fresh virtual environment builds a
 # wheel that carries libstorectx.so, and the installed binding finds it with
-# no environment variables; then every ```python block of the README's
+# no environment variables; then every ```python block of docs/python.md's
 # "Use it from Python" section runs, verbatim, with that environment's python
 # from a directory outside the repository.
 # Needs python3 with venv and pip, cargo, and PyPI (the build backend,
@@ -56,18 +56,18 @@ assert storectx.lib._name == os.path.join(here, "libstorectx.so"), storectx.lib.
 print("ok: import storectx ->", storectx.lib._name, storectx.version())
 PY
 
-# The README's Python snippets, verbatim.
-"$py" - "$repo/README.md" "$work/snippets" <<'PY'
+# The Python snippets of docs/python.md ("Use it from Python"), verbatim.
+"$py" - "$repo/docs/python.md" "$work/snippets" <<'PY'
 import os, re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 section = text.split("\n## Use it from Python\n", 1)[1].split("\n## ", 1)[0]
 blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-assert blocks, "no python blocks in the README's 'Use it from Python'"
+assert blocks, "no python blocks in docs/python.md's 'Use it from Python'"
 os.makedirs(sys.argv[2])
 for i, block in enumerate(blocks):
     with open(os.path.join(sys.argv[2], "snippet%d.py" % i), "w") as f:
         f.write(block)
-print("README 'Use it from Python': %d snippets" % len(blocks))
+print("docs/python.md 'Use it from Python': %d snippets" % len(blocks))
 PY
 for snippet in "$work"/snippets/*.py; do
   "$py" "$snippet" >"$snippet.out" 2>&1 || { cat "$snippet.out"; fail "$(basename "$snippet") failed"; }

@@ -60,12 +60,19 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 }
 
 /// Creates an async store for the embedder's `store` (never dereferenced)
-/// under `id`, with one reference, written to `*out`. NULL `store`/`out`:
-/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
-/// `STORECTX_ERR_INVALID_ARGUMENT`.
+/// under `id` (from `storectx_store_id_new()`), with one reference, written to
+/// `*out`. Release each reference once with `storectx_async_store_release`.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `out` must be NULL or point to writable memory for one pointer.
+/// `out` must point to writable memory for one pointer. NULL is not optional:
+/// it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_async
 #[no_mangle]
@@ -139,12 +146,23 @@ pub unsafe extern "C" fn storectx_async_store_id(
     })
 }
 
-/// Takes the store's lock if it is free (`STORECTX_ERR_BUSY` otherwise) and
-/// writes the write guard to `*out`.
+/// Takes the store's lock if it is free and writes the write guard to
+/// `*out`. Never waits.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `out` is NULL.
+/// - `STORECTX_ERR_BUSY`: the store is locked (by a write guard, an entry or
+///   a suspended segment, of any thread).
+/// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
+///   some, from any thread, and any thread can take one again).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `s` must be NULL or a live reference from this library; `out` NULL or
-/// writable for one pointer.
+/// `s` must be a live reference from this library and `out` must point to
+/// writable memory for one pointer. NULL is not optional for either: it is
+/// refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_async
 #[no_mangle]
@@ -169,13 +187,24 @@ fn null_store() -> Error {
 }
 
 /// Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
-/// once; `UINT64_MAX`: forever) — `STORECTX_ERR_TIMED_OUT` when it stays
-/// locked — and writes the write guard to `*out`. Refuses at once with
-/// `STORECTX_ERR_WOULD_DEADLOCK` when this thread's own stack holds the lock.
+/// once; `UINT64_MAX`: forever), and writes the write guard to `*out`. The
+/// wait is not a cancellation point (see docs/threading.md).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `out` is NULL.
+/// - `STORECTX_ERR_WOULD_DEADLOCK`: this thread's own stack holds the store's
+///   lock (refused at once, without waiting).
+/// - `STORECTX_ERR_TIMED_OUT`: the store stayed locked for `timeout_ns`.
+/// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
+///   some, from any thread, and any thread can take one again).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `s` must be NULL or a live reference from this library; `out` NULL or
-/// writable for one pointer.
+/// `s` must be a live reference from this library and `out` must point to
+/// writable memory for one pointer. NULL is not optional for either: it is
+/// refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_async
 #[no_mangle]
@@ -233,14 +262,29 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 /// Pushes an async entry that takes over `g` and its lock, and writes its
 /// install guard to `*out`. Takes ownership of `g` on success only (on any
 /// refusal `g` still holds the lock and stays the caller's); uninstalling
-/// the entry releases the lock. `STORECTX_ERR_ALREADY_ON_STACK` when the
-/// store is already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` for
-/// a spent or forged guard; `STORECTX_ERR_NO_CONTEXT` when this thread has
-/// finished exiting.
+/// the entry releases the lock.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `g` or `out` is NULL.
+/// - `STORECTX_ERR_STALE_HANDLE`: `g` was released, already consumed, or never
+///   came from this library.
+/// - `STORECTX_ERR_ALREADY_ON_STACK`: the store is already on this thread's
+///   stack.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
+///   see the first-call case below.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `out` must be NULL or point to writable memory for one
-/// `storectx_install_guard`. `g` may be any value.
+/// `out` must point to writable memory for one `storectx_install_guard`; NULL
+/// is not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`. `g` may
+/// be any value: it is validated.
 ///
 /// \ingroup api_async
 #[no_mangle]

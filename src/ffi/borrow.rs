@@ -34,13 +34,27 @@ unsafe fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>,
 
 /// Borrows the current store, which must be `id`: writes its address to
 /// `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
-/// Errors: `STORECTX_ERR_NO_CONTEXT` (empty stack), `..._NOT_INSTALLED`,
-/// `..._PAUSED` (deeper in the stack), `..._INVALID_ARGUMENT` (id 0, or the
-/// count is at `UINT32_MAX`), `..._NULL_ARGUMENT`. O(1).
+/// O(1).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved), or
+///   the entry's borrow count is at `UINT32_MAX`.
+/// - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+/// - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+///   is exiting and its libstorectx state was already torn down (a call from
+///   a late thread-exit destructor): nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `store` and `out` must each be NULL or point to writable memory of their
-/// type.
+/// `store` must point to writable memory for a `void *`; `out` must point to
+/// writable memory for one `storectx_borrow`. NULL is not optional: it is
+/// refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_borrow
 #[no_mangle]
@@ -85,10 +99,25 @@ unsafe extern "C" fn get_current_slow(
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
-/// that ends before anything else can touch the stack.
+/// that ends before anything else can touch the stack. O(1).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `store` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+/// - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+/// - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+///   is exiting and its libstorectx state was already torn down (a call from
+///   a late thread-exit destructor): nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `store` must be NULL or point to writable memory for a `void *`.
+/// `store` must point to writable memory for a `void *`. NULL is not optional:
+/// it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_borrow
 #[no_mangle]
@@ -130,12 +159,26 @@ unsafe extern "C" fn get_current_transient_slow(
     })
 }
 
-/// Borrows the top store whatever its id, only if its borrow count is 0
-/// (`STORECTX_ERR_BORROWED` otherwise); writes its id, address and borrow.
+/// Borrows the top store whatever its id, only if its borrow count is 0;
+/// writes its id, address and borrow.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `id`, `store` or `out` is NULL.
+/// - `STORECTX_ERR_BORROWED`: the top entry is borrowed.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+///   is exiting and its libstorectx state was already torn down (a call from
+///   a late thread-exit destructor): nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `id`, `store` and `out` must each be NULL or point to writable memory of
-/// their type.
+/// `id` must point to writable memory for one `storectx_store_id`; `store` must
+/// point to writable memory for a `void *`; `out` must point to writable memory
+/// for one `storectx_borrow`. NULL is not optional: it is refused with
+/// `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_borrow
 #[no_mangle]
@@ -164,9 +207,26 @@ pub unsafe extern "C" fn storectx_get_current_unborrowed(
 /// `*async_store` — a new reference the caller releases with
 /// `storectx_async_store_release` — or NULL for a sync entry.
 ///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `async_store`, `store` or `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved), or
+///   the entry's borrow count is at `UINT32_MAX`.
+/// - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+/// - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+///   is exiting and its libstorectx state was already torn down (a call from
+///   a late thread-exit destructor): nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
+///
 /// # Safety
-/// `async_store`, `store` and `out` must each be NULL or point to writable
-/// memory of their type.
+/// `async_store` must point to writable memory for one pointer; `store` must
+/// point to writable memory for a `void *`; `out` must point to writable memory
+/// for one `storectx_borrow`. NULL is not optional: it is refused with
+/// `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_borrow
 #[no_mangle]
@@ -195,13 +255,30 @@ pub unsafe extern "C" fn storectx_get_current_async(
     })
 }
 
-/// One more borrow of the same entry, written to `*out`. The entry must be on
-/// top, sync (`STORECTX_ERR_NOT_SYNC`) and borrowed
-/// (`STORECTX_ERR_NOT_BORROWED`), its count below `UINT32_MAX`
-/// (`STORECTX_ERR_INVALID_ARGUMENT`).
+/// One more borrow of the same entry, written to `*out`.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+/// - `STORECTX_ERR_STALE_HANDLE`: `b` names no entry on this thread's stack
+///   (released entry, zeroed, forged, another thread's, suspended).
+/// - `STORECTX_ERR_OUT_OF_ORDER`: `b`'s entry is on this thread's stack but
+///   not on top.
+/// - `STORECTX_ERR_NOT_SYNC`: `b`'s entry is an async entry.
+/// - `STORECTX_ERR_NOT_BORROWED`: the entry's borrow count is 0.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: the entry's borrow count is at
+///   `UINT32_MAX`.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `out` must be NULL or point to writable memory for one `storectx_borrow`.
+/// `out` must point to writable memory for one `storectx_borrow`. NULL is not
+/// optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_borrow
 #[no_mangle]
@@ -218,9 +295,22 @@ pub unsafe extern "C" fn storectx_borrow_clone(
     })
 }
 
-/// Gives one borrow back. The entry must be on top
-/// (`STORECTX_ERR_OUT_OF_ORDER` / `STORECTX_ERR_STALE_HANDLE`) with a borrow
-/// count above 0 (`STORECTX_ERR_NOT_BORROWED`). O(1).
+/// Gives one borrow back. O(1).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_STALE_HANDLE`: `b` names no entry on this thread's stack
+///   (released entry, zeroed, forged, another thread's, suspended).
+/// - `STORECTX_ERR_OUT_OF_ORDER`: `b`'s entry is on this thread's stack but
+///   not on top.
+/// - `STORECTX_ERR_NOT_BORROWED`: the entry's borrow count is 0.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// \ingroup api_borrow
 #[no_mangle]

@@ -22,12 +22,8 @@ pub struct storectx_install_guard {
 /// writes its guard to `*out`.
 ///
 /// If `id` is already on top as a sync entry, a second entry is pushed (a
-/// nested call on the same store) and `store` must equal its address
-/// (`STORECTX_ERR_ADDRESS_MISMATCH`). If `id` is on top as an async entry,
-/// nothing is pushed and `*out` is a no-op guard. If `id` is deeper in the
-/// stack: `STORECTX_ERR_PAUSED`. NULL `store` or `out`:
-/// `STORECTX_ERR_NULL_ARGUMENT`; `id` 0 or `UINT64_MAX` (reserved):
-/// `STORECTX_ERR_INVALID_ARGUMENT`.
+/// nested call on the same store) and `store` must equal its address. If `id`
+/// is on top as an async entry, nothing is pushed and `*out` is a no-op guard.
 /// O(1), no allocation once the stack has grown.
 ///
 /// ```c
@@ -37,9 +33,25 @@ pub struct storectx_install_guard {
 /// storectx_uninstall(g);
 /// ```
 ///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+/// - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
+/// - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
+///   see the first-call case below.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
+///
 /// # Safety
-/// `out` must be NULL or point to memory writable for one
-/// `storectx_install_guard`.
+/// `out` must point to writable memory for one `storectx_install_guard`. NULL
+/// is not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_install
 #[no_mangle]
@@ -87,11 +99,23 @@ unsafe extern "C" fn install_slow(
     })
 }
 
-/// Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
-/// deeper, `STORECTX_ERR_STALE_HANDLE` if not on this thread's stack) and
-/// unborrowed (`STORECTX_ERR_STILL_BORROWED`). Uninstalling an async entry
-/// releases its write lock. The no-op guard pops nothing: it answers
-/// `STORECTX_OK` while the async entry it stands for is on top.
+/// Pops the guard's entry. Uninstalling an async entry releases its write
+/// lock. The no-op guard pops nothing: it answers `STORECTX_OK` while the
+/// async entry it stands for is on top.
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_STALE_HANDLE`: `guard` names no entry on this thread's
+///   stack (uninstalled, zeroed, forged, another thread's, suspended).
+/// - `STORECTX_ERR_OUT_OF_ORDER`: its entry is deeper in this thread's stack.
+/// - `STORECTX_ERR_STILL_BORROWED`: its entry has live borrows.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// \ingroup api_install
 #[no_mangle]

@@ -16,13 +16,28 @@ pub struct storectx_pause_guard {
     pub raw: u64,
 }
 
-/// Pauses the current store, which must be `id` (errors as
-/// `storectx_get_current`): takes one borrow away if its count is above 0
-/// and remembers whether it did. O(1).
+/// Pauses the current store, which must be `id`: takes one borrow away if
+/// its count is above 0 and remembers whether it did. O(1).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+/// - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
+/// - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61), or
+///   see the first-call case below.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
+///   is exiting and its libstorectx state was already torn down (a call from
+///   a late thread-exit destructor): nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `out` must be NULL or point to memory writable for one
-/// `storectx_pause_guard`.
+/// `out` must point to writable memory for one `storectx_pause_guard`. NULL is
+/// not optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_pause
 #[no_mangle]
@@ -64,12 +79,23 @@ unsafe extern "C" fn pause_slow(
     })
 }
 
-/// Ends a pause and restores the borrow it took. The pause's entry must be
-/// on top and this must be its innermost pause (`STORECTX_ERR_OUT_OF_ORDER`);
-/// a pause already ended, of an entry that is gone, or of another thread is
-/// `STORECTX_ERR_STALE_HANDLE`. Refused with `STORECTX_ERR_INVALID_ARGUMENT`,
-/// nothing changed, when the borrow it restores would take the count past
-/// `UINT32_MAX`. O(1).
+/// Ends a pause and restores the borrow it took. O(1).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_STALE_HANDLE`: the pause already ended, its entry is gone,
+///   or `g` is zeroed, forged or another thread's.
+/// - `STORECTX_ERR_OUT_OF_ORDER`: the pause's entry is not on top, or this is
+///   not its innermost pause.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: the borrow it restores would take the
+///   count past `UINT32_MAX`.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// \ingroup api_pause
 #[no_mangle]

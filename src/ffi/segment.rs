@@ -27,13 +27,27 @@ fn handle(s: *const storectx_suspended) -> u64 {
 /// Detaches every entry above `base_depth` (zero entries is fine) into a
 /// segment that keeps their borrows, pauses and write locks, written to
 /// `*out`. A coroutine records `storectx_depth()` when it starts or resumes
-/// and passes it here when it yields. `base_depth` above the stack:
-/// `STORECTX_ERR_INVALID_ARGUMENT`; 4,194,304 segments live at once:
-/// `STORECTX_ERR_EXHAUSTED` (free some, from any thread, and any thread can
-/// suspend again). O(segment).
+/// and passes it here when it yields. O(segment).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `out` is NULL.
+/// - `STORECTX_ERR_INVALID_ARGUMENT`: `base_depth` is above this thread's
+///   stack.
+/// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
+///   from any thread, and any thread can suspend again), or see the first-call
+///   case below.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `out` must be NULL or point to writable memory for one pointer.
+/// `out` must point to writable memory for one pointer. NULL is not optional:
+/// it is refused with `STORECTX_ERR_NULL_ARGUMENT`.
 ///
 /// \ingroup api_coroutines
 #[no_mangle]
@@ -58,14 +72,28 @@ pub unsafe extern "C" fn storectx_suspend(
 /// Pushes the segment back, in order, on top of this thread's stack (any
 /// thread, including one the library never saw), writes the depth where it
 /// starts to `*base_depth`, and consumes `s`: every guard, borrow and pause
-/// of its entries is valid again on this thread. Refused with
-/// `STORECTX_ERR_ALREADY_ON_STACK`, `s` untouched, when one of its stores is
-/// already on this thread's stack; `STORECTX_ERR_STALE_HANDLE` when `s` was
-/// already resumed or freed. O(segment).
+/// of its entries is valid again on this thread. O(segment).
+///
+/// # Errors
+/// A refused call changes nothing and writes no out-parameter;
+/// `storectx_last_error()` says what it expected and found.
+/// - `STORECTX_ERR_NULL_ARGUMENT`: `s` or `base_depth` is NULL.
+/// - `STORECTX_ERR_STALE_HANDLE`: `s` was already resumed or freed, or never
+///   came from this library.
+/// - `STORECTX_ERR_ALREADY_ON_STACK`: one of its stores is already on this
+///   thread's stack (`s` untouched: resume it elsewhere or free it).
+/// - `STORECTX_ERR_EXHAUSTED`: see the first-call case below.
+/// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
+///   state was already torn down (a call from a late thread-exit destructor):
+///   nothing was done.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
+///   create its state (no thread-specific data key or memory left).
+/// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
-/// `base_depth` must be NULL or point to writable memory for one `size_t`.
-/// `s` may be any value.
+/// `base_depth` must point to writable memory for one `size_t`; NULL is not
+/// optional: it is refused with `STORECTX_ERR_NULL_ARGUMENT`. `s` may be any
+/// value: it is validated.
 ///
 /// \ingroup api_coroutines
 #[no_mangle]

@@ -1,0 +1,147 @@
+//! The header's per-function docs are complete (issue 21): every function
+//! that returns `storectx_status` has an "# Errors" list that names only
+//! real statuses, lists `STORECTX_ERR_NULL_ARGUMENT` for each of its pointer
+//! parameters, `STORECTX_ERR_PANIC`, and — when it uses the thread's state —
+//! `STORECTX_ERR_NO_CONTEXT` after teardown; and its "# Safety" never reads
+//! a refused NULL as optional ("must be NULL or ..."). The header is
+//! generated from the doc comments in src/ffi/*.rs.
+
+use std::path::Path;
+
+/// Functions returning a status that never touch the calling thread's
+/// state (they work on an async store alone), so cannot meet its teardown.
+const STATELESS: &[&str] = &[
+    "storectx_async_store_new",
+    "storectx_async_store_try_write",
+    "storectx_async_store_write",
+];
+
+struct Function {
+    name: String,
+    doc: String,
+    /// Names of the parameters whose type is a pointer.
+    pointers: Vec<String>,
+}
+
+/// Every `storectx_status f(...)` declaration of the header with the doc
+/// comment right above it.
+fn status_functions(header: &str) -> Vec<Function> {
+    let mut found = Vec::new();
+    let mut rest = header;
+    while let Some(at) = rest.find("\nstorectx_status storectx_") {
+        let doc_end = rest[..at]
+            .rfind("*/")
+            .expect("a doc comment above each function");
+        let doc_start = rest[..doc_end].rfind("/**").expect("doc comment start");
+        let doc = rest[doc_start..doc_end].to_string();
+        let decl_start = at + "\nstorectx_status ".len();
+        let decl_end = decl_start + rest[decl_start..].find(");").expect("declaration ends");
+        let decl = &rest[decl_start..decl_end];
+        let (name, params) = decl.split_once('(').expect("parameter list");
+        let pointers = params
+            .split(',')
+            .filter(|p| p.contains('*'))
+            .map(|p| {
+                p.trim()
+                    .rsplit(|c: char| c == '*' || c.is_whitespace())
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        found.push(Function {
+            name: name.trim().to_string(),
+            doc,
+            pointers,
+        });
+        rest = &rest[decl_end..];
+    }
+    found
+}
+
+/// The part of `doc` from `heading` to the next heading or `\ingroup`.
+fn section<'a>(doc: &'a str, heading: &str) -> Option<&'a str> {
+    let start = doc.find(heading)? + heading.len();
+    let rest = &doc[start..];
+    let end = ["# ", "\\ingroup"]
+        .iter()
+        .filter_map(|h| rest.find(h))
+        .min()
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+#[test]
+fn every_status_function_lists_its_errors() {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
+            .expect("include/storectx.h");
+    let functions = status_functions(&header);
+    assert!(
+        functions.len() >= 16,
+        "found only {} status functions",
+        functions.len()
+    );
+    let names: Vec<&str> = storectx::error::STATUSES.iter().map(|s| s.name).collect();
+    let mut failures = Vec::new();
+    for f in &functions {
+        let Some(errors) = section(&f.doc, "# Errors") else {
+            failures.push(format!("{}: no \"# Errors\" section", f.name));
+            continue;
+        };
+        let errors = errors.replace("\n *", "");
+        let item = |status: &str| {
+            errors
+                .split("- `")
+                .find(|i| i.starts_with(&format!("{status}`:")))
+                .map(str::to_string)
+        };
+        for word in errors.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if word.starts_with("STORECTX_ERR_") && !names.contains(&word) {
+                failures.push(format!("{}: lists {word}, which is no status", f.name));
+            }
+        }
+        match item("STORECTX_ERR_NULL_ARGUMENT") {
+            None if !f.pointers.is_empty() => failures.push(format!(
+                "{}: takes pointers {:?} but does not list STORECTX_ERR_NULL_ARGUMENT",
+                f.name, f.pointers
+            )),
+            Some(text) => {
+                for p in &f.pointers {
+                    if !text.contains(&format!("`{p}`")) {
+                        failures.push(format!(
+                            "{}: STORECTX_ERR_NULL_ARGUMENT does not name `{p}`",
+                            f.name
+                        ));
+                    }
+                }
+            }
+            None => {}
+        }
+        if item("STORECTX_ERR_PANIC").is_none() {
+            failures.push(format!("{}: does not list STORECTX_ERR_PANIC", f.name));
+        }
+        if !STATELESS.contains(&f.name.as_str())
+            && !item("STORECTX_ERR_NO_CONTEXT").is_some_and(|t| t.contains("torn down"))
+        {
+            failures.push(format!(
+                "{}: does not list STORECTX_ERR_NO_CONTEXT after the thread's teardown",
+                f.name
+            ));
+        }
+        if let Some(safety) = section(&f.doc, "# Safety") {
+            let safety = safety.replace("\n *", "");
+            for p in &f.pointers {
+                if safety.contains(&format!("`{p}` must be NULL or"))
+                    || safety.contains(&format!("`{p}` NULL or"))
+                {
+                    failures.push(format!(
+                        "{}: # Safety reads NULL `{p}` as allowed, but it is refused",
+                        f.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
