@@ -11,8 +11,6 @@
  * every poll runs on a new pthread with an entry of its own underneath. A
  * call abandoned mid-way is cancelled with storectx_suspended_free and its
  * lock is released. */
-
-/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */
 #define _XOPEN_SOURCE 700 /* ucontext */
 #include <pthread.h>
 #include <stdbool.h>
@@ -166,3 +164,5 @@ int main(void) {
          polls + 3);
   return 0;
 }
+
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */

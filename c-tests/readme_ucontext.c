@@ -7,7 +7,6 @@
  * after each yield the coroutine checks it is on another thread and that its
  * stores still answer; a cancelled coroutine's lock is released and its
  * guards are stale. */
-/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */
 #define _XOPEN_SOURCE 700  /* ucontext */
 #include <pthread.h>
 #include <stdint.h>
@@ -144,3 +143,5 @@ int main(void) {
   CHECK(storectx_is_empty());
   return 0;
 }
+
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */

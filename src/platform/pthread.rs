@@ -10,10 +10,11 @@
 //! (a first call made from a `pthread_key` destructor would never be
 //! cleaned up).
 //!
-//! Destructor rounds differ: glibc and musl run up to
-//! `PTHREAD_DESTRUCTOR_ITERATIONS` (4) rounds, FreeBSD's libthr 4 as well,
-//! macOS's libpthread up to 8 — a key set during a round is seen in the
-//! next one on all of them, which is all the teardown needs (thread.rs).
+//! Destructor rounds: every C library runs the key destructors again while
+//! some key is still set, up to its `PTHREAD_DESTRUCTOR_ITERATIONS` rounds
+//! (4 in glibc and musl), so a key set during a round is seen in the next
+//! one, which is all the teardown needs (thread.rs). Which other
+//! destructors run before or after ours differs (docs/platforms.md).
 
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicUsize, Ordering};
