@@ -12,11 +12,10 @@
 # Programs that only make sense on some platforms say so in a `cprog: skip`
 # line, and the harness prints each skip with its reason.
 #
-# Cost: ~7-10 minutes on 2 cores from a warm cargo cache (checks ~1 min,
-# qemu suite ~4 min at STRESS_SCALE=5, musl ~1 min, wine ~3 min incl. the
-# prefix, CMake for Windows ~1 min); measured 12.6 min wall for 4.2 min of
-# CPU on a machine shared with six other builds, before STRESS_SCALE. Plus
-# the apt installs on a clean machine. Budget: 12 minutes.
+# Cost: measured 8.3 min wall on 2 cores shared with other builds, from a
+# warm cargo cache (qemu suite ~4 min at STRESS_SCALE=5, musl ~2 min, wine
+# suite ~2 min, CMake for Windows ~0.5 min); on a clean machine add the apt
+# installs and ~2 min of compiling for the seven targets. Budget: 12 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
