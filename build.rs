@@ -4,11 +4,15 @@
 //!
 //! * `STORECTX_SONAME=1` in the environment gives the cdylib its versioned
 //!   SONAME (see "Versioning and ABI" in the README): `libstorectx.so.0.<minor>`
-//!   while the version is 0.x, `libstorectx.so.<major>` from 1.0. The CMake
+//!   while the version is 0.x, `libstorectx.so.<major>` from 1.0; on macOS
+//!   the install name `@rpath/libstorectx.0.<minor>.dylib`. The CMake
 //!   build sets it, and stages the library under that name. A plain cargo
-//!   build leaves the SONAME out, so a program linked with
-//!   `-Ltarget/release -lstorectx` records `libstorectx.so`, the file cargo
-//!   writes, and runs from the cargo output as is.
+//!   build leaves the SONAME out (install name `@rpath/libstorectx.dylib`),
+//!   so a program linked with `-Ltarget/release -lstorectx` records the
+//!   file cargo writes, and runs from the cargo output as is. Windows has
+//!   no SONAME: `storectx.dll` with its import library
+//!   (`storectx.dll.lib` MSVC, `libstorectx.dll.a` GNU). Per platform:
+//!   docs/platforms.md.
 //! * `--features generate-header` regenerates include/storectx.h from
 //!   src/ffi/ with cbindgen (an optional build-dependency). The header is
 //!   committed; `.ci/run` regenerates it and fails if it differs.
@@ -21,14 +25,40 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=STORECTX_SONAME");
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
+    let want_soname = env::var("STORECTX_SONAME").is_ok_and(|v| !v.is_empty() && v != "0");
+    // The ABI name: 0.<minor> while the version is 0.x, <major> from 1.0.
+    let abi = if major == "0" {
+        format!("0.{minor}")
+    } else {
+        major.clone()
+    };
+    let vendor = env::var("CARGO_CFG_TARGET_VENDOR").unwrap_or_default();
+    let family = env::var("CARGO_CFG_TARGET_FAMILY").unwrap_or_default();
+    if vendor == "apple" {
+        // Mach-O: the install name is what a program linked to the dylib
+        // records. Versioned and @rpath-relative in the CMake build (which
+        // stages the file under that name); @rpath/libstorectx.dylib, the
+        // file cargo writes, otherwise. The compatibility version is the
+        // ABI's: dyld refuses a library older than the program was linked to.
+        // Never unloaded: dyld does not unload a dylib with thread-local
+        // variables, and the thread word is one (src/platform/mod.rs).
+        let name = if want_soname {
+            format!("libstorectx.{abi}.dylib")
+        } else {
+            "libstorectx.dylib".to_string()
+        };
+        let patch = env::var("CARGO_PKG_VERSION_PATCH").expect("cargo sets the version");
+        let compat = if major == "0" {
+            format!("0.{minor}.0")
+        } else {
+            format!("{major}.0.0")
+        };
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/{name}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-compatibility_version,{compat}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-current_version,{major}.{minor}.{patch}");
+    } else if family == "unix" {
+        // ELF (Linux, FreeBSD, Android).
         if want_soname {
-            let abi = if major == "0" {
-                format!("0.{minor}")
-            } else {
-                major.clone()
-            };
             println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libstorectx.so.{abi}");
         }
         // Never unloaded: dlclose leaves it mapped, so a process that loads
@@ -37,6 +67,9 @@ fn main() {
         // still running stays callable.
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
+    // Windows: no SONAME (a DLL is found by its file name, storectx.dll);
+    // the module pins itself at its first use instead of -z nodelete
+    // (src/platform/windows.rs).
     // Symbol versions (issue 21): a self-contained block, see the module.
     symbol_versions::link_cdylib_with_version_script();
     // The C tests and the demo build against the library for this target.
@@ -115,6 +148,8 @@ mod symbol_versions {
                  \x20 esac\n\
                  \x20 set -- \"$@\" \"$a\"\n\
                  done\n\
+                 # musl-gcc and the like wrap the host's own ld.\n\
+                 command -v {prefix}ld.bfd >/dev/null 2>&1 || exec ld.bfd \"$@\"\n\
                  exec {prefix}ld.bfd \"$@\"\n"
             ),
         )

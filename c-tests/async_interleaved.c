@@ -5,6 +5,7 @@
  * the other coroutine see BUSY while S is held: never both holders at once
  * (an atomic holder count inside the store checks it) and no increment is
  * lost. No thread-local state crosses a yield. */
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>

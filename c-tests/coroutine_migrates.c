@@ -6,6 +6,7 @@
  * while those handles are stale on thread 1, and unwinds cleanly there.
  * The coroutine keeps its state on its own stack and in `struct coro`;
  * no thread-local variable is held across the yield. */
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>

@@ -3,6 +3,7 @@
  * borrows, pauses and write locks all given back), storectx::Error carrying
  * status and message, the release-failure hook instead of std::terminate, and
  * a coroutine frame that owns its guards migrating across std::threads. */
+/* cprog: skip on=musl Debian's musl-tools has no C++ compiler (musl-gcc wraps gcc for C only); the C programs cover musl */
 #include "storectx.hpp"
 
 #include "check.h"

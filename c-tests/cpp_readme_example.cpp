@@ -50,3 +50,5 @@ int main() {
               engine3.calls, storectx::is_empty());
   return (engine1.calls == 1 && engine2.calls == 1 && engine3.calls == 1) ? 0 : 1;
 }
+
+/* cprog: skip on=musl Debian's musl-tools has no C++ compiler (musl-gcc wraps gcc for C only); the C programs cover musl */

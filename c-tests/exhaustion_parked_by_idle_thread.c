@@ -6,6 +6,7 @@
  * parking of freed indices: the other thread was refused EXHAUSTED with one
  * handle free. Needs the testing hook that lowers the table limit (the
  * `testing` feature); skipped with a printed reason without it. */
+/* cprog: skip on=windows finds its test-only limit hook with dlsym(RTLD_DEFAULT), and Windows has no dlfcn.h; the limits are the same Rust code on every platform, checked on Linux x86-64, aarch64 and musl */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>

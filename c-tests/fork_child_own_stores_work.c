@@ -17,6 +17,7 @@
  * reports its verdict through a pipe before it exits: under valgrind the
  * child's own leak check (which cannot see the parent threads' memory) may
  * change its exit status, never its verdict. */
+/* cprog: skip on=windows fork() does not exist on Windows (docs/platforms.md) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>

@@ -12,6 +12,7 @@
  * lock, so the thread blocks until dlopen returns. The helper shared object
  * (helpers/loader_lock_constructor.c, linked to the library as this program
  * is) is built by the harness and named in STORECTX_HELPER. */
+/* cprog: skip on=windows ELF-only edge: an ELF constructor's thread runs while the loader lock is held; on Windows a thread started from DllMain does not run until the loader lock is released, and there is no dlopen */
 /* cprog: helper helpers/loader_lock_constructor.c */
 /* cprog: timeout 60 */
 #define _GNU_SOURCE

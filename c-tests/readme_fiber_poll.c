@@ -164,3 +164,5 @@ int main(void) {
          polls + 3);
   return 0;
 }
+
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */

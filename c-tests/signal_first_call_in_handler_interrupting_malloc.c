@@ -11,6 +11,7 @@
  * interrupted malloc and never returns), and every answer is an empty
  * stack's. Many fresh threads, each signalled many times, so that first
  * calls land inside malloc. STRESS_SCALE (valgrind) shrinks the loops. */
+/* cprog: skip on=windows POSIX signals (sigaction, pthread_kill interrupting a thread) do not exist on Windows: nothing can interrupt malloc and call in (docs/platforms.md) */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>

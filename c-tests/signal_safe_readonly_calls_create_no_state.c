@@ -16,6 +16,7 @@
  * main has used the library. Today: the first call registers Rust's
  * thread-local destructor (an allocation and __cxa_thread_atexit_impl).
  * Skipped under AddressSanitizer and valgrind, which own malloc. */
+/* cprog: skip on=musl,windows counts allocations and thread-exit registrations by interposing glibc's own entry points (__libc_malloc, __cxa_thread_atexit_impl, RTLD_NEXT), which musl and Windows do not have; the read-only calls are the same code on every platform */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>

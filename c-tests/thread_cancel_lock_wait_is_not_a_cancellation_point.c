@@ -6,6 +6,7 @@
  * (here pthread_testcancel), where the thread exits with an async entry on
  * its stack: the library's thread-exit teardown drops the entry and
  * releases the store's lock, as for any thread that exits. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 (musl) */
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>

@@ -1,4 +1,6 @@
 // thread_exit_first_call_in_thread_local_dtor: a thread whose FIRST
+/* cprog: skip on=windows this program's two thread_local destructors in a mingw-w64 program (GCC 12, winpthreads, libstdc++'s thread-exit list) corrupt the heap under Wine 8 (a page fault in free) also with every storectx function stubbed out and libstorectx not linked at all; the first call from a destructor at thread exit is covered on Windows by thread_exit_first_call_in_key_destructor */
+/* cprog: skip on=musl Debian's musl-tools has no C++ compiler (musl-gcc wraps gcc for C only); the C programs cover musl */
 // libstorectx call is made from a C++ `thread_local` object's destructor
 // while it exits (issue 11, input 1, sibling: "First call during thread
 // exit"; SPEC "Edges": "from a pthread_key or C++ thread_local destructor").

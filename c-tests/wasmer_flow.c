@@ -5,6 +5,7 @@
  * between two pthreads with different stacks below; between polls A is
  * unlocked, during a poll every other thread finds it locked, and no update
  * made through get_current is lost. No thread-local state crosses a yield. */
+/* cprog: skip on=windows,musl needs ucontext (getcontext/makecontext/swapcontext), which Windows and musl do not have; readme_coroutines and stress_migration cover suspend/resume across threads there */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>

@@ -12,6 +12,7 @@
 //!   would-deadlock rule and store ids;
 //! * `registry` — validated handles for heap objects C may misuse;
 //! * [`error`] — the one table of status codes, names and texts;
+//! * `platform` — what each OS provides: thread exit, wait/wake, unload;
 //! * `valgrind` — happens-before annotations so helgrind sees our locks.
 
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -24,6 +25,7 @@ compile_error!("libstorectx needs 64-bit pointers: its heap handles are 64-bit v
 mod async_store;
 pub mod error;
 pub mod ffi;
+mod platform;
 mod registry;
 mod stack;
 mod store_lock;

@@ -75,36 +75,11 @@ impl StoreLock {
     }
 
     fn sleep_while_contended(&self, timeout: Option<Duration>) {
-        let ts = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
-        // SAFETY: FUTEX_WAIT reads the word at a valid, aligned address and
-        // an optional relative timeout we own; it returns at once if the word
-        // is no longer CONTENDED. Spurious wake-ups and EINTR are fine: the
-        // caller looks again.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.word.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                CONTENDED,
-                ts_ptr,
-            );
-        }
+        crate::platform::wait(&self.word, CONTENDED, timeout);
     }
 
     fn wake_one(&self) {
-        // SAFETY: FUTEX_WAKE only reads the address to find sleepers.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.word.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                1,
-            );
-        }
+        crate::platform::wake_one(&self.word);
     }
 }
 

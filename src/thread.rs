@@ -24,7 +24,6 @@
 use crate::error::{Error, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The word of a thread whose teardown ran.
 const TORN_DOWN: usize = 1;
@@ -199,38 +198,6 @@ pub(crate) unsafe fn read<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
     context_ptr().map_or(default, |p| f(unsafe { &*p }))
 }
 
-/// The process's key, whose destructor tears a thread's context down.
-/// Made by the first call that needs it; two threads racing to make it keep
-/// the first one stored and the loser deletes its own. No lock (a `fork`
-/// child inherits none held) and nothing cached on failure (a later call
-/// tries again).
-fn key() -> Result<libc::pthread_key_t> {
-    /// The key + 1; 0 until it exists.
-    static KEY: AtomicUsize = AtomicUsize::new(0);
-    let known = KEY.load(Ordering::Acquire);
-    if known != 0 {
-        return Ok((known - 1) as libc::pthread_key_t);
-    }
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: `key` is a valid out-pointer; `teardown` has the destructor
-    // signature and stays mapped (the library is never unloaded, build.rs).
-    let made = unsafe { libc::pthread_key_create(&mut key, Some(teardown)) };
-    if made != 0 {
-        return Err(Error::Exhausted(format!(
-            "pthread_key_create failed (error {made}): the process has no thread-specific \
-             data key left for libstorectx"
-        )));
-    }
-    match KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Ok(key),
-        Err(winner) => {
-            // SAFETY: `key` was made just above and never used.
-            unsafe { libc::pthread_key_delete(key) };
-            Ok((winner - 1) as libc::pthread_key_t)
-        }
-    }
-}
-
 #[cold]
 #[inline(never)]
 fn create() -> Result<*mut Context> {
@@ -241,31 +208,32 @@ fn create() -> Result<*mut Context> {
                 .into(),
         ));
     }
-    let key = key()?;
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
         spot: Spot::next(),
         last_error: Vec::new(),
     }));
-    // SAFETY: `key` is a live key of this process; the value is the
-    // context's address, only ever used as a non-null marker.
-    if unsafe { libc::pthread_setspecific(key, context.cast()) } != 0 {
+    if let Err(e) = crate::platform::arm_thread_exit(context.cast()) {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
-        return Err(Error::Exhausted(
-            "pthread_setspecific failed: out of memory for thread-specific data".into(),
-        ));
+        return Err(e);
     }
     word::set(context as usize);
     Ok(context)
 }
 
-/// The one teardown: the `pthread_key` destructor, run by glibc in the
-/// thread's exit after its C++ `thread_local` and Rust TLS destructors, in
-/// whichever of glibc's destructor rounds first finds the key set (the
-/// thread's first call may have come from another destructor).
-extern "C" fn teardown(_value: *mut libc::c_void) {
+/// The one teardown, run by the platform's thread-exit hook
+/// (platform/mod.rs: a `pthread_key` destructor, run after the thread's C++
+/// `thread_local` and Rust TLS destructors in whichever destructor round
+/// first finds the key set; on Windows an FLS callback). `armed` is the
+/// value `create` armed the hook with.
+pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
     let context = context_ptr();
+    if context.map(<*mut Context>::cast) != Some(armed) {
+        // Not this thread's context: a Windows fiber deleted on another
+        // thread than the one that armed it. Its own thread keeps it.
+        return;
+    }
     // Cleared first: nothing reaches the context while it is dropped, and
     // later calls that need state are refused.
     word::set(TORN_DOWN);

@@ -4,6 +4,10 @@
 //! `cargo test --test c_programs -- coroutine`. A program marked
 //! `cprog: dlopen` is built once, unlinked, and loads the library itself;
 //! `cprog: timeout SECONDS` bounds a program's run (default 300 s).
+//! `STORECTX_TEST_TARGET=TRIPLE` (with `STORECTX_TEST_RUNNER`) runs the
+//! suite against a library built for another target (.ci/cross.sh); a
+//! program marked `cprog: skip on=...` for it is reported SKIPPED with its
+//! reason.
 
 #[path = "support/cprog.rs"]
 mod cprog;
@@ -49,6 +53,26 @@ fn main() {
             }
         })
         .collect();
+    let mut skipped = 0;
+    let jobs: Vec<(PathBuf, Link)> = jobs
+        .into_iter()
+        .filter(|(s, link)| {
+            let d = cprog::directives(s).unwrap_or_default();
+            match d.skipped(*link) {
+                Some(why) => {
+                    skipped += 1;
+                    println!(
+                        "c program {} ({}) ... SKIPPED on {}: {why}",
+                        s.file_name().unwrap().to_string_lossy(),
+                        link.name(),
+                        cprog::target()
+                    );
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
     let total = jobs.len();
     let out_dir = cprog::lib_dir().with_file_name("c-tests");
     std::fs::create_dir_all(&out_dir).expect("create output dir");
@@ -85,7 +109,10 @@ fn main() {
     });
     let failures = failures.into_inner().unwrap();
     if failures.is_empty() {
-        println!("\nc programs: {total} passed");
+        println!(
+            "\nc programs: {total} passed, {skipped} skipped (target {})",
+            cprog::target()
+        );
     } else {
         for f in &failures {
             eprintln!("\n==== {f}");

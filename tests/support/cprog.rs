@@ -3,7 +3,14 @@
 //!
 //! Knobs (environment): `CC`/`CXX` pick the compiler (the `cc` crate reads
 //! them), `STORECTX_TEST_CFLAGS` adds flags (e.g. sanitizers),
-//! `STORECTX_TEST_RUNNER` runs each program under a command (e.g. valgrind).
+//! `STORECTX_TEST_LIBS` adds link arguments after the library (e.g. the
+//! unwinder a static musl link needs), `STORECTX_TEST_RUNNER` runs each
+//! program under a command (e.g. valgrind,
+//! `qemu-aarch64 -L /usr/aarch64-linux-gnu`, `wine`), and
+//! `STORECTX_TEST_TARGET` builds the programs for another target triple,
+//! against the library `cargo build --target TRIPLE` left in
+//! target/TRIPLE/<profile>/deps (the cc crate picks that target's compiler:
+//! aarch64-linux-gnu-gcc, musl-gcc, x86_64-w64-mingw32-gcc; .ci/cross.sh).
 //!
 //! A program may carry directives, one per line, anywhere in its text:
 //! `cprog: dlopen` (built once, not linked to the library: it `dlopen`s the
@@ -12,9 +19,13 @@
 //! `cprog: flags ARGS...` (extra compiler/linker arguments) and
 //! `cprog: helper FILE` (FILE, relative to c-tests/, is also built as a
 //! shared object linked to the library the same way, and the program finds
-//! its path in `STORECTX_HELPER`). Every program runs with `STORECTX_LIB`
-//! set to the shared library's full path (named by its SONAME,
-//! `libstorectx.so.0`).
+//! its path in `STORECTX_HELPER`), `cprog: skip on=WORD[,WORD...] REASON`
+//! (not built nor run when the target triple has one of the WORDs as a
+//! component, e.g. `windows`, `musl`, `aarch64`, or the runner's command
+//! starts with it, e.g. `qemu`, `wine`, or it names the link, `static`;
+//! `windows+static` wants both; the harness prints the reason: a program that only makes sense on some platforms says so here).
+//! Every program runs with `STORECTX_LIB` set to the shared library's full
+//! path (named by its SONAME, `libstorectx.so.0`).
 
 #![allow(dead_code)]
 
@@ -46,9 +57,71 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>/deps: where every cargo command (test, run, build)
-/// writes libstorectx.{so,a}; the copies in target/<profile> are only
-/// refreshed by `cargo build`, so linking those could test a stale library.
+/// The target triple the programs are built for: `STORECTX_TEST_TARGET`,
+/// else the one this test was built for.
+pub fn target() -> String {
+    std::env::var("STORECTX_TEST_TARGET")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| env!("STORECTX_TARGET").to_string())
+}
+
+/// Whether the target triple has `word` as one of its components
+/// (`windows`, `musl`, `linux`, `aarch64`, ...).
+pub fn target_is(word: &str) -> bool {
+    target().split('-').any(|c| c == word)
+}
+
+/// Whether the programs run under `word` (`qemu`, `wine`, `valgrind`): the
+/// file name of `STORECTX_TEST_RUNNER`'s command starts with it.
+pub fn runner_is(word: &str) -> bool {
+    runner().first().is_some_and(|r| {
+        Path::new(r)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(word))
+    })
+}
+
+/// The library's file names on the target: what a program links for
+/// [`Link::Shared`] and [`Link::Static`], and the file loaded at run time.
+pub struct LibFiles {
+    pub link_shared: &'static str,
+    pub link_static: &'static str,
+    pub runtime: &'static str,
+}
+
+pub fn lib_files() -> LibFiles {
+    if target_is("windows") && target_is("msvc") {
+        LibFiles {
+            link_shared: "storectx.dll.lib",
+            link_static: "storectx.lib",
+            runtime: "storectx.dll",
+        }
+    } else if target_is("windows") {
+        LibFiles {
+            link_shared: "libstorectx.dll.a",
+            link_static: "libstorectx.a",
+            runtime: "storectx.dll",
+        }
+    } else if target_is("apple") {
+        LibFiles {
+            link_shared: "libstorectx.dylib",
+            link_static: "libstorectx.a",
+            runtime: "libstorectx.dylib",
+        }
+    } else {
+        LibFiles {
+            link_shared: "libstorectx.so",
+            link_static: "libstorectx.a",
+            runtime: "libstorectx.so",
+        }
+    }
+}
+
+/// target/<profile>/deps (target/TRIPLE/<profile>/deps for another
+/// target): where every cargo command (test, run, build) writes the
+/// library; the copies in target/<profile> are only refreshed by `cargo
+/// build`, so linking those could test a stale library.
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // tests live in target/<profile>/deps, examples in target/<profile>/examples
@@ -56,15 +129,30 @@ pub fn lib_dir() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("exe is inside target/<profile>/");
-    let dir = profile.join("deps");
+    let target = target();
+    let dir = if target == env!("STORECTX_TARGET") {
+        profile.join("deps")
+    } else {
+        let target_dir = profile.parent().expect("target/<profile> has a parent");
+        target_dir
+            .join(&target)
+            .join(profile.file_name().expect("profile name"))
+            .join("deps")
+    };
+    let files = lib_files();
     assert!(
-        dir.join("libstorectx.so").exists() && dir.join("libstorectx.a").exists(),
-        "libstorectx.so/.a not found in {}; build the library first",
+        dir.join(files.link_shared).exists() && dir.join(files.link_static).exists(),
+        "{}/{} not found in {}; build the library for {target} first",
+        files.link_shared,
+        files.link_static,
         dir.display()
     );
     // The SONAME is libstorectx.so.0; cargo only writes libstorectx.so.
-    let soname = dir.join("libstorectx.so.0");
-    if std::fs::read_link(&soname).is_err() {
+    #[cfg(unix)]
+    if files.runtime == "libstorectx.so"
+        && std::fs::read_link(dir.join("libstorectx.so.0")).is_err()
+    {
+        let soname = dir.join("libstorectx.so.0");
         let _ = std::fs::remove_file(&soname);
         std::os::unix::fs::symlink("libstorectx.so", &soname).expect("link libstorectx.so.0");
     }
@@ -82,6 +170,24 @@ pub struct Directives {
     pub flags: Vec<String>,
     /// `cprog: helper FILE`: a shared object to build beside the program.
     pub helper: Option<PathBuf>,
+    /// `cprog: skip on=WORDS REASON`: (target words, reason), one per line.
+    pub skips: Vec<(Vec<String>, String)>,
+}
+
+impl Directives {
+    /// Why this program, linked as `link`, is not run on the target, if it
+    /// is not. A word matches a target component, the runner or the link
+    /// (`static`, `shared`, `dlopen`); `a+b` matches when both do.
+    pub fn skipped(&self, link: Link) -> Option<&str> {
+        let matches = |w: &str| {
+            w.split('+')
+                .all(|p| target_is(p) || runner_is(p) || p == link.name())
+        };
+        self.skips
+            .iter()
+            .find(|(words, _)| words.iter().any(|w| matches(w)))
+            .map(|(_, why)| why.trim_end_matches("*/").trim())
+    }
 }
 
 /// Reads the `cprog:` directives of `source`.
@@ -112,6 +218,26 @@ pub fn directives(source: &Path) -> Result<Directives, String> {
                     .ok_or_else(|| format!("{}: `cprog: helper` wants a file", source.display()))?;
                 d.helper = Some(root().join("c-tests").join(file));
             }
+            Some("skip") => {
+                let words = words
+                    .next()
+                    .and_then(|w| w.strip_prefix("on="))
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: `cprog: skip` wants on=WORD[,WORD...]",
+                            source.display()
+                        )
+                    })?;
+                let reason = words_rest(rest, words);
+                if reason.is_empty() {
+                    return Err(format!(
+                        "{}: `cprog: skip` wants a reason",
+                        source.display()
+                    ));
+                }
+                d.skips
+                    .push((words.split(',').map(String::from).collect(), reason));
+            }
             other => {
                 return Err(format!(
                     "{}: unknown directive `cprog: {}`",
@@ -124,17 +250,28 @@ pub fn directives(source: &Path) -> Result<Directives, String> {
     Ok(d)
 }
 
+/// The text of a directive line after its `on=...` word.
+fn words_rest(rest: &str, on: &str) -> String {
+    let after = &rest[rest.find(on).expect("word of this line") + on.len()..];
+    after.trim().trim_end_matches("*/").trim().to_string()
+}
+
 /// The shared library under its SONAME, as programs that `dlopen` it see it.
 pub fn shared_lib() -> PathBuf {
-    lib_dir().join("libstorectx.so.0")
+    let files = lib_files();
+    if files.runtime == "libstorectx.so" {
+        lib_dir().join("libstorectx.so.0")
+    } else {
+        lib_dir().join(files.runtime)
+    }
 }
 
 fn compiler(cpp: bool) -> Command {
-    let target = env!("STORECTX_TARGET");
+    let target = target();
     cc::Build::new()
         .cpp(cpp)
-        .target(target)
-        .host(target)
+        .target(&target)
+        .host(env!("STORECTX_TARGET"))
         .opt_level(1)
         .debug(true)
         .cargo_metadata(false)
@@ -156,8 +293,15 @@ pub fn helper_path(exe: &Path) -> PathBuf {
 /// complaint.
 pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, String> {
     let stem = source.file_stem().expect("file name").to_string_lossy();
-    let exe = out_dir.join(format!("{stem}-{}", link.name()));
+    let suffix = if target_is("windows") { ".exe" } else { "" };
+    let exe = out_dir.join(format!("{stem}-{}{suffix}", link.name()));
     let d = directives(source)?;
+    if target_is("windows") {
+        // A DLL is found beside the program that loads it.
+        let dll = lib_files().runtime;
+        std::fs::copy(lib_dir().join(dll), out_dir.join(dll))
+            .map_err(|e| format!("cannot copy {dll} to {}: {e}", out_dir.display()))?;
+    }
     if let Some(helper) = &d.helper {
         // A shared object that carries the static library must never be
         // unloaded (README, "Install"): its copy's handle tables and the
@@ -188,22 +332,62 @@ fn compile(
         .arg(root().join("include"))
         .arg("-I")
         .arg(root().join("c-tests"));
+    if target_is("windows") && target_is("gnu") {
+        // C99 printf (%zu, PRIu64) instead of msvcrt's; mingw's gcc still
+        // checks format(printf) attributes against msvcrt's, hence -Wno-format.
+        cmd.args(["-D__USE_MINGW_ANSI_STDIO=1", "-Wno-format"]);
+    }
     if let Ok(flags) = std::env::var("STORECTX_TEST_CFLAGS") {
         cmd.args(flags.split_whitespace());
     }
     cmd.arg(source).arg("-o").arg(out);
-    match link {
-        Link::Shared => {
-            cmd.arg(format!("-L{}", lib.display()))
-                .arg("-lstorectx")
-                .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let files = lib_files();
+    if target_is("windows") {
+        // The import library or archive by its path (with -static, -l would
+        // prefer libstorectx.a to the DLL's import library); -static puts
+        // winpthreads and libgcc in the program, so only storectx.dll is
+        // loaded beside it.
+        match link {
+            Link::Shared => {
+                cmd.arg(lib.join(files.link_shared));
+            }
+            Link::Static => {
+                cmd.arg(lib.join(files.link_static));
+            }
+            Link::Dlopen => {}
         }
-        Link::Static => {
-            cmd.arg(lib.join("libstorectx.a"));
+        cmd.args(extra).args(["-static", "-lpthread", "-lm"]);
+        // What the Rust static library needs from Windows
+        // (`--print native-static-libs`).
+        if link == Link::Static {
+            cmd.args([
+                "-lkernel32",
+                "-ladvapi32",
+                "-lntdll",
+                "-luserenv",
+                "-lws2_32",
+                "-lsynchronization",
+                "-lbcrypt",
+                "-ldbghelp",
+            ]);
         }
-        Link::Dlopen => {}
+    } else {
+        match link {
+            Link::Shared => {
+                cmd.arg(format!("-L{}", lib.display()))
+                    .arg("-lstorectx")
+                    .arg(format!("-Wl,-rpath,{}", lib.display()));
+            }
+            Link::Static => {
+                cmd.arg(lib.join(files.link_static));
+            }
+            Link::Dlopen => {}
+        }
+        cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
     }
-    cmd.args(extra).args(["-lpthread", "-ldl", "-lm"]);
+    if let Ok(libs) = std::env::var("STORECTX_TEST_LIBS") {
+        cmd.args(libs.split_whitespace());
+    }
     run_compiler(&mut cmd)
 }
 
