@@ -46,6 +46,19 @@ else
   echo "SKIPPED: the C++20 line (asio not installed: apt-get install libasio-dev)"
 fi
 
+# getting-started.md's lines for a project of your own outside the checkout:
+# the same program, built in another directory against the checkout's
+# absolute path (here the temporary root) and run from there.
+mkdir "$work/mine"
+cp app.c "$work/mine/app.c"
+libstorectx=$work
+(
+  cd "$work/mine"
+  set -x
+  cc app.c -I"$libstorectx/include" -L"$libstorectx/target/release" -lstorectx -Wl,-rpath,"$libstorectx/target/release" -o app
+  ./app
+)
+
 readelf -d app | grep -q 'NEEDED.*\[libstorectx.so\]' || { echo "FAIL: app does not need libstorectx.so" >&2; exit 1; }
 if readelf -d app-static | grep -q storectx; then echo "FAIL: app-static needs libstorectx" >&2; exit 1; fi
 echo "cargo output: the docs' link-it-yourself lines run"

@@ -271,3 +271,49 @@ fn the_status_table_is_the_codes() {
         expected.len()
     );
 }
+
+/// Every page that states the minimum Rust states Cargo.toml's
+/// `rust-version`, and nothing lower: a reader with an older rustc gets the
+/// version cargo checks, not a compile error deep in the library.
+#[test]
+fn the_minimum_rust_is_cargos_rust_version() {
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let msrv = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("Cargo.toml has a rust-version");
+    for page in ["README.md", "docs/getting-started.md", "docs/testing.md"] {
+        let text = std::fs::read_to_string(root().join(page)).expect("page");
+        assert!(
+            text.contains(&format!("Rust **{msrv} or newer**"))
+                || text.contains(&format!("Rust ≥ {msrv}")),
+            "{page} does not state the minimum Rust {msrv} (Cargo.toml rust-version)"
+        );
+        // Any other "Rust ≥ X" / "Rust **X or newer**" on the page is that same X.
+        for (at, _) in text.match_indices("Rust ≥ ") {
+            let rest = &text[at + "Rust ≥ ".len()..];
+            let version: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            assert_eq!(
+                version.trim_end_matches('.'),
+                msrv,
+                "{page} states Rust ≥ {version}, Cargo.toml rust-version is {msrv}"
+            );
+        }
+        for (at, _) in text.match_indices("Rust **") {
+            let rest = &text[at + "Rust **".len()..];
+            let version: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            assert_eq!(
+                version.trim_end_matches('.'),
+                msrv,
+                "{page} states Rust {version} or newer, Cargo.toml rust-version is {msrv}"
+            );
+        }
+    }
+}
