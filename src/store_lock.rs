@@ -10,8 +10,8 @@
 //! with a timeout and unlock: the three-state futex mutex ("Futexes Are
 //! Tricky", U. Drepper, 2011, mutex 2) is all of it.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use crate::sync::{AtomicU32, Ordering};
+use std::time::Instant;
 
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
@@ -24,19 +24,25 @@ pub(crate) struct StoreLock {
 }
 
 impl StoreLock {
-    pub(crate) const fn new() -> Self {
-        StoreLock {
-            word: AtomicU32::new(UNLOCKED),
+    crate::sync::const_fn! {
+        pub(crate) const fn new() -> Self {
+            StoreLock {
+                word: AtomicU32::new(UNLOCKED),
+            }
         }
     }
 
     /// Whether the lock is held (a snapshot).
     pub(crate) fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot for messages, ordering nothing.
         self.word.load(Ordering::Relaxed) != UNLOCKED
     }
 
     /// Takes the lock if it is free.
     pub(crate) fn try_lock(&self) -> bool {
+        // Acquire pairs with the Release swap in `unlock`: the previous
+        // holder's writes to the store happen before ours. A failure orders
+        // nothing (Relaxed).
         self.word
             .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
@@ -50,6 +56,7 @@ impl StoreLock {
         }
         loop {
             // Announce a sleeper, unless the lock came free meanwhile.
+            // Acquire pairs with `unlock`'s Release swap, as in `try_lock`.
             if self.word.swap(CONTENDED, Ordering::Acquire) == UNLOCKED {
                 return true;
             }
@@ -60,7 +67,9 @@ impl StoreLock {
                     _ => return false,
                 },
             };
-            self.sleep_while_contended(timeout);
+            // Woken, timed out (the deadline is checked above) or the word
+            // changed: look again.
+            crate::sync::wait(&self.word, CONTENDED, timeout);
         }
     }
 
@@ -69,49 +78,19 @@ impl StoreLock {
     /// # Safety
     /// The lock is held, on behalf of the caller (one unlock per lock).
     pub(crate) unsafe fn unlock(&self) {
+        // Release pairs with the Acquire of `try_lock` and `lock_until`:
+        // our writes to the store happen before the next holder's.
         if self.word.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            self.wake_one();
-        }
-    }
-
-    fn sleep_while_contended(&self, timeout: Option<Duration>) {
-        let ts = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
-        // SAFETY: FUTEX_WAIT reads the word at a valid, aligned address and
-        // an optional relative timeout we own; it returns at once if the word
-        // is no longer CONTENDED. Spurious wake-ups and EINTR are fine: the
-        // caller looks again.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.word.as_ptr(),
-                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-                CONTENDED,
-                ts_ptr,
-            );
-        }
-    }
-
-    fn wake_one(&self) {
-        // SAFETY: FUTEX_WAKE only reads the address to find sleepers.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                self.word.as_ptr(),
-                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-                1,
-            );
+            crate::sync::wake_one(&self.word);
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn one_holder_timeouts_and_release_from_another_thread() {

@@ -1,0 +1,190 @@
+//! The primitives the lock-free core (the registry, the store lock) is
+//! built from: atomics, a cell, a yield and a futex-style wait/wake. Built
+//! with `--cfg loom` they are loom's, so that loom model-checks the real
+//! code (as tokio's `loom` module and sharded-slab's `sync.rs` do); else
+//! they are std's and the OS's, at no cost.
+//!
+//! Loom builds compile only that core (see lib.rs): `RUSTFLAGS="--cfg loom"
+//! cargo test --release --lib loom` (.ci/loom.sh).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
+pub(crate) use std::sync::atomic::Ordering;
+
+use std::time::Duration;
+
+/// An array of `N` copies of `$e` (a constructor call): a constant
+/// expression in normal builds, so that tables can be statics; built at run
+/// time under loom, whose atomics have no `const fn new`.
+#[cfg(not(loom))]
+macro_rules! array_of {
+    ($e:expr; $n:expr) => {
+        [const { $e }; $n]
+    };
+}
+#[cfg(loom)]
+macro_rules! array_of {
+    ($e:expr; $n:expr) => {
+        std::array::from_fn(|_| $e)
+    };
+}
+pub(crate) use array_of;
+
+/// A `const fn` in normal builds, a plain `fn` under loom (tokio's
+/// `loom_const_fn`).
+#[cfg(not(loom))]
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+        $(#[$attr])* $vis const fn $($rest)*
+    };
+}
+#[cfg(loom)]
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis const fn $($rest:tt)*) => {
+        $(#[$attr])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_fn;
+
+/// `std::cell::UnsafeCell` reached through closures, so that loom's cell
+/// can check that no two threads reach the value at once.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(
+    #[cfg(not(loom))] std::cell::UnsafeCell<T>,
+    #[cfg(loom)] loom::cell::UnsafeCell<T>,
+);
+
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        #[cfg(not(loom))]
+        return UnsafeCell(std::cell::UnsafeCell::new(value));
+        #[cfg(loom)]
+        return UnsafeCell(loom::cell::UnsafeCell::new(value));
+    }
+
+    /// Runs `f` on a pointer to the value; the caller's `unsafe` block
+    /// that dereferences it says why nobody else reaches the value.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(not(loom))]
+        return f(self.0.get());
+        #[cfg(loom)]
+        return self.0.with_mut(f);
+    }
+}
+
+/// Gives the processor to another thread (a bounded busy wait).
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Sleeps while `word` holds `expected`, until a [`wake_one`]/[`wake_all`]
+/// on it or `timeout` (`None`: no timeout): false if it timed out. It may
+/// also return at once (the word changed) or spuriously: callers look again.
+#[inline]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+    #[cfg(not(loom))]
+    return os::wait(word, expected, timeout);
+    #[cfg(loom)]
+    return model::wait(word, expected, timeout);
+}
+
+/// Wakes one thread sleeping in [`wait`] on `word`, if any.
+#[inline]
+pub(crate) fn wake_one(word: &AtomicU32) {
+    #[cfg(not(loom))]
+    os::wake(word, 1);
+    #[cfg(loom)]
+    model::wake(word);
+}
+
+/// Wakes every thread sleeping in [`wait`] on `word`.
+#[inline]
+#[allow(dead_code)]
+pub(crate) fn wake_all(word: &AtomicU32) {
+    #[cfg(not(loom))]
+    os::wake(word, i32::MAX);
+    #[cfg(loom)]
+    model::wake(word);
+}
+
+/// The OS's wait and wake: Linux futexes. (The platform layer replaces
+/// these two functions.)
+#[cfg(not(loom))]
+mod os {
+    use super::{AtomicU32, Duration};
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+        // SAFETY: FUTEX_WAIT reads the word at a valid, aligned address and
+        // an optional relative timeout we own; it returns at once if the word
+        // no longer holds `expected`. Spurious wake-ups and EINTR are fine:
+        // the caller looks again.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                ts_ptr,
+            )
+        };
+        !(r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT))
+    }
+
+    pub(super) fn wake(word: &AtomicU32, count: i32) {
+        // SAFETY: FUTEX_WAKE only reads the address to find sleepers.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                count,
+            );
+        }
+    }
+}
+
+/// The futex as loom sees it: one process-wide mutex and condition
+/// variable (a futex's hash bucket). A waiter checks the word and goes to
+/// sleep under the mutex, a waker takes the mutex before it notifies, so a
+/// wake that follows the waker's change of the word is never lost — and one
+/// that the real code forgot is a deadlock loom reports. Every wake wakes
+/// all (a futex may wake spuriously); a timed wait never times out (loom has
+/// no clock: the models only wait without a deadline).
+#[cfg(loom)]
+mod model {
+    use super::{AtomicU32, Duration, Ordering};
+    use loom::sync::{Condvar, Mutex};
+
+    loom::lazy_static! {
+        static ref BUCKET: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
+    }
+
+    pub(super) fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) -> bool {
+        let (mutex, condvar) = &*BUCKET;
+        let guard = mutex.lock().unwrap();
+        // Relaxed: the bucket's mutex orders this load after any waker's
+        // change of the word that took the mutex first.
+        if word.load(Ordering::Relaxed) == expected {
+            drop(condvar.wait(guard).unwrap());
+        }
+        true
+    }
+
+    pub(super) fn wake(_word: &AtomicU32) {
+        let (mutex, condvar) = &*BUCKET;
+        drop(mutex.lock().unwrap());
+        condvar.notify_all();
+    }
+}
