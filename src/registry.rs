@@ -160,7 +160,7 @@ impl<T: Default + Send + Peek> Registry<T> {
         /// [`Registry::new`] with room for only `limit` live handles, so that
         /// tests reach exhaustion with the production code in seconds.
         pub(crate) const fn with_limit(table: u64, what: &'static str, limit: u32) -> Self {
-            assert!(table >= 1 && table <= 3, "three table tags exist");
+            assert!(matches!(table, 1..=3), "three table tags exist");
             assert!(limit <= CAPACITY);
             Registry {
                 what,
@@ -209,7 +209,8 @@ impl<T: Default + Send + Peek> Registry<T> {
         let mut head = self.free.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the exchange's Release just below.
-            slot.next.store((head & INDEX_MASK) as u32, Ordering::Relaxed);
+            slot.next
+                .store((head & INDEX_MASK) as u32, Ordering::Relaxed);
             let new = Self::next_head(head, index + 1);
             // Release pairs with the Acquire of `pop_free`: this link, and
             // the slot's FREE state stored before the push, are seen by the
@@ -478,7 +479,9 @@ impl<T: Default + Send + Peek> Registry<T> {
     ) -> Result<R> {
         let (claim, slot) = self.claim(handle)?;
         // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
-        let r = slot.value.with_mut(|value| consume(unsafe { &mut *value }))?;
+        let r = slot
+            .value
+            .with_mut(|value| consume(unsafe { &mut *value }))?;
         let next = claim.generation + 1;
         if next == LAST_GENERATION {
             // Retired: stays BUSY under a generation no handle has.
@@ -691,11 +694,12 @@ mod tests {
         let top_tag = !INDEX_MASK;
         assert_eq!(top_tag.count_ones(), 41);
         let head = top_tag | 5;
-        assert_eq!(Registry::<Vec<u32>>::next_head(head, 7), 7, "wraps to tag 0");
         assert_eq!(
-            Registry::<Vec<u32>>::next_head(3, 9),
-            (1 << INDEX_BITS) | 9
+            Registry::<Vec<u32>>::next_head(head, 7),
+            7,
+            "wraps to tag 0"
         );
+        assert_eq!(Registry::<Vec<u32>>::next_head(3, 9), (1 << INDEX_BITS) | 9);
     }
 
     #[test]
@@ -820,7 +824,11 @@ mod tests {
         let (b, ()) = PARKING.insert_with(spot, holding(2)).unwrap();
         PARKING.take_with(spot, a, clear).unwrap();
         PARKING.take_with(spot, b, clear).unwrap();
-        assert_eq!(PARKING.pop_free(false), Some(index(a)), "b parked, a displaced");
+        assert_eq!(
+            PARKING.pop_free(false),
+            Some(index(a)),
+            "b parked, a displaced"
+        );
         PARKING.push_free(index(a));
         let (c, ()) = PARKING.insert_with(spot, holding(3)).unwrap();
         assert_eq!(index(c), index(b), "the parked index first");
@@ -869,5 +877,219 @@ mod tests {
         assert!(SEGMENTS.peek(g).is_none());
         GUARDS.take_with(None, g, |_| Ok(())).unwrap();
         SEGMENTS.take_with(None, s, |_| Ok(())).unwrap();
+    }
+}
+
+/// loom checks this file's code (see `crate::sync`; under loom a table has
+/// two chunks of two slots and two parking spots): `.ci/loom.sh`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    impl Peek for Vec<u32> {
+        fn peek(&self) -> u64 {
+            self.len() as u64
+        }
+    }
+
+    type Table = Arc<Registry<Vec<u32>>>;
+
+    fn table(limit: u32) -> Table {
+        Arc::new(Registry::with_limit(3, "test object", limit))
+    }
+
+    fn put(t: &Registry<Vec<u32>>, spot: Option<Spot>, v: &[u32]) -> Result<u64> {
+        t.insert_with(spot, |slot| {
+            slot.extend_from_slice(v);
+            Ok(())
+        })
+        .map(|(h, ())| h)
+    }
+
+    fn take(t: &Registry<Vec<u32>>, spot: Option<Spot>, h: u64) -> Result<Vec<u32>> {
+        t.take_with(spot, h, |v| Ok(std::mem::take(v)))
+    }
+
+    /// A peek of a handle being spent while its slot is reused answers the
+    /// handle's own word or nothing, never the next life's (issue 17: with
+    /// the writer's Release fence missing, loom finds `Some(2)`).
+    #[test]
+    fn loom_peek_never_answers_a_later_life() {
+        crate::sync::model("registry: peek vs consume + reuse", || {
+            let t = table(CAPACITY);
+            let h = put(&t, None, &[1]).unwrap();
+            let writer = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || {
+                    assert_eq!(take(&t, None, h).unwrap(), [1]);
+                    // The same slot (the only free one), next generation.
+                    put(&t, None, &[2, 2]).unwrap()
+                })
+            };
+            let seen = t.peek(h);
+            assert!(seen.is_none() || seen == Some(1), "peek answered {seen:?}");
+            let h2 = writer.join().unwrap();
+            assert_eq!(t.decode(h2).unwrap().0, t.decode(h).unwrap().0);
+            assert_eq!(t.peek(h), None);
+            assert_eq!(t.peek(h2), Some(2));
+        });
+    }
+
+    /// A handle handed to another thread through a Relaxed word (no
+    /// synchronisation of the caller's own): claiming it still sees the
+    /// value as filled, through `finish`'s Release and `claim`'s Acquire
+    /// (loom's cell fails the model if the fill is not ordered before).
+    #[test]
+    fn loom_a_handle_carries_its_value_to_another_thread() {
+        crate::sync::model("registry: handle passed through a Relaxed word", || {
+            let t = table(CAPACITY);
+            let word = Arc::new(loom::sync::atomic::AtomicU64::new(0));
+            let consumer = {
+                let (t, word) = (Arc::clone(&t), Arc::clone(&word));
+                // Without synchronisation the slot (even its chunk) may not
+                // be seen yet: STALE is a fair answer, a torn value is not.
+                thread::spawn(move || match word.load(Ordering::Relaxed) {
+                    0 => None,
+                    h => take(&t, None, h).ok(),
+                })
+            };
+            let h = put(&t, None, &[5, 6]).unwrap();
+            word.store(h, Ordering::Relaxed);
+            match consumer.join().unwrap() {
+                Some(v) => assert_eq!(v, [5, 6]),
+                None => assert_eq!(take(&t, None, h).unwrap(), [5, 6]),
+            }
+        });
+    }
+
+    /// Two calls consuming one handle at once: exactly one gets the value,
+    /// the other answers stale; a peek meanwhile sees the value or nothing.
+    #[test]
+    fn loom_one_of_two_consumes_wins() {
+        crate::sync::model("registry: two consumes of one handle", || {
+            let t = table(CAPACITY);
+            let h = put(&t, None, &[7]).unwrap();
+            let other = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || take(&t, Some(Spot(1)), h).ok())
+            };
+            let mine = take(&t, Some(Spot(0)), h).ok();
+            let theirs = other.join().unwrap();
+            assert!(
+                matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
+                "{mine:?} {theirs:?}"
+            );
+            assert_eq!(t.peek(h), None);
+            assert_eq!(t.live(), 0);
+        });
+    }
+
+    /// Two threads take fresh indices in the second chunk at once (both may
+    /// build it; one publishes, the other frees its copy), fill the table;
+    /// a third call is refused EXHAUSTED; every value comes back intact.
+    #[test]
+    fn loom_chunk_publication_and_exhaustion() {
+        crate::sync::model("registry: chunk publication + exhaustion", || {
+            let t = table(CAPACITY);
+            let first: Vec<u64> = (0..CHUNK as u32)
+                .map(|i| put(&t, None, &[i]).unwrap())
+                .collect();
+            let threads: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || (i, put(&t, Some(Spot(i as usize)), &[10 + i]).unwrap()))
+                })
+                .collect();
+            let second: Vec<(u32, u64)> = threads.into_iter().map(|j| j.join().unwrap()).collect();
+            assert!(matches!(put(&t, None, &[0]), Err(Error::Exhausted(_))));
+            for (i, h) in (0..).zip(first) {
+                assert_eq!(take(&t, None, h).unwrap(), [i]);
+            }
+            for (i, h) in second {
+                assert_eq!(take(&t, None, h).unwrap(), [10 + i]);
+            }
+        });
+    }
+
+    /// Parking spots under a full table: one thread frees the only index
+    /// into its spot while another allocates from its own; whichever way
+    /// it goes, nothing is lost: once both are done the index is free for
+    /// anyone, and a live handle is never handed out twice.
+    #[test]
+    fn loom_parked_index_is_found_by_a_full_table() {
+        crate::sync::model("registry: park vs allocate, full table", || {
+            let t = table(1);
+            let h = put(&t, None, &[1]).unwrap();
+            let freer = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || assert_eq!(take(&t, Some(Spot(0)), h).unwrap(), [1]))
+            };
+            let got = put(&t, Some(Spot(1)), &[2]);
+            freer.join().unwrap();
+            let h2 = match got {
+                Ok(h2) => h2,
+                Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
+                Err(e) => panic!("{e}"),
+            };
+            assert_ne!(h, h2);
+            assert!(matches!(
+                put(&t, Some(Spot(0)), &[3]),
+                Err(Error::Exhausted(_))
+            ));
+            assert_eq!(take(&t, None, h2).unwrap(), [2]);
+        });
+    }
+
+    /// Three threads sharing two parking spots, a main thread filling the
+    /// first chunk meanwhile: every value comes back to its owner.
+    #[test]
+    fn loom_three_threads_share_two_spots() {
+        crate::sync::model("registry: 3 threads, 2 spots, 2 chunks", || {
+            let t = table(CAPACITY);
+            let threads: Vec<_> = (0..3u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || {
+                        let spot = Some(Spot(i as usize % SPOTS));
+                        let h = put(&t, spot, &[i]).unwrap();
+                        assert_eq!(take(&t, spot, h).unwrap(), [i]);
+                    })
+                })
+                .collect();
+            let h = put(&t, None, &[9]).unwrap();
+            for j in threads {
+                j.join().unwrap();
+            }
+            assert_eq!(take(&t, None, h).unwrap(), [9]);
+            assert_eq!(t.live(), 0);
+        });
+    }
+
+    /// Two threads each running two lives through their own spot while the
+    /// other does: values never cross, indices are reused, not leaked.
+    #[test]
+    fn loom_two_threads_insert_and_consume() {
+        crate::sync::model("registry: 2 threads x 2 lives", || {
+            let t = table(2);
+            let threads: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || {
+                        for life in 0..2 {
+                            let spot = Some(Spot(i as usize));
+                            let h = put(&t, spot, &[i, life]).unwrap();
+                            assert_eq!(t.peek(h), Some(2));
+                            assert_eq!(take(&t, spot, h).unwrap(), [i, life]);
+                        }
+                    })
+                })
+                .collect();
+            for j in threads {
+                j.join().unwrap();
+            }
+            assert_eq!(t.live(), 0);
+        });
     }
 }

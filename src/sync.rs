@@ -4,14 +4,15 @@
 //! code (as tokio's `loom` module and sharded-slab's `sync.rs` do); else
 //! they are std's and the OS's, at no cost.
 //!
-//! Loom builds compile only that core (see lib.rs): `RUSTFLAGS="--cfg loom"
-//! cargo test --release --lib loom` (.ci/loom.sh).
+//! Loom builds compile only that core (see lib.rs), and only as unit tests
+//! (loom is a dev-dependency): `RUSTFLAGS="--cfg loom" cargo test --release
+//! --lib loom_` (.ci/loom.sh).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
+pub(crate) use std::sync::atomic::Ordering;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64};
-pub(crate) use std::sync::atomic::Ordering;
 
 use std::time::Duration;
 
@@ -187,4 +188,25 @@ mod model {
         drop(mutex.lock().unwrap());
         condvar.notify_all();
     }
+}
+
+/// Runs a loom model of `f` at the preemption bound `LOOM_MAX_PREEMPTIONS`
+/// (2 if unset) and prints how many interleavings it explored.
+#[cfg(all(test, loom))]
+pub(crate) fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::AtomicUsize;
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&runs);
+    let mut builder = loom::model::Builder::new();
+    let bound = *builder.preemption_bound.get_or_insert(2);
+    let start = std::time::Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        f();
+    });
+    eprintln!(
+        "loom: {name}: {} interleavings explored at preemption bound {bound} in {:.1?}",
+        runs.load(Ordering::Relaxed),
+        start.elapsed()
+    );
 }
