@@ -40,21 +40,16 @@ step "model-based sequences"
 STORECTX_MODEL_SEQUENCES=300 tsan --test model_based
 
 step "concurrent C programs"
-# The C side: the programs that run threads against the library. Not run:
-# - thread_exit_calls_in_every_destructor_round and
-#   thread_exit_late_call_changes_nothing_or_is_cleaned: their own C code runs
-#   in the 4th pthread-key destructor round, after TSan has torn down the
-#   thread's state, and TSan crashes (SEGV in __tsan::TraceSwitchPart on entry
-#   to the program's destructor function, before any library call);
-# - the ucontext programs (coroutine_migrates, wasmer_flow, async_interleaved,
-#   readme_ucontext): TSan needs swapcontext announced as fiber switches
-#   (__tsan_switch_to_fiber), which they do not do; a coroutine resumed on
-#   another thread underflows TSan's shadow call stack (SEGV writing below it).
-#   The library paths they take (segments and write guards moving between
-#   threads) run here in stress_migration, readme_coroutines and model_based.
-# memcheck and helgrind run all of them in .ci/run.
+# The C side: the programs that run threads against the library, the
+# ucontext coroutines included (c-tests/check.h announces their swapcontext
+# calls to TSan as fiber switches). Not run: thread_exit_calls_in_every_
+# destructor_round and thread_exit_late_call_changes_nothing_or_is_cleaned,
+# whose own C code runs in the 4th pthread-key destructor round, after TSan
+# has torn down the thread's state: TSan crashes (SEGV in
+# __tsan::TraceSwitchPart on entry to the program's destructor function,
+# before any library call). memcheck and helgrind run them in .ci/run.
 CC="clang-$llvm" CXX="clang++-$llvm" STORECTX_TEST_CFLAGS="-fsanitize=thread -fno-omit-frame-pointer -g" STRESS_SCALE=4 \
-  tsan --test c_programs -- async_misuse \
+  tsan --test c_programs -- coroutine_migrates wasmer_flow async_interleaved readme_ucontext async_misuse \
   thread_exit_first_call_in_key_destructor thread_exit_first_call_in_thread_local_dtor thread_exit_releases \
   stress_migration readme_coroutines readme_thread_pool demo cpp_raii misuse_foreign_thread \
   consume_while_peeked exhaustion
