@@ -40,4 +40,50 @@
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, STORECTX_OK)
 
+/* Under ThreadSanitizer (.ci/tsan.sh), every swapcontext of a test program is
+ * announced as a fiber switch, which TSan needs to follow a coroutine's stack
+ * (most of all one resumed on another thread). Each context's fiber is kept
+ * in a small table by address: the context switched from runs as the current
+ * fiber; a context never switched from before (a fresh makecontext) gets a
+ * new one. Other builds see the plain swapcontext. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define STORECTX_CHECK_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define STORECTX_CHECK_TSAN 1
+#endif
+#if defined(STORECTX_CHECK_TSAN) && !defined(__cplusplus)
+#include <pthread.h>
+#include <ucontext.h>
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+
+static struct { const ucontext_t *context; void *fiber; } check_fibers_[4096];
+static pthread_mutex_t check_fibers_mu_ = PTHREAD_MUTEX_INITIALIZER;
+
+static void **check_fiber_of_(const ucontext_t *context) {
+  pthread_mutex_lock(&check_fibers_mu_);
+  size_t i = 0;
+  while (check_fibers_[i].context != NULL && check_fibers_[i].context != context) {
+    i++;
+    CHECK(i < sizeof check_fibers_ / sizeof check_fibers_[0]);
+  }
+  check_fibers_[i].context = context;
+  pthread_mutex_unlock(&check_fibers_mu_);
+  return &check_fibers_[i].fiber;
+}
+
+static inline int check_tsan_swapcontext_(ucontext_t *from, const ucontext_t *to) {
+  *check_fiber_of_(from) = __tsan_get_current_fiber();
+  void **next = check_fiber_of_(to);
+  if (*next == NULL) *next = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(*next, 0);
+  return swapcontext(from, to);
+}
+#define swapcontext(from, to) check_tsan_swapcontext_((from), (to))
+#endif
+
 #endif /* STORECTX_CHECK_H */

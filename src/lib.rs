@@ -13,24 +13,35 @@
 //! * `registry` — validated handles for heap objects C may misuse;
 //! * [`error`] — the one table of status codes, names and texts;
 //! * `platform` — what each OS provides: thread exit, wait/wake, unload;
-//! * `valgrind` — happens-before annotations so helgrind sees our locks.
+//! * `valgrind` — happens-before annotations so helgrind sees our locks;
+//! * `sync` — the atomics, cell and wait/wake the lock-free core is built
+//!   from (loom's under `--cfg loom`, the platform's otherwise).
 
 #![warn(clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 // Heap handles (write guards, segments) are 64-bit values carried in C
 // pointers: a narrower pointer would silently refuse every one of them.
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("libstorectx needs 64-bit pointers: its heap handles are 64-bit values");
 
+// Under `--cfg loom` (.ci/loom.sh) the crate is only its lock-free core,
+// built on loom's primitives (`sync`), so that loom checks the real code.
+#[cfg(not(loom))]
 mod async_store;
 pub mod error;
+#[cfg(not(loom))]
 pub mod ffi;
+#[cfg(not(loom))]
 mod platform;
 mod registry;
+#[cfg(not(loom))]
 mod stack;
 mod store_lock;
+mod sync;
 #[doc(hidden)]
 pub mod testing;
+#[cfg(not(loom))]
 mod thread;
 mod valgrind;
 

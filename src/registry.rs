@@ -26,13 +26,24 @@
 //! allocate again, whichever thread freed them.
 
 use crate::error::{Error, Result};
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
+#[cfg(not(loom))]
 const CHUNK: usize = 1024;
+#[cfg(not(loom))]
 const MAX_CHUNKS: usize = 4096;
+// Under loom: two chunks of two slots and two spots, so that a model
+// reaches chunk publication, the free stack and exhaustion in a few steps.
+#[cfg(loom)]
+const CHUNK: usize = 2;
+#[cfg(loom)]
+const MAX_CHUNKS: usize = 2;
 /// Slots in a full table: 4,194,304 live handles.
 pub(crate) const CAPACITY: u32 = (CHUNK * MAX_CHUNKS) as u32;
+/// The free stack's head keeps `index + 1` (at most CAPACITY) in its low
+/// INDEX_BITS and its ABA tag in all the bits above (41 of them).
+const INDEX_BITS: u32 = CAPACITY.ilog2() + 1;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 /// Marks a handle so that it can never look like NULL or a small integer.
 const MARK: u64 = 1 << 63;
 /// Bits 61-62 name the table, so a handle of one table (a segment) is never
@@ -77,7 +88,10 @@ struct Slot<T> {
 
 /// Parking spots per table: threads beyond this many share them (a shared
 /// spot only parks less often; nothing is lost).
+#[cfg(not(loom))]
 const SPOTS: usize = 64;
+#[cfg(loom)]
+const SPOTS: usize = 2;
 
 /// A thread's parking spot, the same number in every table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +132,12 @@ pub(crate) struct Registry<T> {
     /// This table's tag, already shifted into place.
     table: u64,
     chunks: [AtomicPtr<Slot<T>>; MAX_CHUNKS],
-    /// The free stack: `tag << 32 | (index + 1)`, 0 in the low half when
-    /// empty. The tag counts pushes and pops so that a pop that read an
-    /// outdated head fails its compare-and-swap (the ABA problem). It has 32
-    /// bits: a thread would have to stall between its load and its CAS while
-    /// others do exactly a multiple of 2^32 pushes and pops for it to matter.
+    /// The free stack: `tag << INDEX_BITS | (index + 1)`, 0 in the low
+    /// bits when empty. The tag counts pushes and pops so that a pop that
+    /// read an outdated head fails its compare-and-swap (the ABA problem).
+    /// It has every bit the index leaves (41): a thread would have to stall
+    /// between its load and its CAS while others do exactly a multiple of
+    /// 2^41 pushes and pops (hours at full speed) for it to matter.
     free: AtomicU64,
     /// Indices below this were handed out at least once.
     fresh: AtomicU32,
@@ -133,25 +148,29 @@ pub(crate) struct Registry<T> {
 }
 
 impl<T: Default + Send + Peek> Registry<T> {
-    /// An empty table of `what`s (named in error messages); `table` (1..=3)
-    /// must differ between the process's tables.
-    pub(crate) const fn new(table: u64, what: &'static str) -> Self {
-        Self::with_limit(table, what, CAPACITY)
+    crate::sync::const_fn! {
+        /// An empty table of `what`s (named in error messages); `table` (1..=3)
+        /// must differ between the process's tables.
+        pub(crate) const fn new(table: u64, what: &'static str) -> Self {
+            Self::with_limit(table, what, CAPACITY)
+        }
     }
 
-    /// [`Registry::new`] with room for only `limit` live handles, so that
-    /// tests reach exhaustion with the production code in seconds.
-    pub(crate) const fn with_limit(table: u64, what: &'static str, limit: u32) -> Self {
-        assert!(table >= 1 && table <= 3, "three table tags exist");
-        assert!(limit <= CAPACITY);
-        Registry {
-            what,
-            table: table << TABLE_SHIFT,
-            chunks: [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_CHUNKS],
-            free: AtomicU64::new(0),
-            fresh: AtomicU32::new(0),
-            limit,
-            spots: [const { ParkingSpot(AtomicU32::new(0)) }; SPOTS],
+    crate::sync::const_fn! {
+        /// [`Registry::new`] with room for only `limit` live handles, so that
+        /// tests reach exhaustion with the production code in seconds.
+        pub(crate) const fn with_limit(table: u64, what: &'static str, limit: u32) -> Self {
+            assert!(matches!(table, 1..=3), "three table tags exist");
+            assert!(limit <= CAPACITY);
+            Registry {
+                what,
+                table: table << TABLE_SHIFT,
+                chunks: crate::sync::array_of!(AtomicPtr::new(std::ptr::null_mut()); MAX_CHUNKS),
+                free: AtomicU64::new(0),
+                fresh: AtomicU32::new(0),
+                limit,
+                spots: crate::sync::array_of!(ParkingSpot(AtomicU32::new(0)); SPOTS),
+            }
         }
     }
 
@@ -169,6 +188,8 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     fn slot(&self, index: u32) -> Option<&Slot<T>> {
         let index = index as usize;
+        // Acquire pairs with the AcqRel publication in `chunk_for`: the
+        // chunk's slots were initialised before we see its pointer.
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a non-null chunk pointer was published (Release) by
         // `chunk_for` after its CHUNK slots were initialised, and chunks are
@@ -176,12 +197,24 @@ impl<T: Default + Send + Peek> Registry<T> {
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(index % CHUNK) })
     }
 
+    /// The head after `head` with `low` (an index + 1, or 0) on top: the
+    /// tag goes up by one, wrapping within its bits.
+    fn next_head(head: u64, low: u32) -> u64 {
+        (head & !INDEX_MASK).wrapping_add(1 << INDEX_BITS) | u64::from(low)
+    }
+
     fn push_free(&self, index: u32) {
         let slot = self.slot(index).expect("a freed index has a slot");
+        // Relaxed: only a guess, the exchange checks it.
         let mut head = self.free.load(Ordering::Relaxed);
         loop {
-            slot.next.store(head as u32, Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(index + 1);
+            // Relaxed: published by the exchange's Release just below.
+            slot.next
+                .store((head & INDEX_MASK) as u32, Ordering::Relaxed);
+            let new = Self::next_head(head, index + 1);
+            // Release pairs with the Acquire of `pop_free`: this link, and
+            // the slot's FREE state stored before the push, are seen by the
+            // thread that pops the index.
             match self
                 .free
                 .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
@@ -192,14 +225,29 @@ impl<T: Default + Send + Peek> Registry<T> {
         }
     }
 
-    fn pop_free(&self) -> Option<u32> {
-        let mut head = self.free.load(Ordering::Acquire);
+    /// Pops a free index. `latest`: start from the newest head, for the
+    /// exhaustion re-check (see below).
+    fn pop_free(&self, latest: bool) -> Option<u32> {
+        // Acquire pairs with `push_free`'s Release (the link of the top).
+        // A load may answer an older head than the newest one (the language
+        // model only promises a read-modify-write the last value in the
+        // word's modification order): fine for a first look, but the
+        // re-check before EXHAUSTED must not call the stack empty on the
+        // strength of a head that was already replaced, so it reads the
+        // head with a read-modify-write that changes nothing.
+        let mut head = if latest {
+            self.free.fetch_add(0, Ordering::Acquire)
+        } else {
+            self.free.load(Ordering::Acquire)
+        };
         loop {
-            let top = (head as u32).checked_sub(1)?;
+            let top = ((head & INDEX_MASK) as u32).checked_sub(1)?;
             // May read a link that another pop just made outdated; then the
             // tag has moved on and the exchange below fails.
             let next = self.slot(top)?.next.load(Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1) << 32) | u64::from(next);
+            let new = Self::next_head(head, next);
+            // Acquire (also on failure, which retries with `seen`): pairs
+            // with `push_free`'s Release, as above.
             match self
                 .free
                 .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Acquire)
@@ -213,6 +261,10 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// An index never handed out before, its chunk allocated; `None` when
     /// every index was handed out.
     fn fresh_index(&self) -> Option<u32> {
+        // Relaxed: the counter only hands out distinct numbers (its
+        // read-modify-write does); the chunk's publication orders the slots.
+        // It only grows, so an old value read that says "all handed out" is
+        // still true.
         let index = self
             .fresh
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -228,6 +280,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     #[cold]
     fn chunk_for(&self, index: u32) {
         let cell = &self.chunks[index as usize / CHUNK];
+        // Acquire: as in `slot`.
         if !cell.load(Ordering::Acquire).is_null() {
             return;
         }
@@ -239,7 +292,16 @@ impl<T: Default + Send + Peek> Registry<T> {
                 value: UnsafeCell::new(T::default()),
             })
             .collect();
+        // For helgrind: each slot's first `insert_with` (on any thread)
+        // acquires what was initialised here; the publication below is an
+        // atomic it cannot see. (Once per chunk: 1024 no-op requests natively.)
+        for slot in fresh.iter() {
+            crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        }
         let fresh = Box::into_raw(fresh).cast::<Slot<T>>();
+        // Release pairs with the Acquire loads of `slot` and above: the
+        // slots initialised here are seen by whoever sees the pointer;
+        // Acquire on failure for the same reason, as `slot` does.
         if cell
             .compare_exchange(
                 std::ptr::null_mut(),
@@ -259,21 +321,25 @@ impl<T: Default + Send + Peek> Registry<T> {
         if let Some(index) = spot.and_then(|spot| self.unpark(spot)) {
             return Ok(index);
         }
-        if let Some(index) = self.pop_free() {
+        if let Some(index) = self.pop_free(false) {
             return Ok(index);
         }
         if let Some(index) = self.fresh_index() {
             return Ok(index);
         }
         // Freed by another thread since the first look, onto the free stack
-        // or into its parking spot?
-        self.pop_free()
+        // or into its parking spot? Both looks read the newest value (a
+        // read-modify-write each), so EXHAUSTED means there was no free
+        // index at that point of their modification orders.
+        self.pop_free(true)
             .or_else(|| (0..SPOTS).find_map(|spot| self.unpark(Spot(spot))))
             .ok_or_else(|| self.exhausted())
     }
 
     /// Takes the index parked in `spot`, if any.
     fn unpark(&self, spot: Spot) -> Option<u32> {
+        // Acquire pairs with `park`'s Release: the slot's FREE state, stored
+        // before it was parked, is seen.
         self.spots[spot.0]
             .0
             .swap(0, Ordering::Acquire)
@@ -283,6 +349,8 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// Parks the freed `index` in `spot`; the index parked there before goes
     /// to the free stack.
     fn park(&self, spot: Spot, index: u32) {
+        // AcqRel: Release as `unpark` says; Acquire because the displaced
+        // index is ours to push now, as if we had unparked it.
         if let Some(displaced) = self.spots[spot.0]
             .0
             .swap(index + 1, Ordering::AcqRel)
@@ -302,8 +370,21 @@ impl<T: Default + Send + Peek> Registry<T> {
     ) -> Result<(u64, R)> {
         let index = self.allocate(spot)?;
         let slot = self.slot(index).expect("allocated slots exist");
+        // For helgrind: the slot came to us through the free stack or a
+        // parking spot (atomics it cannot see); its last `finish` or dropped
+        // claim announced the matching release.
+        crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
+        // Acquire pairs with the Release store that freed the slot (`finish`
+        // or a dropped claim): its last life is over before this one begins.
         let generation = slot.state.load(Ordering::Acquire) >> 2;
+        // The writer side of a seqlock (crossbeam's `seq_lock.rs`) whose
+        // readers are `peek`: BUSY first, then a Release fence, then the
+        // info word. The fence pairs with `peek`'s Acquire fence: a peek
+        // that reads the info word written below sees BUSY (or later) when
+        // it looks at the state again, and discards the word. The store is
+        // Relaxed: the fence orders it before the info word.
         slot.state.store(state(generation, BUSY), Ordering::Relaxed);
+        fence(Ordering::Release);
         let claim = Claim {
             registry: self,
             slot,
@@ -311,11 +392,15 @@ impl<T: Default + Send + Peek> Registry<T> {
             generation,
             undo: FREE,
         };
-        // SAFETY: the index came off the free stack (or was fresh), so this
-        // call is the only one that holds it; the state says BUSY.
-        let value = unsafe { &mut *slot.value.get() };
-        let r = fill(value)?;
-        slot.info.store(value.peek(), Ordering::Relaxed);
+        let (r, info) = slot.value.with_mut(|value| {
+            // SAFETY: the index came off the free stack (or was fresh), so
+            // this call is the only one that holds it; the state says BUSY.
+            let value = unsafe { &mut *value };
+            fill(value).map(|r| (r, value.peek()))
+        })?;
+        // Relaxed: after the fence above (for a peek of the slot's last
+        // life) and before `finish`'s Release (for a peek of this one).
+        slot.info.store(info, Ordering::Relaxed);
         claim.finish(state(generation, LIVE));
         Ok((self.encode(index, generation), r))
     }
@@ -324,10 +409,19 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// claim without finishing it (a refusal or a panic) makes it LIVE again.
     fn claim(&self, handle: u64) -> Result<(Claim<'_, T>, &Slot<T>)> {
         let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
+        // No handle names the last generation: a slot that reaches it is
+        // retired, BUSY for good, and the wait below would take it for a
+        // consume in progress (a forged handle waited BUSY_WAIT for STALE).
+        if generation >= LAST_GENERATION {
+            return Err(self.stale());
+        }
         let slot = self.slot(index).ok_or_else(|| self.stale())?;
         let (live, busy) = (state(generation, LIVE), state(generation, BUSY));
         let mut waited_since = None;
         loop {
+            // Acquire pairs with the Release store of `finish` that made the
+            // slot LIVE (or of the claim that handed it back): the value as
+            // that call left it is seen. A failure only looks (Relaxed).
             match slot
                 .state
                 .compare_exchange(live, busy, Ordering::Acquire, Ordering::Relaxed)
@@ -351,7 +445,9 @@ impl<T: Default + Send + Peek> Registry<T> {
                     if since.elapsed() > BUSY_WAIT {
                         break;
                     }
-                    std::thread::yield_now();
+                    #[cfg(all(test, not(loom)))]
+                    tests::BUSY_YIELDS.with(|n| n.set(n.get() + 1));
+                    crate::sync::yield_now();
                 }
                 Err(_) => break,
             }
@@ -366,14 +462,17 @@ impl<T: Default + Send + Peek> Registry<T> {
         let (index, generation) = self.decode(handle)?;
         let slot = self.slot(index)?;
         let live = state(generation, LIVE);
+        // The reader side of the seqlock `insert_with` writes. Acquire pairs
+        // with `finish`'s Release store of LIVE: the info word of this life
+        // is seen (or a later one, which the re-check below catches).
         if slot.state.load(Ordering::Acquire) != live {
             return None;
         }
         let info = slot.info.load(Ordering::Relaxed);
-        // Still the same life of the slot: the word read belongs to it
-        // (a consume would have moved the state on before the slot's reuse
-        // rewrote the word).
-        std::sync::atomic::fence(Ordering::Acquire);
+        // Still the same life of the slot: the word read belongs to it. The
+        // fence pairs with `insert_with`'s Release fence: if the word read
+        // is a later life's, that life's BUSY store is seen below.
+        fence(Ordering::Acquire);
         (slot.state.load(Ordering::Relaxed) == live).then_some(info)
     }
 
@@ -390,7 +489,9 @@ impl<T: Default + Send + Peek> Registry<T> {
     ) -> Result<R> {
         let (claim, slot) = self.claim(handle)?;
         // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
-        let r = consume(unsafe { &mut *slot.value.get() })?;
+        let r = slot
+            .value
+            .with_mut(|value| consume(unsafe { &mut *value }))?;
         let next = claim.generation + 1;
         if next == LAST_GENERATION {
             // Retired: stays BUSY under a generation no handle has.
@@ -408,6 +509,7 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     /// Handles alive right now (a snapshot; O(table), for messages).
     pub(crate) fn live(&self) -> usize {
+        // Relaxed here and below: a count for a message, ordering nothing.
         let fresh = self.fresh.load(Ordering::Relaxed);
         (0..fresh)
             .filter_map(|index| self.slot(index))
@@ -455,6 +557,9 @@ impl<T: Default + Send + Peek> Claim<'_, T> {
     fn finish(self, next: u32) {
         let slot = self.slot;
         crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        // Release pairs with the Acquire of `claim`, `peek` and
+        // `insert_with`: what this call did to the value (and the info
+        // word) is seen by the next call that finds the slot in `next`.
         slot.state.store(next, Ordering::Release);
         std::mem::forget(self);
     }
@@ -462,6 +567,8 @@ impl<T: Default + Send + Peek> Claim<'_, T> {
 
 impl<T: Default + Send + Peek> Drop for Claim<'_, T> {
     fn drop(&mut self) {
+        crate::valgrind::release(std::ptr::from_ref(self.slot).cast());
+        // Release: as in `finish`.
         self.slot
             .state
             .store(state(self.generation, self.undo), Ordering::Release);
@@ -471,9 +578,14 @@ impl<T: Default + Send + Peek> Drop for Claim<'_, T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Yields of this thread's `claim` waiting for a busy slot.
+        pub(super) static BUSY_YIELDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
 
     static TABLE: Registry<Vec<u32>> = Registry::new(3, "test object");
 
@@ -534,7 +646,7 @@ mod tests {
         RETIRING.take_with(None, h, |_| Ok(())).unwrap();
         // Age the slot to its last usable generation.
         let slot = RETIRING.slot(index).unwrap();
-        assert_eq!(RETIRING.pop_free(), Some(index));
+        assert_eq!(RETIRING.pop_free(false), Some(index));
         slot.state
             .store(state(LAST_GENERATION - 1, LIVE), Ordering::Relaxed);
         let h = RETIRING.encode(index, LAST_GENERATION - 1);
@@ -546,6 +658,59 @@ mod tests {
             assert_ne!(RETIRING.decode(h2).unwrap().0, index);
             RETIRING.take_with(None, h2, |_| Ok(())).unwrap();
         }
+    }
+
+    /// A slot retired at its last generation is `(LAST_GENERATION, BUSY)`
+    /// for good; a forged handle naming that generation is refused at once,
+    /// not after waiting BUSY_WAIT (2 s) for a consume that never ends.
+    #[test]
+    fn a_forged_handle_on_a_retired_slot_is_refused_at_once() {
+        static RETIRED: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let (h, ()) = RETIRED.insert_with(None, |_| Ok(())).unwrap();
+        let (index, _) = RETIRED.decode(h).unwrap();
+        RETIRED.take_with(None, h, |_| Ok(())).unwrap();
+        // Age the slot to its last usable generation and spend it there.
+        assert_eq!(RETIRED.pop_free(false), Some(index));
+        let slot = RETIRED.slot(index).unwrap();
+        slot.state
+            .store(state(LAST_GENERATION - 1, LIVE), Ordering::Relaxed);
+        RETIRED
+            .take_with(None, RETIRED.encode(index, LAST_GENERATION - 1), |_| Ok(()))
+            .unwrap();
+        assert_eq!(
+            slot.state.load(Ordering::Relaxed),
+            state(LAST_GENERATION, BUSY),
+            "retired"
+        );
+        let forged = RETIRED.encode(index, LAST_GENERATION);
+        let before = BUSY_YIELDS.with(|n| n.get());
+        assert!(matches!(
+            RETIRED.take_with(None, forged, |_| Ok(())),
+            Err(Error::StaleHandle(_))
+        ));
+        assert_eq!(RETIRED.peek(forged), None);
+        assert_eq!(
+            BUSY_YIELDS.with(|n| n.get()),
+            before,
+            "claim waited on a retired slot"
+        );
+    }
+
+    /// The free stack's tag takes every bit the index leaves, and wraps
+    /// within them without touching the index.
+    #[test]
+    fn the_free_stack_tag_is_as_wide_as_the_word_allows() {
+        assert_eq!(INDEX_BITS, 23, "index + 1 up to 2^22 needs 23 bits");
+        assert!(u64::from(CAPACITY) <= INDEX_MASK);
+        let top_tag = !INDEX_MASK;
+        assert_eq!(top_tag.count_ones(), 41);
+        let head = top_tag | 5;
+        assert_eq!(
+            Registry::<Vec<u32>>::next_head(head, 7),
+            7,
+            "wraps to tag 0"
+        );
+        assert_eq!(Registry::<Vec<u32>>::next_head(3, 9), (1 << INDEX_BITS) | 9);
     }
 
     #[test]
@@ -670,7 +835,11 @@ mod tests {
         let (b, ()) = PARKING.insert_with(spot, holding(2)).unwrap();
         PARKING.take_with(spot, a, clear).unwrap();
         PARKING.take_with(spot, b, clear).unwrap();
-        assert_eq!(PARKING.pop_free(), Some(index(a)), "b parked, a displaced");
+        assert_eq!(
+            PARKING.pop_free(false),
+            Some(index(a)),
+            "b parked, a displaced"
+        );
         PARKING.push_free(index(a));
         let (c, ()) = PARKING.insert_with(spot, holding(3)).unwrap();
         assert_eq!(index(c), index(b), "the parked index first");
@@ -719,5 +888,219 @@ mod tests {
         assert!(SEGMENTS.peek(g).is_none());
         GUARDS.take_with(None, g, |_| Ok(())).unwrap();
         SEGMENTS.take_with(None, s, |_| Ok(())).unwrap();
+    }
+}
+
+/// loom checks this file's code (see `crate::sync`; under loom a table has
+/// two chunks of two slots and two parking spots): `.ci/loom.sh`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    impl Peek for Vec<u32> {
+        fn peek(&self) -> u64 {
+            self.len() as u64
+        }
+    }
+
+    type Table = Arc<Registry<Vec<u32>>>;
+
+    fn table(limit: u32) -> Table {
+        Arc::new(Registry::with_limit(3, "test object", limit))
+    }
+
+    fn put(t: &Registry<Vec<u32>>, spot: Option<Spot>, v: &[u32]) -> Result<u64> {
+        t.insert_with(spot, |slot| {
+            slot.extend_from_slice(v);
+            Ok(())
+        })
+        .map(|(h, ())| h)
+    }
+
+    fn take(t: &Registry<Vec<u32>>, spot: Option<Spot>, h: u64) -> Result<Vec<u32>> {
+        t.take_with(spot, h, |v| Ok(std::mem::take(v)))
+    }
+
+    /// A peek of a handle being spent while its slot is reused answers the
+    /// handle's own word or nothing, never the next life's (issue 17: with
+    /// the writer's Release fence missing, loom finds `Some(2)`).
+    #[test]
+    fn loom_peek_never_answers_a_later_life() {
+        crate::sync::model("registry: peek vs consume + reuse", || {
+            let t = table(CAPACITY);
+            let h = put(&t, None, &[1]).unwrap();
+            let writer = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || {
+                    assert_eq!(take(&t, None, h).unwrap(), [1]);
+                    // The same slot (the only free one), next generation.
+                    put(&t, None, &[2, 2]).unwrap()
+                })
+            };
+            let seen = t.peek(h);
+            assert!(seen.is_none() || seen == Some(1), "peek answered {seen:?}");
+            let h2 = writer.join().unwrap();
+            assert_eq!(t.decode(h2).unwrap().0, t.decode(h).unwrap().0);
+            assert_eq!(t.peek(h), None);
+            assert_eq!(t.peek(h2), Some(2));
+        });
+    }
+
+    /// A handle handed to another thread through a Relaxed word (no
+    /// synchronisation of the caller's own): claiming it still sees the
+    /// value as filled, through `finish`'s Release and `claim`'s Acquire
+    /// (loom's cell fails the model if the fill is not ordered before).
+    #[test]
+    fn loom_a_handle_carries_its_value_to_another_thread() {
+        crate::sync::model("registry: handle passed through a Relaxed word", || {
+            let t = table(CAPACITY);
+            let word = Arc::new(loom::sync::atomic::AtomicU64::new(0));
+            let consumer = {
+                let (t, word) = (Arc::clone(&t), Arc::clone(&word));
+                // Without synchronisation the slot (even its chunk) may not
+                // be seen yet: STALE is a fair answer, a torn value is not.
+                thread::spawn(move || match word.load(Ordering::Relaxed) {
+                    0 => None,
+                    h => take(&t, None, h).ok(),
+                })
+            };
+            let h = put(&t, None, &[5, 6]).unwrap();
+            word.store(h, Ordering::Relaxed);
+            match consumer.join().unwrap() {
+                Some(v) => assert_eq!(v, [5, 6]),
+                None => assert_eq!(take(&t, None, h).unwrap(), [5, 6]),
+            }
+        });
+    }
+
+    /// Two calls consuming one handle at once: exactly one gets the value,
+    /// the other answers stale; a peek meanwhile sees the value or nothing.
+    #[test]
+    fn loom_one_of_two_consumes_wins() {
+        crate::sync::model("registry: two consumes of one handle", || {
+            let t = table(CAPACITY);
+            let h = put(&t, None, &[7]).unwrap();
+            let other = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || take(&t, Some(Spot(1)), h).ok())
+            };
+            let mine = take(&t, Some(Spot(0)), h).ok();
+            let theirs = other.join().unwrap();
+            assert!(
+                matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
+                "{mine:?} {theirs:?}"
+            );
+            assert_eq!(t.peek(h), None);
+            assert_eq!(t.live(), 0);
+        });
+    }
+
+    /// Two threads take fresh indices in the second chunk at once (both may
+    /// build it; one publishes, the other frees its copy), fill the table;
+    /// a third call is refused EXHAUSTED; every value comes back intact.
+    #[test]
+    fn loom_chunk_publication_and_exhaustion() {
+        crate::sync::model("registry: chunk publication + exhaustion", || {
+            let t = table(CAPACITY);
+            let first: Vec<u64> = (0..CHUNK as u32)
+                .map(|i| put(&t, None, &[i]).unwrap())
+                .collect();
+            let threads: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || (i, put(&t, Some(Spot(i as usize)), &[10 + i]).unwrap()))
+                })
+                .collect();
+            let second: Vec<(u32, u64)> = threads.into_iter().map(|j| j.join().unwrap()).collect();
+            assert!(matches!(put(&t, None, &[0]), Err(Error::Exhausted(_))));
+            for (i, h) in (0..).zip(first) {
+                assert_eq!(take(&t, None, h).unwrap(), [i]);
+            }
+            for (i, h) in second {
+                assert_eq!(take(&t, None, h).unwrap(), [10 + i]);
+            }
+        });
+    }
+
+    /// Parking spots under a full table: one thread frees the only index
+    /// into its spot while another allocates from its own; whichever way
+    /// it goes, nothing is lost: once both are done the index is free for
+    /// anyone, and a live handle is never handed out twice.
+    #[test]
+    fn loom_parked_index_is_found_by_a_full_table() {
+        crate::sync::model("registry: park vs allocate, full table", || {
+            let t = table(1);
+            let h = put(&t, None, &[1]).unwrap();
+            let freer = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || assert_eq!(take(&t, Some(Spot(0)), h).unwrap(), [1]))
+            };
+            let got = put(&t, Some(Spot(1)), &[2]);
+            freer.join().unwrap();
+            let h2 = match got {
+                Ok(h2) => h2,
+                Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
+                Err(e) => panic!("{e}"),
+            };
+            assert_ne!(h, h2);
+            assert!(matches!(
+                put(&t, Some(Spot(0)), &[3]),
+                Err(Error::Exhausted(_))
+            ));
+            assert_eq!(take(&t, None, h2).unwrap(), [2]);
+        });
+    }
+
+    /// Three threads sharing two parking spots, a main thread filling the
+    /// first chunk meanwhile: every value comes back to its owner.
+    #[test]
+    fn loom_three_threads_share_two_spots() {
+        crate::sync::model("registry: 3 threads, 2 spots, 2 chunks", || {
+            let t = table(CAPACITY);
+            let threads: Vec<_> = (0..3u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || {
+                        let spot = Some(Spot(i as usize % SPOTS));
+                        let h = put(&t, spot, &[i]).unwrap();
+                        assert_eq!(take(&t, spot, h).unwrap(), [i]);
+                    })
+                })
+                .collect();
+            let h = put(&t, None, &[9]).unwrap();
+            for j in threads {
+                j.join().unwrap();
+            }
+            assert_eq!(take(&t, None, h).unwrap(), [9]);
+            assert_eq!(t.live(), 0);
+        });
+    }
+
+    /// Two threads each running two lives through their own spot while the
+    /// other does: values never cross, indices are reused, not leaked.
+    #[test]
+    fn loom_two_threads_insert_and_consume() {
+        crate::sync::model("registry: 2 threads x 2 lives", || {
+            let t = table(2);
+            let threads: Vec<_> = (0..2u32)
+                .map(|i| {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || {
+                        for life in 0..2 {
+                            let spot = Some(Spot(i as usize));
+                            let h = put(&t, spot, &[i, life]).unwrap();
+                            assert_eq!(t.peek(h), Some(2));
+                            assert_eq!(take(&t, spot, h).unwrap(), [i, life]);
+                        }
+                    })
+                })
+                .collect();
+            for j in threads {
+                j.join().unwrap();
+            }
+            assert_eq!(t.live(), 0);
+        });
     }
 }
