@@ -82,8 +82,10 @@ mod word {
             ".popsection",
         );
 
+        // The word travels through assembly as an integer: its provenance is
+        // exposed when stored and picked up again when read.
         #[inline(always)]
-        pub(crate) fn get() -> usize {
+        pub(crate) fn get() -> *mut () {
             let p: usize;
             // SAFETY: reads the 8-byte thread-local defined above, at the
             // offset the dynamic linker put in the GOT for it; nothing else.
@@ -95,11 +97,12 @@ mod word {
                     options(nostack, preserves_flags, readonly, pure),
                 );
             }
-            p
+            std::ptr::with_exposed_provenance_mut(p)
         }
 
         #[inline(always)]
-        pub(crate) fn set(p: usize) {
+        pub(crate) fn set(p: *mut ()) {
+            let p = p.expose_provenance();
             // SAFETY: writes the 8-byte thread-local defined above, nothing else.
             unsafe {
                 asm!(
@@ -114,7 +117,8 @@ mod word {
     }
 
     // Under Miri too: it runs no inline assembly, and this path is the
-    // same word with the same states, read through `thread_local!`.
+    // same word with the same states, read through `thread_local!` (as a
+    // pointer, so Miri tracks the context's provenance through it).
     #[cfg(not(all(
         feature = "initial-exec-tls",
         target_arch = "x86_64",
@@ -126,16 +130,16 @@ mod word {
         use std::cell::Cell;
 
         thread_local! {
-            static WORD: Cell<usize> = const { Cell::new(0) };
+            static WORD: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
         }
 
         #[inline(always)]
-        pub(crate) fn get() -> usize {
+        pub(crate) fn get() -> *mut () {
             WORD.with(Cell::get)
         }
 
         #[inline(always)]
-        pub(crate) fn set(p: usize) {
+        pub(crate) fn set(p: *mut ()) {
             WORD.with(|w| w.set(p));
         }
     }
@@ -147,7 +151,7 @@ mod word {
 #[inline(always)]
 fn context_ptr() -> Option<*mut Context> {
     let w = word::get();
-    (w > LAST_MARKER).then_some(w as *mut Context)
+    (w.addr() > LAST_MARKER).then_some(w.cast())
 }
 
 // The four accessors below are the only way to this thread's context. They
@@ -307,7 +311,7 @@ fn key() -> Result<libc::pthread_key_t> {
 #[cold]
 #[inline(never)]
 fn create() -> Result<*mut Context> {
-    if word::get() == TORN_DOWN {
+    if word::get().addr() == TORN_DOWN {
         return Err(Error::NoContext(
             "this thread is exiting and its libstorectx state was already torn down: \
              state made now might never be, so nothing was done"
@@ -329,7 +333,7 @@ fn create() -> Result<*mut Context> {
             "pthread_setspecific failed: out of memory for thread-specific data".into(),
         ));
     }
-    word::set(context as usize);
+    word::set(context.cast());
     Ok(context)
 }
 
@@ -341,7 +345,7 @@ extern "C" fn teardown(_value: *mut libc::c_void) {
     let context = context_ptr();
     // Cleared first: nothing reaches the context while it is dropped, and
     // later calls that need state are refused.
-    word::set(TORN_DOWN);
+    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
     if let Some(p) = context {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
@@ -383,7 +387,7 @@ pub(crate) fn record_error(text: &str) {
 /// This thread's last error text, NUL-terminated. Read-only: "" when the
 /// thread has no context.
 pub(crate) fn last_error() -> *const u8 {
-    if word::get() == TORN_DOWN {
+    if word::get().addr() == TORN_DOWN {
         return c"this thread is exiting and its libstorectx state was torn down; calls that \
 need state are refused"
             .as_ptr()
