@@ -1,14 +1,16 @@
 //! The per-thread stack of entries: push and pop, the top checks every
 //! operation relies on, and the lookups by store id.
 //!
-//! Hot-path operations touch only the top entry and [`StoreSet`]; telling an
-//! out-of-order handle from a stale one scans the stack, but only on the
+//! Hot-path operations touch only the top entry and the store set; telling
+//! an out-of-order handle from a stale one scans the stack, but only on the
 //! error path.
 //!
 //! Everything that edits the stack lives in this module and its children
-//! (borrows, pauses, segments, the store set, handle numbering); the fields
-//! are private to it, so the LIFO and `pause_base` rules cannot be broken
-//! from outside.
+//! (borrows, pauses, segments, handle numbering). The entries themselves,
+//! their pause records and the store set have one owner, `entries::Entries`,
+//! whose fields are private to its file: only it pushes, pops, truncates,
+//! drains and reserves, so the LIFO, `pause_base` and store-set rules and
+//! the cached top cannot be broken by the rest of the stack either.
 
 mod borrow;
 mod entries;
