@@ -22,9 +22,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup toolchain list | grep -q '^nightly' ||
-  ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^miri'; then
+if ! rustup toolchain list | grep -q '^nightly'; then
   rustup toolchain install nightly --profile minimal --component miri rust-src
+else
+  rustup component add --toolchain nightly miri rust-src # a no-op when present
 fi
 cargo +nightly miri setup
 
