@@ -62,7 +62,8 @@ mod word {
         feature = "initial-exec-tls",
         target_arch = "x86_64",
         target_os = "linux",
-        target_env = "gnu"
+        target_env = "gnu",
+        not(miri)
     ))]
     mod imp {
         use std::arch::{asm, global_asm};
@@ -80,8 +81,10 @@ mod word {
             ".popsection",
         );
 
+        // The word travels through assembly as an integer: its provenance is
+        // exposed when stored and picked up again when read.
         #[inline(always)]
-        pub(crate) fn get() -> usize {
+        pub(crate) fn get() -> *mut () {
             let p: usize;
             // SAFETY: reads the 8-byte thread-local defined above, at the
             // offset the dynamic linker put in the GOT for it; nothing else.
@@ -93,11 +96,12 @@ mod word {
                     options(nostack, preserves_flags, readonly, pure),
                 );
             }
-            p
+            std::ptr::with_exposed_provenance_mut(p)
         }
 
         #[inline(always)]
-        pub(crate) fn set(p: usize) {
+        pub(crate) fn set(p: *mut ()) {
+            let p = p.expose_provenance();
             // SAFETY: writes the 8-byte thread-local defined above, nothing else.
             unsafe {
                 asm!(
@@ -111,26 +115,30 @@ mod word {
         }
     }
 
+    // Under Miri too: it runs no inline assembly, and this path is the
+    // same word with the same states, read through `thread_local!` (as a
+    // pointer, so Miri tracks the context's provenance through it).
     #[cfg(not(all(
         feature = "initial-exec-tls",
         target_arch = "x86_64",
         target_os = "linux",
-        target_env = "gnu"
+        target_env = "gnu",
+        not(miri)
     )))]
     mod imp {
         use std::cell::Cell;
 
         thread_local! {
-            static WORD: Cell<usize> = const { Cell::new(0) };
+            static WORD: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
         }
 
         #[inline(always)]
-        pub(crate) fn get() -> usize {
+        pub(crate) fn get() -> *mut () {
             WORD.with(Cell::get)
         }
 
         #[inline(always)]
-        pub(crate) fn set(p: usize) {
+        pub(crate) fn set(p: *mut ()) {
             WORD.with(|w| w.set(p));
         }
     }
@@ -142,32 +150,43 @@ mod word {
 #[inline(always)]
 fn context_ptr() -> Option<*mut Context> {
     let w = word::get();
-    (w > LAST_MARKER).then_some(w as *mut Context)
+    (w.addr() > LAST_MARKER).then_some(w.cast())
 }
+
+// The four accessors below are the only way to this thread's context. They
+// are `unsafe fn`s whose contract is in their name: `f` must not reach the
+// context again ("unreentered") — it calls no export and no accessor — so
+// the reference it gets is the only one while it runs. No safe function of
+// the crate hands out a reference to the context: each call site states
+// why its closure keeps the contract, and builds with debug assertions
+// (every test) and Miri check it at run time (`Held`), at no cost in
+// release builds.
 
 /// Runs `f` on this thread's context, if it has one; `None` otherwise,
 /// without running `f` (for fast paths that must not call out).
 ///
 /// # Safety
-/// `f` must not reach this thread's context again (through any function of
-/// this module): the `&mut` it gets is the only reference while it runs.
-/// The core never calls back into embedder code, so no export re-enters.
+/// `f` must not reach this thread's context again (no export, no accessor
+/// of this module): the `&mut` it gets is the only reference while it runs.
 #[inline(always)]
-pub(crate) unsafe fn with_fast<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+pub(crate) unsafe fn with_existing_unreentered<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+    let p = context_ptr()?;
+    let _held = Held::take();
     // SAFETY: a context address in the word is this thread's live, boxed
     // context (set by `create`, cleared before `teardown` drops it), and by
     // this function's contract nothing else refers to it while `f` runs.
-    context_ptr().map(|p| f(unsafe { &mut *p }))
+    Some(f(unsafe { &mut *p }))
 }
 
 /// Runs `f` on this thread's context, or on `None` when it has none (for
 /// calls that need no state but use it when it is there).
 ///
 /// # Safety
-/// As for [`with_fast`].
+/// As for [`with_existing_unreentered`].
 #[inline(always)]
-pub(crate) unsafe fn with_if_any<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
-    // SAFETY: as in `with_fast`.
+pub(crate) unsafe fn with_any_unreentered<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
+    let _held = Held::take();
+    // SAFETY: as in `with_existing_unreentered`.
     f(context_ptr().map(|p| unsafe { &mut *p }))
 }
 
@@ -176,14 +195,15 @@ pub(crate) unsafe fn with_if_any<R>(f: impl FnOnce(Option<&mut Context>) -> R) -
 /// teardown ran.
 ///
 /// # Safety
-/// As for [`with_fast`].
+/// As for [`with_existing_unreentered`].
 #[inline]
-pub(crate) unsafe fn with<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
+pub(crate) unsafe fn with_unreentered<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
     let p = match context_ptr() {
         Some(p) => p,
         None => create()?,
     };
-    // SAFETY: as in `with_fast`.
+    let _held = Held::take();
+    // SAFETY: as in `with_existing_unreentered`.
     f(unsafe { &mut *p })
 }
 
@@ -191,17 +211,74 @@ pub(crate) unsafe fn with<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Resul
 /// one, never allocates, never locks.
 ///
 /// # Safety
-/// As for [`with_fast`]; `f` only reads.
+/// As for [`with_existing_unreentered`] (no `&mut` may exist while `f`
+/// reads).
 #[inline(always)]
-pub(crate) unsafe fn read<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
-    // SAFETY: as in `with_fast`; shared access while no `with` runs.
-    context_ptr().map_or(default, |p| f(unsafe { &*p }))
+pub(crate) unsafe fn read_unreentered<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
+    let Some(p) = context_ptr() else {
+        return default;
+    };
+    let _held = Held::take();
+    // SAFETY: as in `with_existing_unreentered`; shared access, and by the
+    // contract no `&mut` exists while `f` runs.
+    f(unsafe { &*p })
+}
+
+/// The run-time check of the accessors' contract, in builds with debug
+/// assertions and under Miri: taking the context while it is held panics
+/// (the export's panic boundary answers `STORECTX_ERR_PANIC`).
+#[cfg(any(debug_assertions, miri))]
+struct Held;
+
+#[cfg(any(debug_assertions, miri))]
+thread_local! {
+    static HELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(any(debug_assertions, miri))]
+impl Held {
+    /// Whether an accessor is running on this thread.
+    fn is_held() -> bool {
+        HELD.with(std::cell::Cell::get)
+    }
+
+    #[inline]
+    fn take() -> Held {
+        if HELD.with(|h| h.replace(true)) {
+            panic!("this thread's libstorectx context was reached again while in use");
+        }
+        Held
+    }
+}
+
+#[cfg(any(debug_assertions, miri))]
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.with(|h| h.set(false));
+    }
+}
+
+/// Release builds: the contract is kept by the call sites, checked by the
+/// test builds; nothing is left of the check.
+#[cfg(not(any(debug_assertions, miri)))]
+struct Held;
+
+#[cfg(not(any(debug_assertions, miri)))]
+impl Held {
+    fn is_held() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn take() -> Held {
+        Held
+    }
 }
 
 #[cold]
 #[inline(never)]
 fn create() -> Result<*mut Context> {
-    if word::get() == TORN_DOWN {
+    if word::get().addr() == TORN_DOWN {
         return Err(Error::NoContext(
             "this thread is exiting and its libstorectx state was already torn down: \
              state made now might never be, so nothing was done"
@@ -218,7 +295,7 @@ fn create() -> Result<*mut Context> {
         drop(unsafe { Box::from_raw(context) });
         return Err(e);
     }
-    word::set(context as usize);
+    word::set(context.cast());
     Ok(context)
 }
 
@@ -236,7 +313,7 @@ pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
     }
     // Cleared first: nothing reaches the context while it is dropped, and
     // later calls that need state are refused.
-    word::set(TORN_DOWN);
+    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
     if let Some(p) = context {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
@@ -261,9 +338,14 @@ impl Context {
 /// Records `text` as this thread's last error, creating its context if
 /// needed; dropped silently once the thread's teardown ran.
 pub(crate) fn record_error(text: &str) {
+    if Held::is_held() {
+        // The panic of a caught re-entry (test builds): recording it would
+        // re-enter once more and abort; the status still says PANIC.
+        return;
+    }
     // SAFETY: the closure only writes the message; nothing re-enters.
     let _ = unsafe {
-        with(|cx| {
+        with_unreentered(|cx| {
             cx.set_last_error(text);
             Ok(())
         })
@@ -273,20 +355,55 @@ pub(crate) fn record_error(text: &str) {
 /// This thread's last error text, NUL-terminated. Read-only: "" when the
 /// thread has no context.
 pub(crate) fn last_error() -> *const u8 {
-    if word::get() == TORN_DOWN {
+    if word::get().addr() == TORN_DOWN {
         return c"this thread is exiting and its libstorectx state was torn down; calls that \
 need state are refused"
             .as_ptr()
             .cast();
     }
-    // SAFETY: only reads.
+    // SAFETY: the closure only reads the message; nothing re-enters.
     unsafe {
-        read(c"".as_ptr().cast(), |cx| {
+        read_unreentered(c"".as_ptr().cast(), |cx| {
             if cx.last_error.is_empty() {
                 c"".as_ptr().cast()
             } else {
                 cx.last_error.as_ptr()
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reaching the context again from inside an accessor is caught before
+    /// a second reference exists (builds with debug assertions, Miri), and
+    /// the context stays usable.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_reentered_accessor_is_caught() {
+        // SAFETY: the outer closure breaks the contract on purpose; the
+        // check panics before the inner accessor makes its reference.
+        let nested = std::panic::catch_unwind(|| unsafe {
+            with_unreentered(|cx| {
+                cx.stack.install(1, 0x10)?;
+                read_unreentered(0, |inner| inner.stack.depth());
+                Ok(())
+            })
+        });
+        assert!(nested.is_err(), "the nested read was not caught");
+        // SAFETY: the closure only reads the stack.
+        assert_eq!(unsafe { read_unreentered(0, |cx| cx.stack.depth()) }, 1);
+        // An export inside an accessor: its own boundary catches the panic
+        // and answers 0, not the depth (1).
+        // SAFETY: broken on purpose, as above.
+        let depth = unsafe { with_any_unreentered(|_| crate::ffi::identity::storectx_depth()) };
+        assert_eq!(depth, 0, "the nested export ran");
+        assert_eq!(crate::ffi::identity::storectx_depth(), 1);
+        // SAFETY: the closure only changes the stack.
+        unsafe { with_existing_unreentered(|cx| cx.stack.clear()) }.expect("the context exists");
+        record_error("after the nested calls");
+        assert!(!Held::is_held());
     }
 }

@@ -2,12 +2,13 @@
 //! reference count; a write guard owns the lock and may travel to, and be
 //! released on, any thread.
 
-use super::boundary::{self, boundary, on_context, on_context_if_any, put, read_stack, required};
+use super::boundary::{self, boundary, put, read_stack_unreentered, required};
 use super::identity::storectx_store_id;
 use super::install::storectx_install_guard;
 use super::status::storectx_status;
 use crate::async_store::{AsyncStore, Wait, WriteGuard, WRITE_GUARDS};
 use crate::error::Error;
+use crate::thread;
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -50,12 +51,15 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
 /// Puts `guard` in the table (the calling thread's parked index first, if
 /// it has a context) and answers its handle as a C pointer value.
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
-    let (handle, ()) = on_context_if_any(|cx| {
-        WRITE_GUARDS.insert_with(cx.map(|cx| cx.spot), |slot| {
-            *slot = Some(guard);
-            Ok(())
+    // SAFETY: only `Stack` and registry methods run: none reaches the context.
+    let (handle, ()) = unsafe {
+        thread::with_any_unreentered(|cx| {
+            WRITE_GUARDS.insert_with(cx.map(|cx| cx.spot), |slot| {
+                *slot = Some(guard);
+                Ok(())
+            })
         })
-    })?;
+    }?;
     Ok(std::ptr::without_provenance_mut(handle as usize))
 }
 
@@ -219,8 +223,11 @@ pub unsafe extern "C" fn storectx_async_store_write(
         let store = unsafe { async_store_ref(s) }.ok_or_else(null_store)?;
         let wait = Wait::from_nanos(timeout_ns);
         // A thread without a stack holds no lock: nothing to create for it.
-        let guard = read_stack(None, |stack| Some(store.write_from(Some(stack), wait)))
-            .unwrap_or_else(|| store.write_from(None, wait))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let guard = unsafe {
+            read_stack_unreentered(None, |stack| Some(store.write_from(Some(stack), wait)))
+        }
+        .unwrap_or_else(|| store.write_from(None, wait))?;
         let guard = write_guard_into_c(guard)?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, guard) };
@@ -250,9 +257,12 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
             return;
         }
         let h = write_guard_handle(g);
-        let released = on_context_if_any(|cx| {
-            WRITE_GUARDS.take_with(cx.map(|cx| cx.spot), h, |slot| Ok(slot.take()))
-        });
+        // SAFETY: only `Stack` and registry methods run: none reaches the context.
+        let released = unsafe {
+            thread::with_any_unreentered(|cx| {
+                WRITE_GUARDS.take_with(cx.map(|cx| cx.spot), h, |slot| Ok(slot.take()))
+            })
+        };
         if let Err(e) = released {
             boundary::fail("write_guard_release", &e);
         }
@@ -297,18 +307,21 @@ pub unsafe extern "C" fn storectx_install_async(
         let g = required(g, "g")?;
         // The thread's context first: if it cannot be had, the guard is
         // never touched.
-        let raw = on_context(|cx| {
-            let stack = &mut cx.stack;
-            WRITE_GUARDS.take_with(Some(cx.spot), write_guard_handle(g.as_ptr()), |slot| {
-                let Some(guard) = slot.take() else {
-                    return Err(Error::StaleHandle("write guard slot is empty".into()));
-                };
-                stack.install_async(guard).map_err(|(e, guard)| {
-                    *slot = Some(guard);
-                    e
+        // SAFETY: only `Stack` and registry methods run: none reaches the context.
+        let raw = unsafe {
+            thread::with_unreentered(|cx| {
+                let stack = &mut cx.stack;
+                WRITE_GUARDS.take_with(Some(cx.spot), write_guard_handle(g.as_ptr()), |slot| {
+                    let Some(guard) = slot.take() else {
+                        return Err(Error::StaleHandle("write guard slot is empty".into()));
+                    };
+                    stack.install_async(guard).map_err(|(e, guard)| {
+                        *slot = Some(guard);
+                        e
+                    })
                 })
             })
-        })?;
+        }?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, storectx_install_guard { raw }) };
         Ok(())

@@ -2,7 +2,7 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{self, on_stack, on_stack_fast, put, required};
+use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::stack::Borrowed;
@@ -66,11 +66,14 @@ pub unsafe extern "C" fn storectx_get_current(
     boundary::status_fast(
         "get_current",
         || match (NonNull::new(store), NonNull::new(out)) {
-            (Some(store), Some(out)) => on_stack_fast(|s| s.try_get_current(id))
-                .flatten()
-                // SAFETY: writable (this function's contract).
-                .map(|b| unsafe { put_borrow(store, out, &b) })
-                .is_some(),
+            (Some(store), Some(out)) => {
+                // SAFETY: only `Stack` methods run: nothing reaches the context again.
+                unsafe { existing_stack_unreentered(|s| s.try_get_current(id)) }
+                    .flatten()
+                    // SAFETY: writable (this function's contract).
+                    .map(|b| unsafe { put_borrow(store, out, &b) })
+                    .is_some()
+            }
             _ => false,
         },
         // SAFETY: the same arguments, under the same contract.
@@ -91,7 +94,8 @@ unsafe extern "C" fn get_current_slow(
 ) -> storectx_status {
     boundary::status("get_current", || {
         let (store, out) = (required(store, "store")?, required(out, "out")?);
-        let b = on_stack(|s| s.get_current(id))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
         // SAFETY: writable (this function's contract).
         unsafe { put_borrow(store, out, &b) };
         Ok(())
@@ -128,11 +132,14 @@ pub unsafe extern "C" fn storectx_get_current_transient(
     boundary::status_fast(
         "get_current_transient",
         || match NonNull::new(store) {
-            Some(store) => on_stack_fast(|s| s.try_get_current_transient(id))
-                .flatten()
-                // SAFETY: writable (this function's contract).
-                .map(|address| unsafe { put(store, address as *mut c_void) })
-                .is_some(),
+            Some(store) => {
+                // SAFETY: only `Stack` methods run: nothing reaches the context again.
+                unsafe { existing_stack_unreentered(|s| s.try_get_current_transient(id)) }
+                    .flatten()
+                    // SAFETY: writable (this function's contract).
+                    .map(|address| unsafe { put(store, address as *mut c_void) })
+                    .is_some()
+            }
             None => false,
         },
         // SAFETY: the same arguments, under the same contract.
@@ -152,7 +159,8 @@ unsafe extern "C" fn get_current_transient_slow(
 ) -> storectx_status {
     boundary::status("get_current_transient", || {
         let store = required(store, "store")?;
-        let address = on_stack(|s| s.get_current_transient(id))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
         // SAFETY: writable (this function's contract).
         unsafe { put(store, address as *mut c_void) };
         Ok(())
@@ -193,7 +201,8 @@ pub unsafe extern "C" fn storectx_get_current_unborrowed(
             required(store, "store")?,
             required(out, "out")?,
         );
-        let b = on_stack(|s| s.get_current_unborrowed())?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let b = unsafe { stack_unreentered(|s| s.get_current_unborrowed()) }?;
         // SAFETY: writable (this function's contract).
         unsafe {
             put(id, b.id);
@@ -242,7 +251,8 @@ pub unsafe extern "C" fn storectx_get_current_async(
             required(store, "store")?,
             required(out, "out")?,
         );
-        let (shared, b) = on_stack(|s| s.get_current_async(id))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let (shared, b) = unsafe { stack_unreentered(|s| s.get_current_async(id)) }?;
         // SAFETY: writable (this function's contract).
         unsafe {
             put(
@@ -288,7 +298,8 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 ) -> storectx_status {
     boundary::status("borrow_clone", || {
         let out = required(out, "out")?;
-        let raw = on_stack(|s| s.borrow_clone(b.raw))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.borrow_clone(b.raw)) }?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, storectx_borrow { raw }) };
         Ok(())
@@ -317,7 +328,8 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
     boundary::status_fast(
         "borrow_release",
-        || on_stack_fast(|s| s.try_borrow_release(b.raw)) == Some(true),
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        || unsafe { existing_stack_unreentered(|s| s.try_borrow_release(b.raw)) } == Some(true),
         || borrow_release_slow(b),
     )
 }
@@ -326,5 +338,8 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
 #[cold]
 #[inline(never)]
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
-    boundary::status("borrow_release", || on_stack(|s| s.borrow_release(b.raw)))
+    boundary::status("borrow_release", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) }
+    })
 }

@@ -1,13 +1,14 @@
 //! The FFI boundary: no panic unwinds into C, NULL pointers become
 //! `STORECTX_ERR_NULL_ARGUMENT`, every failure leaves a message for
 //! `storectx_last_error()`, and the exports reach the calling thread's stack
-//! through the three accessors below, the only callers of `thread`'s
-//! unsafe functions.
+//! through the accessors below or `thread`'s own: all `unsafe fn`s whose
+//! contract (the closure never reaches the context again) each call site
+//! states it keeps.
 
 use super::status::storectx_status;
 use crate::error::{Error, Result};
 use crate::stack::Stack;
-use crate::thread::{self, Context};
+use crate::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
@@ -42,44 +43,36 @@ impl<T> PanicValue for *const T {
 
 /// Runs `f` on this thread's stack, creating the thread's context on its
 /// first call (refused once the thread is past its last destructor round).
+///
+/// # Safety
+/// `f` must not reach this thread's context again (no export, no accessor):
+/// see `thread::with_unreentered`.
 #[inline(always)]
-pub(crate) fn on_stack<R>(f: impl FnOnce(&mut Stack) -> Result<R>) -> Result<R> {
-    // SAFETY: every closure the exports pass here only works on the stack
-    // and values it owns; none calls back into this module, so the `&mut`
-    // is the only reference while it runs.
-    unsafe { thread::with(|cx| f(&mut cx.stack)) }
-}
-
-/// Runs `f` on this thread's whole context (stack and parked handle
-/// indices), creating it on the thread's first call.
-#[inline(always)]
-pub(crate) fn on_context<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
-    // SAFETY: as in `on_stack`.
-    unsafe { thread::with(f) }
-}
-
-/// Runs `f` on this thread's context, or on `None` when it has none: for
-/// calls that need no state but use it when it is there (a parked index).
-#[inline(always)]
-pub(crate) fn on_context_if_any<R>(f: impl FnOnce(Option<&mut Context>) -> R) -> R {
-    // SAFETY: as in `on_stack`.
-    unsafe { thread::with_if_any(f) }
+pub(crate) unsafe fn stack_unreentered<R>(f: impl FnOnce(&mut Stack) -> Result<R>) -> Result<R> {
+    // SAFETY: this function's contract is that of `with_unreentered`.
+    unsafe { thread::with_unreentered(|cx| f(&mut cx.stack)) }
 }
 
 /// Runs `f` on this thread's stack if the thread has one (`None`, `f` not
 /// run, otherwise): the hot paths, which must not call out.
+///
+/// # Safety
+/// As for [`stack_unreentered`].
 #[inline(always)]
-pub(crate) fn on_stack_fast<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    // SAFETY: as in `on_stack`.
-    unsafe { thread::with_fast(|cx| f(&mut cx.stack)) }
+pub(crate) unsafe fn existing_stack_unreentered<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    // SAFETY: this function's contract is that of `with_existing_unreentered`.
+    unsafe { thread::with_existing_unreentered(|cx| f(&mut cx.stack)) }
 }
 
 /// Reads this thread's stack; `default` for a thread without one. Never
 /// creates state, allocates or locks (the read-only calls).
+///
+/// # Safety
+/// As for [`stack_unreentered`].
 #[inline(always)]
-pub(crate) fn read_stack<R>(default: R, f: impl FnOnce(&Stack) -> R) -> R {
-    // SAFETY: as in `on_stack`; `f` only reads.
-    unsafe { thread::read(default, |cx| f(&cx.stack)) }
+pub(crate) unsafe fn read_stack_unreentered<R>(default: R, f: impl FnOnce(&Stack) -> R) -> R {
+    // SAFETY: this function's contract is that of `read_unreentered`.
+    unsafe { thread::read_unreentered(default, |cx| f(&cx.stack)) }
 }
 
 /// Runs an export's body, turning a panic into `R::panic_value()` and a

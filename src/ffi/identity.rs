@@ -5,7 +5,7 @@
 //! thread), a destructor, or under the dynamic loader's lock; a thread with
 //! no state answers as an empty stack.
 
-use super::boundary::{boundary, read_stack};
+use super::boundary::{boundary, read_stack_unreentered};
 use std::ffi::c_char;
 
 /// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
@@ -29,7 +29,10 @@ pub extern "C" fn storectx_store_id_new() -> storectx_store_id {
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
-    boundary("is_active", || read_stack(false, |s| s.is_active(id)))
+    boundary("is_active", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(false, |s| s.is_active(id)) }
+    })
 }
 
 /// Whether store `id` is on this thread's stack but not on top. O(1).
@@ -37,7 +40,10 @@ pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_paused(id: storectx_store_id) -> bool {
-    boundary("is_paused", || read_stack(false, |s| s.is_paused(id)))
+    boundary("is_paused", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(false, |s| s.is_paused(id)) }
+    })
 }
 
 /// Whether this thread's stack is empty. O(1).
@@ -45,7 +51,10 @@ pub extern "C" fn storectx_is_paused(id: storectx_store_id) -> bool {
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_empty() -> bool {
-    boundary("is_empty", || read_stack(true, |s| s.is_empty()))
+    boundary("is_empty", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(true, |s| s.is_empty()) }
+    })
 }
 
 /// Number of entries on this thread's stack. O(1).
@@ -53,7 +62,10 @@ pub extern "C" fn storectx_is_empty() -> bool {
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_depth() -> usize {
-    boundary("depth", || read_stack(0, |s| s.depth()))
+    boundary("depth", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(0, |s| s.depth()) }
+    })
 }
 
 /// The store id on top of this thread's stack, 0 when empty. O(1).
@@ -61,7 +73,10 @@ pub extern "C" fn storectx_depth() -> usize {
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_active_store() -> storectx_store_id {
-    boundary("active_store", || read_stack(0, |s| s.active_store()))
+    boundary("active_store", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(0, |s| s.active_store()) }
+    })
 }
 
 /// Copies text into a C buffer as far as it fits (keeping room for the
@@ -112,9 +127,13 @@ pub unsafe extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usiz
             room: if has_buffer { len - 1 } else { 0 },
             needed: 0,
         };
-        read_stack((), |s| {
-            let _ = s.describe_to(&mut out);
-        });
+        // SAFETY: only `describe_to` runs, writing into the caller's buffer:
+        // nothing reaches the context again.
+        unsafe {
+            read_stack_unreentered((), |s| {
+                let _ = s.describe_to(&mut out);
+            })
+        };
         if has_buffer {
             // SAFETY: `out.needed.min(room) < len`: inside the caller's buffer.
             unsafe { buf.add(out.needed.min(out.room)).write(0) };

@@ -1,7 +1,10 @@
 //! Install guards: pushing the store an embedder's `call` runs on, and
 //! popping it when the call returns.
 
-use super::boundary::{self, boundary, on_stack, on_stack_fast, put, read_stack, required};
+use super::boundary::{
+    self, boundary, existing_stack_unreentered, put, read_stack_unreentered, required,
+    stack_unreentered,
+};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use std::ffi::c_void;
@@ -64,11 +67,14 @@ pub unsafe extern "C" fn storectx_install(
         "install",
         || match (NonNull::new(out), NonNull::new(store)) {
             (Some(out), Some(store)) => {
-                on_stack_fast(|s| s.try_install(id, store.as_ptr() as usize))
-                    .flatten()
-                    // SAFETY: `out` is writable (this function's contract).
-                    .map(|raw| unsafe { put(out, storectx_install_guard { raw }) })
-                    .is_some()
+                // SAFETY: only `Stack` methods run: nothing reaches the context again.
+                unsafe {
+                    existing_stack_unreentered(|s| s.try_install(id, store.as_ptr() as usize))
+                }
+                .flatten()
+                // SAFETY: `out` is writable (this function's contract).
+                .map(|raw| unsafe { put(out, storectx_install_guard { raw }) })
+                .is_some()
             }
             _ => false,
         },
@@ -92,7 +98,8 @@ unsafe extern "C" fn install_slow(
     boundary::status("install", || {
         let out = required(out, "out")?;
         let store = required(store, "store")?;
-        let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.install(id, store.as_ptr() as usize)) }?;
         // SAFETY: `out` is writable (this function's contract).
         unsafe { put(out, storectx_install_guard { raw }) };
         Ok(())
@@ -122,7 +129,8 @@ unsafe extern "C" fn install_slow(
 pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_status {
     boundary::status_fast(
         "uninstall",
-        || on_stack_fast(|s| s.try_uninstall(guard.raw)) == Some(true),
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        || unsafe { existing_stack_unreentered(|s| s.try_uninstall(guard.raw)) } == Some(true),
         || uninstall_slow(guard),
     )
 }
@@ -131,7 +139,10 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::status("uninstall", || on_stack(|s| s.uninstall(guard.raw)))
+    boundary::status("uninstall", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) }
+    })
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op
@@ -142,6 +153,7 @@ extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
 #[no_mangle]
 pub extern "C" fn storectx_install_guard_installed(guard: storectx_install_guard) -> bool {
     boundary("install_guard_installed", || {
-        read_stack(false, |s| s.install_guard_installed(guard.raw))
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { read_stack_unreentered(false, |s| s.install_guard_installed(guard.raw)) }
     })
 }

@@ -1,7 +1,7 @@
 //! Pause guards: host code that holds a borrow and calls back into guest
 //! code pauses the borrow, so the guest's own imports may borrow again.
 
-use super::boundary::{self, on_stack, on_stack_fast, put, required};
+use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use std::ptr::NonNull;
@@ -48,7 +48,8 @@ pub unsafe extern "C" fn storectx_pause(
     boundary::status_fast(
         "pause",
         || match NonNull::new(out) {
-            Some(out) => on_stack_fast(|s| s.try_pause(id))
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            Some(out) => unsafe { existing_stack_unreentered(|s| s.try_pause(id)) }
                 .flatten()
                 // SAFETY: `out` is writable (this function's contract).
                 .map(|raw| unsafe { put(out, storectx_pause_guard { raw }) })
@@ -72,7 +73,8 @@ unsafe extern "C" fn pause_slow(
 ) -> storectx_status {
     boundary::status("pause", || {
         let out = required(out, "out")?;
-        let raw = on_stack(|s| s.pause(id))?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
         // SAFETY: `out` is writable (this function's contract).
         unsafe { put(out, storectx_pause_guard { raw }) };
         Ok(())
@@ -102,7 +104,8 @@ unsafe extern "C" fn pause_slow(
 pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     boundary::status_fast(
         "unpause",
-        || on_stack_fast(|s| s.try_unpause(g.raw)) == Some(true),
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        || unsafe { existing_stack_unreentered(|s| s.try_unpause(g.raw)) } == Some(true),
         || unpause_slow(g),
     )
 }
@@ -111,5 +114,8 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
 #[cold]
 #[inline(never)]
 extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
-    boundary::status("unpause", || on_stack(|s| s.unpause(g.raw)))
+    boundary::status("unpause", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { stack_unreentered(|s| s.unpause(g.raw)) }
+    })
 }

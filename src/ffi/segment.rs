@@ -1,9 +1,10 @@
 //! Suspended segments: the entries a coroutine detaches when it yields and
 //! re-attaches, on any thread, when it resumes.
 
-use super::boundary::{self, boundary, on_context, on_context_if_any, put, required};
+use super::boundary::{self, boundary, put, required};
 use super::status::storectx_status;
 use crate::stack::{Segment, SEGMENTS};
+use crate::thread;
 
 /// Entries detached from a thread's stack. A validated handle, not a
 /// pointer: resuming or freeing it twice is answered, never undefined.
@@ -57,12 +58,15 @@ pub unsafe extern "C" fn storectx_suspend(
 ) -> storectx_status {
     boundary::status("suspend", || {
         let out = required(out, "out")?;
-        let (h, ()) = on_context(|cx| {
-            let stack = &mut cx.stack;
-            SEGMENTS.insert_with(Some(cx.spot), |segment| {
-                stack.suspend_into(base_depth, segment)
+        // SAFETY: only `Stack` and registry methods run: none reaches the context.
+        let (h, ()) = unsafe {
+            thread::with_unreentered(|cx| {
+                let stack = &mut cx.stack;
+                SEGMENTS.insert_with(Some(cx.spot), |segment| {
+                    stack.suspend_into(base_depth, segment)
+                })
             })
-        })?;
+        }?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, std::ptr::without_provenance_mut(h as usize)) };
         Ok(())
@@ -104,12 +108,15 @@ pub unsafe extern "C" fn storectx_resume(
     boundary::status("resume", || {
         let base_out = required(base_depth, "base_depth")?;
         let s = required(s, "s")?;
-        let base = on_context(|cx| {
-            let stack = &mut cx.stack;
-            SEGMENTS.take_with(Some(cx.spot), handle(s.as_ptr()), |segment| {
-                stack.resume_from(segment)
+        // SAFETY: only `Stack` and registry methods run: none reaches the context.
+        let base = unsafe {
+            thread::with_unreentered(|cx| {
+                let stack = &mut cx.stack;
+                SEGMENTS.take_with(Some(cx.spot), handle(s.as_ptr()), |segment| {
+                    stack.resume_from(segment)
+                })
             })
-        })?;
+        }?;
         // SAFETY: writable (this function's contract).
         unsafe { put(base_out, base) };
         Ok(())
@@ -137,12 +144,15 @@ pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
         if s.is_null() {
             return;
         }
-        let freed = on_context_if_any(|cx| {
-            SEGMENTS.take_with(cx.map(|cx| cx.spot), handle(s), |segment| {
-                segment.clear();
-                Ok(())
+        // SAFETY: only `Stack` and registry methods run: none reaches the context.
+        let freed = unsafe {
+            thread::with_any_unreentered(|cx| {
+                SEGMENTS.take_with(cx.map(|cx| cx.spot), handle(s), |segment| {
+                    segment.clear();
+                    Ok(())
+                })
             })
-        });
+        };
         if let Err(e) = freed {
             boundary::fail("suspended_free", &e);
         }

@@ -3,8 +3,9 @@
 //! unpause gives it back.
 
 use super::borrow::too_many_borrows;
+use super::entries::PauseRecord;
 use super::handle::{self, Tag};
-use super::{PauseRecord, Stack};
+use super::Stack;
 use crate::error::{Error, Result};
 
 impl Stack {
@@ -14,7 +15,7 @@ impl Stack {
     pub(crate) fn pause(&mut self, id: u64) -> Result<u64> {
         // What try_pause leaves to this, the full path: room for the record
         // and a number.
-        self.pauses.reserve(1);
+        self.entries.reserve_pause();
         self.numbers.ensure()?;
         match self.try_pause(id) {
             Some(raw) => Ok(raw),
@@ -28,28 +29,19 @@ impl Stack {
     /// C export that runs it needs no saved registers.
     #[inline(always)]
     pub(crate) fn try_pause(&mut self, id: u64) -> Option<u64> {
-        if self.pauses.len() == self.pauses.capacity() {
-            return None;
-        }
-        if self.top_id != id {
-            return None;
-        }
-        let number = self.numbers.try_next_number()?;
-        let entry = self.top_cached()?;
-        let decremented = entry.borrows > 0;
-        entry.borrows -= u32::from(decremented);
-        let len = self.pauses.len();
-        // SAFETY: len < capacity (checked on entry), so the slot at `len` is
-        // allocated and unused; it is written before `set_len` counts it.
-        // (Vec::push would keep a call to its growth path in this function.)
-        unsafe {
-            self.pauses.as_mut_ptr().add(len).write(PauseRecord {
+        let numbers = &mut self.numbers;
+        let mut raw = 0;
+        let pushed = self.entries.push_pause(id, |top| {
+            let number = numbers.try_next_number()?;
+            let decremented = top.borrows > 0;
+            top.borrows -= u32::from(decremented);
+            raw = handle::encode(Tag::Pause, number);
+            Some(PauseRecord {
                 number,
                 decremented,
-            });
-            self.pauses.set_len(len + 1);
-        }
-        Some(handle::encode(Tag::Pause, number))
+            })
+        });
+        pushed.then_some(raw)
     }
 
     /// Ends the innermost pause of the top entry, restoring its borrow.
@@ -66,29 +58,24 @@ impl Stack {
     /// where it fails.
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
-        // SAFETY: `top` is null or the address of the last entry (its
-        // invariant), which nothing else refers to while `&mut self` is held;
-        // `pauses` is another allocation.
-        let (Some(top), Some(last)) = (unsafe { self.top.as_mut() }, self.pauses.last()) else {
-            return false;
-        };
-        // Pause numbers are never 0, so comparing encodings is decoding.
-        if self.pauses.len() <= top.pause_base || raw != handle::encode(Tag::Pause, last.number) {
-            return false;
-        }
-        // A restored borrow must fit: the count may have reached its limit
-        // while paused (then refused, nothing changed).
-        let Some(restored) = top
-            .borrows
-            .checked_add(u32::from(last.decremented))
-            .filter(|n| *n <= crate::testing::borrow_limit())
-        else {
-            return false;
-        };
-        crate::testing::maybe_panic();
-        top.borrows = restored;
-        self.pauses.pop();
-        true
+        self.entries.pop_pause(|top, last| {
+            // Pause numbers are never 0, so comparing encodings is decoding.
+            if raw != handle::encode(Tag::Pause, last.number) {
+                return false;
+            }
+            // A restored borrow must fit: the count may have reached its
+            // limit while paused (then refused, nothing changed).
+            let Some(restored) = top
+                .borrows
+                .checked_add(u32::from(last.decremented))
+                .filter(|n| *n <= crate::testing::borrow_limit())
+            else {
+                return false;
+            };
+            crate::testing::maybe_panic();
+            top.borrows = restored;
+            true
+        })
     }
 
     #[cold]
@@ -96,36 +83,35 @@ impl Stack {
         let Some(number) = number else {
             return Error::StaleHandle("pause guard is zeroed, forged or of another kind".into());
         };
-        let Some(at) = self.pauses.iter().rposition(|p| p.number == number) else {
+        let pauses = self.entries.pauses();
+        let Some(at) = pauses.iter().rposition(|p| p.number == number) else {
             return Error::StaleHandle(format!(
                 "pause guard names no outstanding pause on this thread's stack (depth {}): \
                  already unpaused, its entry is gone or suspended, or from another thread",
                 self.depth()
             ));
         };
-        if at + 1 == self.pauses.len() && self.top().is_some_and(|t| t.pause_base <= at) {
-            // Its innermost pause, on top: refused only because the
-            // restored borrow would not fit.
-            let top = self.top().expect("checked above");
-            return too_many_borrows(top.id);
-        }
         let owner = self
             .entries
-            .iter()
-            .rposition(|e| e.pause_base <= at)
+            .pause_owner(at)
             .expect("a pause record always belongs to an entry");
-        let entry = &self.entries[owner];
+        let entry = &self.entries.as_slice()[owner];
+        if owner + 1 == self.depth() && at + 1 == pauses.len() {
+            // Its innermost pause, on top: refused only because the
+            // restored borrow would not fit.
+            return too_many_borrows(entry.id());
+        }
         if owner + 1 == self.depth() {
-            let inner = self.pauses.len() - 1 - at;
+            let inner = pauses.len() - 1 - at;
             Error::OutOfOrder(format!(
                 "pause guard of store {} is not its innermost pause; unpause the {inner} later \
                  pause(s) first",
-                entry.id
+                entry.id()
             ))
         } else {
             Error::OutOfOrder(format!(
                 "pause guard for store {} is at depth {}, top is store {} at depth {}",
-                entry.id,
+                entry.id(),
                 owner + 1,
                 self.active_store(),
                 self.depth()
@@ -168,7 +154,7 @@ mod tests {
         let p = s.pause(1).unwrap();
         s.uninstall(g1).unwrap();
         assert!(matches!(s.unpause(p), Err(Error::StaleHandle(_))));
-        assert!(s.pauses.is_empty());
+        assert!(s.entries.pauses().is_empty());
     }
 
     /// The issue-10 input: a borrow, a pause (count 0), borrows up to the
@@ -181,7 +167,7 @@ mod tests {
         let b = s.get_current(1).unwrap();
         let p = s.pause(1).unwrap();
         assert_eq!(s.top().unwrap().borrows, 0);
-        s.entries.last_mut().unwrap().borrows = u32::MAX - 1; // as if taken one by one
+        s.entries.top_mut().unwrap().borrows = u32::MAX - 1; // as if taken one by one
         s.get_current(1).unwrap();
         assert!(matches!(s.get_current(1), Err(Error::InvalidArgument(_))));
         let before = s.describe();
@@ -195,7 +181,7 @@ mod tests {
         s.borrow_release(b.raw).unwrap();
         s.unpause(p).unwrap();
         assert_eq!(s.top().unwrap().borrows, u32::MAX);
-        s.entries.last_mut().unwrap().borrows = 0;
+        s.entries.top_mut().unwrap().borrows = 0;
         s.uninstall(g).unwrap();
     }
 }

@@ -3,8 +3,8 @@
 //! top of whichever thread resumes it. Both cost O(segment), never O(depth
 //! below it).
 
-use super::store_set::NO_SLOT;
-use super::{Entry, PauseRecord, Stack};
+use super::entries::{Detached, EntryParts};
+use super::Stack;
 use crate::async_store::WriteGuard;
 use crate::error::{Error, Result};
 
@@ -25,7 +25,9 @@ pub(crate) struct Segment {
     guard: Option<WriteGuard>,
     borrows: u32,
     shape: Shape,
-    rest: Option<Box<Rest>>,
+    /// The entries above the bottom one and the pause records of all,
+    /// the bottom one's first.
+    rest: Option<Box<Detached>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,23 +41,13 @@ enum Shape {
     Spilled,
 }
 
-/// What does not fit inline.
-#[derive(Debug, Default)]
-struct Rest {
-    /// The entries above the bottom one, bottom first.
-    entries: Vec<Entry>,
-    /// Pause records of all entries, the bottom one's first; the bottom
-    /// entry's begin at 0, the others' at their `pause_base`.
-    pauses: Vec<PauseRecord>,
-}
-
 impl Segment {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         match self.shape {
             Shape::Empty => 0,
             Shape::Bottom => 1,
-            Shape::Spilled => 1 + self.rest.as_ref().map_or(0, |r| r.entries.len()),
+            Shape::Spilled => 1 + self.rest.as_ref().map_or(0, |r| r.len()),
         }
     }
 
@@ -68,47 +60,32 @@ impl Segment {
     #[cfg(test)]
     pub(crate) fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
         let rest = match (self.shape, &self.rest) {
-            (Shape::Spilled, Some(rest)) => &rest.entries[..],
-            _ => &[],
+            (Shape::Spilled, Some(rest)) => Some(rest.ids()),
+            _ => None,
         };
         (!self.is_empty())
             .then_some(self.id)
             .into_iter()
-            .chain(rest.iter().map(|e| e.id))
+            .chain(rest.into_iter().flatten())
     }
 
     /// Drops the entries (releasing their locks) and keeps the capacity.
     pub(crate) fn clear(&mut self) {
         self.guard = None;
         if let Some(rest) = &mut self.rest {
-            rest.entries.clear();
-            rest.pauses.clear();
+            rest.clear();
         }
         self.shape = Shape::Empty;
     }
 
-    /// Takes `entry` as the bottom entry (its pause base is 0 by definition).
+    /// Takes a detached entry's fields as the bottom entry.
     #[inline(always)]
-    fn set_bottom(&mut self, entry: Entry) {
-        self.number = entry.number;
-        self.id = entry.id;
-        self.address = entry.address;
-        self.guard = entry.guard;
-        self.borrows = entry.borrows;
-    }
-
-    /// The bottom entry, moved out, with its pause base and stack slot.
-    #[inline(always)]
-    fn take_bottom(&mut self, pause_base: usize, slot: u32) -> Entry {
-        Entry {
-            number: self.number,
-            id: self.id,
-            address: self.address,
-            borrows: self.borrows,
-            pause_base,
-            guard: self.guard.take(),
-            slot,
-        }
+    fn set_bottom(&mut self, p: EntryParts) {
+        self.number = p.number;
+        self.id = p.id;
+        self.address = p.address;
+        self.guard = p.guard;
+        self.borrows = p.borrows;
     }
 
     /// A store of the segment that `stack` already has, if any.
@@ -116,15 +93,11 @@ impl Segment {
         if self.shape == Shape::Empty {
             return None;
         }
-        if stack.present.contains(self.id) {
+        if stack.entries.contains_store(self.id) {
             return Some(self.id);
         }
         match (self.shape, &self.rest) {
-            (Shape::Spilled, Some(rest)) => rest
-                .entries
-                .iter()
-                .map(|e| e.id)
-                .find(|&id| stack.present.contains(id)),
+            (Shape::Spilled, Some(rest)) => rest.find_id(|id| stack.entries.contains_store(id)),
             _ => None,
         }
     }
@@ -168,37 +141,19 @@ impl Stack {
             return Err(cold_base_above(base_depth, self.depth()));
         }
         crate::testing::maybe_panic();
-        let Some(bottom) = self.entries.get(base_depth) else {
-            return Ok(()); // nothing above the base: an empty segment
-        };
-        let pause_start = bottom.pause_base;
-        if self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start {
-            // The common case: one entry without pauses, kept inline.
-            let entry = self.entries.pop().expect("the bottom entry exists");
-            self.present.clear_slot(entry.slot);
-            segment.set_bottom(entry);
-            segment.shape = Shape::Bottom;
-            self.refresh_top();
-            return Ok(());
+        let rest = &mut segment.rest;
+        // Nothing above the base: an empty segment.
+        if let Some((bottom, spilled)) = self
+            .entries
+            .split_off(base_depth, || rest.get_or_insert_with(Box::default))
+        {
+            segment.set_bottom(bottom);
+            segment.shape = if spilled {
+                Shape::Spilled
+            } else {
+                Shape::Bottom
+            };
         }
-        // Entries that put their store in `present` clear their slot, newest
-        // first; a nested entry of the store below the segment owns none.
-        for entry in self.entries[base_depth..].iter().rev() {
-            self.present.clear_slot(entry.slot);
-        }
-        let rest = segment.rest.get_or_insert_with(Box::default);
-        for entry in self.entries.drain(base_depth + 1..) {
-            rest.entries.push(Entry {
-                pause_base: entry.pause_base - pause_start,
-                slot: NO_SLOT,
-                ..entry
-            });
-        }
-        rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
-        self.pauses.truncate(pause_start);
-        segment.set_bottom(self.entries.pop().expect("the bottom entry exists"));
-        segment.shape = Shape::Spilled;
-        self.refresh_top();
         Ok(())
     }
 
@@ -215,18 +170,20 @@ impl Stack {
         if shape == Shape::Empty {
             return Ok(base_depth);
         }
-        let pause_start = self.pauses.len();
-        let slot = self.present_insert(segment.id);
-        self.entries.push(segment.take_bottom(pause_start, slot));
-        if let (Shape::Spilled, Some(rest)) = (shape, &mut segment.rest) {
-            for mut entry in rest.entries.drain(..) {
-                entry.slot = self.present_insert(entry.id);
-                entry.pause_base += pause_start;
-                self.entries.push(entry);
-            }
-            self.pauses.append(&mut rest.pauses);
-        }
-        self.refresh_top();
+        let rest = match shape {
+            Shape::Spilled => segment.rest.as_deref_mut(),
+            _ => None,
+        };
+        // The bottom entry moves out once its store is in the set (a
+        // closure over the fields `rest` does not borrow).
+        let bottom = || EntryParts {
+            number: segment.number,
+            id: segment.id,
+            address: segment.address,
+            borrows: segment.borrows,
+            guard: segment.guard.take(),
+        };
+        self.entries.append(segment.id, bottom, rest);
         Ok(base_depth)
     }
 }
@@ -293,14 +250,17 @@ mod tests {
         other.suspend_into(0, &mut seg).unwrap();
         assert_eq!((seg.len(), seg.shape), (1, Shape::Bottom));
         assert_eq!(seg.store_ids().collect::<Vec<_>>(), [2]);
-        assert!(other.is_empty() && other.present.is_empty());
+        assert!(other.is_empty() && other.entries.present().is_empty());
 
         assert_eq!(t.resume_from(&mut seg).unwrap(), 1);
-        assert!(t.pauses.is_empty(), "no pause of an earlier use came back");
+        assert!(
+            t.entries.pauses().is_empty(),
+            "no pause of an earlier use came back"
+        );
         assert_eq!(t.depth(), 2);
         t.uninstall(b).unwrap();
         t.uninstall(a).unwrap();
-        assert!(t.is_empty() && t.present.is_empty());
+        assert!(t.is_empty() && t.entries.present().is_empty());
     }
 
     #[test]
@@ -319,7 +279,7 @@ mod tests {
         t.uninstall(a).unwrap();
         t.resume_from(&mut seg).unwrap();
         t.uninstall(b).unwrap();
-        assert!(t.is_empty() && t.present.is_empty());
+        assert!(t.is_empty() && t.entries.present().is_empty());
     }
 
     #[test]
