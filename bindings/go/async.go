@@ -190,8 +190,9 @@ func (s *AsyncStore) TryWrite() (*WriteGuard, error) {
 
 // Write is storectx_async_store_write with the task's entries on the
 // thread, so a task that already holds the lock gets ErrWouldDeadlock
-// instead of waiting for itself. timeout 0 tries once; Forever waits as
-// long as it takes; ErrTimedOut when the lock stays taken.
+// instead of waiting for itself. timeout 0 tries once, and so does any
+// other negative timeout (a deadline already passed: time.Until(d));
+// Forever waits as long as it takes; ErrTimedOut when the lock stays taken.
 //
 // The wait is on the Go side: each try is one short cgo call that never
 // blocks (storectx_async_store_write with timeout 0, the task's entries on
@@ -211,6 +212,10 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 		return nil, refuse("Task.Write", ErrStaleHandle, "the AsyncStore was released")
 	}
 	defer s.leave()
+	c := t.handle()
+	if timeout < 0 && timeout != Forever {
+		timeout = 0 // a deadline already passed (time.Until): one try
+	}
 	var start time.Time
 	if timeout > 0 {
 		start = time.Now()
@@ -218,7 +223,7 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 	sleep := 5 * time.Microsecond
 	for try := 0; ; try++ {
 		runtime.LockOSThread()
-		r := C.sx_write(t.c, p, 0)
+		r := C.sx_write(c, p, 0)
 		settle(&r)
 		runtime.KeepAlive(t)
 		if r.status == C.STORECTX_OK {
@@ -298,12 +303,13 @@ func (g *WriteGuard) Release() {
 // over g and its lock (on success only; on failure g still holds the lock).
 // Uninstalling the entry, or closing the task, releases the lock.
 func (t *Task) InstallAsync(g *WriteGuard) (InstallGuard, error) {
+	c := t.handle()
 	if g.p == nil || !g.use.take() {
 		return InstallGuard{}, refuse("Task.InstallAsync", ErrStaleHandle,
 			"the write guard was already released or installed")
 	}
 	runtime.LockOSThread()
-	r := C.sx_install_async(t.c, g.p)
+	r := C.sx_install_async(c, g.p)
 	settle(&r)
 	runtime.KeepAlive(t)
 	if r.u == 0 { // not installed: the guard is still g's

@@ -1,0 +1,145 @@
+// Ways real Go hosts misuse the binding: a deadline already passed
+// (time.Until gives a negative timeout), a Task copied by value, a method
+// called on a nil *Task and recovered.
+package storectx_test
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"example.invalid/storectx"
+	"example.invalid/storectx/internal/guest"
+)
+
+// time.Until(deadline) is negative once the deadline passed: Write must
+// answer at once (one try), as context deadlines do, not wait for ever.
+// Only Forever waits without end.
+func TestWriteWithAPassedDeadlineDoesNotWaitForEver(t *testing.T) {
+	id, h := newStore(t)
+	s, err := storectx.NewAsyncStore(id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	held, err := s.TryWrite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := storectx.NewTask()
+	defer task.Close()
+	for _, timeout := range []time.Duration{-2, -time.Second, time.Until(time.Now().Add(-time.Hour))} {
+		done := make(chan error, 1)
+		go func() { _, err := task.Write(s, timeout); done <- err }()
+		select {
+		case err := <-done:
+			expectStatus(t, err, storectx.ErrTimedOut, "Write with a negative timeout")
+		case <-time.After(5 * time.Second):
+			held.Release() // lets the stuck Write end
+			<-done
+			t.Fatalf("Write(%v) was still waiting after 5 s", timeout)
+		}
+	}
+	held.Release()
+	// The lock free: a negative timeout takes it like timeout 0.
+	w, err := task.Write(s, -time.Second)
+	if err != nil {
+		t.Fatalf("Write(-1s) of a free store: %v", err)
+	}
+	w.Release()
+}
+
+// A Task stored by value (`h.task = *storectx.NewTask()`) outlives the
+// *Task it was copied from: the copy must keep working, not use the C
+// task the original's finalizer freed.
+func TestACopiedTaskOutlivesItsOriginal(t *testing.T) {
+	var copies []storectx.Task
+	ids := make([]storectx.StoreID, 64)
+	for i := range ids {
+		task := storectx.NewTask()
+		ids[i] = storectx.NewStoreID()
+		if _, err := task.Install(ids[i], 0x1000+uintptr(i)); err != nil {
+			t.Fatal(err)
+		}
+		copies = append(copies, *task) //nolint:govet // the misuse under test
+	}
+	for i := 0; i < 5; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	// New tasks (C memory of the same size) reuse what was freed, if it was.
+	fresh := make([]*storectx.Task, 64)
+	for i := range fresh {
+		fresh[i] = storectx.NewTask()
+	}
+	for i := range copies {
+		c := &copies[i]
+		n, err := c.Depth()
+		if err != nil || n != 1 {
+			t.Fatalf("copy %d after its original was collected: depth %d (%v), want 1", i, n, err)
+		}
+		if top, err := c.ActiveStore(); top != ids[i] || err != nil {
+			t.Fatalf("copy %d: top store %d (%v), want %d", i, top, err, ids[i])
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range fresh {
+		f.Close()
+	}
+}
+
+// A method called on a nil *Task (or a zero Task) is misuse: it must get
+// an error, and the goroutine must not be left locked to its OS thread
+// (before the fix the nil dereference panicked between the call's
+// LockOSThread and its UnlockOSThread; a host that recovered kept the
+// lock). Go shows a leftover lock only one way: a goroutine that ends
+// locked takes its thread with it.
+func TestANilTaskIsRefusedAndLeavesNoThreadLocked(t *testing.T) {
+	id, h := newStore(t)
+	s, err := storectx.NewAsyncStore(id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	var nilTask *storectx.Task
+	var zero storectx.Task
+	calls := []func() error{
+		func() error { _, err := nilTask.Install(1, 1); return err },
+		func() error { _, err := nilTask.Depth(); return err },
+		func() error { return nilTask.Pin() },
+		func() error { return nilTask.Unpin() },
+		func() error { _, err := nilTask.Write(s, 0); return err },
+		func() error { _, err := zero.Install(1, 1); return err },
+		func() error { _, err := zero.Call(guest.Depth, 0); return err },
+	}
+	for i, call := range calls {
+		before := guest.WatchedExits()
+		done := make(chan bool, 1)
+		var err error
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("call %d panicked: %v", i, r)
+				}
+				done <- guest.WatchThread() // the thread the goroutine ends on
+			}()
+			err = call()
+		}()
+		if !<-done {
+			t.Skip("no thread-exit hook on this platform")
+		}
+		if !errors.Is(err, storectx.ErrNullArgument) {
+			t.Errorf("call %d on a nil Task: want NULL_ARGUMENT, got %v", i, err)
+		}
+		time.Sleep(50 * time.Millisecond) // Go ends a locked goroutine's thread as it exits
+		if guest.WatchedExits() != before {
+			t.Errorf("call %d: the goroutine ended locked to its thread (Go ended the thread)", i)
+		}
+	}
+	if err := nilTask.Close(); err != nil {
+		t.Errorf("Close of a nil Task: %v", err)
+	}
+}
