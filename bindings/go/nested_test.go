@@ -1,0 +1,159 @@
+// Panics and Goexit several Calls deep across two tasks, callbacks that
+// use other tasks, and a Write racing the Close of its task.
+package storectx_test
+
+import (
+	"errors"
+	"runtime"
+	"runtime/cgo"
+	"testing"
+	"time"
+
+	"example.invalid/storectx"
+	"example.invalid/storectx/internal/guest"
+)
+
+// A panic value whose Error method itself panics: nothing on the way up
+// may format it.
+type poisonErr struct{}
+
+func (poisonErr) Error() string { panic("poisonErr.Error called") }
+
+// a.Call -> callback -> b.Call -> callback -> a.Call (a again, resident
+// below b: refused, pushes nothing) -> b installs -> the innermost callback
+// panics (or calls Goexit). Both tasks keep exactly their own entries, the
+// thread is left empty, both Closes free their locks.
+func TestPanicThroughCallsOfTwoTasks(t *testing.T) {
+	for _, how := range []string{"panic", "Goexit"} {
+		t.Run(how, func(t *testing.T) {
+			a, sa, _ := heldTask(t)
+			b, sb, _ := heldTask(t)
+			idb, hb := newStore(t)
+			var nestedErr error
+			innermost := cgo.NewHandle(func() int64 {
+				_, nestedErr = a.Call(guest.Depth, 0)
+				if _, err := b.Install(idb, hb); err != nil {
+					t.Errorf("b.Install in the innermost callback: %v", err)
+				}
+				if how == "panic" {
+					panic(poisonErr{})
+				}
+				runtimeGoexit()
+				return 0
+			})
+			defer innermost.Delete()
+			middle := cgo.NewHandle(func() int64 {
+				_, _ = b.Call(guest.Callback, uintptr(innermost))
+				t.Errorf("b.Call returned after its callback unwound")
+				return 0
+			})
+			defer middle.Delete()
+			depth, recovered, exited := onLockedThread(func() (rec any) {
+				defer func() { rec = recover() }()
+				_, _ = a.Call(guest.Callback, uintptr(middle))
+				return nil
+			})
+			if how == "panic" {
+				if _, ok := recovered.(poisonErr); !ok {
+					t.Fatalf("recovered %T, want the callback's poisonErr", recovered)
+				}
+			} else if !exited {
+				t.Fatalf("Goexit did not end the goroutine")
+			}
+			if !errors.Is(nestedErr, storectx.ErrOutOfOrder) {
+				t.Errorf("a.Call above b's entries: want OUT_OF_ORDER, got %v", nestedErr)
+			}
+			if depth != 0 {
+				t.Fatalf("the thread keeps %d entries", depth)
+			}
+			if n, err := a.Depth(); n != 2 || err != nil {
+				t.Fatalf("a holds %d entries (%v), want 2", n, err)
+			}
+			if n, err := b.Depth(); n != 3 || err != nil {
+				t.Fatalf("b holds %d entries (%v), want 3", n, err)
+			}
+			if top, err := b.ActiveStore(); top != idb || err != nil {
+				t.Fatalf("b's top store %d (%v), want %d", top, err, idb)
+			}
+			checkTaskAndLockRecovered(t, a, sa)
+			checkTaskAndLockRecovered(t, b, sb)
+		})
+	}
+}
+
+// A callback closes another, idle task (allowed: its entries are freed and
+// its lock released), and tries to close the task running it (refused).
+func TestCallbackClosesTasks(t *testing.T) {
+	a := storectx.NewTask()
+	defer a.Close()
+	c, sc, _ := heldTask(t)
+	var selfErr, otherErr error
+	cb := cgo.NewHandle(func() int64 {
+		selfErr = a.Close()
+		otherErr = c.Close()
+		return 0
+	})
+	defer cb.Delete()
+	depth, _, _ := onLockedThread(func() any {
+		if _, err := a.Call(guest.Callback, uintptr(cb)); err != nil {
+			t.Errorf("a.Call: %v", err)
+		}
+		return nil
+	})
+	if depth != 0 {
+		t.Fatalf("the thread keeps %d entries", depth)
+	}
+	if !errors.Is(selfErr, storectx.ErrBusy) {
+		t.Errorf("Close of the running task inside its Call: want BUSY, got %v", selfErr)
+	}
+	if otherErr != nil {
+		t.Errorf("Close of another idle task in a callback: %v", otherErr)
+	}
+	w, err := sc.TryWrite()
+	if err != nil {
+		t.Fatalf("the closed task's lock: %v", err)
+	}
+	w.Release()
+}
+
+// Write waits on a store another task holds; another goroutine closes the
+// waiting Write's task meanwhile. The Write ends (STALE_HANDLE: closed),
+// takes no lock, and the lock's holder still has it.
+func TestWriteRacingCloseOfItsTask(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		holder, s, _ := heldTask(t)
+		waiter := storectx.NewTask()
+		done := make(chan error, 1)
+		go func() {
+			w, err := waiter.Write(s, 10*time.Second)
+			if err == nil {
+				w.Release()
+			}
+			done <- err
+		}()
+		time.Sleep(time.Duration(round%5) * 100 * time.Microsecond)
+		for {
+			err := waiter.Close()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, storectx.ErrBusy) {
+				t.Fatalf("Close of the waiting task: %v", err)
+			}
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, storectx.ErrStaleHandle) {
+				t.Fatalf("round %d: the Write of a closed task answered %v", round, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: Write went on waiting after its task was closed", round)
+		}
+		if _, err := s.TryWrite(); !errors.Is(err, storectx.ErrBusy) {
+			t.Fatalf("round %d: the holder's lock: %v", round, err)
+		}
+		checkTaskAndLockRecovered(t, holder, s)
+	}
+}
+
+func runtimeGoexit() { runtime.Goexit() }
