@@ -144,6 +144,13 @@ func TestPushOnATaskUnderAnotherIsRefused(t *testing.T) {
 		if _, err := a.Call(guest.InstallLeave, uintptr(storectx.NewStoreID())); !errors.Is(err, storectx.ErrOutOfOrder) {
 			t.Errorf("a.Call above b's entries: want OUT_OF_ORDER, got %v", err)
 		}
+		// a, under b, must not borrow or pause b's top entry either.
+		if _, _, err := a.GetCurrent(x); err == nil {
+			t.Errorf("a borrowed b's top entry from under it")
+		}
+		if _, err := a.Pause(x); err == nil {
+			t.Errorf("a paused b's top entry from under it")
+		}
 		checkBThenUnpin(t, a, b, x, s, true)
 	})
 }
@@ -200,4 +207,89 @@ func TestCallEndingWithAnotherTaskPinnedAboveIt(t *testing.T) {
 			})
 		})
 	}
+}
+
+// a is pinned with entry x; b (another task of the same goroutine) has no
+// entries of its own, or b is resident under a. b must not borrow, pause,
+// release or clone a's entries or handles: a borrow taken through b could
+// never be released through b once a unpins (b's handle is stale then), so
+// a's entry would stay borrowed for ever; a's own borrow released through
+// b leaves a's count wrong.
+func TestAnotherTaskCannotBorrowOrReleaseAPinnedTasksEntries(t *testing.T) {
+	onThread(t, func() {
+		a, b := storectx.NewTask(), storectx.NewTask()
+		defer a.Close()
+		defer b.Close()
+		x, xh := newStore(t)
+		g, err := a.Install(x, xh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Pin(); err != nil {
+			t.Fatal(err)
+		}
+		_, first, err := a.GetCurrent(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, bor, err := a.GetCurrent(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := a.Pause(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Unpause(p); err != nil {
+			t.Fatal(err)
+		}
+		p, err = a.Pause(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Looking is allowed.
+		if _, err := b.GetCurrentTransient(x); err != nil {
+			t.Errorf("b cannot look at a's store: %v", err)
+		}
+		if _, _, err := b.GetCurrent(x); err == nil {
+			t.Errorf("b borrowed a's entry")
+		}
+		if _, _, _, err := b.GetCurrentUnborrowed(); err == nil {
+			t.Errorf("b borrowed a's entry (unborrowed)")
+		}
+		if s, _, _, err := b.GetCurrentAsync(x); err == nil {
+			if s != nil {
+				s.Release()
+			}
+			t.Errorf("b borrowed a's entry (async)")
+		}
+		if _, err := b.Pause(x); err == nil {
+			t.Errorf("b paused a's entry")
+		}
+		if err := b.Unpause(p); !errors.Is(err, storectx.ErrStaleHandle) {
+			t.Errorf("b.Unpause of a's pause guard: want STALE_HANDLE, got %v", err)
+		}
+		if _, err := b.BorrowClone(bor); !errors.Is(err, storectx.ErrStaleHandle) {
+			t.Errorf("b.BorrowClone of a's borrow: want STALE_HANDLE, got %v", err)
+		}
+		if err := b.ReleaseBorrow(bor); !errors.Is(err, storectx.ErrStaleHandle) {
+			t.Errorf("b.ReleaseBorrow of a's borrow: want STALE_HANDLE, got %v", err)
+		}
+		// a's own accounting is intact: its pause and borrows undo cleanly.
+		if err := a.Unpause(p); err != nil {
+			t.Errorf("a.Unpause: %v", err)
+		}
+		if err := a.ReleaseBorrow(bor); err != nil {
+			t.Errorf("a.ReleaseBorrow of its own borrow: %v", err)
+		}
+		if err := a.ReleaseBorrow(first); err != nil {
+			t.Errorf("a.ReleaseBorrow of its first borrow: %v", err)
+		}
+		if err := a.Unpin(); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Uninstall(g); err != nil {
+			t.Errorf("a.Uninstall after its borrows were released: %v (a borrow taken through b is left)", err)
+		}
+	})
 }

@@ -473,6 +473,35 @@ void sx_task_destroy(uintptr_t task) {
 #define SX_END              \
   sx_leave(t, &r, carried); \
   return r;
+/* Whether the entry on top of this thread is another task's: t's call must
+ * not borrow, pause, release, clone or pop it (a borrow taken through t
+ * could never be released through t once the other task leaves the thread,
+ * and the other task's own counts would go wrong). The top is another
+ * task's when t is resident here under a task pinned later, or when t has
+ * no entry above its base and a task is resident on this thread. A C
+ * caller's entries (a Go import called on a C thread, no task resident)
+ * stay usable. Looking (GetCurrentTransient, IsActive, Describe) is
+ * allowed. */
+static int sx_top_foreign(const sx_task *t, int carried) {
+  if (!carried && sx_covered(t)) return 1;
+  if (storectx_depth() > t->base) return 0;
+  for (const sx_task *u = sx_residents; u != NULL; u = u->next) {
+    if (u != t) return 1;
+  }
+  return 0;
+}
+
+/* Refuses an operation on the top entry when it is another task's. */
+#define SX_OWN_TOP(status, what)                                                              \
+  if (sx_top_foreign(t, carried)) {                                                           \
+    sx_refuse(&r, status,                                                                     \
+              "%s: the top entry of this thread is another task's (pinned, or inside Call, on " \
+              "this thread): a task borrows, pauses, releases and removes only its own "      \
+              "entries (GetCurrentTransient may look)",                                       \
+              what);                                                                          \
+    SX_END                                                                                    \
+  }
+
 #define SX_CHECK(call)                        \
   do {                                        \
     storectx_status s_ = (call);              \
@@ -489,6 +518,7 @@ sx_ret sx_install(uintptr_t task, uint64_t id, uintptr_t store) {
 
 sx_ret sx_uninstall(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "uninstall")
   storectx_install_guard g = {raw};
   if (storectx_depth() <= t->base && storectx_install_guard_installed(g)) {
     /* The guard is valid, for an entry that was on this thread before the
@@ -519,6 +549,7 @@ sx_ret sx_install_async(uintptr_t task, storectx_write_guard *wg) {
 
 sx_ret sx_get_current(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "get_current")
   void *store = NULL;
   storectx_borrow b = {0};
   SX_CHECK(storectx_get_current(id, &store, &b));
@@ -537,6 +568,7 @@ sx_ret sx_get_current_transient(uintptr_t task, uint64_t id) {
 
 sx_ret sx_get_current_unborrowed(uintptr_t task) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NO_CONTEXT, "get_current_unborrowed")
   storectx_store_id id = 0;
   void *store = NULL;
   storectx_borrow b = {0};
@@ -549,6 +581,7 @@ sx_ret sx_get_current_unborrowed(uintptr_t task) {
 
 sx_ret sx_get_current_async(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "get_current_async")
   storectx_async_store *as = NULL;
   void *store = NULL;
   storectx_borrow b = {0};
@@ -561,6 +594,7 @@ sx_ret sx_get_current_async(uintptr_t task, uint64_t id) {
 
 sx_ret sx_borrow_clone(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "borrow_clone")
   storectx_borrow b = {raw}, out = {0};
   SX_CHECK(storectx_borrow_clone(b, &out));
   r.u = out.raw;
@@ -569,6 +603,7 @@ sx_ret sx_borrow_clone(uintptr_t task, uint64_t raw) {
 
 sx_ret sx_borrow_release(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "borrow_release")
   storectx_borrow b = {raw};
   SX_CHECK(storectx_borrow_release(b));
   SX_END
@@ -576,6 +611,7 @@ sx_ret sx_borrow_release(uintptr_t task, uint64_t raw) {
 
 sx_ret sx_pause(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "pause")
   storectx_pause_guard p = {0};
   SX_CHECK(storectx_pause(id, &p));
   r.u = p.raw;
@@ -584,6 +620,7 @@ sx_ret sx_pause(uintptr_t task, uint64_t id) {
 
 sx_ret sx_unpause(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "unpause")
   storectx_pause_guard p = {raw};
   SX_CHECK(storectx_unpause(p));
   SX_END
