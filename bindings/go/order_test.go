@@ -10,7 +10,9 @@ import (
 	"errors"
 	"runtime"
 	"runtime/cgo"
+	"syscall"
 	"testing"
+	"time"
 
 	"example.invalid/storectx"
 	"example.invalid/storectx/internal/guest"
@@ -292,4 +294,64 @@ func TestAnotherTaskCannotBorrowOrReleaseAPinnedTasksEntries(t *testing.T) {
 			t.Errorf("a.Uninstall after its borrows were released: %v (a borrow taken through b is left)", err)
 		}
 	})
+}
+
+// The goroutine ends (runtime.Goexit in a's callback) with b pinned above
+// a's Call: Go ends the locked thread, and the thread-exit hook gives each
+// task back its own entries, b's first.
+func TestGoexitWithAnotherTaskPinnedAboveTheCall(t *testing.T) {
+	a, b := storectx.NewTask(), storectx.NewTask()
+	defer a.Close()
+	defer b.Close()
+	if _, err := a.Install(storectx.NewStoreID(), 0x1000); err != nil {
+		t.Fatal(err)
+	}
+	x, xh := newStore(t)
+	cb := cgo.NewHandle(func() int64 {
+		if err := b.Pin(); err != nil {
+			t.Error(err)
+		}
+		if _, err := b.Install(x, xh); err != nil {
+			t.Error(err)
+		}
+		runtime.Goexit()
+		return 0
+	})
+	defer cb.Delete()
+	// Not on the process's main thread: Go never ends it (a goroutine that
+	// ends locked to it wedges it), so nothing would give the tasks back.
+	for {
+		done := make(chan bool)
+		go func() {
+			runtime.LockOSThread()
+			if syscall.Gettid() == syscall.Getpid() {
+				runtime.UnlockOSThread()
+				done <- false
+				return
+			}
+			defer close(done)
+			_, _ = a.Call(guest.Callback, uintptr(cb))
+		}()
+		if _, retry := <-done; !retry {
+			break
+		}
+	}
+	var err error
+	for i := 0; i < 500; i++ { // the thread's exit follows the goroutine's
+		if _, err = a.Depth(); err == nil {
+			if _, err = b.Depth(); err == nil {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n, err := a.Depth(); n != 1 || err != nil {
+		t.Fatalf("a holds %d entries (%v), want its 1", n, err)
+	}
+	if n, err := b.Depth(); n != 1 || err != nil {
+		t.Fatalf("b holds %d entries (%v), want its 1", n, err)
+	}
+	if top, err := b.ActiveStore(); top != x || err != nil {
+		t.Fatalf("b's top %d (%v), want %d", top, err, x)
+	}
 }
