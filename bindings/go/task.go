@@ -50,6 +50,16 @@
 //   - A goroutine that ends while it has a task pinned (or stuck as above)
 //     ends locked to its thread, and Go ends that thread: the shim then
 //     suspends the task's entries back into the task (see Pin).
+//   - Two tasks resident on one thread (pinned, or in Call) nest like a
+//     stack: the one made resident first may not end its residency (Unpin,
+//     Close: ErrOutOfOrder), push, or borrow, pause or release the other's
+//     entries while the other is above it; a Call that ends under another
+//     task answers ErrOutOfOrder and its entries go back into its task when
+//     the other one leaves the thread.
+//   - Never undo the binding's runtime.LockOSThread with an extra
+//     runtime.UnlockOSThread (in a callback, after Pin): Go cannot tell the
+//     binding, and the goroutine may leave the task's entries on a thread
+//     that runs other goroutines.
 //
 // # Pinned mode and guest calls
 //
