@@ -157,3 +157,52 @@ func TestWriteRacingCloseOfItsTask(t *testing.T) {
 }
 
 func runtimeGoexit() { runtime.Goexit() }
+
+// The outer callback recovers the panic of a nested Call of the same task
+// and returns to its guest normally: the nested Call frame was ended by the
+// unwinding, the outer one by its return; the task keeps every entry
+// (also the one the panicking callback pushed), the thread nothing.
+func TestCallbackRecoversANestedCallsPanicAndReturns(t *testing.T) {
+	task, s, _ := heldTask(t)
+	id3, h3 := newStore(t)
+	inner := cgo.NewHandle(func() int64 {
+		if _, err := task.Install(id3, h3); err != nil {
+			t.Errorf("install in the inner callback: %v", err)
+		}
+		panic("inner")
+	})
+	defer inner.Delete()
+	var recovered any
+	var depthInside int
+	outer := cgo.NewHandle(func() int64 {
+		func() {
+			defer func() { recovered = recover() }()
+			_, _ = task.Call(guest.Callback, uintptr(inner))
+		}()
+		depthInside, _ = task.Depth()
+		return 42
+	})
+	defer outer.Delete()
+	var v int64
+	var err error
+	depth, _, _ := onLockedThread(func() any {
+		v, err = task.Call(guest.Callback, uintptr(outer))
+		return nil
+	})
+	if recovered != "inner" {
+		t.Fatalf("the outer callback recovered %#v", recovered)
+	}
+	if v != 42 || err != nil {
+		t.Fatalf("the outer Call answered %d, %v", v, err)
+	}
+	if depthInside != 3 {
+		t.Fatalf("inside the outer callback after the recovery the task had %d entries, want 3", depthInside)
+	}
+	if depth != 0 {
+		t.Fatalf("the thread keeps %d entries", depth)
+	}
+	if n, err := task.Depth(); n != 3 || err != nil {
+		t.Fatalf("the task holds %d entries (%v), want 3", n, err)
+	}
+	checkTaskAndLockRecovered(t, task, s)
+}
