@@ -143,3 +143,55 @@ func TestANilTaskIsRefusedAndLeavesNoThreadLocked(t *testing.T) {
 		t.Errorf("Close of a nil Task: %v", err)
 	}
 }
+
+// Dropped without Release or Close: an AsyncStore, its WriteGuard (lock
+// held), and a Task (and a copy of it) holding another store's lock
+// through an async entry. Once the collector has run, every lock is free
+// again (seen through a Clone kept aside).
+func TestTheCollectorReleasesWhatWasDropped(t *testing.T) {
+	id1, h1 := newStore(t)
+	id2, h2 := newStore(t)
+	var keep1, keep2 *storectx.AsyncStore
+	func() {
+		s1, err := storectx.NewAsyncStore(id1, h1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep1 = s1.Clone()
+		if _, err := s1.TryWrite(); err != nil { // guard dropped, lock held
+			t.Fatal(err)
+		}
+		s2, err := storectx.NewAsyncStore(id2, h2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep2 = s2.Clone()
+		task := storectx.NewTask()
+		w, err := task.Write(s2, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := task.InstallAsync(w); err != nil {
+			t.Fatal(err)
+		}
+		copied := *task
+		_, _ = copied.Depth()
+	}()
+	defer keep1.Release()
+	defer keep2.Release()
+	for i, s := range []*storectx.AsyncStore{keep1, keep2} {
+		var err error
+		for try := 0; try < 100; try++ {
+			runtime.GC()
+			var w *storectx.WriteGuard
+			if w, err = s.TryWrite(); err == nil {
+				w.Release()
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("store %d: still locked after 100 collections: %v", i+1, err)
+		}
+	}
+}
