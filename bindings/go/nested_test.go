@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"runtime/cgo"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +208,65 @@ func TestCallbackRecoversANestedCallsPanicAndReturns(t *testing.T) {
 		t.Fatalf("the task holds %d entries (%v), want 3", n, err)
 	}
 	checkTaskAndLockRecovered(t, task, s)
+}
+
+// GOMAXPROCS=1: the lock's holder is a goroutine with its task pinned
+// (locked to its thread) that sleeps before it uninstalls; 200 goroutines
+// wait for the lock with Write, half of them from inside a Call's callback
+// (locked to their thread too). Every Write gets the lock in turn: nothing
+// waits in a way that keeps the only P from the holder.
+func TestWritersAndAPinnedHolderWithOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	holder, s, _ := heldTask(t)
+	defer holder.Close()
+	released := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := holder.Pin(); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := holder.Unpin(); err != nil {
+			t.Error(err)
+		}
+		if err := holder.Close(); err != nil { // releases the lock
+			t.Error(err)
+		}
+		close(released)
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var errs errorSink
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(inCall bool) {
+			defer wg.Done()
+			task := storectx.NewTask()
+			defer task.Close()
+			write := func() int64 {
+				w, err := task.Write(s, 20*time.Second)
+				if err != nil {
+					errs.add("Write: %v", err)
+					return 0
+				}
+				time.Sleep(50 * time.Microsecond)
+				w.Release()
+				return 0
+			}
+			if !inCall {
+				write()
+				return
+			}
+			cb := cgo.NewHandle(write)
+			defer cb.Delete()
+			if _, err := task.Call(guest.Callback, uintptr(cb)); err != nil {
+				errs.add("Call: %v", err)
+			}
+		}(i%2 == 0)
+	}
+	wg.Wait()
+	<-released
+	errs.check(t)
+	t.Logf("200 writers with one P and a pinned holder: %v", time.Since(start))
 }
