@@ -104,7 +104,9 @@ func (u *useCount) untake() bool {
 // while one of them releases it: a method that started before the Release
 // keeps the reference until its C call returns (the release happens then),
 // a method that starts after it is refused with ErrStaleHandle, and a
-// Task.Write waiting for the lock gives up with ErrStaleHandle.
+// Task.Write waiting for the lock gives up with ErrStaleHandle. A nil
+// *AsyncStore (what Clone of a released one answers) answers as a
+// released one.
 type AsyncStore struct {
 	p   *C.storectx_async_store // C memory; set once, before the object is shared
 	use useCount
@@ -116,9 +118,10 @@ func wrapAsyncStore(p *C.storectx_async_store) *AsyncStore {
 	return s
 }
 
-// enter starts a use of the C reference: nil once released.
+// enter starts a use of the C reference: nil once released (and for a nil
+// AsyncStore, e.g. what Clone of a released one answers).
 func (s *AsyncStore) enter() *C.storectx_async_store {
-	if s.p == nil || !s.use.acquire() {
+	if s == nil || s.p == nil || !s.use.acquire() {
 		return nil
 	}
 	return s.p
@@ -157,7 +160,7 @@ func (s *AsyncStore) Clone() *AsyncStore {
 // Release is storectx_async_store_release, once; if another goroutine's
 // call is using the reference, the release happens when that call returns.
 func (s *AsyncStore) Release() {
-	if s.p != nil && s.use.release() {
+	if s != nil && s.p != nil && s.use.release() {
 		C.storectx_async_store_release(s.p)
 	}
 }
@@ -265,7 +268,7 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 // Task.InstallAsync takes it over. Released by its finalizer if dropped —
 // do not count on that: the lock stays taken until the collector runs.
 // Its methods may be called from any goroutine, also concurrently with
-// Release (see AsyncStore).
+// Release (see AsyncStore). A nil *WriteGuard answers as a released one.
 type WriteGuard struct {
 	p   *C.storectx_write_guard // C memory; set once
 	use useCount
@@ -280,7 +283,7 @@ func wrapWriteGuard(p *C.storectx_write_guard) *WriteGuard {
 // Store is storectx_write_guard_store: the locked store's address (0 once
 // released or installed).
 func (g *WriteGuard) Store() uintptr {
-	if g.p == nil || !g.use.acquire() {
+	if g == nil || g.p == nil || !g.use.acquire() {
 		return 0
 	}
 	a := uintptr(C.storectx_write_guard_store(g.p))
@@ -294,7 +297,7 @@ func (g *WriteGuard) Store() uintptr {
 // Release is storectx_write_guard_release (from any goroutine), once; it
 // does nothing after InstallAsync took the guard over.
 func (g *WriteGuard) Release() {
-	if g.p != nil && g.use.release() {
+	if g != nil && g.p != nil && g.use.release() {
 		C.storectx_write_guard_release(g.p)
 	}
 }
@@ -304,7 +307,7 @@ func (g *WriteGuard) Release() {
 // Uninstalling the entry, or closing the task, releases the lock.
 func (t *Task) InstallAsync(g *WriteGuard) (InstallGuard, error) {
 	c := t.handle()
-	if g.p == nil || !g.use.take() {
+	if g == nil || g.p == nil || !g.use.take() {
 		return InstallGuard{}, refuse("Task.InstallAsync", ErrStaleHandle,
 			"the write guard was already released or installed")
 	}

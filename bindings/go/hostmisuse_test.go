@@ -195,3 +195,64 @@ func TestTheCollectorReleasesWhatWasDropped(t *testing.T) {
 		}
 	}
 }
+
+// Clone of a released AsyncStore answers nil; a host that uses that nil
+// (or a nil WriteGuard) must get the released answers, not a nil-pointer
+// panic: ErrStaleHandle, ID 0, Clone nil, Store 0, Release a no-op.
+func TestNilAsyncStoreAndWriteGuardAreRefused(t *testing.T) {
+	id, h := newStore(t)
+	s, err := storectx.NewAsyncStore(id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Release()
+	nilStore := s.Clone()
+	if nilStore != nil {
+		t.Fatalf("Clone of a released AsyncStore: %v, want nil", nilStore)
+	}
+	var nilGuard *storectx.WriteGuard
+	task := storectx.NewTask()
+	defer task.Close()
+	steps := []struct {
+		name string
+		f    func() error
+	}{
+		{"TryWrite", func() error { _, err := nilStore.TryWrite(); return err }},
+		{"Write", func() error { _, err := task.Write(nilStore, time.Millisecond); return err }},
+		{"InstallAsync", func() error { _, err := task.InstallAsync(nilGuard); return err }},
+		{"ID", func() error {
+			if nilStore.ID() != 0 {
+				return errors.New("nonzero ID")
+			}
+			return storectx.ErrStaleHandle
+		}},
+		{"Clone", func() error {
+			if nilStore.Clone() != nil {
+				return errors.New("non-nil Clone")
+			}
+			return storectx.ErrStaleHandle
+		}},
+		{"Store", func() error {
+			if nilGuard.Store() != 0 {
+				return errors.New("nonzero Store")
+			}
+			return storectx.ErrStaleHandle
+		}},
+		{"Release", func() error { nilStore.Release(); nilGuard.Release(); return storectx.ErrStaleHandle }},
+	}
+	for _, st := range steps {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s on nil panicked: %v", st.name, r)
+				}
+			}()
+			if err := st.f(); !errors.Is(err, storectx.ErrStaleHandle) {
+				t.Errorf("%s on nil: want STALE_HANDLE, got %v", st.name, err)
+			}
+		}()
+	}
+	if d, err := task.Depth(); d != 0 || err != nil {
+		t.Fatalf("the task after the nil calls: %d, %v", d, err)
+	}
+}
