@@ -104,7 +104,9 @@ func (u *useCount) untake() bool {
 // while one of them releases it: a method that started before the Release
 // keeps the reference until its C call returns (the release happens then),
 // a method that starts after it is refused with ErrStaleHandle, and a
-// Task.Write waiting for the lock gives up with ErrStaleHandle.
+// Task.Write waiting for the lock gives up with ErrStaleHandle. A nil
+// *AsyncStore (what Clone of a released one answers) answers as a
+// released one.
 type AsyncStore struct {
 	p   *C.storectx_async_store // C memory; set once, before the object is shared
 	use useCount
@@ -116,9 +118,10 @@ func wrapAsyncStore(p *C.storectx_async_store) *AsyncStore {
 	return s
 }
 
-// enter starts a use of the C reference: nil once released.
+// enter starts a use of the C reference: nil once released (and for a nil
+// AsyncStore, e.g. what Clone of a released one answers).
 func (s *AsyncStore) enter() *C.storectx_async_store {
-	if s.p == nil || !s.use.acquire() {
+	if s == nil || s.p == nil || !s.use.acquire() {
 		return nil
 	}
 	return s.p
@@ -157,7 +160,7 @@ func (s *AsyncStore) Clone() *AsyncStore {
 // Release is storectx_async_store_release, once; if another goroutine's
 // call is using the reference, the release happens when that call returns.
 func (s *AsyncStore) Release() {
-	if s.p != nil && s.use.release() {
+	if s != nil && s.p != nil && s.use.release() {
 		C.storectx_async_store_release(s.p)
 	}
 }
@@ -190,8 +193,9 @@ func (s *AsyncStore) TryWrite() (*WriteGuard, error) {
 
 // Write is storectx_async_store_write with the task's entries on the
 // thread, so a task that already holds the lock gets ErrWouldDeadlock
-// instead of waiting for itself. timeout 0 tries once; Forever waits as
-// long as it takes; ErrTimedOut when the lock stays taken.
+// instead of waiting for itself. timeout 0 tries once, and so does any
+// other negative timeout (a deadline already passed: time.Until(d));
+// Forever waits as long as it takes; ErrTimedOut when the lock stays taken.
 //
 // The wait is on the Go side: each try is one short cgo call that never
 // blocks (storectx_async_store_write with timeout 0, the task's entries on
@@ -211,6 +215,10 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 		return nil, refuse("Task.Write", ErrStaleHandle, "the AsyncStore was released")
 	}
 	defer s.leave()
+	c := t.handle()
+	if timeout < 0 && timeout != Forever {
+		timeout = 0 // a deadline already passed (time.Until): one try
+	}
 	var start time.Time
 	if timeout > 0 {
 		start = time.Now()
@@ -218,7 +226,7 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 	sleep := 5 * time.Microsecond
 	for try := 0; ; try++ {
 		runtime.LockOSThread()
-		r := C.sx_write(t.c, p, 0)
+		r := C.sx_write(c, p, 0)
 		settle(&r)
 		runtime.KeepAlive(t)
 		if r.status == C.STORECTX_OK {
@@ -260,7 +268,7 @@ func (t *Task) Write(s *AsyncStore, timeout time.Duration) (*WriteGuard, error) 
 // Task.InstallAsync takes it over. Released by its finalizer if dropped —
 // do not count on that: the lock stays taken until the collector runs.
 // Its methods may be called from any goroutine, also concurrently with
-// Release (see AsyncStore).
+// Release (see AsyncStore). A nil *WriteGuard answers as a released one.
 type WriteGuard struct {
 	p   *C.storectx_write_guard // C memory; set once
 	use useCount
@@ -275,7 +283,7 @@ func wrapWriteGuard(p *C.storectx_write_guard) *WriteGuard {
 // Store is storectx_write_guard_store: the locked store's address (0 once
 // released or installed).
 func (g *WriteGuard) Store() uintptr {
-	if g.p == nil || !g.use.acquire() {
+	if g == nil || g.p == nil || !g.use.acquire() {
 		return 0
 	}
 	a := uintptr(C.storectx_write_guard_store(g.p))
@@ -289,7 +297,7 @@ func (g *WriteGuard) Store() uintptr {
 // Release is storectx_write_guard_release (from any goroutine), once; it
 // does nothing after InstallAsync took the guard over.
 func (g *WriteGuard) Release() {
-	if g.p != nil && g.use.release() {
+	if g != nil && g.p != nil && g.use.release() {
 		C.storectx_write_guard_release(g.p)
 	}
 }
@@ -298,12 +306,13 @@ func (g *WriteGuard) Release() {
 // over g and its lock (on success only; on failure g still holds the lock).
 // Uninstalling the entry, or closing the task, releases the lock.
 func (t *Task) InstallAsync(g *WriteGuard) (InstallGuard, error) {
-	if g.p == nil || !g.use.take() {
+	c := t.handle()
+	if g == nil || g.p == nil || !g.use.take() {
 		return InstallGuard{}, refuse("Task.InstallAsync", ErrStaleHandle,
 			"the write guard was already released or installed")
 	}
 	runtime.LockOSThread()
-	r := C.sx_install_async(t.c, g.p)
+	r := C.sx_install_async(c, g.p)
 	settle(&r)
 	runtime.KeepAlive(t)
 	if r.u == 0 { // not installed: the guard is still g's

@@ -77,6 +77,22 @@ func TestTwoThousandGoroutinesSleepAndFindTheirStore(t *testing.T) {
 	var errs errorSink
 	var hops atomic.Int64
 	var wg sync.WaitGroup
+	// A goroutine locked to its own thread wakes every 100 µs: each time
+	// the P moves to its thread and back to another one, so goroutines
+	// change threads even with GOMAXPROCS=1 (where time.Sleep alone may
+	// keep them all on one thread).
+	stopHopper := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for {
+			select {
+			case <-stopHopper:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
 	for i := 0; i < goroutines; i++ {
 		wg.Add(1)
 		go func() {
@@ -120,6 +136,7 @@ func TestTwoThousandGoroutinesSleepAndFindTheirStore(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(stopHopper)
 	errs.check(t)
 	t.Logf("%d of %d goroutines woke on another OS thread", hops.Load(), goroutines)
 	if hops.Load() == 0 {

@@ -164,6 +164,33 @@ static void sx_reside(sx_task *t) {
   }
 }
 
+/* Whether another task became resident on this thread after t and still
+ * is: its entries are above t's, so t may neither push (its entries would
+ * land above the other task's) nor park (it would take the other task's
+ * entries with its own). */
+static int sx_covered(const sx_task *t) { return sx_residents != t; }
+
+static const char sx_covered_text[] =
+    "another task was pinned (Pin, or Call) on this OS thread after this one and is still "
+    "resident: its entries are above this task's; Unpin it (or let its Call return) first";
+
+static void sx_unreside_to(sx_task *t, int32_t state);
+
+/* A task left this thread: tasks under it that could not park because it
+ * covered them (stuck, no pin or call left) park now, each giving back the
+ * LockOSThread it kept (r->unlock). */
+static void sx_park_uncovered(sx_ret *r) {
+  sx_task *h;
+  while ((h = sx_residents) != NULL && h->stuck && h->pins + h->calls == 0) {
+    sx_ret q = sx_ok();
+    int ok = sx_park(h, &q);
+    free(q.msg);
+    if (!ok) return;
+    r->unlock += 1;
+    sx_unreside_to(h, SX_IDLE);
+  }
+}
+
 /* t, resident here, parked: it leaves this thread's list and becomes idle
  * (or closed). */
 static void sx_unreside_to(sx_task *t, int32_t state) {
@@ -246,6 +273,12 @@ static int sx_enter(sx_task *t, sx_ret *r, int *carried, int pushes) {
     return 1;
   }
   if (seen == SX_RESIDENT && atomic_load_explicit(&t->home, memory_order_relaxed) == sx_self()) {
+    if (pushes && sx_covered(t)) {
+      sx_refuse(r, STORECTX_ERR_OUT_OF_ORDER, "the call would push above another task's entries: %s",
+                sx_covered_text);
+      r->unlock = 1;
+      return 0;
+    }
     *carried = 0;
     return 1;
   }
@@ -313,9 +346,26 @@ static const char sx_stuck_text[] =
  * stays resident, stuck, and the goroutine keeps one LockOSThread for it. */
 static void sx_unreside(sx_task *t, sx_ret *r) {
   if (t->pins + t->calls > 0) return;
+  if (sx_covered(t)) {
+    /* Only a Call's end gets here covered (Unpin and Close refuse): the
+     * entries wait on this thread, the goroutine locked to it, until the
+     * covering task leaves (sx_park_uncovered) or the thread exits. */
+    if (!t->stuck) {
+      t->stuck = 1;
+      r->unlock -= 1;
+    }
+    if (r->status == STORECTX_OK) {
+      sx_refuse(r, STORECTX_ERR_OUT_OF_ORDER,
+                "the Call ended (its own effect happened) but its task's entries stay on this OS "
+                "thread, the goroutine locked to it, until the other task leaves: %s",
+                sx_covered_text);
+    }
+    return;
+  }
   if (sx_park(t, r)) {
     r->unlock += t->stuck;
     sx_unreside_to(t, SX_IDLE);
+    sx_park_uncovered(r);
   } else {
     if (!t->stuck) {
       t->stuck = 1;
@@ -340,12 +390,13 @@ static void sx_leave(sx_task *t, sx_ret *r, int carried) {
       r->unlock -= 1;
       sx_append(r, sx_stuck_text);
     }
-  } else if (t->stuck && t->pins + t->calls == 0) {
+  } else if (t->stuck && t->pins + t->calls == 0 && !sx_covered(t)) {
     /* A quiet retry: the call's own answer stands either way. */
     sx_ret q = sx_ok();
     if (sx_park(t, &q)) {
       r->unlock += 1;
       sx_unreside_to(t, SX_IDLE);
+      sx_park_uncovered(r);
     }
     free(q.msg);
   }
@@ -377,6 +428,10 @@ sx_ret sx_task_close(uintptr_t task) {
       sx_refuse(&r, STORECTX_ERR_BUSY, "Close inside the task's own Call: close it after Call returns");
       return r;
     }
+    if (sx_covered(t)) {
+      sx_refuse(&r, STORECTX_ERR_OUT_OF_ORDER, "Close changed nothing: %s", sx_covered_text);
+      return r;
+    }
     if (!sx_park(t, &r)) {
       sx_append(&r, "; Close changed nothing: the task stays pinned to this thread, close it again later");
       return r;
@@ -388,6 +443,7 @@ sx_ret sx_task_close(uintptr_t task) {
     t->seg = NULL;
     t->spare = NULL;
     sx_unreside_to(t, SX_CLOSED);
+    sx_park_uncovered(&r);
     return r;
   }
   if (seen == SX_RESIDENT) {
@@ -417,6 +473,35 @@ void sx_task_destroy(uintptr_t task) {
 #define SX_END              \
   sx_leave(t, &r, carried); \
   return r;
+/* Whether the entry on top of this thread is another task's: t's call must
+ * not borrow, pause, release, clone or pop it (a borrow taken through t
+ * could never be released through t once the other task leaves the thread,
+ * and the other task's own counts would go wrong). The top is another
+ * task's when t is resident here under a task pinned later, or when t has
+ * no entry above its base and a task is resident on this thread. A C
+ * caller's entries (a Go import called on a C thread, no task resident)
+ * stay usable. Looking (GetCurrentTransient, IsActive, Describe) is
+ * allowed. */
+static int sx_top_foreign(const sx_task *t, int carried) {
+  if (!carried && sx_covered(t)) return 1;
+  if (storectx_depth() > t->base) return 0;
+  for (const sx_task *u = sx_residents; u != NULL; u = u->next) {
+    if (u != t) return 1;
+  }
+  return 0;
+}
+
+/* Refuses an operation on the top entry when it is another task's. */
+#define SX_OWN_TOP(status, what)                                                              \
+  if (sx_top_foreign(t, carried)) {                                                           \
+    sx_refuse(&r, status,                                                                     \
+              "%s: the top entry of this thread is another task's (pinned, or inside Call, on " \
+              "this thread): a task borrows, pauses, releases and removes only its own "      \
+              "entries (GetCurrentTransient may look)",                                       \
+              what);                                                                          \
+    SX_END                                                                                    \
+  }
+
 #define SX_CHECK(call)                        \
   do {                                        \
     storectx_status s_ = (call);              \
@@ -433,6 +518,7 @@ sx_ret sx_install(uintptr_t task, uint64_t id, uintptr_t store) {
 
 sx_ret sx_uninstall(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "uninstall")
   storectx_install_guard g = {raw};
   if (storectx_depth() <= t->base && storectx_install_guard_installed(g)) {
     /* The guard is valid, for an entry that was on this thread before the
@@ -463,6 +549,7 @@ sx_ret sx_install_async(uintptr_t task, storectx_write_guard *wg) {
 
 sx_ret sx_get_current(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "get_current")
   void *store = NULL;
   storectx_borrow b = {0};
   SX_CHECK(storectx_get_current(id, &store, &b));
@@ -481,6 +568,7 @@ sx_ret sx_get_current_transient(uintptr_t task, uint64_t id) {
 
 sx_ret sx_get_current_unborrowed(uintptr_t task) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NO_CONTEXT, "get_current_unborrowed")
   storectx_store_id id = 0;
   void *store = NULL;
   storectx_borrow b = {0};
@@ -493,6 +581,7 @@ sx_ret sx_get_current_unborrowed(uintptr_t task) {
 
 sx_ret sx_get_current_async(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "get_current_async")
   storectx_async_store *as = NULL;
   void *store = NULL;
   storectx_borrow b = {0};
@@ -505,6 +594,7 @@ sx_ret sx_get_current_async(uintptr_t task, uint64_t id) {
 
 sx_ret sx_borrow_clone(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "borrow_clone")
   storectx_borrow b = {raw}, out = {0};
   SX_CHECK(storectx_borrow_clone(b, &out));
   r.u = out.raw;
@@ -513,6 +603,7 @@ sx_ret sx_borrow_clone(uintptr_t task, uint64_t raw) {
 
 sx_ret sx_borrow_release(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "borrow_release")
   storectx_borrow b = {raw};
   SX_CHECK(storectx_borrow_release(b));
   SX_END
@@ -520,6 +611,7 @@ sx_ret sx_borrow_release(uintptr_t task, uint64_t raw) {
 
 sx_ret sx_pause(uintptr_t task, uint64_t id) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_NOT_INSTALLED, "pause")
   storectx_pause_guard p = {0};
   SX_CHECK(storectx_pause(id, &p));
   r.u = p.raw;
@@ -528,6 +620,7 @@ sx_ret sx_pause(uintptr_t task, uint64_t id) {
 
 sx_ret sx_unpause(uintptr_t task, uint64_t raw) {
   SX_BEGIN
+  SX_OWN_TOP(STORECTX_ERR_STALE_HANDLE, "unpause")
   storectx_pause_guard p = {raw};
   SX_CHECK(storectx_unpause(p));
   SX_END
@@ -601,6 +694,10 @@ sx_ret sx_unpin(uintptr_t task) {
   if (carried || t->pins == 0) {
     sx_refuse(&r, STORECTX_ERR_INVALID_ARGUMENT, "Unpin: the task is not pinned");
     SX_END
+  }
+  if (t->pins == 1 && t->calls == 0 && sx_covered(t)) {
+    sx_refuse(&r, STORECTX_ERR_OUT_OF_ORDER, "Unpin changed nothing: %s", sx_covered_text);
+    return r;
   }
   t->pins--;
   r.unlock = 2; /* the call's LockOSThread and the pin's */

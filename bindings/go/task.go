@@ -50,6 +50,16 @@
 //   - A goroutine that ends while it has a task pinned (or stuck as above)
 //     ends locked to its thread, and Go ends that thread: the shim then
 //     suspends the task's entries back into the task (see Pin).
+//   - Two tasks resident on one thread (pinned, or in Call) nest like a
+//     stack: the one made resident first may not end its residency (Unpin,
+//     Close: ErrOutOfOrder), push, or borrow, pause or release the other's
+//     entries while the other is above it; a Call that ends under another
+//     task answers ErrOutOfOrder and its entries go back into its task when
+//     the other one leaves the thread.
+//   - Never undo the binding's runtime.LockOSThread with an extra
+//     runtime.UnlockOSThread (in a callback, after Pin): Go cannot tell the
+//     binding, and the goroutine may leave the task's entries on a thread
+//     that runs other goroutines.
 //
 // # Pinned mode and guest calls
 //
@@ -158,10 +168,20 @@ func PauseGuardFromRaw(raw uint64) PauseGuard { return PauseGuard{raw} }
 // Task owns the entries one goroutine (or one logical task) pushed, and
 // carries them from thread to thread. Create it with NewTask; Close it when
 // done. See the package documentation for the rule it follows.
+//
+// A Task value copied from another (`h.task = *storectx.NewTask()`) is the
+// same task: the C task belongs to an inner object both share, and its
+// finalizer runs when neither is reachable. A nil *Task or a zero Task
+// answers ErrNullArgument (Close: nil), without panicking.
 type Task struct {
+	in *taskState
+}
+
+// taskState owns the C task; a Task (and any copy of it) points to it.
+type taskState struct {
 	c C.uintptr_t // the shim's sx_task, C memory
-	// A pointer field keeps Task out of Go's tiny allocator, whose blocks
-	// may never be freed (and their finalizers never run).
+	// A pointer field keeps taskState out of Go's tiny allocator, whose
+	// blocks may never be freed (and their finalizers never run).
 	_ *byte
 }
 
@@ -171,9 +191,19 @@ func NewTask() *Task {
 	if c == 0 {
 		panic("storectx: out of memory for a Task")
 	}
-	t := &Task{c: c}
-	runtime.SetFinalizer(t, func(t *Task) { C.sx_task_destroy(t.c) })
-	return t
+	in := &taskState{c: c}
+	runtime.SetFinalizer(in, func(in *taskState) { C.sx_task_destroy(in.c) })
+	return &Task{in: in}
+}
+
+// handle is the C task, 0 for a nil or zero Task (the shim refuses 0).
+// Read before the call's LockOSThread, so nothing can panic between that
+// lock and the settle that undoes it.
+func (t *Task) handle() C.uintptr_t {
+	if t == nil || t.in == nil {
+		return 0
+	}
+	return t.in.c
 }
 
 // Close drops the entries the task still has and releases their write
@@ -182,8 +212,9 @@ func NewTask() *Task {
 // second Close does nothing. Closing a task that another goroutine is using
 // or has pinned fails with ErrBusy; so does closing it inside its own Call.
 func (t *Task) Close() error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_task_close(t.c)
+	r := C.sx_task_close(c)
 	settle(&r)
 	for i := C.uint32_t(0); i < r.n; i++ {
 		runtime.UnlockOSThread()
@@ -195,8 +226,9 @@ func (t *Task) Close() error {
 // Install is storectx_install: pushes a sync entry for store (see "Store
 // addresses") under id.
 func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_install(t.c, C.uint64_t(id), C.uintptr_t(store))
+	r := C.sx_install(c, C.uint64_t(id), C.uintptr_t(store))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return InstallGuard{uint64(r.u)}, fromRet("Task.Install", &r)
@@ -206,8 +238,9 @@ func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
 // guard for an entry that was on the thread before the call (a pinned or
 // calling C frame's) is refused with ErrStaleHandle.
 func (t *Task) Uninstall(g InstallGuard) error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_uninstall(t.c, C.uint64_t(g.raw))
+	r := C.sx_uninstall(c, C.uint64_t(g.raw))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.Uninstall", &r)
@@ -215,8 +248,9 @@ func (t *Task) Uninstall(g InstallGuard) error {
 
 // Installed is storectx_install_guard_installed for the task's entries.
 func (t *Task) Installed(g InstallGuard) (bool, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_installed(t.c, C.uint64_t(g.raw))
+	r := C.sx_installed(c, C.uint64_t(g.raw))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n != 0, fromRet("Task.Installed", &r)
@@ -224,8 +258,9 @@ func (t *Task) Installed(g InstallGuard) (bool, error) {
 
 // GetCurrent is storectx_get_current: the top entry must be id.
 func (t *Task) GetCurrent(id StoreID) (uintptr, Borrow, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_get_current(t.c, C.uint64_t(id))
+	r := C.sx_get_current(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrent", &r)
@@ -233,8 +268,9 @@ func (t *Task) GetCurrent(id StoreID) (uintptr, Borrow, error) {
 
 // GetCurrentTransient is storectx_get_current_transient: a look, no borrow.
 func (t *Task) GetCurrentTransient(id StoreID) (uintptr, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_get_current_transient(t.c, C.uint64_t(id))
+	r := C.sx_get_current_transient(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return uintptr(r.store), fromRet("Task.GetCurrentTransient", &r)
@@ -242,8 +278,9 @@ func (t *Task) GetCurrentTransient(id StoreID) (uintptr, error) {
 
 // GetCurrentUnborrowed is storectx_get_current_unborrowed.
 func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_get_current_unborrowed(t.c)
+	r := C.sx_get_current_unborrowed(c)
 	settle(&r)
 	runtime.KeepAlive(t)
 	return StoreID(r.id), uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrentUnborrowed", &r)
@@ -252,8 +289,9 @@ func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
 // GetCurrentAsync is storectx_get_current_async. The AsyncStore is a new
 // reference (Release it) or nil for a sync entry.
 func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_get_current_async(t.c, C.uint64_t(id))
+	r := C.sx_get_current_async(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	var s *AsyncStore
@@ -265,8 +303,9 @@ func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error)
 
 // BorrowClone is storectx_borrow_clone.
 func (t *Task) BorrowClone(b Borrow) (Borrow, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_borrow_clone(t.c, C.uint64_t(b.raw))
+	r := C.sx_borrow_clone(c, C.uint64_t(b.raw))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return Borrow{uint64(r.u)}, fromRet("Task.BorrowClone", &r)
@@ -274,8 +313,9 @@ func (t *Task) BorrowClone(b Borrow) (Borrow, error) {
 
 // ReleaseBorrow is storectx_borrow_release.
 func (t *Task) ReleaseBorrow(b Borrow) error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_borrow_release(t.c, C.uint64_t(b.raw))
+	r := C.sx_borrow_release(c, C.uint64_t(b.raw))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.ReleaseBorrow", &r)
@@ -283,8 +323,9 @@ func (t *Task) ReleaseBorrow(b Borrow) error {
 
 // Pause is storectx_pause.
 func (t *Task) Pause(id StoreID) (PauseGuard, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_pause(t.c, C.uint64_t(id))
+	r := C.sx_pause(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return PauseGuard{uint64(r.u)}, fromRet("Task.Pause", &r)
@@ -292,8 +333,9 @@ func (t *Task) Pause(id StoreID) (PauseGuard, error) {
 
 // Unpause is storectx_unpause.
 func (t *Task) Unpause(p PauseGuard) error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_unpause(t.c, C.uint64_t(p.raw))
+	r := C.sx_unpause(c, C.uint64_t(p.raw))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.Unpause", &r)
@@ -301,8 +343,9 @@ func (t *Task) Unpause(p PauseGuard) error {
 
 // IsActive is storectx_is_active with the task's entries on the thread.
 func (t *Task) IsActive(id StoreID) (bool, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_inspect(t.c, C.uint64_t(id))
+	r := C.sx_inspect(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n&1 != 0, fromRet("Task.IsActive", &r)
@@ -310,8 +353,9 @@ func (t *Task) IsActive(id StoreID) (bool, error) {
 
 // IsPaused is storectx_is_paused with the task's entries on the thread.
 func (t *Task) IsPaused(id StoreID) (bool, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_inspect(t.c, C.uint64_t(id))
+	r := C.sx_inspect(c, C.uint64_t(id))
 	settle(&r)
 	runtime.KeepAlive(t)
 	return r.n&2 != 0, fromRet("Task.IsPaused", &r)
@@ -319,8 +363,9 @@ func (t *Task) IsPaused(id StoreID) (bool, error) {
 
 // Depth is the number of the task's own entries.
 func (t *Task) Depth() (int, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_inspect(t.c, 0)
+	r := C.sx_inspect(c, 0)
 	settle(&r)
 	runtime.KeepAlive(t)
 	return int(r.u), fromRet("Task.Depth", &r)
@@ -329,8 +374,9 @@ func (t *Task) Depth() (int, error) {
 // ActiveStore is storectx_active_store with the task's entries on the
 // thread (0 when the stack is empty).
 func (t *Task) ActiveStore() (StoreID, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_inspect(t.c, 0)
+	r := C.sx_inspect(c, 0)
 	settle(&r)
 	runtime.KeepAlive(t)
 	return StoreID(r.id), fromRet("Task.ActiveStore", &r)
@@ -339,8 +385,9 @@ func (t *Task) ActiveStore() (StoreID, error) {
 // Describe is storectx_describe of the thread's stack with the task's
 // entries on it: one line per entry, top first. For debugging.
 func (t *Task) Describe() (string, error) {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_describe(t.c)
+	r := C.sx_describe(c)
 	settle(&r)
 	runtime.KeepAlive(t)
 	if err := fromRet("Task.Describe", &r); err != nil {
@@ -370,8 +417,9 @@ func (t *Task) Describe() (string, error) {
 // LockOSThread, it pins there, and a task left pinned there stays busy for
 // good).
 func (t *Task) Pin() error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_pin(t.c, 0) // on success the shim keeps this LockOSThread as the pin's
+	r := C.sx_pin(c, 0) // on success the shim keeps this LockOSThread as the pin's
 	// Not on the process's main thread if it can be helped: Go wedges that
 	// thread, instead of ending it, when a goroutine exits locked to it, so
 	// a task left pinned there would never come back (see Pin's comment).
@@ -379,7 +427,7 @@ func (t *Task) Pin() error {
 		runtime.UnlockOSThread()
 		release := occupyThisThread()
 		runtime.LockOSThread()
-		r = C.sx_pin(t.c, C.int(boolInt(try >= 10)))
+		r = C.sx_pin(c, C.int(boolInt(try >= 10)))
 		close(release)
 	}
 	settle(&r)
@@ -390,8 +438,9 @@ func (t *Task) Pin() error {
 // Unpin undoes one Pin; the last one suspends the entries back into the
 // task and unlocks the thread.
 func (t *Task) Unpin() error {
+	c := t.handle()
 	runtime.LockOSThread()
-	r := C.sx_unpin(t.c) // on success also undoes the pin's LockOSThread
+	r := C.sx_unpin(c) // on success also undoes the pin's LockOSThread
 	settle(&r)
 	runtime.KeepAlive(t)
 	return fromRet("Task.Unpin", &r)
@@ -406,6 +455,7 @@ func (t *Task) Unpin() error {
 // unsafe.Pointer(C.my_guest) in your own cgo package; arg follows the store
 // address rules (C memory, a cgo.Handle, a number).
 func (t *Task) Call(fn unsafe.Pointer, arg uintptr) (int64, error) {
+	c := t.handle()
 	runtime.LockOSThread() // the deferred bookkeeping below must run on this thread
 	returned := false
 	defer func() {
@@ -417,12 +467,12 @@ func (t *Task) Call(fn unsafe.Pointer, arg uintptr) (int64, error) {
 		// them. End this Call frame as sx_call would have (the entries go
 		// back into the task, or stay resident under an enclosing Call or
 		// Pin), then let the panic or Goexit go on.
-		r := C.sx_call_unwound(t.c)
+		r := C.sx_call_unwound(c)
 		settle(&r)
 		C.free(unsafe.Pointer(r.msg))
 		runtime.KeepAlive(t)
 	}()
-	r := C.sx_call(t.c, C.sx_guest_fn(fn), C.uintptr_t(arg))
+	r := C.sx_call(c, C.sx_guest_fn(fn), C.uintptr_t(arg))
 	returned = true
 	settle(&r)
 	runtime.KeepAlive(t)

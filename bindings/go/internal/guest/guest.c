@@ -3,6 +3,7 @@
 #include "guest.h"
 
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "_cgo_export.h"
@@ -105,3 +106,22 @@ void guest_unfill(void) {
 /* A guest that fills the segment table while the task's entries are on the
  * thread: the task's closing suspend then finds no free segment. */
 int64_t guest_fill(uintptr_t arg) { return (int64_t)guest_fill_segments((size_t)arg); }
+
+/* Thread-exit watch: counts the exits of the threads watch_thread was
+ * called on (a goroutine that ends locked to its thread makes Go end it). */
+static _Atomic size_t guest_watched_exits;
+static __thread int guest_watching;
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *arg, void *dso) __attribute__((weak));
+extern void *__dso_handle __attribute__((weak));
+static void guest_on_exit(void *unused) {
+  (void)unused;
+  atomic_fetch_add(&guest_watched_exits, 1);
+}
+int guest_watch_thread(void) {
+  if (guest_watching) return 1;
+  if (__cxa_thread_atexit_impl == NULL || &__dso_handle == NULL) return 0;
+  if (__cxa_thread_atexit_impl(guest_on_exit, NULL, &__dso_handle) != 0) return 0;
+  guest_watching = 1;
+  return 1;
+}
+size_t guest_watched_exits_count(void) { return atomic_load(&guest_watched_exits); }

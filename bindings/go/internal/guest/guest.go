@@ -76,3 +76,10 @@ func FillSegments(max uint) uint { return uint(C.guest_fill_segments(C.size_t(ma
 
 // Unfill frees the segments FillSegments and Fill took.
 func Unfill() { C.guest_unfill() }
+
+// WatchThread counts the exit of the calling OS thread in WatchedExits
+// (false where the platform lacks the hook).
+func WatchThread() bool { return C.guest_watch_thread() != 0 }
+
+// WatchedExits is the number of watched threads that exited.
+func WatchedExits() uint { return uint(C.guest_watched_exits_count()) }

@@ -25,6 +25,8 @@ int64_t guest_fill(uintptr_t arg);
 int guest_set_table_limit(size_t limit);
 size_t guest_fill_segments(size_t max);
 void guest_unfill(void);
+int guest_watch_thread(void);
+size_t guest_watched_exits_count(void);
 
 /* The raw C API for the LockOSThread baseline, answering by value (a Go
  * pointer passed to cgo would make its variable escape to the heap). */
