@@ -597,6 +597,121 @@ class CancelAndRaise(AsyncioTestCase):
         self.run_async(main())
         self.assertEqual(seen, {"status": Status.INVALID_ARGUMENT, "depth": 0})
 
+    def test_interrupted_while_parking_the_entries(self):
+        """A signal handler raising (Ctrl-C, a SIGALRM timeout) right after
+        the storectx_suspend that parks a task's entries at its await: the
+        task ends with that exception, its with-blocks unwind with its
+        entries, the lock is released and nothing stays on the loop's
+        thread. Before the fix the segment was lost with its lock (BUSY for
+        ever) and the context stayed "held" (a with_entries() call then
+        waited for ever)."""
+        buf, addr = buffer(b"locked")
+        astore = storectx.AsyncStore(storectx.store_id_new(), addr)
+        s = Store()
+        real = storectx.lib
+        unwound = []
+
+        class Interrupted(BaseException):
+            pass
+
+        class RaiseOnceAfterSuspend:
+            armed = False
+
+            def __getattr__(self, name):
+                fn = getattr(real, name)
+                if name != "storectx_suspend":
+                    return fn
+
+                def call(*args):
+                    status = fn(*args)
+                    if RaiseOnceAfterSuspend.armed:
+                        RaiseOnceAfterSuspend.armed = False
+                        raise Interrupted("signal")
+                    return status
+                return call
+
+        @storectx.carrying
+        async def task():
+            try:
+                with storectx.install_async(await astore.write_async()):
+                    with storectx.installed(s.id, s.address):
+                        RaiseOnceAfterSuspend.armed = True
+                        await asyncio.sleep(0)
+            finally:
+                unwound.append(storectx.depth())
+
+        storectx.lib = RaiseOnceAfterSuspend()
+        try:
+            with self.assertRaises(Interrupted):
+                self.run_async(task())
+        finally:
+            storectx.lib = real
+        self.assertEqual(storectx.depth(), 0, storectx.describe())
+        self.assertEqual(unwound, [0])  # the with-blocks popped their entries
+        astore.try_write().release()  # the lock was released
+        astore.close()
+
+    def test_a_step_that_pops_below_its_base_and_pushes_in_its_place(self):
+        """The task uninstalls an entry of the loop's thread and installs its
+        own in its place, so the depth at its await is its base again: it
+        gets INVALID_ARGUMENT at that await (before the fix: nothing, and
+        its entry silently stayed on the loop's thread, outside the task)."""
+        outsider_store, mine = Store(b"outsider"), Store(b"mine")
+        seen = {}
+
+        @storectx.carrying
+        async def task(foreign):
+            foreign.uninstall()  # not the task's
+            guard = storectx.install(mine.id, mine.address)
+            try:
+                await asyncio.sleep(0)
+            except StoreCtxError as err:
+                seen["status"] = err.status
+            guard.uninstall()
+
+        async def main():
+            outsider = storectx.install(outsider_store.id, outsider_store.address)
+            await asyncio.create_task(task(outsider))
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.INVALID_ARGUMENT})
+
+    def test_awaitable_whose_iterator_has_no_send_or_throw(self):
+        """``__await__`` may return any iterator: carried() steps it with
+        next() and raises a thrown exception (a cancel) at its await, as a
+        coroutine's await does. Before the fix: AttributeError ('send', then
+        'throw' on cancel)."""
+        s = Store()
+
+        class Plain:
+            def __await__(self):
+                return iter([None] * 3)
+
+        class Endless:
+            def __await__(self):
+                return iter([None] * 10**6)
+
+        @storectx.carrying
+        async def task(started):
+            with storectx.installed(s.id, s.address):
+                await storectx.carried(Plain())
+                self.assertEqual(storectx.active_store(), s.id)
+                started.set()
+                await storectx.carried(Endless())
+
+        async def main():
+            started = asyncio.Event()
+            t = asyncio.create_task(task(started))
+            waiting = asyncio.ensure_future(started.wait())
+            await asyncio.wait({t, waiting}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            self.assertFalse(t.done(), t.done() and t.exception())
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+
+        self.run_async(main())
+
     def test_copy_and_pickle_of_a_task_context_refused(self):
         import copy
         import pickle
