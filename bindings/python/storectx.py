@@ -192,6 +192,22 @@ class PauseGuardHandle(_HandleValue, ctypes.Structure):
         return "PauseGuardHandle(raw=%#x)" % self.raw
 
 
+class _NewReference(ctypes.c_void_p):
+    """Return type of ``storectx_async_store_clone``: ctypes hands back an
+    instance of this subclass (no conversion to int), which owns the new
+    reference until ``AsyncStore._adopt`` takes it -- so a signal handler
+    that raises right after the call, before the caller keeps the value,
+    drops this object and its ``__del__`` releases the reference."""
+
+    def __del__(self):
+        ptr, self.value = self.value, None
+        if ptr:
+            try:
+                lib.storectx_async_store_release(ptr)
+            except Exception:  # interpreter shutdown
+                pass
+
+
 _status = ctypes.c_int32
 _id = ctypes.c_uint64
 _ptr = ctypes.c_void_p
@@ -218,7 +234,7 @@ _PROTOTYPES = {
     "storectx_install_guard_installed": (_bool, [InstallGuardHandle]),
 
     "storectx_async_store_new": (_status, [_id, _ptr, _pptr]),
-    "storectx_async_store_clone": (_ptr, [_ptr]),
+    "storectx_async_store_clone": (_NewReference, [_ptr]),
     "storectx_async_store_release": (None, [_ptr]),
     "storectx_async_store_id": (_id, [_ptr]),
     "storectx_async_store_try_write": (_status, [_ptr, _pptr]),
@@ -678,9 +694,14 @@ class AsyncStore(_Cell, _SingleOwner):
 
     @classmethod
     def _adopt(cls, ptr):
-        """Wrap a reference the caller already owns."""
+        """Wrap a reference the caller already owns (an int, None, or a
+        ``_NewReference``, which becomes this object's cell)."""
         self = cls.__new__(cls)
-        self._init(ptr)
+        self._init(None)
+        if isinstance(ptr, _NewReference):
+            self._cell = ptr
+        else:
+            self._ptr = ptr
         return self
 
     def _enter(self):
@@ -1131,6 +1152,7 @@ class TaskContext(_SingleOwner):
         self._holder = None    # thread id holding the entries
         self._wakers = []      # called (under the lock) when parked again
         self._below = None     # store id just below the base while held
+        self._task = None      # the asyncio task stepping it (None: by hand)
 
     @property
     def carried(self):
@@ -1247,7 +1269,30 @@ class TaskContext(_SingleOwner):
 def current_task_context():
     """The ``TaskContext`` of the carried task running on this thread, or
     None outside one."""
-    return _current_context.get()
+    return _own_context()
+
+
+def _own_context():
+    """The TaskContext in this contextvars context, if it is the running
+    task's: a task created inside a carried task (not carried itself) runs
+    in a copy of the creator's context, where the variable still names the
+    creator's TaskContext, which is not that task's to use."""
+    ctx = _current_context.get()
+    if ctx is None or ctx._task is None or ctx._held_here():
+        return ctx
+    current = _task_or_none()
+    if current is not None and current is not ctx._task:
+        return None
+    return ctx
+
+
+def _task_or_none():
+    import asyncio  # noqa: PLC0415
+
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop on this thread
+        return None
 
 
 def _waiter(loop):
@@ -1304,6 +1349,8 @@ def _drive(awaitable, ctx):
                 if to_throw is None:
                     to_throw = exc
         token = _current_context.set(ctx)
+        if ctx._task is None:
+            ctx._task = _task_or_none()
         try:
             if to_throw is not None:
                 exc, to_throw = to_throw, None
@@ -1460,10 +1507,11 @@ def with_entries(fn):
     its next step waits (without blocking the loop) for ``fn`` to return, so
     the entries are back before the CancelledError reaches it.  Called on
     the task's own step, it just calls ``fn``."""
-    ctx = _current_context.get()
+    ctx = _own_context()
     if ctx is None:
         raise RuntimeError("storectx.with_entries: not inside a carried task (see "
-                           "storectx.carried, storectx.task_factory)")
+                           "storectx.carried, storectx.task_factory); a task created "
+                           "inside one is not carried unless it is carried() itself")
 
     @functools.wraps(fn)
     def run(*args, **kwargs):

@@ -364,6 +364,36 @@ class Executors(AsyncioTestCase):
         self.run_async(task())
         self.assertRaises(RuntimeError, storectx.with_entries, plain)  # not in a task
 
+    def test_a_plain_task_made_inside_a_carried_one_has_no_entries_to_lend(self):
+        """asyncio.create_task() inside a carried task (no task factory) runs
+        the new task in a copy of the creator's contextvars, which still
+        name the creator's TaskContext. That task is not carried: it gets
+        no context and with_entries/to_thread refuse. Before the fix they
+        lent the creator's entries to the other task's executor thread
+        (which saw, and could pop or push on, the creator's stack)."""
+        mine = Store(b"creator")
+        seen = {}
+
+        def where():
+            return storectx.active_store()
+
+        async def plain():
+            seen["context"] = storectx.current_task_context()
+            with self.assertRaises(RuntimeError):
+                await storectx.to_thread(where)
+            self.assertRaises(RuntimeError, storectx.with_entries, where)
+            seen["worker"] = await asyncio.to_thread(where)
+
+        @storectx.carrying
+        async def creator():
+            with storectx.installed(mine.id, mine.address):
+                await asyncio.create_task(plain())
+                self.assertIsNotNone(storectx.current_task_context())
+                self.assertEqual(await storectx.to_thread(where), mine.id)
+
+        self.run_async(creator())
+        self.assertEqual(seen, {"context": None, "worker": 0})
+
     def test_two_tasks_hopping_to_executors_concurrently(self):
         stores = [Store() for _ in range(4)]
 

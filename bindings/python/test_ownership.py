@@ -141,7 +141,7 @@ class Ledger:
                 self.held[end_key] -= 1
             makes = self.MAKES.get(name)
             if makes is not None:
-                ptr = result if makes[1] == "ret" else (result == 0 and _out(args[makes[1]]))
+                ptr = _ptr(result) if makes[1] == "ret" else (result == 0 and _out(args[makes[1]]))
                 if ptr:
                     k = (makes[0], ptr)
                     self.held[k] = max(self.held.get(k, 0), 0) + 1
@@ -424,6 +424,8 @@ class InterruptedRightAfterTheCall(LedgerTestCase):
         self.assert_unchanged("storectx_async_store_write", lambda: self.astore.write(1))
         self.assert_unchanged("storectx_async_store_new",
                               lambda: storectx.AsyncStore(self.sid, self.addr))
+        self.assert_unchanged("storectx_async_store_clone", self.astore.clone)
+        # (tearDown: no reference left in the ledger's books)
 
     def test_install_async_consumes_nothing(self):
         wg = self.astore.try_write()
