@@ -1528,15 +1528,24 @@ def with_entries(fn):
     return run
 
 
-async def to_thread(fn, *args, **kwargs):
-    """``asyncio.to_thread`` with the task's entries: runs ``fn(*args,
-    **kwargs)`` on the loop's default executor with ``with_entries(fn)``,
-    in a copy of the current contextvars context."""
+def to_thread(fn, *args, **kwargs):
+    """``asyncio.to_thread`` with the task's entries: returns a coroutine
+    that runs ``fn(*args, **kwargs)`` on the loop's default executor with
+    ``with_entries(fn)``, in a copy of the current contextvars context.
+    The task is the one that calls ``to_thread`` (not the one that awaits
+    the coroutine), so ``asyncio.wait_for(storectx.to_thread(fn), t)`` and
+    ``asyncio.gather(storectx.to_thread(f), storectx.to_thread(g))``, which
+    await it in tasks of their own, lend the caller's entries (one worker
+    at a time)."""
+    run = with_entries(fn)
+    context = contextvars.copy_context()
+    return _to_thread(functools.partial(context.run, run, *args, **kwargs))
+
+
+async def _to_thread(call):
     import asyncio  # noqa: PLC0415
 
-    loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, with_entries(fn), *args, **kwargs)
-    return await loop.run_in_executor(None, call)
+    return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 # _load_library() accepted only a library of ABI_VERSION.

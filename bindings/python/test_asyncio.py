@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import threading
+import time
 import unittest
 import warnings
 
@@ -393,6 +394,28 @@ class Executors(AsyncioTestCase):
 
         self.run_async(creator())
         self.assertEqual(seen, {"context": None, "worker": 0})
+
+    def test_to_thread_awaited_in_a_task_of_its_own(self):
+        """wait_for (3.11), gather and shield await storectx.to_thread() in
+        a task of their own: the entries lent are those of the task that
+        called to_thread (one worker at a time)."""
+        s = Store()
+
+        def where(delay=0):
+            time.sleep(delay)
+            return storectx.active_store()
+
+        @storectx.carrying
+        async def task():
+            with storectx.installed(s.id, s.address):
+                self.assertEqual(await asyncio.wait_for(storectx.to_thread(where), 10), s.id)
+                self.assertEqual(await asyncio.gather(storectx.to_thread(where, 0.005),
+                                                      storectx.to_thread(where, 0.005)),
+                                 [s.id, s.id])
+                self.assertEqual(await asyncio.shield(storectx.to_thread(where)), s.id)
+                self.assertEqual(storectx.active_store(), s.id)
+
+        self.run_async(task())
 
     def test_two_tasks_hopping_to_executors_concurrently(self):
         stores = [Store() for _ in range(4)]
