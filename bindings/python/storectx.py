@@ -437,6 +437,7 @@ class InstallGuard(_SingleOwner):
     def __init__(self, handle, store_id):
         self.handle = handle
         self.store_id = store_id
+        self._task = _current_context.get()  # the carried task it was made in
 
     @property
     def installed(self):
@@ -446,7 +447,7 @@ class InstallGuard(_SingleOwner):
 
     def uninstall(self):
         """Pop the entry; it must be on top with no live borrow."""
-        _check(lib.storectx_uninstall(self.handle))
+        _check_in_task(self, lib.storectx_uninstall)
 
     def __enter__(self):
         return self
@@ -477,6 +478,7 @@ class Borrow(_SingleOwner):
         self.store_id = store_id
         self.address = address
         self.async_store = async_store
+        self._task = _current_context.get()
 
     def clone(self):
         """A second borrow of the same (sync, top) entry."""
@@ -490,7 +492,7 @@ class Borrow(_SingleOwner):
 
     def release(self):
         """Give the borrow back; its entry must be on top."""
-        _check(lib.storectx_borrow_release(self.handle))
+        _check_in_task(self, lib.storectx_borrow_release)
 
     def __enter__(self):
         return self
@@ -514,10 +516,11 @@ class PauseGuard(_SingleOwner):
     def __init__(self, handle, store_id):
         self.handle = handle
         self.store_id = store_id
+        self._task = _current_context.get()
 
     def unpause(self):
         """Restore the borrow count; the entry must be on top again."""
-        _check(lib.storectx_unpause(self.handle))
+        _check_in_task(self, lib.storectx_unpause)
 
     def __enter__(self):
         return self
@@ -542,6 +545,22 @@ def _made(out, undo, make):
         if out.raw:
             undo(out)
         raise
+
+
+def _check_in_task(guard, c_function):
+    """``c_function(guard.handle)``, checked. If it answers STALE_HANDLE for a
+    guard made in a carried task whose coroutine is being closed outside its
+    carrying (the garbage collector finalizing a pending task closes the
+    task's coroutine first, in an order Python does not define), the entries
+    are parked in the task's context: the call is made again with them
+    lent to this thread, so the coroutine's with-blocks unwind them."""
+    status = c_function(guard.handle)
+    if status == Status.STALE_HANDLE and guard._task is not None:
+        error = _error(status)
+        status = guard._task._lend_to_closing(lambda: c_function(guard.handle))
+        if status is None:
+            raise error
+    _check(status)
 
 
 def install(store_id, address):
@@ -1153,6 +1172,7 @@ class TaskContext(_SingleOwner):
         self._wakers = []      # called (under the lock) when parked again
         self._below = None     # store id just below the base while held
         self._task = None      # the asyncio task stepping it (None: by hand)
+        self._coro = None      # the coroutine it carries
 
     @property
     def carried(self):
@@ -1236,6 +1256,29 @@ class TaskContext(_SingleOwner):
                 self._segment = segment
                 self._park_locked()
 
+    def _lend_to_closing(self, call):
+        """``call()`` with the entries lent to this thread, if the task's
+        coroutine is running outside its carrying (being closed by the
+        garbage collector or by hand) and the entries are parked; its
+        status, or None if not lent."""
+        coro = self._coro
+        running = getattr(coro, "cr_running", False) or getattr(coro, "gi_running", False)
+        if not running or self._state != _PARKED:
+            return None
+        try:
+            base = self._acquire(block=False)
+        except (StoreCtxError, RuntimeError):
+            return None
+        if base is None:
+            return None
+        try:
+            return call()
+        finally:
+            try:
+                self._release(base)
+            except StoreCtxError:
+                pass
+
     def _drop(self):
         """Free the parked entries (their locks released)."""
         with self._cond:
@@ -1315,6 +1358,7 @@ def _drive(awaitable, ctx):
     """The generator behind ``carried()``: steps ``awaitable`` with the
     task's entries on the stepping thread, parks them between steps."""
     it = awaitable.__await__()
+    ctx._coro = awaitable
     to_send, to_throw = None, None
     while True:
         # The entries come back to this thread. If a with_entries() function

@@ -765,6 +765,77 @@ class CancelAndRaise(AsyncioTestCase):
 
         self.run_async(main())
 
+    def test_pending_task_garbage_collected_unwinds_without_errors(self):
+        """A pending carried task dropped with its loop (never cancelled):
+        the collector closes the task's coroutine before the carrying, in
+        an order Python does not define, so its with-blocks ran while the
+        entries were parked and each reported STALE_HANDLE ("Exception
+        ignored in ..."; the entries were freed after). Now a guard of that
+        task borrows the parked entries for its call: no error, lock free,
+        nothing on the thread."""
+        import gc
+
+        s = Store(b"s")
+        buf, addr = buffer(b"locked")
+        astore = storectx.AsyncStore(storectx.store_id_new(), addr)
+        ignored = []
+        hook, sys.unraisablehook = sys.unraisablehook, lambda u: ignored.append(u.exc_value)
+        loop = asyncio.new_event_loop()
+
+        async def helper():
+            with storectx.installed(s.id, s.address):
+                await loop.create_future()  # never set
+
+        @storectx.carrying
+        async def pending():
+            with storectx.install_async(await astore.write_async()):
+                await helper()
+
+        try:
+            t = loop.create_task(pending())
+            loop.run_until_complete(asyncio.sleep(0.005))
+            self.assertStatus(Status.BUSY, astore.try_write)
+            loop.close()
+            del t, loop, helper, pending
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        self.assertEqual([e for e in ignored if isinstance(e, StoreCtxError)], [])
+        self.assertEqual(storectx.depth(), 0)
+        astore.try_write().release()
+        astore.close()
+
+    def test_a_guard_used_by_another_task_is_refused(self):
+        """Borrowing parked entries is only for a task's coroutine closed
+        outside its carrying: another task using its guard still gets
+        STALE_HANDLE."""
+        s = Store()
+        shared, seen = [], {}
+
+        @storectx.carrying
+        async def owner():
+            guard = storectx.install(s.id, s.address)
+            shared.append(guard)
+            await asyncio.sleep(0.01)
+            guard.uninstall()
+
+        @storectx.carrying
+        async def intruder():
+            while not shared:
+                await asyncio.sleep(0)
+            try:
+                shared[0].uninstall()
+            except StoreCtxError as err:
+                seen["status"] = err.status
+
+        async def main():
+            await asyncio.gather(owner(), intruder())
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.STALE_HANDLE})
+
     def test_copy_and_pickle_of_a_task_context_refused(self):
         import copy
         import pickle
