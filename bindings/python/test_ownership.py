@@ -463,7 +463,24 @@ class InterruptedRightAfterTheCall(LedgerTestCase):
         """The real thing: SIGUSR1's handler raises while write() waits in C
         (the wait goes on: ctypes cannot be interrupted); when the lock comes
         the exception is raised before write() returns the guard."""
-        storectx.lib = self.real_lib
+        real = self.real_lib
+        waiting = threading.Event()
+
+        class SaysWhenItWaits:
+            """The real library (no books kept after the call, where the
+            signal would land); says when write() is about to wait in C."""
+
+            def __getattr__(self, name):
+                fn = getattr(real, name)
+                if name != "storectx_async_store_write":
+                    return fn
+
+                def call(*args):
+                    waiting.set()
+                    return fn(*args)
+                return call
+
+        storectx.lib = SaysWhenItWaits()
 
         def handler(signum, frame):
             raise Interrupted("SIGUSR1")
@@ -473,7 +490,8 @@ class InterruptedRightAfterTheCall(LedgerTestCase):
         main = threading.get_ident()
 
         def other():
-            time.sleep(0.05)
+            waiting.wait(JOIN_TIMEOUT)
+            time.sleep(0.05)  # inside the C wait (the GIL is released there)
             signal.pthread_kill(main, signal.SIGUSR1)
             time.sleep(0.05)
             holder.release()
