@@ -66,7 +66,12 @@
  * on the destroying thread. For that to be right, the TaskContext must be
  * destroyed by the same teardown as the guards it carries: make it the first
  * local of the outermost coroutine (or let the promise own it:
- * CarryingPromise). ~TaskContext also frees a segment still parked.
+ * CarryingPromise). ~TaskContext also frees a segment still parked. A
+ * context that outlives the teardown (one passed to a series of coroutines)
+ * stops sweeping as soon as it is used again (restart() or a carry); until
+ * then its destructor would sweep what the destroying thread pushed since
+ * above the teardown base, so destroy or reuse it before that thread
+ * installs its own entries.
  *
  * THREADS. Only the thread running the task touches its TaskContext; the
  * executor's hand-off (the one that resumes the coroutine) orders the
@@ -156,7 +161,10 @@ class TaskContext {
   /// Records the calling thread's depth as the base again (a task whose
   /// context was constructed before it started running, e.g. in a lazy
   /// task's promise). Only while the task runs.
-  void restart() noexcept { base_ = storectx_depth(); }
+  void restart() noexcept {
+    base_ = storectx_depth();
+    torn_down_ = false;  // a new task: the last teardown's sweep is not for it
+  }
 
   /// Before the task suspends: detaches every entry above the base into a
   /// segment this context owns (nothing to detach: no segment). Throws Error:
@@ -170,6 +178,10 @@ class TaskContext {
       parked_ = seg;
     }
     away_ = true;
+    // Used again after a teardown (a context that outlives one task, e.g. a
+    // session's, passed to each request's coroutine): that teardown is over,
+    // and ~TaskContext must not sweep what the thread pushed since.
+    torn_down_ = false;
   }
 
   /// Throws Error(INVALID_ARGUMENT) if this context is already suspended

@@ -192,6 +192,22 @@ class PauseGuardHandle(_HandleValue, ctypes.Structure):
         return "PauseGuardHandle(raw=%#x)" % self.raw
 
 
+class _NewReference(ctypes.c_void_p):
+    """Return type of ``storectx_async_store_clone``: ctypes hands back an
+    instance of this subclass (no conversion to int), which owns the new
+    reference until ``AsyncStore._adopt`` takes it -- so a signal handler
+    that raises right after the call, before the caller keeps the value,
+    drops this object and its ``__del__`` releases the reference."""
+
+    def __del__(self):
+        ptr, self.value = self.value, None
+        if ptr:
+            try:
+                lib.storectx_async_store_release(ptr)
+            except Exception:  # interpreter shutdown
+                pass
+
+
 _status = ctypes.c_int32
 _id = ctypes.c_uint64
 _ptr = ctypes.c_void_p
@@ -218,7 +234,7 @@ _PROTOTYPES = {
     "storectx_install_guard_installed": (_bool, [InstallGuardHandle]),
 
     "storectx_async_store_new": (_status, [_id, _ptr, _pptr]),
-    "storectx_async_store_clone": (_ptr, [_ptr]),
+    "storectx_async_store_clone": (_NewReference, [_ptr]),
     "storectx_async_store_release": (None, [_ptr]),
     "storectx_async_store_id": (_id, [_ptr]),
     "storectx_async_store_try_write": (_status, [_ptr, _pptr]),
@@ -421,6 +437,7 @@ class InstallGuard(_SingleOwner):
     def __init__(self, handle, store_id):
         self.handle = handle
         self.store_id = store_id
+        self._task = _current_context.get()  # the carried task it was made in
 
     @property
     def installed(self):
@@ -430,7 +447,7 @@ class InstallGuard(_SingleOwner):
 
     def uninstall(self):
         """Pop the entry; it must be on top with no live borrow."""
-        _check(lib.storectx_uninstall(self.handle))
+        _check_in_task(self, lib.storectx_uninstall)
 
     def __enter__(self):
         return self
@@ -461,16 +478,21 @@ class Borrow(_SingleOwner):
         self.store_id = store_id
         self.address = address
         self.async_store = async_store
+        self._task = _current_context.get()
 
     def clone(self):
         """A second borrow of the same (sync, top) entry."""
         out = BorrowHandle()
-        _check(lib.storectx_borrow_clone(self.handle, ctypes.byref(out)))
-        return Borrow(out, self.store_id, self.address)
+
+        def make():
+            _check(lib.storectx_borrow_clone(self.handle, ctypes.byref(out)))
+            return Borrow(out, self.store_id, self.address)
+
+        return _made(out, lib.storectx_borrow_release, make)
 
     def release(self):
         """Give the borrow back; its entry must be on top."""
-        _check(lib.storectx_borrow_release(self.handle))
+        _check_in_task(self, lib.storectx_borrow_release)
 
     def __enter__(self):
         return self
@@ -494,10 +516,11 @@ class PauseGuard(_SingleOwner):
     def __init__(self, handle, store_id):
         self.handle = handle
         self.store_id = store_id
+        self._task = _current_context.get()
 
     def unpause(self):
         """Restore the borrow count; the entry must be on top again."""
-        _check(lib.storectx_unpause(self.handle))
+        _check_in_task(self, lib.storectx_unpause)
 
     def __enter__(self):
         return self
@@ -510,12 +533,46 @@ class PauseGuard(_SingleOwner):
         return "PauseGuard(store_id=%d, raw=%#x)" % (self.store_id, self.handle.raw)
 
 
+def _made(out, undo, make):
+    """``make()`` the Python object for the handle ``out`` that a C call just
+    wrote; if an exception comes first -- the call's own error, or one a
+    signal handler raised right after the call returned -- and the call did
+    make the handle (nonzero: out-parameters are written on success only),
+    give it back with ``undo(out)`` so that the call changes nothing."""
+    try:
+        return make()
+    except BaseException:
+        if out.raw:
+            undo(out)
+        raise
+
+
+def _check_in_task(guard, c_function):
+    """``c_function(guard.handle)``, checked. If it answers STALE_HANDLE for a
+    guard made in a carried task whose coroutine is being closed outside its
+    carrying (the garbage collector finalizing a pending task closes the
+    task's coroutine first, in an order Python does not define), the entries
+    are parked in the task's context: the call is made again with them
+    lent to this thread, so the coroutine's with-blocks unwind them."""
+    status = c_function(guard.handle)
+    if status == Status.STALE_HANDLE and guard._task is not None:
+        error = _error(status)
+        status = guard._task._lend_to_closing(lambda: c_function(guard.handle))
+        if status is None:
+            raise error
+    _check(status)
+
+
 def install(store_id, address):
     """Push a sync entry for ``store_id`` at ``address`` (an int, e.g.
     ``ctypes.addressof(buf)``) and return its ``InstallGuard``."""
     out = InstallGuardHandle()
-    _check(lib.storectx_install(store_id, address, ctypes.byref(out)))
-    return InstallGuard(out, store_id)
+
+    def make():
+        _check(lib.storectx_install(store_id, address, ctypes.byref(out)))
+        return InstallGuard(out, store_id)
+
+    return _made(out, lib.storectx_uninstall, make)
 
 
 def installed(store_id, address):
@@ -528,8 +585,12 @@ def get_current(store_id):
     """Borrow ``store_id``, which must be the top entry; returns a ``Borrow``."""
     store = ctypes.c_void_p()
     out = BorrowHandle()
-    _check(lib.storectx_get_current(store_id, ctypes.byref(store), ctypes.byref(out)))
-    return Borrow(out, store_id, store.value)
+
+    def make():
+        _check(lib.storectx_get_current(store_id, ctypes.byref(store), ctypes.byref(out)))
+        return Borrow(out, store_id, store.value)
+
+    return _made(out, lib.storectx_borrow_release, make)
 
 
 def borrowed(store_id):
@@ -549,28 +610,43 @@ def get_current_unborrowed():
     store_id = ctypes.c_uint64()
     store = ctypes.c_void_p()
     out = BorrowHandle()
-    _check(lib.storectx_get_current_unborrowed(
-        ctypes.byref(store_id), ctypes.byref(store), ctypes.byref(out)))
-    return Borrow(out, store_id.value, store.value)
+
+    def make():
+        _check(lib.storectx_get_current_unborrowed(
+            ctypes.byref(store_id), ctypes.byref(store), ctypes.byref(out)))
+        return Borrow(out, store_id.value, store.value)
+
+    return _made(out, lib.storectx_borrow_release, make)
 
 
 def get_current_async(store_id):
     """Like ``get_current``; the borrow's ``async_store`` is the entry's
     ``AsyncStore`` (a new reference) or None for a sync entry."""
-    async_store = ctypes.c_void_p()
+    wrapper = AsyncStore._adopt(None)  # owns the new reference as soon as C writes it
     store = ctypes.c_void_p()
     out = BorrowHandle()
-    _check(lib.storectx_get_current_async(
-        store_id, ctypes.byref(async_store), ctypes.byref(store), ctypes.byref(out)))
-    wrapper = AsyncStore._adopt(async_store.value) if async_store.value else None
-    return Borrow(out, store_id, store.value, wrapper)
+
+    def make():
+        _check(lib.storectx_get_current_async(
+            store_id, ctypes.byref(wrapper._cell), ctypes.byref(store), ctypes.byref(out)))
+        return Borrow(out, store_id, store.value, wrapper if wrapper._ptr else None)
+
+    try:
+        return _made(out, lib.storectx_borrow_release, make)
+    except BaseException:
+        wrapper.close()
+        raise
 
 
 def pause(store_id):
     """Pause ``store_id``'s borrow (it must be on top); returns a ``PauseGuard``."""
     out = PauseGuardHandle()
-    _check(lib.storectx_pause(store_id, ctypes.byref(out)))
-    return PauseGuard(out, store_id)
+
+    def make():
+        _check(lib.storectx_pause(store_id, ctypes.byref(out)))
+        return PauseGuard(out, store_id)
+
+    return _made(out, lib.storectx_unpause, make)
 
 
 def paused(store_id):
@@ -582,7 +658,28 @@ def paused(store_id):
 # Async stores and write guards
 # --------------------------------------------------------------------------
 
-class AsyncStore(_SingleOwner):
+class _Cell:
+    """An owned C pointer kept in a ``ctypes.c_void_p`` (``_cell``) that the C
+    call producing it writes into directly (``ctypes.byref(obj._cell)``): the
+    object owns the reference from the instant the C function returns, so an
+    exception raised right after the call (a signal handler -- Ctrl-C, a
+    SIGALRM timeout -- runs between the C call and the next Python line)
+    never loses it; the object's ``__del__`` gives it back."""
+
+    @property
+    def _ptr(self):
+        return self._cell.value
+
+    @_ptr.setter
+    def _ptr(self, value):
+        self._cell.value = value
+
+
+#: ``storectx_resume`` writes a real depth over it on success only.
+_NO_DEPTH = ctypes.c_size_t(-1).value
+
+
+class AsyncStore(_Cell, _SingleOwner):
     """A reference to a ``storectx_async_store``: a store behind a write lock.
 
     ``AsyncStore(store_id, address)`` creates one; ``clone()`` (or
@@ -604,21 +701,26 @@ class AsyncStore(_SingleOwner):
 
     def __init__(self, store_id, address):
         self._init(None)
-        out = ctypes.c_void_p()
-        _check(lib.storectx_async_store_new(store_id, address, ctypes.byref(out)))
-        self._ptr = out.value
+        # written into self._cell: an exception after the call leaves the
+        # reference owned by this half-made object, whose __del__ releases it
+        _check(lib.storectx_async_store_new(store_id, address, ctypes.byref(self._cell)))
 
     def _init(self, ptr):
-        self._ptr = ptr
+        self._cell = ctypes.c_void_p(ptr)
         self._lock = threading.Lock()
         self._users = 0        # calls in flight on self._ptr
         self._closing = False  # close() was called; the last user releases
 
     @classmethod
     def _adopt(cls, ptr):
-        """Wrap a reference the caller already owns."""
+        """Wrap a reference the caller already owns (an int, None, or a
+        ``_NewReference``, which becomes this object's cell)."""
         self = cls.__new__(cls)
-        self._init(ptr)
+        self._init(None)
+        if isinstance(ptr, _NewReference):
+            self._cell = ptr
+        else:
+            self._ptr = ptr
         return self
 
     def _enter(self):
@@ -672,10 +774,13 @@ class AsyncStore(_SingleOwner):
         """Take the write lock without waiting; ``BUSY`` if it is held."""
         ptr = self._enter()
         try:
-            out = ctypes.c_void_p()
-            _check(lib.storectx_async_store_try_write(ptr, ctypes.byref(out)))
-            guard = WriteGuard(out.value, None)
-            guard.store_id = lib.storectx_async_store_id(ptr)
+            guard = WriteGuard(None, None)  # owns the lock as soon as C writes it
+            try:
+                _check(lib.storectx_async_store_try_write(ptr, ctypes.byref(guard._cell)))
+                guard.store_id = lib.storectx_async_store_id(ptr)
+            except BaseException:
+                guard.release()  # interrupted after the lock was taken: give it back
+                raise
             return guard
         finally:
             self._leave()
@@ -693,10 +798,13 @@ class AsyncStore(_SingleOwner):
             timeout_ns = min(max(int(timeout * 1e9), 0), WAIT_FOREVER - 1)
         ptr = self._enter()
         try:
-            out = ctypes.c_void_p()
-            _check(lib.storectx_async_store_write(ptr, timeout_ns, ctypes.byref(out)))
-            guard = WriteGuard(out.value, None)
-            guard.store_id = lib.storectx_async_store_id(ptr)
+            guard = WriteGuard(None, None)  # owns the lock as soon as C writes it
+            try:
+                _check(lib.storectx_async_store_write(ptr, timeout_ns, ctypes.byref(guard._cell)))
+                guard.store_id = lib.storectx_async_store_id(ptr)
+            except BaseException:
+                guard.release()  # e.g. Ctrl-C during the wait: the lock is not kept
+                raise
             return guard
         finally:
             self._leave()
@@ -762,7 +870,7 @@ class AsyncStore(_SingleOwner):
             return "AsyncStore(closed)"
 
 
-class WriteGuard(_SingleOwner):
+class WriteGuard(_Cell, _SingleOwner):
     """An owned write lock on an async store (``storectx_write_guard *``).
 
     ``install()`` (alias ``install_async()``) pushes it as an async entry and
@@ -778,7 +886,7 @@ class WriteGuard(_SingleOwner):
     _owns = "a store's write lock (a C storectx_write_guard)"
 
     def __init__(self, ptr, store_id):
-        self._ptr = ptr
+        self._cell = ctypes.c_void_p(ptr)
         self._lock = threading.Lock()
         self.store_id = store_id
 
@@ -799,13 +907,22 @@ class WriteGuard(_SingleOwner):
         """``storectx_install_async``: push the async entry and return its
         ``InstallGuard``.  On failure (e.g. ``ALREADY_ON_STACK``) the guard is
         still owned by this object."""
-        with self._lock:
-            if self._ptr is None:
-                raise ValueError("storectx: WriteGuard was already released or installed")
-            out = InstallGuardHandle()
-            _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
-            self._ptr = None  # consumed by the entry
-        return InstallGuard(out, self.store_id)
+        out = InstallGuardHandle()  # nonzero once the C call has succeeded
+        try:
+            with self._lock:
+                if self._ptr is None:
+                    raise ValueError("storectx: WriteGuard was already released or installed")
+                _check(lib.storectx_install_async(ctypes.c_void_p(self._ptr), ctypes.byref(out)))
+                self._ptr = None  # consumed by the entry
+            return InstallGuard(out, self.store_id)
+        except BaseException:
+            if out.raw:
+                # Installed, then interrupted before the caller got the guard
+                # (a signal handler raised): undo, so the call changes nothing
+                # -- the entry goes, and the lock with it.
+                self._ptr = None
+                lib.storectx_uninstall(out)
+            raise
 
     install_async = install
 
@@ -838,7 +955,7 @@ class WriteGuard(_SingleOwner):
 # Suspend and resume
 # --------------------------------------------------------------------------
 
-class Suspended(_SingleOwner):
+class Suspended(_Cell, _SingleOwner):
     """A detached segment of stack entries (``storectx_suspended *``).
 
     Made by ``suspend(base_depth)``; ``resume()`` on any thread pushes the
@@ -854,7 +971,7 @@ class Suspended(_SingleOwner):
     _owns = "a detached segment of stack entries (a C storectx_suspended)"
 
     def __init__(self, ptr):
-        self._ptr = ptr
+        self._cell = ctypes.c_void_p(ptr)
         self._lock = threading.Lock()
 
     @property
@@ -872,13 +989,21 @@ class Suspended(_SingleOwner):
         """Push the entries back on this thread's stack and return the depth
         they start at (the base depth for the next ``suspend``).  On failure
         (``ALREADY_ON_STACK``) the segment is untouched and still owned."""
-        with self._lock:
-            if self._ptr is None:
-                raise ValueError("storectx: Suspended was already resumed or freed")
-            base = ctypes.c_size_t()
-            _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
-            self._ptr = None
-        return base.value
+        base = ctypes.c_size_t(_NO_DEPTH)  # a real depth once the C call has succeeded
+        try:
+            with self._lock:
+                if self._ptr is None:
+                    raise ValueError("storectx: Suspended was already resumed or freed")
+                _check(lib.storectx_resume(ctypes.c_void_p(self._ptr), ctypes.byref(base)))
+                self._ptr = None
+            return base.value
+        except BaseException:
+            if base.value != _NO_DEPTH:
+                # Resumed, then interrupted before the caller got the base: the
+                # entries are detached again into this (still pending) segment.
+                self._ptr = None
+                lib.storectx_suspend(base.value, ctypes.byref(self._cell))
+            raise
 
     def free(self):
         """Cancel the segment (idempotent)."""
@@ -900,9 +1025,17 @@ class Suspended(_SingleOwner):
 def suspend(base_depth):
     """Detach every entry above ``base_depth`` (the depth recorded when the
     coroutine started or resumed) into a ``Suspended`` segment."""
-    out = ctypes.c_void_p()
-    _check(lib.storectx_suspend(base_depth, ctypes.byref(out)))
-    return Suspended(out.value)
+    segment = Suspended(None)  # owns the entries as soon as C writes the segment
+    try:
+        _check(lib.storectx_suspend(base_depth, ctypes.byref(segment._cell)))
+    except BaseException:
+        if segment.pending:  # detached, then interrupted: put them back
+            try:
+                segment.resume()
+            except StoreCtxError:
+                segment.free()
+        raise
+    return segment
 
 
 # --------------------------------------------------------------------------
@@ -1037,6 +1170,9 @@ class TaskContext(_SingleOwner):
         self._segment = None   # Suspended while parked with entries
         self._holder = None    # thread id holding the entries
         self._wakers = []      # called (under the lock) when parked again
+        self._below = None     # store id just below the base while held
+        self._task = None      # the asyncio task stepping it (None: by hand)
+        self._coro = None      # the coroutine it carries
 
     @property
     def carried(self):
@@ -1076,6 +1212,7 @@ class TaskContext(_SingleOwner):
                 raise RuntimeError("storectx: the task has ended; it has no entries to lend")
             self._state, self._holder = _HELD, threading.get_ident()
             segment, self._segment = self._segment, None
+        self._below = active_store()  # what _release() expects under the base
         if segment is None:
             return depth()
         try:
@@ -1095,18 +1232,52 @@ class TaskContext(_SingleOwner):
 
     def _release(self, base):
         """Detach the entries above ``base`` from this thread into the
-        context.  If the stack is below ``base`` (the task popped entries
-        that were not its own), parks nothing and raises INVALID_ARGUMENT."""
-        error = None
+        context.  If the stack is below ``base``, or the entry under the base
+        is not the one that was there when the entries came (the task popped
+        entries that were not its own, and maybe pushed others in their
+        place), raises INVALID_ARGUMENT after parking what is above ``base``."""
+        segment = None
+        below = self._below
         try:
-            segment = suspend(base) if depth() != base else None
-        except StoreCtxError as err:
-            segment, error = None, err
-        with self._cond:
-            self._segment = segment
-            self._park_locked()
-        if error is not None:
-            raise error
+            if depth() != base:
+                segment = suspend(base)
+            if below is not None and active_store() != below:
+                raise StoreCtxError(
+                    Status.INVALID_ARGUMENT, Status.INVALID_ARGUMENT.c_name,
+                    "carried task: the entry under the task's base is store %d, was store %d "
+                    "when its step began: the step popped an entry that was not its own "
+                    "(and pushed another in its place, which stays on this thread)"
+                    % (active_store(), below))
+        finally:
+            # parked whatever happens (also when a signal handler raises in
+            # the suspend, which then left the entries on this thread): a
+            # context left "held" would make every later acquire wait for ever
+            with self._cond:
+                self._segment = segment
+                self._park_locked()
+
+    def _lend_to_closing(self, call):
+        """``call()`` with the entries lent to this thread, if the task's
+        coroutine is running outside its carrying (being closed by the
+        garbage collector or by hand) and the entries are parked; its
+        status, or None if not lent."""
+        coro = self._coro
+        running = getattr(coro, "cr_running", False) or getattr(coro, "gi_running", False)
+        if not running or self._state != _PARKED:
+            return None
+        try:
+            base = self._acquire(block=False)
+        except (StoreCtxError, RuntimeError):
+            return None
+        if base is None:
+            return None
+        try:
+            return call()
+        finally:
+            try:
+                self._release(base)
+            except StoreCtxError:
+                pass
 
     def _drop(self):
         """Free the parked entries (their locks released)."""
@@ -1141,7 +1312,30 @@ class TaskContext(_SingleOwner):
 def current_task_context():
     """The ``TaskContext`` of the carried task running on this thread, or
     None outside one."""
-    return _current_context.get()
+    return _own_context()
+
+
+def _own_context():
+    """The TaskContext in this contextvars context, if it is the running
+    task's: a task created inside a carried task (not carried itself) runs
+    in a copy of the creator's context, where the variable still names the
+    creator's TaskContext, which is not that task's to use."""
+    ctx = _current_context.get()
+    if ctx is None or ctx._task is None or ctx._held_here():
+        return ctx
+    current = _task_or_none()
+    if current is not None and current is not ctx._task:
+        return None
+    return ctx
+
+
+def _task_or_none():
+    import asyncio  # noqa: PLC0415
+
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop on this thread
+        return None
 
 
 def _waiter(loop):
@@ -1164,6 +1358,7 @@ def _drive(awaitable, ctx):
     """The generator behind ``carried()``: steps ``awaitable`` with the
     task's entries on the stepping thread, parks them between steps."""
     it = awaitable.__await__()
+    ctx._coro = awaitable
     to_send, to_throw = None, None
     while True:
         # The entries come back to this thread. If a with_entries() function
@@ -1198,10 +1393,17 @@ def _drive(awaitable, ctx):
                 if to_throw is None:
                     to_throw = exc
         token = _current_context.set(ctx)
+        if ctx._task is None:
+            ctx._task = _task_or_none()
         try:
             if to_throw is not None:
                 exc, to_throw = to_throw, None
-                yielded = it.throw(exc)
+                throw = getattr(it, "throw", None)
+                if throw is None:  # an iterator without throw(): raised here, as
+                    raise exc      # a coroutine's `await` of it does
+                yielded = throw(exc)
+            elif to_send is None:  # next(): also an iterator without send()
+                yielded = next(it)
             else:
                 yielded = it.send(to_send)
         except BaseException as exc:  # noqa: B902 -- returned or raised: the task is over
@@ -1215,6 +1417,11 @@ def _drive(awaitable, ctx):
         except StoreCtxError as err:  # popped below its base: tell the coroutine
             to_throw = err
             continue
+        except BaseException:  # noqa: B902 -- interrupted (a signal handler raised)
+            # The coroutine is suspended but cannot be stepped again (this
+            # exception ends the task): close it with its entries, free the rest.
+            _close(it, ctx, _acquire_here(ctx, base))
+            raise
         finally:
             _current_context.reset(token)
         try:
@@ -1224,6 +1431,20 @@ def _drive(awaitable, ctx):
             raise
         except BaseException as exc:  # noqa: B902 -- thrown in (cancel): delivered next step
             to_send, to_throw = None, exc
+
+
+def _acquire_here(ctx, base):
+    """The entries for closing a task whose bookkeeping was interrupted: on
+    this thread already (the interrupted suspend put them back), or parked."""
+    if depth() > base:
+        with ctx._cond:
+            ctx._state, ctx._holder = _HELD, threading.get_ident()
+        return base
+    try:
+        return ctx._acquire()
+    except StoreCtxError:  # cannot come back here: dropped (locks released)
+        ctx._drop()
+        return depth()
 
 
 def _loop_or_none():
@@ -1330,10 +1551,11 @@ def with_entries(fn):
     its next step waits (without blocking the loop) for ``fn`` to return, so
     the entries are back before the CancelledError reaches it.  Called on
     the task's own step, it just calls ``fn``."""
-    ctx = _current_context.get()
+    ctx = _own_context()
     if ctx is None:
         raise RuntimeError("storectx.with_entries: not inside a carried task (see "
-                           "storectx.carried, storectx.task_factory)")
+                           "storectx.carried, storectx.task_factory); a task created "
+                           "inside one is not carried unless it is carried() itself")
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
@@ -1350,15 +1572,24 @@ def with_entries(fn):
     return run
 
 
-async def to_thread(fn, *args, **kwargs):
-    """``asyncio.to_thread`` with the task's entries: runs ``fn(*args,
-    **kwargs)`` on the loop's default executor with ``with_entries(fn)``,
-    in a copy of the current contextvars context."""
+def to_thread(fn, *args, **kwargs):
+    """``asyncio.to_thread`` with the task's entries: returns a coroutine
+    that runs ``fn(*args, **kwargs)`` on the loop's default executor with
+    ``with_entries(fn)``, in a copy of the current contextvars context.
+    The task is the one that calls ``to_thread`` (not the one that awaits
+    the coroutine), so ``asyncio.wait_for(storectx.to_thread(fn), t)`` and
+    ``asyncio.gather(storectx.to_thread(f), storectx.to_thread(g))``, which
+    await it in tasks of their own, lend the caller's entries (one worker
+    at a time)."""
+    run = with_entries(fn)
+    context = contextvars.copy_context()
+    return _to_thread(functools.partial(context.run, run, *args, **kwargs))
+
+
+async def _to_thread(call):
     import asyncio  # noqa: PLC0415
 
-    loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, with_entries(fn), *args, **kwargs)
-    return await loop.run_in_executor(None, call)
+    return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
 # _load_library() accepted only a library of ABI_VERSION.

@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import threading
+import time
 import unittest
 import warnings
 
@@ -364,6 +365,58 @@ class Executors(AsyncioTestCase):
         self.run_async(task())
         self.assertRaises(RuntimeError, storectx.with_entries, plain)  # not in a task
 
+    def test_a_plain_task_made_inside_a_carried_one_has_no_entries_to_lend(self):
+        """asyncio.create_task() inside a carried task (no task factory) runs
+        the new task in a copy of the creator's contextvars, which still
+        name the creator's TaskContext. That task is not carried: it gets
+        no context and with_entries/to_thread refuse. Before the fix they
+        lent the creator's entries to the other task's executor thread
+        (which saw, and could pop or push on, the creator's stack)."""
+        mine = Store(b"creator")
+        seen = {}
+
+        def where():
+            return storectx.active_store()
+
+        async def plain():
+            seen["context"] = storectx.current_task_context()
+            with self.assertRaises(RuntimeError):
+                await storectx.to_thread(where)
+            self.assertRaises(RuntimeError, storectx.with_entries, where)
+            seen["worker"] = await asyncio.to_thread(where)
+
+        @storectx.carrying
+        async def creator():
+            with storectx.installed(mine.id, mine.address):
+                await asyncio.create_task(plain())
+                self.assertIsNotNone(storectx.current_task_context())
+                self.assertEqual(await storectx.to_thread(where), mine.id)
+
+        self.run_async(creator())
+        self.assertEqual(seen, {"context": None, "worker": 0})
+
+    def test_to_thread_awaited_in_a_task_of_its_own(self):
+        """wait_for (3.11), gather and shield await storectx.to_thread() in
+        a task of their own: the entries lent are those of the task that
+        called to_thread (one worker at a time)."""
+        s = Store()
+
+        def where(delay=0):
+            time.sleep(delay)
+            return storectx.active_store()
+
+        @storectx.carrying
+        async def task():
+            with storectx.installed(s.id, s.address):
+                self.assertEqual(await asyncio.wait_for(storectx.to_thread(where), 10), s.id)
+                self.assertEqual(await asyncio.gather(storectx.to_thread(where, 0.005),
+                                                      storectx.to_thread(where, 0.005)),
+                                 [s.id, s.id])
+                self.assertEqual(await asyncio.shield(storectx.to_thread(where)), s.id)
+                self.assertEqual(storectx.active_store(), s.id)
+
+        self.run_async(task())
+
     def test_two_tasks_hopping_to_executors_concurrently(self):
         stores = [Store() for _ in range(4)]
 
@@ -596,6 +649,192 @@ class CancelAndRaise(AsyncioTestCase):
 
         self.run_async(main())
         self.assertEqual(seen, {"status": Status.INVALID_ARGUMENT, "depth": 0})
+
+    def test_interrupted_while_parking_the_entries(self):
+        """A signal handler raising (Ctrl-C, a SIGALRM timeout) right after
+        the storectx_suspend that parks a task's entries at its await: the
+        task ends with that exception, its with-blocks unwind with its
+        entries, the lock is released and nothing stays on the loop's
+        thread. Before the fix the segment was lost with its lock (BUSY for
+        ever) and the context stayed "held" (a with_entries() call then
+        waited for ever)."""
+        buf, addr = buffer(b"locked")
+        astore = storectx.AsyncStore(storectx.store_id_new(), addr)
+        s = Store()
+        real = storectx.lib
+        unwound = []
+
+        class Interrupted(BaseException):
+            pass
+
+        class RaiseOnceAfterSuspend:
+            armed = False
+
+            def __getattr__(self, name):
+                fn = getattr(real, name)
+                if name != "storectx_suspend":
+                    return fn
+
+                def call(*args):
+                    status = fn(*args)
+                    if RaiseOnceAfterSuspend.armed:
+                        RaiseOnceAfterSuspend.armed = False
+                        raise Interrupted("signal")
+                    return status
+                return call
+
+        @storectx.carrying
+        async def task():
+            try:
+                with storectx.install_async(await astore.write_async()):
+                    with storectx.installed(s.id, s.address):
+                        RaiseOnceAfterSuspend.armed = True
+                        await asyncio.sleep(0)
+            finally:
+                unwound.append(storectx.depth())
+
+        storectx.lib = RaiseOnceAfterSuspend()
+        try:
+            with self.assertRaises(Interrupted):
+                self.run_async(task())
+        finally:
+            storectx.lib = real
+        self.assertEqual(storectx.depth(), 0, storectx.describe())
+        self.assertEqual(unwound, [0])  # the with-blocks popped their entries
+        astore.try_write().release()  # the lock was released
+        astore.close()
+
+    def test_a_step_that_pops_below_its_base_and_pushes_in_its_place(self):
+        """The task uninstalls an entry of the loop's thread and installs its
+        own in its place, so the depth at its await is its base again: it
+        gets INVALID_ARGUMENT at that await (before the fix: nothing, and
+        its entry silently stayed on the loop's thread, outside the task)."""
+        outsider_store, mine = Store(b"outsider"), Store(b"mine")
+        seen = {}
+
+        @storectx.carrying
+        async def task(foreign):
+            foreign.uninstall()  # not the task's
+            guard = storectx.install(mine.id, mine.address)
+            try:
+                await asyncio.sleep(0)
+            except StoreCtxError as err:
+                seen["status"] = err.status
+            guard.uninstall()
+
+        async def main():
+            outsider = storectx.install(outsider_store.id, outsider_store.address)
+            await asyncio.create_task(task(outsider))
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.INVALID_ARGUMENT})
+
+    def test_awaitable_whose_iterator_has_no_send_or_throw(self):
+        """``__await__`` may return any iterator: carried() steps it with
+        next() and raises a thrown exception (a cancel) at its await, as a
+        coroutine's await does. Before the fix: AttributeError ('send', then
+        'throw' on cancel)."""
+        s = Store()
+
+        class Plain:
+            def __await__(self):
+                return iter([None] * 3)
+
+        class Endless:
+            def __await__(self):
+                return iter([None] * 10**6)
+
+        @storectx.carrying
+        async def task(started):
+            with storectx.installed(s.id, s.address):
+                await storectx.carried(Plain())
+                self.assertEqual(storectx.active_store(), s.id)
+                started.set()
+                await storectx.carried(Endless())
+
+        async def main():
+            started = asyncio.Event()
+            t = asyncio.create_task(task(started))
+            waiting = asyncio.ensure_future(started.wait())
+            await asyncio.wait({t, waiting}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            self.assertFalse(t.done(), t.done() and t.exception())
+            t.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await t
+
+        self.run_async(main())
+
+    def test_pending_task_garbage_collected_unwinds_without_errors(self):
+        """A pending carried task dropped with its loop (never cancelled):
+        the collector closes the task's coroutine before the carrying, in
+        an order Python does not define, so its with-blocks ran while the
+        entries were parked and each reported STALE_HANDLE ("Exception
+        ignored in ..."; the entries were freed after). Now a guard of that
+        task borrows the parked entries for its call: no error, lock free,
+        nothing on the thread."""
+        import gc
+
+        s = Store(b"s")
+        buf, addr = buffer(b"locked")
+        astore = storectx.AsyncStore(storectx.store_id_new(), addr)
+        ignored = []
+        hook, sys.unraisablehook = sys.unraisablehook, lambda u: ignored.append(u.exc_value)
+        loop = asyncio.new_event_loop()
+
+        async def helper():
+            with storectx.installed(s.id, s.address):
+                await loop.create_future()  # never set
+
+        @storectx.carrying
+        async def pending():
+            with storectx.install_async(await astore.write_async()):
+                await helper()
+
+        try:
+            t = loop.create_task(pending())
+            loop.run_until_complete(asyncio.sleep(0.005))
+            self.assertStatus(Status.BUSY, astore.try_write)
+            loop.close()
+            del t, loop, helper, pending
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        self.assertEqual([e for e in ignored if isinstance(e, StoreCtxError)], [])
+        self.assertEqual(storectx.depth(), 0)
+        astore.try_write().release()
+        astore.close()
+
+    def test_a_guard_used_by_another_task_is_refused(self):
+        """Borrowing parked entries is only for a task's coroutine closed
+        outside its carrying: another task using its guard still gets
+        STALE_HANDLE."""
+        s = Store()
+        shared, seen = [], {}
+
+        @storectx.carrying
+        async def owner():
+            guard = storectx.install(s.id, s.address)
+            shared.append(guard)
+            await asyncio.sleep(0.01)
+            guard.uninstall()
+
+        @storectx.carrying
+        async def intruder():
+            while not shared:
+                await asyncio.sleep(0)
+            try:
+                shared[0].uninstall()
+            except StoreCtxError as err:
+                seen["status"] = err.status
+
+        async def main():
+            await asyncio.gather(owner(), intruder())
+
+        self.run_async(main())
+        self.assertEqual(seen, {"status": Status.STALE_HANDLE})
 
     def test_copy_and_pickle_of_a_task_context_refused(self):
         import copy

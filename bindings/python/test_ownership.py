@@ -26,6 +26,7 @@ import copy
 import ctypes
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -93,10 +94,12 @@ class Ledger:
         self.in_flight = {}  # (kind, ptr) -> calls running on it
         self.violations = []
         self.hooks = {}      # function -> callable run just before the C call
+        self.after = {}      # function -> callable run just after it (books kept)
 
     def __getattr__(self, name):
         real = getattr(self._real, name)
-        if name not in self.MAKES and name not in self.ENDS and name not in self.USES:
+        if (name not in self.MAKES and name not in self.ENDS and name not in self.USES
+                and name not in self.after):
             return real
         return lambda *args: self._call(name, real, args)
 
@@ -138,10 +141,13 @@ class Ledger:
                 self.held[end_key] -= 1
             makes = self.MAKES.get(name)
             if makes is not None:
-                ptr = result if makes[1] == "ret" else (result == 0 and _out(args[makes[1]]))
+                ptr = _ptr(result) if makes[1] == "ret" else (result == 0 and _out(args[makes[1]]))
                 if ptr:
                     k = (makes[0], ptr)
                     self.held[k] = max(self.held.get(k, 0), 0) + 1
+        after = self.after.get(name)
+        if after is not None:
+            after()
         return result
 
 
@@ -368,6 +374,138 @@ class UsedWhileReleased(LedgerTestCase):
             self.assertEqual(store, addr)
             self.assertFalse(wg.owned)
             astore.try_write().release()
+
+
+class Interrupted(BaseException):
+    """What a signal handler raises (KeyboardInterrupt for Ctrl-C, a timeout
+    exception for SIGALRM): Python runs it at the first bytecode after a C
+    call returns, before the binding has looked at the call's result."""
+
+
+class InterruptedRightAfterTheCall(LedgerTestCase):
+    """A signal handler that raises right after a C call returns must not
+    make the call half happen: the lock, reference, entry, borrow, pause or
+    segment it made is given back (or the one it consumed is taken back).
+    Before the fix the result was in a local the exception dropped: a write
+    guard lost with its lock (the store BUSY for ever), a segment lost with
+    its entries' locks, an entry or borrow left on the thread with no guard."""
+
+    def interrupt_after(self, c_function):
+        def boom():
+            raise Interrupted(c_function)
+        self.ledger.after[c_function] = boom
+
+    def setUp(self):
+        super().setUp()
+        self.buf, self.addr = buffer(b"s")
+        self.sid = storectx.store_id_new()
+        self.astore = storectx.AsyncStore(self.sid, self.addr)
+
+    def tearDown(self):
+        self.ledger.after.clear()
+        self.astore.try_write().release()  # the lock is free
+        self.astore.close()
+        import gc
+        gc.collect()
+        self.assertTrue(all(v == 0 for k, v in self.ledger.held.items()),
+                        "references left: %r" % self.ledger.held)
+        super().tearDown()
+
+    def assert_unchanged(self, c_function, call):
+        before = storectx.describe()
+        self.interrupt_after(c_function)
+        with self.assertRaises(Interrupted):
+            call()
+        del self.ledger.after[c_function]
+        self.assertEqual(storectx.describe(), before, c_function)
+
+    def test_lock_making_calls(self):
+        self.assert_unchanged("storectx_async_store_try_write", self.astore.try_write)
+        self.assert_unchanged("storectx_async_store_write", lambda: self.astore.write(1))
+        self.assert_unchanged("storectx_async_store_new",
+                              lambda: storectx.AsyncStore(self.sid, self.addr))
+        self.assert_unchanged("storectx_async_store_clone", self.astore.clone)
+        # (tearDown: no reference left in the ledger's books)
+
+    def test_install_async_consumes_nothing(self):
+        wg = self.astore.try_write()
+        self.assert_unchanged("storectx_install_async", wg.install)
+        self.assertFalse(wg.owned)  # undone: the entry took the lock and gave it back
+        self.assertEqual(self.ledger.violations, [])
+
+    def test_stack_calls(self):
+        other_buf, other_addr = buffer(b"o")
+        other = storectx.store_id_new()
+        self.assert_unchanged("storectx_install", lambda: storectx.install(other, other_addr))
+        with self.astore.try_write().install(), storectx.installed(other, other_addr):
+            self.assert_unchanged("storectx_get_current", lambda: storectx.get_current(other))
+            self.assert_unchanged("storectx_get_current_unborrowed",
+                                  storectx.get_current_unborrowed)
+            self.assert_unchanged("storectx_pause", lambda: storectx.pause(other))
+            with storectx.borrowed(other) as b:
+                self.assert_unchanged("storectx_borrow_clone", b.clone)
+                with storectx.paused(other):
+                    pass
+            self.assert_unchanged("storectx_suspend", lambda: storectx.suspend(0))
+            seg = storectx.suspend(0)
+            self.assertEqual(storectx.depth(), 0)
+            self.assert_unchanged("storectx_resume", seg.resume)
+            self.assertTrue(seg.pending)  # still the caller's, entries inside
+            seg.resume()
+        with self.astore.try_write().install():
+            self.assert_unchanged("storectx_get_current_async",
+                                  lambda: storectx.get_current_async(self.sid))
+        self.assertEqual(storectx.depth(), 0)
+
+    @unittest.skipUnless(threading.current_thread() is threading.main_thread()
+                         and hasattr(signal, "pthread_kill"), "signals go to the main thread")
+    def test_signal_during_a_blocking_write(self):
+        """The real thing: SIGUSR1's handler raises while write() waits in C
+        (the wait goes on: ctypes cannot be interrupted); when the lock comes
+        the exception is raised before write() returns the guard."""
+        real = self.real_lib
+        waiting = threading.Event()
+
+        class SaysWhenItWaits:
+            """The real library (no books kept after the call, where the
+            signal would land); says when write() is about to wait in C."""
+
+            def __getattr__(self, name):
+                fn = getattr(real, name)
+                if name != "storectx_async_store_write":
+                    return fn
+
+                def call(*args):
+                    waiting.set()
+                    return fn(*args)
+                return call
+
+        storectx.lib = SaysWhenItWaits()
+
+        def handler(signum, frame):
+            raise Interrupted("SIGUSR1")
+
+        previous = signal.signal(signal.SIGUSR1, handler)
+        holder = self.astore.try_write()
+        main = threading.get_ident()
+
+        def other():
+            waiting.wait(JOIN_TIMEOUT)
+            time.sleep(0.05)  # inside the C wait (the GIL is released there)
+            signal.pthread_kill(main, signal.SIGUSR1)
+            time.sleep(0.05)
+            holder.release()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        try:
+            with self.assertRaises(Interrupted):
+                self.astore.write(JOIN_TIMEOUT)
+        finally:
+            thread.join(JOIN_TIMEOUT)
+            signal.signal(signal.SIGUSR1, previous)
+            storectx.lib = self.ledger
+        self.astore.try_write().release()  # before the fix: BUSY for ever
 
 
 if __name__ == "__main__":
