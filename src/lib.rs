@@ -21,8 +21,10 @@
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("libstorectx needs 64-bit pointers: its heap handles are 64-bit values");
 
-mod async_store;
+// First, so that its `detail!` macro is in scope in every module below.
+#[macro_use]
 pub mod error;
+mod async_store;
 pub mod ffi;
 mod registry;
 mod stack;

@@ -21,7 +21,7 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LastError, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,8 +36,8 @@ pub(crate) struct Context {
     pub(crate) stack: Stack,
     /// This thread's parking spot in the handle tables (registry.rs).
     pub(crate) spot: Spot,
-    /// This thread's last error message, NUL-terminated ("" when none).
-    last_error: Vec<u8>,
+    /// This thread's last error, formatted when read.
+    last_error: LastError,
 }
 
 impl Drop for Context {
@@ -216,7 +216,7 @@ fn key() -> Result<libc::pthread_key_t> {
     // signature and stays mapped (the library is never unloaded, build.rs).
     let made = unsafe { libc::pthread_key_create(&mut key, Some(teardown)) };
     if made != 0 {
-        return Err(Error::Exhausted(format!(
+        return Err(Error::Exhausted(detail!(
             "pthread_key_create failed (error {made}): the process has no thread-specific \
              data key left for libstorectx"
         )));
@@ -235,26 +235,25 @@ fn key() -> Result<libc::pthread_key_t> {
 #[inline(never)]
 fn create() -> Result<*mut Context> {
     if word::get() == TORN_DOWN {
-        return Err(Error::NoContext(
+        return Err(Error::NoContext(detail!(
             "this thread is exiting and its libstorectx state was already torn down: \
              state made now might never be, so nothing was done"
-                .into(),
-        ));
+        )));
     }
     let key = key()?;
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
         spot: Spot::next(),
-        last_error: Vec::new(),
+        last_error: LastError::new(),
     }));
     // SAFETY: `key` is a live key of this process; the value is the
     // context's address, only ever used as a non-null marker.
     if unsafe { libc::pthread_setspecific(key, context.cast()) } != 0 {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
-        return Err(Error::Exhausted(
-            "pthread_setspecific failed: out of memory for thread-specific data".into(),
-        ));
+        return Err(Error::Exhausted(detail!(
+            "pthread_setspecific failed: out of memory for thread-specific data"
+        )));
     }
     word::set(context as usize);
     Ok(context)
@@ -280,30 +279,34 @@ extern "C" fn teardown(_value: *mut libc::c_void) {
     }
 }
 
-impl Context {
-    /// Keeps `text` (NUL bytes replaced) as this thread's last error.
-    pub(crate) fn set_last_error(&mut self, text: &str) {
-        self.last_error.clear();
-        self.last_error
-            .extend(text.bytes().map(|b| if b == 0 { b'?' } else { b }));
-        self.last_error.push(0);
-    }
-}
-
-/// Records `text` as this thread's last error, creating its context if
-/// needed; dropped silently once the thread's teardown ran.
-pub(crate) fn record_error(text: &str) {
-    // SAFETY: the closure only writes the message; nothing re-enters.
+/// Records `op`'s error `e` as this thread's last error (a copy, formatted
+/// only when read), creating its context if needed; dropped silently once
+/// the thread's teardown ran.
+pub(crate) fn record_error(op: &'static str, e: Error) {
+    // SAFETY: the closure only writes the last error; nothing re-enters.
     let _ = unsafe {
         with(|cx| {
-            cx.set_last_error(text);
+            cx.last_error.set(op, e);
             Ok(())
         })
     };
 }
 
-/// This thread's last error text, NUL-terminated. Read-only: "" when the
-/// thread has no context.
+/// Records `text`, formatted now, as this thread's last error (the panic
+/// boundary), as [`record_error`] does.
+pub(crate) fn record_error_text(text: std::fmt::Arguments<'_>) {
+    // SAFETY: the closure only writes the last error; nothing re-enters.
+    let _ = unsafe {
+        with(|cx| {
+            cx.last_error.set_text(text);
+            Ok(())
+        })
+    };
+}
+
+/// This thread's last error text, NUL-terminated: "" when the thread has no
+/// context. Never creates state, allocates or locks (the text is formatted
+/// into the context's own buffer).
 pub(crate) fn last_error() -> *const u8 {
     if word::get() == TORN_DOWN {
         return c"this thread is exiting and its libstorectx state was torn down; calls that \
@@ -311,14 +314,6 @@ need state are refused"
             .as_ptr()
             .cast();
     }
-    // SAFETY: only reads.
-    unsafe {
-        read(c"".as_ptr().cast(), |cx| {
-            if cx.last_error.is_empty() {
-                c"".as_ptr().cast()
-            } else {
-                cx.last_error.as_ptr()
-            }
-        })
-    }
+    // SAFETY: the closure only formats the last error; nothing re-enters.
+    unsafe { with_fast(|cx| cx.last_error.text()) }.unwrap_or(c"".as_ptr().cast())
 }

@@ -79,14 +79,16 @@ impl Stack {
     pub(crate) fn get_current_unborrowed(&mut self) -> Result<Borrowed> {
         let depth = self.entries.len();
         let Some(entry) = self.entries.last_mut() else {
-            return Err(Error::NoContext(
-                "this thread's context stack is empty".into(),
-            ));
+            return Err(Error::NoContext(detail!(
+                "this thread's context stack is empty"
+            )));
         };
         if entry.borrows > 0 {
-            return Err(Error::Borrowed(format!(
+            return Err(Error::Borrowed(detail!(
                 "top store {} at depth {} has {} borrow(s); expected none",
-                entry.id, depth, entry.borrows
+                entry.id,
+                depth,
+                entry.borrows
             )));
         }
         entry.borrows = 1;
@@ -114,7 +116,7 @@ impl Stack {
         let index = self.top_index_of(raw, Tag::Borrow, "borrow")?;
         let entry = &mut self.entries[index];
         if entry.guard.is_some() {
-            return Err(Error::NotSync(format!(
+            return Err(Error::NotSync(detail!(
                 "store {} is an async entry; its borrows cannot be cloned",
                 entry.id
             )));
@@ -173,7 +175,7 @@ pub(super) fn add_borrow(count: &mut u32, id: u64) -> Result<()> {
 #[cold]
 #[inline(never)]
 pub(super) fn too_many_borrows(id: u64) -> Error {
-    Error::InvalidArgument(format!(
+    Error::InvalidArgument(detail!(
         "store {id} already has {} borrows, the most an entry can have",
         crate::testing::borrow_limit()
     ))
@@ -181,7 +183,7 @@ pub(super) fn too_many_borrows(id: u64) -> Error {
 
 #[cold]
 fn not_borrowed(id: u64) -> Error {
-    Error::NotBorrowed(format!(
+    Error::NotBorrowed(detail!(
         "store {id} has a borrow count of 0; expected a live borrow"
     ))
 }

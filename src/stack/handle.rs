@@ -124,7 +124,7 @@ impl NumberSource {
                 start.checked_add(BLOCK).filter(|end| *end <= limit)
             })
             .map_err(|start| {
-                Error::Exhausted(format!(
+                Error::Exhausted(detail!(
                     "entry and pause numbers are used up ({start} handed out); \
                      numbers are never reused"
                 ))

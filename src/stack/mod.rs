@@ -99,7 +99,7 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
 #[cold]
 #[inline(never)]
 fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
-    Error::AddressMismatch(format!(
+    Error::AddressMismatch(detail!(
         "store {id} is on top at {top:#x}, install asked for {address:#x}"
     ))
 }
@@ -107,7 +107,7 @@ fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
 #[cold]
 #[inline(never)]
 fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
-    Error::StillBorrowed(format!(
+    Error::StillBorrowed(detail!(
         "store {id} at depth {depth} still has {borrows} borrow(s); release them first"
     ))
 }
@@ -256,7 +256,7 @@ impl Stack {
         let id = guard.store().id();
         if self.present.contains(id) {
             let depth = self.depth_of_store(id).unwrap_or(0);
-            let err = Error::AlreadyOnStack(format!(
+            let err = Error::AlreadyOnStack(detail!(
                 "store {id} is already on this thread's stack at depth {depth}; \
                  a store's lock can be installed once per stack"
             ));
@@ -272,7 +272,7 @@ impl Stack {
         match self.push(id, address, Some(guard), false) {
             Ok(raw) => Ok(raw),
             Err(guard) => Err((
-                Error::Panic("no room on the stack after making room".into()),
+                Error::Panic(detail!("no room on the stack after making room")),
                 guard.expect("push hands back the guard it was given"),
             )),
         }
@@ -458,7 +458,7 @@ impl Stack {
                 cold_still_borrowed(top.id, index + 1, top.borrows)
             }
             Some(index) => self.out_of_order(index, "install guard"),
-            None => Error::StaleHandle(format!(
+            None => Error::StaleHandle(detail!(
                 "install guard names no entry of its kind on this thread's stack (depth {}): \
                  already uninstalled, zeroed or forged, from another thread, or its entry \
                  is suspended",
@@ -491,13 +491,13 @@ impl Stack {
         if !is_valid_id(id) {
             Error::reserved_id(id)
         } else if self.is_empty() {
-            Error::NoContext(format!(
+            Error::NoContext(detail!(
                 "store {id} requested but this thread's context stack is empty"
             ))
         } else if self.present.contains(id) {
             self.paused_error(id)
         } else {
-            Error::NotInstalled(format!(
+            Error::NotInstalled(detail!(
                 "store {id} is not on this thread's stack; top is store {} at depth {}",
                 self.active_store(),
                 self.depth()
@@ -508,7 +508,7 @@ impl Stack {
     #[cold]
     fn paused_error(&self, id: u64) -> Error {
         let depth = self.depth_of_store(id).unwrap_or(0);
-        Error::Paused(format!(
+        Error::Paused(detail!(
             "store {id} is paused at depth {depth}; top is store {} at depth {}",
             self.active_store(),
             self.depth()
@@ -519,7 +519,7 @@ impl Stack {
     /// `tag` names it: `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE`
     /// if it names no entry here.
     #[inline]
-    pub(crate) fn top_index_of(&self, raw: u64, tag: Tag, what: &str) -> Result<usize> {
+    pub(crate) fn top_index_of(&self, raw: u64, tag: Tag, what: &'static str) -> Result<usize> {
         let number = handle::decode(raw, tag);
         match (number, self.entries.last()) {
             (Some(n), Some(top)) if top.number == n => Ok(self.entries.len() - 1),
@@ -528,13 +528,13 @@ impl Stack {
     }
 
     #[cold]
-    fn handle_error(&self, number: Option<u64>, what: &str) -> Error {
+    fn handle_error(&self, number: Option<u64>, what: &'static str) -> Error {
         let Some(number) = number else {
-            return Error::StaleHandle(format!("{what} is zeroed, forged or of another kind"));
+            return Error::StaleHandle(detail!("{what} is zeroed, forged or of another kind"));
         };
         match self.index_of_number(number) {
             Some(index) => self.out_of_order(index, what),
-            None => Error::StaleHandle(format!(
+            None => Error::StaleHandle(detail!(
                 "{what} names no entry on this thread's stack (depth {}): already \
                  released, from another thread, or its entry is suspended",
                 self.depth()
@@ -543,8 +543,8 @@ impl Stack {
     }
 
     #[cold]
-    fn out_of_order(&self, index: usize, what: &str) -> Error {
-        Error::OutOfOrder(format!(
+    fn out_of_order(&self, index: usize, what: &'static str) -> Error {
+        Error::OutOfOrder(detail!(
             "{what} for store {} is at depth {}, top is store {} at depth {}",
             self.entries[index].id,
             index + 1,

@@ -145,7 +145,7 @@ impl crate::registry::Peek for Segment {
 #[inline(never)]
 fn cold_already_on_stack(stack: &Stack, id: u64) -> Error {
     let depth = stack.depth_of_store(id).unwrap_or(0);
-    Error::AlreadyOnStack(format!(
+    Error::AlreadyOnStack(detail!(
         "the segment carries store {id}, which this thread's stack already has at depth \
          {depth}; resume it on another thread or after that store is uninstalled"
     ))
@@ -154,7 +154,7 @@ fn cold_already_on_stack(stack: &Stack, id: u64) -> Error {
 #[cold]
 #[inline(never)]
 fn cold_base_above(base_depth: usize, depth: usize) -> Error {
-    Error::InvalidArgument(format!(
+    Error::InvalidArgument(detail!(
         "base depth {base_depth} is above this thread's stack (depth {depth})"
     ))
 }
