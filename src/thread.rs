@@ -286,10 +286,19 @@ pub(crate) fn record_error(op: &'static str, e: Error) {
     // SAFETY: the closure only writes the last error; nothing re-enters.
     let _ = unsafe {
         with(|cx| {
-            cx.last_error.set(op, e);
+            cx.record_error(op, e);
             Ok(())
         })
     };
+}
+
+impl Context {
+    /// Keeps `op`'s error `e` as this thread's last error (a copy, formatted
+    /// only when read).
+    #[inline]
+    pub(crate) fn record_error(&mut self, op: &'static str, e: Error) {
+        self.last_error.set(op, e);
+    }
 }
 
 /// Records `text`, formatted now, as this thread's last error (the panic

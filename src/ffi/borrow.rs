@@ -75,13 +75,19 @@ unsafe extern "C" fn get_current_slow(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status("get_current", || {
-        let (store, out) = (required(store, "store")?, required(out, "out")?);
-        let b = on_stack(|s| s.get_current(id))?;
-        // SAFETY: writable (this function's contract).
-        unsafe { put_borrow(store, out, &b) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "get_current",
+        |s| {
+            (!store.is_null() && !out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id))
+        },
+        || {
+            let (store, out) = (required(store, "store")?, required(out, "out")?);
+            let b = on_stack(|s| s.get_current(id))?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put_borrow(store, out, &b) };
+            Ok(())
+        },
+    )
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -121,13 +127,17 @@ unsafe extern "C" fn get_current_transient_slow(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status("get_current_transient", || {
-        let store = required(store, "store")?;
-        let address = on_stack(|s| s.get_current_transient(id))?;
-        // SAFETY: writable (this function's contract).
-        unsafe { put(store, address as *mut c_void) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "get_current_transient",
+        |s| (!store.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
+        || {
+            let store = required(store, "store")?;
+            let address = on_stack(|s| s.get_current_transient(id))?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put(store, address as *mut c_void) };
+            Ok(())
+        },
+    )
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0

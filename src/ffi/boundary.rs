@@ -117,6 +117,39 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
+/// [`status`] for the slow half of an export whose common refusals can be
+/// told from the stack alone (a lookup by id that is not on top): when this
+/// thread has a context and `why` finds the call refused, the error is
+/// recorded and its status answered here, without running `body` (the
+/// export's full path) and without carrying the error through it. A
+/// refusal is routine for embedders (SPEC, "A refusal is cheap").
+#[inline(always)]
+pub(crate) fn status_or_refused(
+    op: &'static str,
+    why: impl FnOnce(&Stack) -> Option<Error>,
+    body: impl FnOnce() -> Result<()>,
+) -> storectx_status {
+    boundary(op, || {
+        // SAFETY: as in `on_stack`: `why` only reads the stack, and the
+        // error is recorded after it returned.
+        let refused = unsafe {
+            thread::with_fast(|cx| {
+                let e = why(&cx.stack)?;
+                let status = storectx_status::from(&e);
+                cx.record_error(op, e);
+                Some(status)
+            })
+        };
+        match refused.flatten() {
+            Some(status) => status,
+            None => match body() {
+                Ok(()) => storectx_status::STORECTX_OK,
+                Err(e) => fail(op, &e),
+            },
+        }
+    })
+}
+
 /// An export with a fast path: `fast` either does the whole job and
 /// answers `true`, or changes nothing and answers `false`; then `slow` —
 /// which must be a call to the export's own out-of-line `extern "C" fn`

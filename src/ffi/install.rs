@@ -4,6 +4,7 @@
 use super::boundary::{self, boundary, on_stack, on_stack_fast, put, read_stack, required};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::stack::is_valid_id;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -77,14 +78,23 @@ unsafe extern "C" fn install_slow(
     store: *mut c_void,
     out: *mut storectx_install_guard,
 ) -> storectx_status {
-    boundary::status("install", || {
-        let out = required(out, "out")?;
-        let store = required(store, "store")?;
-        let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
-        // SAFETY: `out` is writable (this function's contract).
-        unsafe { put(out, storectx_install_guard { raw }) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "install",
+        // A paused store or a reserved id (install's other refusals, and
+        // making room, are the full path's).
+        |s| {
+            (!out.is_null() && !store.is_null() && (s.is_paused(id) || !is_valid_id(id)))
+                .then(|| s.not_on_top_error(id))
+        },
+        || {
+            let out = required(out, "out")?;
+            let store = required(store, "store")?;
+            let raw = on_stack(|s| s.install(id, store.as_ptr() as usize))?;
+            // SAFETY: `out` is writable (this function's contract).
+            unsafe { put(out, storectx_install_guard { raw }) };
+            Ok(())
+        },
+    )
 }
 
 /// Pops the guard's entry. It must be on top (`STORECTX_ERR_OUT_OF_ORDER` if
