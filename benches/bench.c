@@ -23,7 +23,7 @@
  * that a burst of load from elsewhere on the machine hits every case alike.
  *
  * Usage: bench [--quick] [--rounds N] [--ms MS] [--only SUBSTR | --case LABEL] [--iters N]
- *              [--list]
+ *              [--list] [--memory]
  *   --quick      few short rounds: a smoke test that every case runs (CI)
  *   --rounds N   samples per case (default 15, quick 3)
  *   --ms MS      target duration of one sample in ms (default 30, quick 1)
@@ -31,6 +31,7 @@
  *   --case L     run only the case labelled exactly L (see --list)
  *   --iters N    fixed iterations per sample, no calibration (for profiling)
  *   --list       print the labels of the (selected) cases and exit
+ *   --memory     only the heap bytes per entry (run after the cases otherwise)
  * Exit status: 0 when every case ran (targets missed or not), 2 when a call
  * the bench relies on failed. Built and run by benches/run.sh. */
 #define _GNU_SOURCE
@@ -1294,7 +1295,7 @@ int main(int argc, char **argv) {
   bool quick = false;
   const char *only = NULL, *exact = NULL;
   uint64_t fixed_iters = 0;
-  bool list = false;
+  bool list = false, memory_only = false;
   bool rounds_set = false, ms_set = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = true;
@@ -1307,6 +1308,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--case") && i + 1 < argc) exact = argv[++i];
     else if (!strcmp(argv[i], "--list")) list = true;
+    else if (!strcmp(argv[i], "--memory")) memory_only = true;
     else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
       fixed_iters = strtoull(argv[++i], NULL, 10);
     else usage();
@@ -1320,6 +1322,11 @@ int main(int argc, char **argv) {
   for (int t = 0; t < N_THREAD_CTX; t++)
     for (size_t i = 0; i < MAX_DEPTH + N_EXTRA; i++) g_ctx[t].ids[i] = storectx_store_id_new();
 
+  if (memory_only) {
+    print_cpu();
+    print_memory();
+    return 0;
+  }
   build_cases();
   pick_handoff_cpus();
   if (only || exact) { /* keep the matching cases only */

@@ -59,7 +59,8 @@ functions() { # label
 }
 
 printf '%-72s %10s\n' "case" "Ir/op"
-"$bench" --list --only "${1:-threads=1}" | grep 'threads=1$' | grep -v 'depth=16 \|depth=256 ' |
+"$bench" --list --only "${1:-threads=1}" | grep 'threads=1$' |
+  grep -v -E '(uninstall|borrow_release|unpause|is_active|get_current_transient) depth=(16|256) ' |
   while IFS= read -r label; do
     cg "$label" $n1 "$tmp/a"
     cg "$label" $n2 "$tmp/b"

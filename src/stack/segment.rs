@@ -175,7 +175,8 @@ impl Stack {
         if self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start {
             // The common case: one entry without pauses, kept inline.
             let entry = self.entries.pop().expect("the bottom entry exists");
-            self.present.clear_slot(entry.slot);
+            // SAFETY: the slot of an entry of this stack.
+            unsafe { self.present.clear_slot(entry.slot) };
             segment.set_bottom(entry);
             segment.shape = Shape::Bottom;
             self.refresh_top();
@@ -184,7 +185,8 @@ impl Stack {
         // Entries that put their store in `present` clear their slot, newest
         // first; a nested entry of the store below the segment owns none.
         for entry in self.entries[base_depth..].iter().rev() {
-            self.present.clear_slot(entry.slot);
+            // SAFETY: the slot of an entry of this stack.
+            unsafe { self.present.clear_slot(entry.slot) };
         }
         let rest = segment.rest.get_or_insert_with(Box::default);
         for entry in self.entries.drain(base_depth + 1..) {
@@ -211,11 +213,15 @@ impl Stack {
         }
         crate::testing::maybe_panic();
         let base_depth = self.depth();
+        let len = segment.len();
         let shape = std::mem::take(&mut segment.shape);
         if shape == Shape::Empty {
             return Ok(base_depth);
         }
         let pause_start = self.pauses.len();
+        if self.entries.capacity() - self.entries.len() < len {
+            self.grow_entries(len);
+        }
         let slot = self.present_insert(segment.id);
         self.entries.push(segment.take_bottom(pause_start, slot));
         if let (Shape::Spilled, Some(rest)) = (shape, &mut segment.rest) {
