@@ -221,22 +221,30 @@ impl Stack {
         if !is_valid_id(id) {
             return None;
         }
-        let mut nested = false;
         if self.top_id == id {
-            let top = self.top_cached()?;
-            if top.guard.is_some() {
-                // The async entry already holds the store: nothing to push.
-                return Some(handle::encode(Tag::NoopInstall, top.number));
-            }
-            if top.address != address {
-                return None;
-            }
-            nested = true;
+            return self.try_install_nested(id, address);
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, address, None, nested).ok()
+        self.push(id, address, None, false).ok()
+    }
+
+    /// [`Stack::try_install`] of the store on top: a nested entry, or the
+    /// no-op guard of its async entry. Apart, so that the common path does
+    /// not test `nested` again.
+    #[inline(always)]
+    fn try_install_nested(&mut self, id: u64, address: usize) -> Option<u64> {
+        let top = self.top_cached()?;
+        if top.guard.is_some() {
+            // The async entry already holds the store: nothing to push.
+            return Some(handle::encode(Tag::NoopInstall, top.number));
+        }
+        if top.address != address {
+            return None;
+        }
+        crate::testing::maybe_panic();
+        self.push(id, address, None, true).ok()
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -401,34 +409,34 @@ impl Stack {
     /// unborrowed. Dropping an async entry releases its lock.
     #[inline]
     pub(crate) fn uninstall(&mut self, raw: u64) -> Result<()> {
-        if self.try_uninstall(raw) {
+        if self.try_uninstall(raw) || self.try_uninstall_async(raw) {
             Ok(())
         } else {
             Err(self.uninstall_error(raw))
         }
     }
 
-    /// [`Stack::uninstall`] without the error: `false`, and nothing changed,
-    /// where it fails.
+    /// [`Stack::uninstall`] of a sync entry (or the no-op guard) without the
+    /// error: `false`, and nothing changed, where it fails or when the
+    /// entry is async (the full path pops those: unlocking calls out, and a
+    /// fast path that calls nothing keeps no frame).
     #[inline(always)]
     pub(crate) fn try_uninstall(&mut self, raw: u64) -> bool {
         let Some(top) = self.top_cached() else {
             return false;
         };
         match guard_names(raw, top) {
-            Some(GuardKind::Pushed) if top.borrows == 0 => {}
+            Some(GuardKind::Pushed) if top.borrows == 0 && top.guard.is_none() => {}
             // The no-op guard of the async entry on top: nothing to pop.
             Some(GuardKind::Noop) => return true,
             _ => return false,
         }
         crate::testing::maybe_panic();
-        let (pause_base, slot, is_async) = (top.pause_base, top.slot, top.guard.is_some());
+        let (pause_base, slot) = (top.pause_base, top.slot);
         self.pauses.truncate(pause_base);
         // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
         unsafe { self.present.clear_slot(slot) };
-        if is_async {
-            self.pop_async();
-        } else {
+        {
             // A sync entry owns nothing: popping it is forgetting it.
             let len = self.entries.len() - 1;
             // SAFETY: the vector is not empty (its top was read above) and
@@ -448,15 +456,30 @@ impl Stack {
         true
     }
 
-    /// Pops the async entry on top: its write guard releases the store's
-    /// lock last, once the stack is consistent. Out of line, so the sync
-    /// path carries none of the unlock code.
+    /// Pops the async entry on top if `raw` is its install guard and it is
+    /// unborrowed: its write guard releases the store's lock last, once the
+    /// stack is consistent. `false`, nothing changed, otherwise.
     #[cold]
     #[inline(never)]
-    fn pop_async(&mut self) {
+    fn try_uninstall_async(&mut self, raw: u64) -> bool {
+        let Some(top) = self.top_cached() else {
+            return false;
+        };
+        if top.guard.is_none()
+            || top.borrows != 0
+            || guard_names(raw, top) != Some(GuardKind::Pushed)
+        {
+            return false;
+        }
+        crate::testing::maybe_panic();
+        let (pause_base, slot) = (top.pause_base, top.slot);
+        self.pauses.truncate(pause_base);
+        // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
+        unsafe { self.present.clear_slot(slot) };
         let entry = self.entries.pop();
         self.refresh_top();
         drop(entry); // the lock goes last, once the stack is consistent
+        true
     }
 
     /// Why [`Stack::try_uninstall`] refused.
