@@ -55,10 +55,12 @@ impl Stack {
             return None;
         }
         let entry = self.top_cached()?;
-        entry.borrows = entry
-            .borrows
+        entry
+            .borrows()
             .checked_add(1)
             .filter(|n| *n <= crate::testing::borrow_limit())?;
+        // Below the limit, so no carry out of the count's bits.
+        entry.state.borrows += 1;
         Some(Borrowed {
             id,
             address: entry.address,
@@ -83,15 +85,15 @@ impl Stack {
                 "this thread's context stack is empty"
             )));
         };
-        if entry.borrows > 0 {
+        if entry.borrows() > 0 {
             return Err(Error::Borrowed(detail!(
                 "top store {} at depth {} has {} borrow(s); expected none",
                 entry.id,
                 depth,
-                entry.borrows
+                entry.borrows()
             )));
         }
-        entry.borrows = 1;
+        entry.set_borrows(1);
         Ok(Borrowed {
             id: entry.id,
             address: entry.address,
@@ -121,10 +123,12 @@ impl Stack {
                 entry.id
             )));
         }
-        if entry.borrows == 0 {
+        if entry.borrows() == 0 {
             return Err(not_borrowed(entry.id));
         }
-        add_borrow(&mut entry.borrows, entry.id)?;
+        let mut borrows = entry.borrows();
+        add_borrow(&mut borrows, entry.id)?;
+        entry.set_borrows(borrows);
         Ok(raw)
     }
 
@@ -144,9 +148,9 @@ impl Stack {
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
         // Entry numbers are never 0, so comparing encodings is decoding.
         match self.top_cached() {
-            Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows > 0 => {
+            Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows() > 0 => {
                 crate::testing::maybe_panic();
-                top.borrows -= 1;
+                top.state.borrows -= 1;
                 true
             }
             _ => false,

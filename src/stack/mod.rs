@@ -7,7 +7,7 @@
 //!
 //! Everything that edits the stack lives in this module and its children
 //! (borrows, pauses, segments, the store set, handle numbering); the fields
-//! are private to it, so the LIFO and `pause_base` rules cannot be broken
+//! are private to it, so the LIFO and pause-count rules cannot be broken
 //! from outside.
 
 mod borrow;
@@ -32,16 +32,70 @@ pub(crate) struct Entry {
     number: u64,
     id: u64,
     address: usize,
-    borrows: u32,
-    /// Where this entry's pause records begin in [`Stack::pauses`].
-    pause_base: usize,
+    /// Its borrows, its pause records and whether it is async: all zero
+    /// exactly when uninstall's fast path may pop it (no borrow, no record
+    /// to drop, no lock to release), one test instead of three.
+    state: State,
     /// `Some` for an async entry: the entry holds the store's lock.
     guard: Option<WriteGuard>,
     /// The slot of `id` in [`Stack::present`] if this entry put it there.
     slot: u32,
 }
 
+/// An entry's counts, in one word so that "nothing to undo" is one test.
+#[repr(C, align(8))]
+#[derive(Debug, Clone, Copy, Default)]
+struct State {
+    borrows: u32,
+    /// The entry's pause records in [`Stack::pauses`] (the last ones of
+    /// those below the entries above it), and [`ASYNC`].
+    records: u32,
+}
+
+/// [`State::records`]' bit of an async entry.
+const ASYNC: u32 = 1 << 31;
+/// The most pause records a stack holds (so a count never reaches
+/// [`ASYNC`]).
+const MAX_PAUSES: usize = (1 << 31) - 1;
+
+impl State {
+    /// A new entry's: no borrow, no record.
+    #[inline(always)]
+    fn new(is_async: bool) -> State {
+        State {
+            borrows: 0,
+            records: if is_async { ASYNC } else { 0 },
+        }
+    }
+
+    /// No borrow, no pause record, sync.
+    #[inline(always)]
+    fn is_clear(&self) -> bool {
+        // SAFETY: `State` is two `u32` in 8 bytes aligned to 8 (repr C), so
+        // it reads as one initialised `u64`.
+        unsafe { *std::ptr::from_ref(self).cast::<u64>() == 0 }
+    }
+}
+
 impl Entry {
+    /// The borrow count.
+    #[inline(always)]
+    fn borrows(&self) -> u32 {
+        self.state.borrows
+    }
+
+    /// Sets the borrow count.
+    #[inline(always)]
+    fn set_borrows(&mut self, n: u32) {
+        self.state.borrows = n;
+    }
+
+    /// How many of the pause records are this entry's.
+    #[inline(always)]
+    fn pause_count(&self) -> usize {
+        (self.state.records & !ASYNC) as usize
+    }
+
     /// The async store of an async entry.
     pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
         self.guard.as_ref().map(WriteGuard::store)
@@ -68,8 +122,8 @@ struct PauseRecord {
 #[derive(Debug, Default)]
 pub(crate) struct Stack {
     entries: Vec<Entry>,
-    /// Pause records of all entries, in stack order: entry `k` owns
-    /// `pauses[entries[k].pause_base .. entries[k + 1].pause_base]`.
+    /// Pause records of all entries, in stack order: each entry owns the
+    /// `pause_count()` records after those of the entries below it.
     pauses: Vec<PauseRecord>,
     /// Every store id that has an entry on this stack.
     present: StoreSet,
@@ -349,8 +403,7 @@ impl Stack {
                 number,
                 id,
                 address,
-                borrows: 0,
-                pause_base: self.pauses.len(),
+                state: State::new(guard.is_some()),
                 guard,
                 slot,
             });
@@ -360,14 +413,6 @@ impl Stack {
         // SAFETY: `len` is the index just filled, below the new length.
         self.top = unsafe { self.entries.as_mut_ptr().add(len) };
         Ok(handle::encode(Tag::Install, number))
-    }
-
-    /// Inserts `id` into `present` (which the entry vector's capacity
-    /// sized: the caller made room for the entry first).
-    #[inline]
-    pub(crate) fn present_insert(&mut self, id: u64) -> u32 {
-        debug_assert!(self.present.capacity() >= self.entries.len() + 1);
-        self.present.insert_slot(id).unwrap_or(NO_SLOT)
     }
 
     /// Grows the entry vector to hold `more` entries past its length, by
@@ -409,31 +454,31 @@ impl Stack {
     /// unborrowed. Dropping an async entry releases its lock.
     #[inline]
     pub(crate) fn uninstall(&mut self, raw: u64) -> Result<()> {
-        if self.try_uninstall(raw) || self.try_uninstall_async(raw) {
+        if self.try_uninstall(raw) || self.try_uninstall_full(raw) {
             Ok(())
         } else {
             Err(self.uninstall_error(raw))
         }
     }
 
-    /// [`Stack::uninstall`] of a sync entry (or the no-op guard) without the
-    /// error: `false`, and nothing changed, where it fails or when the
-    /// entry is async (the full path pops those: unlocking calls out, and a
-    /// fast path that calls nothing keeps no frame).
+    /// [`Stack::uninstall`] of an unborrowed sync entry without pause
+    /// records (or the no-op guard), without the error: `false`, and nothing
+    /// changed, where it fails or when the entry is async or has records
+    /// (the full path pops those: unlocking calls out, and a fast path that
+    /// calls nothing keeps no frame).
     #[inline(always)]
     pub(crate) fn try_uninstall(&mut self, raw: u64) -> bool {
         let Some(top) = self.top_cached() else {
             return false;
         };
         match guard_names(raw, top) {
-            Some(GuardKind::Pushed) if top.borrows == 0 && top.guard.is_none() => {}
+            Some(GuardKind::Pushed) if top.state.is_clear() => {}
             // The no-op guard of the async entry on top: nothing to pop.
             Some(GuardKind::Noop) => return true,
             _ => return false,
         }
         crate::testing::maybe_panic();
-        let (pause_base, slot) = (top.pause_base, top.slot);
-        self.pauses.truncate(pause_base);
+        let slot = top.slot;
         // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
         unsafe { self.present.clear_slot(slot) };
         {
@@ -456,24 +501,22 @@ impl Stack {
         true
     }
 
-    /// Pops the async entry on top if `raw` is its install guard and it is
-    /// unborrowed: its write guard releases the store's lock last, once the
-    /// stack is consistent. `false`, nothing changed, otherwise.
+    /// Pops the top entry if `raw` is its install guard and it is
+    /// unborrowed, with its pause records; an async entry's write guard
+    /// releases the store's lock last, once the stack is consistent.
+    /// `false`, nothing changed, otherwise.
     #[cold]
     #[inline(never)]
-    fn try_uninstall_async(&mut self, raw: u64) -> bool {
+    fn try_uninstall_full(&mut self, raw: u64) -> bool {
         let Some(top) = self.top_cached() else {
             return false;
         };
-        if top.guard.is_none()
-            || top.borrows != 0
-            || guard_names(raw, top) != Some(GuardKind::Pushed)
-        {
+        if top.borrows() != 0 || guard_names(raw, top) != Some(GuardKind::Pushed) {
             return false;
         }
         crate::testing::maybe_panic();
-        let (pause_base, slot) = (top.pause_base, top.slot);
-        self.pauses.truncate(pause_base);
+        let (records, slot) = (top.pause_count(), top.slot);
+        self.pauses.truncate(self.pauses.len() - records);
         // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
         unsafe { self.present.clear_slot(slot) };
         let entry = self.entries.pop();
@@ -493,7 +536,7 @@ impl Stack {
         {
             Some(index) if index + 1 == self.depth() => {
                 let top = &self.entries[index];
-                cold_still_borrowed(top.id, index + 1, top.borrows)
+                cold_still_borrowed(top.id, index + 1, top.borrows())
             }
             Some(index) => self.out_of_order(index, "install guard"),
             None => Error::StaleHandle(detail!(
@@ -621,7 +664,7 @@ impl Stack {
                 e.id,
                 e.address,
                 e.kind(),
-                e.borrows
+                e.borrows()
             )?;
         }
         Ok(())

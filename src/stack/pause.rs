@@ -4,7 +4,7 @@
 
 use super::borrow::too_many_borrows;
 use super::handle::{self, Tag};
-use super::{PauseRecord, Stack};
+use super::{PauseRecord, Stack, MAX_PAUSES};
 use crate::error::{Error, Result};
 
 impl Stack {
@@ -17,8 +17,17 @@ impl Stack {
             return Err(self.not_on_top_error(id));
         }
         // What try_pause leaves to this, the full path: room for the record
-        // and a number.
-        self.pauses.reserve(1);
+        // (never past MAX_PAUSES, so that an entry's count cannot carry into
+        // its async bit) and a number.
+        let len = self.pauses.len();
+        if len == self.pauses.capacity() {
+            if len >= MAX_PAUSES {
+                return Err(Error::InvalidArgument(detail!(
+                    "this thread's stack holds {len} pauses, the most it can; unpause some first"
+                )));
+            }
+            self.pauses.reserve_exact(len.clamp(4, MAX_PAUSES - len));
+        }
         self.numbers.ensure()?;
         match self.try_pause(id) {
             Some(raw) => Ok(raw),
@@ -40,8 +49,11 @@ impl Stack {
         }
         let number = self.numbers.try_next_number()?;
         let entry = self.top_cached()?;
-        let decremented = entry.borrows > 0;
-        entry.borrows -= u32::from(decremented);
+        let decremented = entry.borrows() > 0;
+        // One record more, one borrow less if it had one.
+        entry.state.borrows -= u32::from(decremented);
+        // Below MAX_PAUSES records (the vector's capacity): never ASYNC.
+        entry.state.records += 1;
         let len = self.pauses.len();
         // SAFETY: len < capacity (checked on entry), so the slot at `len` is
         // allocated and unused; it is written before `set_len` counts it.
@@ -71,28 +83,52 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
         // SAFETY: `top` is null or the address of the last entry (its
-        // invariant), which nothing else refers to while `&mut self` is held;
-        // `pauses` is another allocation.
-        let (Some(top), Some(last)) = (unsafe { self.top.as_mut() }, self.pauses.last()) else {
+        // invariant), which nothing else refers to while `&mut self` is held.
+        let Some(top) = (unsafe { self.top.as_mut() }) else {
             return false;
         };
+        if top.pause_count() == 0 {
+            return false;
+        }
+        let len = self.pauses.len();
+        // SAFETY: the top entry owns `pause_count() > 0` records, the last
+        // ones of the vector, so it has at least one: `len - 1` is in bounds.
+        let last = unsafe { *self.pauses.get_unchecked(len - 1) };
         // Pause numbers are never 0, so comparing encodings is decoding.
-        if self.pauses.len() <= top.pause_base || raw != handle::encode(Tag::Pause, last.number) {
+        if raw != handle::encode(Tag::Pause, last.number) {
             return false;
         }
         // A restored borrow must fit: the count may have reached its limit
         // while paused (then refused, nothing changed).
-        let Some(restored) = top
-            .borrows
+        if top
+            .borrows()
             .checked_add(u32::from(last.decremented))
             .filter(|n| *n <= crate::testing::borrow_limit())
-        else {
+            .is_none()
+        {
             return false;
-        };
+        }
         crate::testing::maybe_panic();
-        top.borrows = restored;
-        self.pauses.pop();
+        // The restored count fits (just checked).
+        top.state.borrows += u32::from(last.decremented);
+        top.state.records -= 1;
+        // SAFETY: `len - 1` is below the length (above); a record is `Copy`:
+        // shortening is forgetting it.
+        unsafe { self.pauses.set_len(len - 1) };
         true
+    }
+
+    /// The index of the entry that owns pause record `at` (error paths:
+    /// O(depth)).
+    fn pause_owner(&self, at: usize) -> Option<usize> {
+        let mut start = self.pauses.len();
+        for (index, e) in self.entries.iter().enumerate().rev() {
+            start -= e.pause_count();
+            if start <= at {
+                return Some(index);
+            }
+        }
+        None
     }
 
     #[cold]
@@ -107,16 +143,14 @@ impl Stack {
                 self.depth()
             ));
         };
-        if at + 1 == self.pauses.len() && self.top().is_some_and(|t| t.pause_base <= at) {
+        if at + 1 == self.pauses.len() && self.top().is_some_and(|t| t.pause_count() > 0) {
             // Its innermost pause, on top: refused only because the
             // restored borrow would not fit.
             let top = self.top().expect("checked above");
             return too_many_borrows(top.id);
         }
         let owner = self
-            .entries
-            .iter()
-            .rposition(|e| e.pause_base <= at)
+            .pause_owner(at)
             .expect("a pause record always belongs to an entry");
         let entry = &self.entries[owner];
         if owner + 1 == self.depth() {
@@ -148,13 +182,13 @@ mod tests {
         let g = s.install(1, 0x10).unwrap();
         let b = s.get_current(1).unwrap();
         let p1 = s.pause(1).unwrap(); // 1 -> 0
-        assert_eq!(s.top().unwrap().borrows, 0);
+        assert_eq!(s.top().unwrap().borrows(), 0);
         let p2 = s.pause(1).unwrap(); // stays 0, not decremented
         assert!(matches!(s.unpause(p1), Err(Error::OutOfOrder(_))));
         s.unpause(p2).unwrap();
         assert!(matches!(s.unpause(p2), Err(Error::StaleHandle(_))));
         s.unpause(p1).unwrap();
-        assert_eq!(s.top().unwrap().borrows, 1);
+        assert_eq!(s.top().unwrap().borrows(), 1);
         s.borrow_release(b.raw).unwrap();
         s.uninstall(g).unwrap();
     }
@@ -184,8 +218,8 @@ mod tests {
         let g = s.install(1, 0x10).unwrap();
         let b = s.get_current(1).unwrap();
         let p = s.pause(1).unwrap();
-        assert_eq!(s.top().unwrap().borrows, 0);
-        s.entries.last_mut().unwrap().borrows = u32::MAX - 1; // as if taken one by one
+        assert_eq!(s.top().unwrap().borrows(), 0);
+        s.entries.last_mut().unwrap().set_borrows(u32::MAX - 1); // as if taken one by one
         s.get_current(1).unwrap();
         assert!(matches!(s.get_current(1), Err(Error::InvalidArgument(_))));
         let before = s.describe();
@@ -198,8 +232,8 @@ mod tests {
         assert!(matches!(s.uninstall(g), Err(Error::StillBorrowed(_))));
         s.borrow_release(b.raw).unwrap();
         s.unpause(p).unwrap();
-        assert_eq!(s.top().unwrap().borrows, u32::MAX);
-        s.entries.last_mut().unwrap().borrows = 0;
+        assert_eq!(s.top().unwrap().borrows(), u32::MAX);
+        s.entries.last_mut().unwrap().set_borrows(0);
         s.uninstall(g).unwrap();
     }
 }

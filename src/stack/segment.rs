@@ -4,7 +4,7 @@
 //! below it).
 
 use super::store_set::NO_SLOT;
-use super::{Entry, PauseRecord, Stack};
+use super::{Entry, PauseRecord, Stack, State, ASYNC};
 use crate::async_store::WriteGuard;
 use crate::error::{Error, Result};
 
@@ -44,9 +44,11 @@ enum Shape {
 struct Rest {
     /// The entries above the bottom one, bottom first.
     entries: Vec<Entry>,
-    /// Pause records of all entries, the bottom one's first; the bottom
-    /// entry's begin at 0, the others' at their `pause_base`.
+    /// Pause records of all entries, in stack order, the bottom one's
+    /// first (each entry's `state` counts its own).
     pauses: Vec<PauseRecord>,
+    /// How many of `pauses` are the bottom entry's.
+    bottom_pauses: usize,
 }
 
 impl Segment {
@@ -87,45 +89,32 @@ impl Segment {
         self.shape = Shape::Empty;
     }
 
-    /// Takes `entry` as the bottom entry (its pause base is 0 by definition).
+    /// Takes `entry` as the bottom entry (its pause count, if any, goes to
+    /// `rest`).
     #[inline(always)]
     fn set_bottom(&mut self, entry: Entry) {
         self.number = entry.number;
         self.id = entry.id;
         self.address = entry.address;
+        self.borrows = entry.borrows();
         self.guard = entry.guard;
-        self.borrows = entry.borrows;
     }
 
-    /// The bottom entry, moved out, with its pause base and stack slot.
+    /// The bottom entry, moved out, with `pauses` records and its stack slot.
     #[inline(always)]
-    fn take_bottom(&mut self, pause_base: usize, slot: u32) -> Entry {
+    fn take_bottom(&mut self, pauses: usize, slot: u32) -> Entry {
+        let guard = self.guard.take();
         Entry {
             number: self.number,
             id: self.id,
             address: self.address,
-            borrows: self.borrows,
-            pause_base,
-            guard: self.guard.take(),
+            state: State {
+                borrows: self.borrows,
+                // At most MAX_PAUSES records: below ASYNC.
+                records: pauses as u32 | if guard.is_some() { ASYNC } else { 0 },
+            },
+            guard,
             slot,
-        }
-    }
-
-    /// A store of the segment that `stack` already has, if any.
-    fn clash_with(&self, stack: &Stack) -> Option<u64> {
-        if self.shape == Shape::Empty {
-            return None;
-        }
-        if stack.present.contains(self.id) {
-            return Some(self.id);
-        }
-        match (self.shape, &self.rest) {
-            (Shape::Spilled, Some(rest)) => rest
-                .entries
-                .iter()
-                .map(|e| e.id)
-                .find(|&id| stack.present.contains(id)),
-            _ => None,
         }
     }
 }
@@ -171,8 +160,7 @@ impl Stack {
         let Some(bottom) = self.entries.get(base_depth) else {
             return Ok(()); // nothing above the base: an empty segment
         };
-        let pause_start = bottom.pause_base;
-        if self.entries.len() == base_depth + 1 && self.pauses.len() == pause_start {
+        if self.entries.len() == base_depth + 1 && bottom.pause_count() == 0 {
             // The common case: one entry without pauses, kept inline.
             let entry = self.entries.pop().expect("the bottom entry exists");
             // SAFETY: the slot of an entry of this stack.
@@ -183,22 +171,23 @@ impl Stack {
             return Ok(());
         }
         // Entries that put their store in `present` clear their slot, newest
-        // first; a nested entry of the store below the segment owns none.
+        // first (a nested entry of the store below clears the scratch slot),
+        // and their pause records are counted.
+        let mut records = 0;
         for entry in self.entries[base_depth..].iter().rev() {
+            records += entry.pause_count();
             // SAFETY: the slot of an entry of this stack.
             unsafe { self.present.clear_slot(entry.slot) };
         }
+        let pause_start = self.pauses.len() - records;
         let rest = segment.rest.get_or_insert_with(Box::default);
-        for entry in self.entries.drain(base_depth + 1..) {
-            rest.entries.push(Entry {
-                pause_base: entry.pause_base - pause_start,
-                slot: NO_SLOT,
-                ..entry
-            });
-        }
+        // Moved as they are, in bulk (their slots are set again on resume).
+        rest.entries.extend(self.entries.drain(base_depth + 1..));
         rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
         self.pauses.truncate(pause_start);
-        segment.set_bottom(self.entries.pop().expect("the bottom entry exists"));
+        let bottom = self.entries.pop().expect("the bottom entry exists");
+        rest.bottom_pauses = bottom.pause_count();
+        segment.set_bottom(bottom);
         segment.shape = Shape::Spilled;
         self.refresh_top();
         Ok(())
@@ -208,32 +197,74 @@ impl Stack {
     /// empty, and answers the depth where they start. Refused, with the
     /// segment untouched, if one of its stores is already on this stack.
     pub(crate) fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
-        if let Some(id) = segment.clash_with(self) {
-            return Err(cold_already_on_stack(self, id));
-        }
-        crate::testing::maybe_panic();
         let base_depth = self.depth();
         let len = segment.len();
-        let shape = std::mem::take(&mut segment.shape);
-        if shape == Shape::Empty {
+        if len == 0 {
             return Ok(base_depth);
         }
-        let pause_start = self.pauses.len();
+        crate::testing::maybe_panic();
         if self.entries.capacity() - self.entries.len() < len {
             self.grow_entries(len);
         }
-        let slot = self.present_insert(segment.id);
-        self.entries.push(segment.take_bottom(pause_start, slot));
-        if let (Shape::Spilled, Some(rest)) = (shape, &mut segment.rest) {
-            for mut entry in rest.entries.drain(..) {
-                entry.slot = self.present_insert(entry.id);
-                entry.pause_base += pause_start;
-                self.entries.push(entry);
+        // The segment's stores go into the set first, bottom first: one
+        // probe per entry both checks that the stack lacks the store and
+        // inserts it. A nested entry (same store as the entry below it) puts
+        // nothing in. On a clash, the inserted ones come out again, newest
+        // first, and nothing has changed.
+        let Some(bottom_slot) = self.present.insert_slot(segment.id) else {
+            return Err(cold_already_on_stack(self, segment.id));
+        };
+        let spilled = segment.shape == Shape::Spilled;
+        if let (true, Some(rest)) = (spilled, segment.rest.as_deref_mut()) {
+            if let Err(id) = self.insert_stores(segment.id, &mut rest.entries) {
+                // SAFETY: answered by the set just above.
+                unsafe { self.present.clear_slot(bottom_slot) };
+                return Err(cold_already_on_stack(self, id));
             }
+        }
+        segment.shape = Shape::Empty;
+        let bottom_pauses = match (spilled, segment.rest.as_deref()) {
+            (true, Some(rest)) => rest.bottom_pauses,
+            _ => 0,
+        };
+        self.entries
+            .push(segment.take_bottom(bottom_pauses, bottom_slot));
+        if let (true, Some(rest)) = (spilled, segment.rest.as_deref_mut()) {
+            // Moved in bulk, their states (borrows, record counts) as they are.
+            self.entries.append(&mut rest.entries);
             self.pauses.append(&mut rest.pauses);
         }
         self.refresh_top();
         Ok(base_depth)
+    }
+
+    /// Puts the stores of `entries` (above an entry of store `below`) in
+    /// the set and their slots in the entries; on a store the set has
+    /// already, takes out again those it put in and answers that store.
+    fn insert_stores(
+        &mut self,
+        mut below: u64,
+        entries: &mut [Entry],
+    ) -> std::result::Result<(), u64> {
+        for k in 0..entries.len() {
+            let id = entries[k].id;
+            entries[k].slot = if id == below {
+                NO_SLOT
+            } else {
+                match self.present.insert_slot(id) {
+                    Some(slot) => slot,
+                    None => {
+                        for entry in entries[..k].iter().rev() {
+                            // SAFETY: answered by the set just above.
+                            unsafe { self.present.clear_slot(entry.slot) };
+                        }
+                        return Err(id);
+                    }
+                }
+            };
+            below = id;
+        }
+        Ok(())
     }
 }
 
@@ -265,7 +296,7 @@ mod tests {
         assert_eq!(t2.resume_from(&mut seg).unwrap(), 1);
         assert!(seg.is_empty());
         t2.unpause(p).unwrap();
-        assert_eq!(t2.top().unwrap().borrows, 1);
+        assert_eq!(t2.top().unwrap().borrows(), 1);
         t2.borrow_release(b.raw).unwrap();
         t2.uninstall(gb).unwrap();
         assert!(t2.is_active(2) && t2.is_paused(7));
