@@ -25,17 +25,17 @@ impl Stack {
     /// The top store's address, if the top is `id`; takes no borrow.
     #[inline]
     pub(crate) fn get_current_transient(&mut self, id: u64) -> Result<usize> {
-        self.top_for(id).map(|e| e.address)
+        self.top_for(id).map(|e| e.address())
     }
 
     /// [`Stack::get_current_transient`] without the error: `None` where it
     /// fails.
     #[inline(always)]
     pub(crate) fn try_get_current_transient(&self, id: u64) -> Option<usize> {
-        if self.top_id != id {
+        if self.entries.top_id() != id {
             return None;
         }
-        self.top_cached_ref().map(|top| top.address)
+        self.entries.top().map(Entry::address)
     }
 
     /// Borrows the top store, which must be `id`.
@@ -51,53 +51,51 @@ impl Stack {
     /// changed, where it fails.
     #[inline(always)]
     pub(crate) fn try_get_current(&mut self, id: u64) -> Option<Borrowed> {
-        if self.top_id != id {
+        if self.entries.top_id() != id {
             return None;
         }
-        let entry = self.top_cached()?;
-        entry
-            .borrows()
+        let entry = self.entries.top_mut()?;
+        entry.borrows = entry
+            .borrows
             .checked_add(1)
             .filter(|n| *n <= crate::testing::borrow_limit())?;
-        // Below the limit, so no carry out of the count's bits.
-        entry.state.borrows += 1;
         Some(Borrowed {
             id,
-            address: entry.address,
-            raw: handle::encode(Tag::Borrow, entry.number),
+            address: entry.address(),
+            raw: handle::encode(Tag::Borrow, entry.number()),
         })
     }
 
     #[cold]
     #[inline(never)]
     fn get_current_error(&self, id: u64) -> Error {
-        match self.entries.last() {
-            Some(top) if top.id == id => too_many_borrows(id),
+        match self.top() {
+            Some(top) if top.id() == id => too_many_borrows(id),
             _ => self.not_on_top_error(id),
         }
     }
 
     /// Borrows the top store whatever its id, only if nobody borrows it.
     pub(crate) fn get_current_unborrowed(&mut self) -> Result<Borrowed> {
-        let depth = self.entries.len();
-        let Some(entry) = self.entries.last_mut() else {
+        let depth = self.depth();
+        let Some(entry) = self.entries.top_mut() else {
             return Err(Error::NoContext(detail!(
                 "this thread's context stack is empty"
             )));
         };
-        if entry.borrows() > 0 {
+        if entry.borrows > 0 {
             return Err(Error::Borrowed(detail!(
                 "top store {} at depth {} has {} borrow(s); expected none",
-                entry.id,
+                entry.id(),
                 depth,
-                entry.borrows()
+                entry.borrows
             )));
         }
-        entry.set_borrows(1);
+        entry.borrows = 1;
         Ok(Borrowed {
-            id: entry.id,
-            address: entry.address,
-            raw: handle::encode(Tag::Borrow, entry.number),
+            id: entry.id(),
+            address: entry.address(),
+            raw: handle::encode(Tag::Borrow, entry.number()),
         })
     }
 
@@ -115,20 +113,21 @@ impl Stack {
     /// One more borrow of the same sync top entry; returns the handle to
     /// release it with.
     pub(crate) fn borrow_clone(&mut self, raw: u64) -> Result<u64> {
-        let index = self.top_index_of(raw, Tag::Borrow, "borrow")?;
-        let entry = &mut self.entries[index];
-        if entry.guard.is_some() {
+        self.check_names_top(raw, Tag::Borrow, "borrow")?;
+        let Some(entry) = self.entries.top_mut() else {
+            return Err(Error::Panic(detail!("no top entry after finding it")));
+        };
+        if entry.is_async() {
             return Err(Error::NotSync(detail!(
                 "store {} is an async entry; its borrows cannot be cloned",
-                entry.id
+                entry.id()
             )));
         }
-        if entry.borrows() == 0 {
-            return Err(not_borrowed(entry.id));
+        if entry.borrows == 0 {
+            return Err(not_borrowed(entry.id()));
         }
-        let mut borrows = entry.borrows();
-        add_borrow(&mut borrows, entry.id)?;
-        entry.set_borrows(borrows);
+        let id = entry.id();
+        add_borrow(&mut entry.borrows, id)?;
         Ok(raw)
     }
 
@@ -147,10 +146,10 @@ impl Stack {
     #[inline(always)]
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
         // Entry numbers are never 0, so comparing encodings is decoding.
-        match self.top_cached() {
-            Some(top) if raw == handle::encode(Tag::Borrow, top.number) && top.borrows() > 0 => {
+        match self.entries.top_mut() {
+            Some(top) if raw == handle::encode(Tag::Borrow, top.number()) && top.borrows > 0 => {
                 crate::testing::maybe_panic();
-                top.state.borrows -= 1;
+                top.borrows -= 1;
                 true
             }
             _ => false,
@@ -160,8 +159,8 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn borrow_release_error(&self, raw: u64) -> Error {
-        match self.top_index_of(raw, Tag::Borrow, "borrow") {
-            Ok(index) => not_borrowed(self.entries[index].id),
+        match self.check_names_top(raw, Tag::Borrow, "borrow") {
+            Ok(()) => not_borrowed(self.active_store()),
             Err(e) => e,
         }
     }

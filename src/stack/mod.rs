@@ -7,142 +7,36 @@
 //!
 //! Everything that edits the stack lives in this module and its children
 //! (borrows, pauses, segments, the store set, handle numbering); the fields
-//! are private to it, so the LIFO and pause-count rules cannot be broken
+//! are private to it, so the LIFO and `pause_base` rules cannot be broken
 //! from outside.
 
 mod borrow;
+mod entries;
 mod handle;
 mod pause;
 mod segment;
 mod store_set;
 
 pub(crate) use borrow::Borrowed;
+pub(crate) use entries::Entry;
 pub(crate) use segment::{Segment, SEGMENTS};
 
 use crate::async_store::{AsyncStore, WriteGuard};
 use crate::error::{Error, Result};
+use entries::Entries;
 use handle::{NumberSource, Tag};
 use std::sync::Arc;
-use store_set::{StoreSet, NO_SLOT};
 
-/// One installed store on a thread's stack.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    /// Process-unique; named by this entry's install guard and borrows.
-    number: u64,
-    id: u64,
-    address: usize,
-    /// Its borrows, its pause records and whether it is async: all zero
-    /// exactly when uninstall's fast path may pop it (no borrow, no record
-    /// to drop, no lock to release), one test instead of three.
-    state: State,
-    /// `Some` for an async entry: the entry holds the store's lock.
-    guard: Option<WriteGuard>,
-    /// The slot of `id` in [`Stack::present`] if this entry put it there.
-    slot: u32,
-}
-
-/// An entry's counts, in one word so that "nothing to undo" is one test.
-#[repr(C, align(8))]
-#[derive(Debug, Clone, Copy, Default)]
-struct State {
-    borrows: u32,
-    /// The entry's pause records in [`Stack::pauses`] (the last ones of
-    /// those below the entries above it), and [`ASYNC`].
-    records: u32,
-}
-
-/// [`State::records`]' bit of an async entry.
-const ASYNC: u32 = 1 << 31;
-/// The most pause records a stack holds (so a count never reaches
-/// [`ASYNC`]).
-const MAX_PAUSES: usize = (1 << 31) - 1;
-
-impl State {
-    /// A new entry's: no borrow, no record.
-    #[inline(always)]
-    fn new(is_async: bool) -> State {
-        State {
-            borrows: 0,
-            records: if is_async { ASYNC } else { 0 },
-        }
-    }
-
-    /// No borrow, no pause record, sync.
-    #[inline(always)]
-    fn is_clear(&self) -> bool {
-        // SAFETY: `State` is two `u32` in 8 bytes aligned to 8 (repr C), so
-        // it reads as one initialised `u64`.
-        unsafe { *std::ptr::from_ref(self).cast::<u64>() == 0 }
-    }
-}
-
-impl Entry {
-    /// The borrow count.
-    #[inline(always)]
-    fn borrows(&self) -> u32 {
-        self.state.borrows
-    }
-
-    /// Sets the borrow count.
-    #[inline(always)]
-    fn set_borrows(&mut self, n: u32) {
-        self.state.borrows = n;
-    }
-
-    /// How many of the pause records are this entry's.
-    #[inline(always)]
-    fn pause_count(&self) -> usize {
-        (self.state.records & !ASYNC) as usize
-    }
-
-    /// The async store of an async entry.
-    pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
-        self.guard.as_ref().map(WriteGuard::store)
-    }
-
-    fn kind(&self) -> &'static str {
-        if self.guard.is_some() {
-            "async"
-        } else {
-            "sync"
-        }
-    }
-}
-
-/// An outstanding pause on some entry.
-#[derive(Debug, Clone, Copy)]
-struct PauseRecord {
-    number: u64,
-    /// Whether the pause took one borrow away (and unpause gives it back).
-    decremented: bool,
-}
-
-/// A thread's stack of store contexts.
+/// A thread's stack of store contexts: its entries (with their pause
+/// records and store set, one owner: [`Entries`]) and its source of handle
+/// numbers.
 #[derive(Debug, Default)]
 pub(crate) struct Stack {
-    entries: Vec<Entry>,
-    /// Pause records of all entries, in stack order: each entry owns the
-    /// `pause_count()` records after those of the entries below it.
-    pauses: Vec<PauseRecord>,
-    /// Every store id that has an entry on this stack.
-    present: StoreSet,
+    entries: Entries,
     numbers: NumberSource,
-    /// The top entry's store id, [`EMPTY_TOP`] when there is none: what
-    /// the lookups by id compare first, one load from the context.
-    top_id: u64,
-    /// The top entry, null when there is none: the hot paths reach it with
-    /// one load instead of the vector's length and a multiplication.
-    /// Invariant: null or `&entries[len - 1]`; every change of `entries`
-    /// (push, pop, reallocation) is followed by `refresh_top` or, in `push`,
-    /// by setting it directly.
-    top: *mut Entry,
 }
 
-/// The entry vector's first capacity.
-const MIN_ENTRIES: usize = 16;
-
-/// `top_id` of an empty stack. Store id `u64::MAX` is reserved (refused
+/// The top id of an empty stack. Store id `u64::MAX` is reserved (refused
 /// wherever an id comes in, never handed out), so no entry has it and a
 /// lookup by any id, 0 included, never matches an empty stack.
 const EMPTY_TOP: u64 = u64::MAX;
@@ -173,44 +67,9 @@ impl Stack {
     /// An empty stack; allocates on first push.
     pub(crate) const fn new() -> Self {
         Stack {
-            entries: Vec::new(),
-            pauses: Vec::new(),
-            present: StoreSet::new(),
+            entries: Entries::new(),
             numbers: NumberSource::new(),
-            top_id: EMPTY_TOP,
-            top: std::ptr::null_mut(),
         }
-    }
-
-    /// Sets `top_id` and `top` from the entries, after any change but a push.
-    #[inline(always)]
-    fn refresh_top(&mut self) {
-        match self.entries.last_mut() {
-            Some(e) => {
-                self.top_id = e.id;
-                self.top = e;
-            }
-            None => {
-                self.top_id = EMPTY_TOP;
-                self.top = std::ptr::null_mut();
-            }
-        }
-    }
-
-    /// The top entry, through the cached pointer, for reading.
-    #[inline(always)]
-    fn top_cached_ref(&self) -> Option<&Entry> {
-        // SAFETY: as in `top_cached`; `&self` makes it a shared reference.
-        unsafe { self.top.as_ref() }
-    }
-
-    /// The top entry, through the cached pointer.
-    #[inline(always)]
-    fn top_cached(&mut self) -> Option<&mut Entry> {
-        // SAFETY: `top` is null or the address of `entries[len - 1]` (its
-        // invariant, kept by every function that changes `entries`), and
-        // `&mut self` makes the returned reference the only one.
-        unsafe { self.top.as_mut() }
     }
 
     /// Number of entries.
@@ -222,36 +81,35 @@ impl Stack {
     /// True when no store is installed.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// The top entry.
     #[inline]
     pub(crate) fn top(&self) -> Option<&Entry> {
-        self.entries.last()
+        self.entries.top()
     }
 
     /// The store id on top, 0 when empty.
     #[inline]
     pub(crate) fn active_store(&self) -> u64 {
-        if self.top_id == EMPTY_TOP {
-            0
-        } else {
-            self.top_id
+        match self.entries.top_id() {
+            EMPTY_TOP => 0,
+            id => id,
         }
     }
 
     /// Whether `id` is the top entry's store (never for 0, nor for the
-    /// reserved `u64::MAX`, which an empty stack caches as its top).
+    /// reserved `u64::MAX`, which an empty stack has as its top id).
     #[inline(always)]
     pub(crate) fn is_active(&self, id: u64) -> bool {
-        self.top_id == id && id != EMPTY_TOP
+        self.entries.top_id() == id && id != EMPTY_TOP
     }
 
     /// Whether `id` is on this stack but not on top.
     #[inline]
     pub(crate) fn is_paused(&self, id: u64) -> bool {
-        is_valid_id(id) && self.top_id != id && self.present.contains(id)
+        is_valid_id(id) && self.entries.top_id() != id && self.entries.contains_store(id)
     }
 
     /// Pushes a sync entry for the embedder's store `address` under `id` and
@@ -275,39 +133,29 @@ impl Stack {
         if !is_valid_id(id) {
             return None;
         }
-        if self.top_id == id {
-            return self.try_install_nested(id, address);
+        if self.entries.top_id() == id {
+            let top = self.entries.top()?;
+            if top.is_async() {
+                // The async entry already holds the store: nothing to push.
+                return Some(handle::encode(Tag::NoopInstall, top.number()));
+            }
+            if top.address() != address {
+                return None;
+            }
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, address, None, false).ok()
-    }
-
-    /// [`Stack::try_install`] of the store on top: a nested entry, or the
-    /// no-op guard of its async entry. Apart, so that the common path does
-    /// not test `nested` again.
-    #[inline(always)]
-    fn try_install_nested(&mut self, id: u64, address: usize) -> Option<u64> {
-        let top = self.top_cached()?;
-        if top.guard.is_some() {
-            // The async entry already holds the store: nothing to push.
-            return Some(handle::encode(Tag::NoopInstall, top.number));
-        }
-        if top.address != address {
-            return None;
-        }
-        crate::testing::maybe_panic();
-        self.push(id, address, None, true).ok()
+        self.push(id, address, None).ok()
     }
 
     /// Why [`Stack::try_install`] refused.
     #[cold]
     #[inline(never)]
     fn install_error(&self, id: u64, address: usize) -> Error {
-        match self.entries.last() {
+        match self.top() {
             _ if !is_valid_id(id) => Error::reserved_id(id),
-            Some(top) if top.id == id => cold_address_mismatch(id, top.address, address),
+            Some(top) if top.id() == id => cold_address_mismatch(id, top.address(), address),
             _ => self.paused_error(id),
         }
     }
@@ -319,7 +167,7 @@ impl Stack {
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
         let id = guard.store().id();
-        if self.present.contains(id) {
+        if self.entries.contains_store(id) {
             let depth = self.depth_of_store(id).unwrap_or(0);
             let err = Error::AlreadyOnStack(detail!(
                 "store {id} is already on this thread's stack at depth {depth}; \
@@ -333,8 +181,7 @@ impl Stack {
                 return Err((e, guard));
             }
         }
-        // Not present, so not on top either: never nested.
-        match self.push(id, address, Some(guard), false) {
+        match self.push(id, address, Some(guard)) {
             Ok(raw) => Ok(raw),
             Err(guard) => Err((
                 Error::Panic(detail!("no room on the stack after making room")),
@@ -343,12 +190,11 @@ impl Stack {
         }
     }
 
-    /// Room for one more entry without allocating anything: in the entry
-    /// vector and in the thread's block of numbers. (The store set is sized
-    /// from the vector's capacity, so it has room whenever the vector has.)
+    /// Room for one more entry without allocating anything: in the entries
+    /// and in the thread's block of numbers.
     #[inline(always)]
     fn has_room(&self) -> bool {
-        self.entries.len() < self.entries.capacity() && self.numbers.has_next()
+        self.entries.has_room() && self.numbers.has_next()
     }
 
     /// Makes [`Stack::has_room`] true.
@@ -356,98 +202,31 @@ impl Stack {
     #[inline(never)]
     fn make_room(&mut self) -> Result<()> {
         self.numbers.ensure()?;
-        if self.entries.len() == self.entries.capacity() {
-            self.grow_entries(1);
-        }
+        self.entries.make_room();
         Ok(())
     }
 
     /// Pushes an entry owning `guard` (`Some` for an async entry) and
     /// answers its install guard's raw handle; refused, nothing changed and
-    /// the guard handed back, without room or if `id` is already on the
-    /// stack while not `nested` (`nested`: the top entry is the same store,
-    /// so `id` is present already). Calls nothing, so the exports that run
-    /// it need no saved registers; the sync path passes a constant `None`,
-    /// so it carries no guard code.
+    /// the guard handed back, without room or if `id` is deeper in the
+    /// stack. The sync path passes a constant `None`, so it carries no
+    /// guard code.
     #[inline(always)]
     fn push(
         &mut self,
         id: u64,
         address: usize,
         guard: Option<WriteGuard>,
-        nested: bool,
     ) -> std::result::Result<u64, Option<WriteGuard>> {
-        if !self.has_room() {
+        if !self.numbers.has_next() {
             return Err(guard);
         }
-        let slot = if nested {
-            NO_SLOT
-        } else {
-            match self.present.insert_slot(id) {
-                Some(slot) => slot,
-                None => return Err(guard), // already present: nothing inserted
-            }
-        };
-        // `has_room` saw a number in the thread's block.
-        let number = self.numbers.next_number_after_check();
-        let len = self.entries.len();
-        // Written straight into the vector's spare capacity: `Vec::push`
-        // builds the Entry on the stack and copies it, which costs a
-        // store-forwarding stall on this, the hottest path.
-        // SAFETY: `has_room` checked len < capacity above and nothing since
-        // touched `entries`, so the slot at `len` is allocated and unused; it
-        // is fully initialised before `set_len`.
-        unsafe {
-            let slot_ptr = self.entries.as_mut_ptr().add(len);
-            slot_ptr.write(Entry {
-                number,
-                id,
-                address,
-                state: State::new(guard.is_some()),
-                guard,
-                slot,
-            });
-            self.entries.set_len(len + 1);
-        }
-        self.top_id = id;
-        // SAFETY: `len` is the index just filled, below the new length.
-        self.top = unsafe { self.entries.as_mut_ptr().add(len) };
+        // `has_next` saw a number in the thread's block.
+        let numbers = &mut self.numbers;
+        let number = self
+            .entries
+            .push(id, address, guard, || numbers.next_number_after_check())?;
         Ok(handle::encode(Tag::Install, number))
-    }
-
-    /// Grows the entry vector to hold `more` entries past its length, by
-    /// steps of a quarter of the power of two below the capacity (x1.14 to
-    /// x1.25: geometric, so pushes stay O(1) amortised, and at most 25 %
-    /// of the vector is spare just after a growth), then sizes the store set
-    /// for the new capacity. Heap bytes per entry stay below 96 at every
-    /// depth (BENCHMARKS.md, "Memory").
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn grow_entries(&mut self, more: usize) {
-        let need = self.entries.len() + more;
-        let mut cap = self.entries.capacity().max(MIN_ENTRIES);
-        while cap < need {
-            let step = (1usize << (usize::BITS - 1 - cap.leading_zeros())) / 4;
-            cap = (cap / step + 1) * step;
-        }
-        self.entries.reserve_exact(cap - self.entries.len());
-        self.refresh_top(); // the entries may have moved
-        if self.present.capacity() < self.entries.capacity() {
-            self.regrow_present();
-        }
-    }
-
-    /// Sizes the store set for the entry vector's capacity and re-inserts
-    /// the ids in stack order (which keeps LIFO clearing valid).
-    #[cold]
-    #[inline(never)]
-    fn regrow_present(&mut self) {
-        self.present.reserve_for(self.entries.capacity());
-        for e in self.entries.iter_mut() {
-            if e.slot != NO_SLOT {
-                e.slot = self.present.insert_slot(e.id).unwrap_or(NO_SLOT);
-            }
-        }
     }
 
     /// Pops the entry named by an install guard; it must be on top and
@@ -461,67 +240,40 @@ impl Stack {
         }
     }
 
-    /// [`Stack::uninstall`] of an unborrowed sync entry without pause
-    /// records (or the no-op guard), without the error: `false`, and nothing
-    /// changed, where it fails or when the entry is async or has records
-    /// (the full path pops those: unlocking calls out, and a fast path that
-    /// calls nothing keeps no frame).
+    /// [`Stack::uninstall`] of a clear entry (sync, unborrowed, without
+    /// pause records) or the no-op guard, without the error: `false`, and
+    /// nothing changed, where it fails or when the entry is not clear (the
+    /// full path pops those: unlocking calls out, and a fast path that calls
+    /// nothing keeps no frame).
     #[inline(always)]
     pub(crate) fn try_uninstall(&mut self, raw: u64) -> bool {
-        let Some(top) = self.top_cached() else {
+        let Some(top) = self.entries.top() else {
             return false;
         };
         match guard_names(raw, top) {
-            Some(GuardKind::Pushed) if top.state.is_clear() => {}
+            Some(GuardKind::Pushed) if top.is_clear() => {}
             // The no-op guard of the async entry on top: nothing to pop.
             Some(GuardKind::Noop) => return true,
             _ => return false,
         }
         crate::testing::maybe_panic();
-        let slot = top.slot;
-        // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
-        unsafe { self.present.clear_slot(slot) };
-        {
-            // A sync entry owns nothing: popping it is forgetting it.
-            let len = self.entries.len() - 1;
-            // SAFETY: the vector is not empty (its top was read above) and
-            // the entry's only field with a destructor, `guard`, is `None`.
-            unsafe { self.entries.set_len(len) };
-            if len == 0 {
-                self.top = std::ptr::null_mut();
-                self.top_id = EMPTY_TOP;
-            } else {
-                // SAFETY: `top` was `&entries[len]`, so one entry below it
-                // is `&entries[len - 1]`, the new top, in the same vector.
-                self.top = unsafe { self.top.sub(1) };
-                // SAFETY: as just said, a live entry.
-                self.top_id = unsafe { (*self.top).id };
-            }
-        }
+        self.entries.pop_clear();
         true
     }
 
-    /// Pops the top entry if `raw` is its install guard and it is
-    /// unborrowed, with its pause records; an async entry's write guard
-    /// releases the store's lock last, once the stack is consistent.
-    /// `false`, nothing changed, otherwise.
+    /// [`Stack::uninstall`] of an unborrowed top entry with pause records
+    /// or a lock: `false`, nothing changed, where it fails.
     #[cold]
     #[inline(never)]
     fn try_uninstall_full(&mut self, raw: u64) -> bool {
-        let Some(top) = self.top_cached() else {
+        let Some(top) = self.entries.top() else {
             return false;
         };
-        if top.borrows() != 0 || guard_names(raw, top) != Some(GuardKind::Pushed) {
+        if top.borrows != 0 || guard_names(raw, top) != Some(GuardKind::Pushed) {
             return false;
         }
         crate::testing::maybe_panic();
-        let (records, slot) = (top.pause_count(), top.slot);
-        self.pauses.truncate(self.pauses.len() - records);
-        // SAFETY: `slot` is this entry's, answered by the set (or NO_SLOT).
-        unsafe { self.present.clear_slot(slot) };
-        let entry = self.entries.pop();
-        self.refresh_top();
-        drop(entry); // the lock goes last, once the stack is consistent
+        self.entries.pop();
         true
     }
 
@@ -529,14 +281,11 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn uninstall_error(&self, raw: u64) -> Error {
-        match self
-            .entries
-            .iter()
-            .rposition(|e| guard_names(raw, e).is_some())
-        {
+        let entries = self.entries.as_slice();
+        match entries.iter().rposition(|e| guard_names(raw, e).is_some()) {
             Some(index) if index + 1 == self.depth() => {
-                let top = &self.entries[index];
-                cold_still_borrowed(top.id, index + 1, top.borrows())
+                let top = &entries[index];
+                cold_still_borrowed(top.id(), index + 1, top.borrows)
             }
             Some(index) => self.out_of_order(index, "install guard"),
             None => Error::StaleHandle(detail!(
@@ -551,6 +300,7 @@ impl Stack {
     /// Whether the install guard `raw` names an entry on this stack.
     pub(crate) fn install_guard_installed(&self, raw: u64) -> bool {
         self.entries
+            .as_slice()
             .iter()
             .rev()
             .any(|e| guard_names(raw, e) == Some(GuardKind::Pushed))
@@ -559,10 +309,13 @@ impl Stack {
     /// The top entry for store `id` (the lookup every by-id operation makes).
     #[inline]
     pub(crate) fn top_for(&mut self, id: u64) -> Result<&mut Entry> {
-        match self.entries.last() {
-            Some(top) if top.id == id => Ok(self.entries.last_mut().expect("checked above")),
-            _ => Err(self.not_on_top_error(id)),
+        if !self.is_active(id) {
+            return Err(self.not_on_top_error(id));
         }
+        // An active store has a top entry.
+        self.entries
+            .top_mut()
+            .ok_or_else(|| Error::Panic(detail!("no top entry for the active store")))
     }
 
     /// Why `id` is not the top entry's store.
@@ -575,7 +328,7 @@ impl Stack {
             Error::NoContext(detail!(
                 "store {id} requested but this thread's context stack is empty"
             ))
-        } else if self.present.contains(id) {
+        } else if self.entries.contains_store(id) {
             self.paused_error(id)
         } else {
             Error::NotInstalled(detail!(
@@ -596,14 +349,14 @@ impl Stack {
         ))
     }
 
-    /// The index of the top entry, checking that the handle `raw` of kind
-    /// `tag` names it: `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE`
-    /// if it names no entry here.
+    /// Checks that the handle `raw` of kind `tag` names the top entry:
+    /// `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE` if it names no
+    /// entry here.
     #[inline]
-    pub(crate) fn top_index_of(&self, raw: u64, tag: Tag, what: &'static str) -> Result<usize> {
+    pub(crate) fn check_names_top(&self, raw: u64, tag: Tag, what: &'static str) -> Result<()> {
         let number = handle::decode(raw, tag);
-        match (number, self.entries.last()) {
-            (Some(n), Some(top)) if top.number == n => Ok(self.entries.len() - 1),
+        match (number, self.top()) {
+            (Some(n), Some(top)) if top.number() == n => Ok(()),
             _ => Err(self.handle_error(number, what)),
         }
     }
@@ -627,7 +380,7 @@ impl Stack {
     fn out_of_order(&self, index: usize, what: &'static str) -> Error {
         Error::OutOfOrder(detail!(
             "{what} for store {} is at depth {}, top is store {} at depth {}",
-            self.entries[index].id,
+            self.entries.as_slice()[index].id(),
             index + 1,
             self.active_store(),
             self.depth()
@@ -635,20 +388,28 @@ impl Stack {
     }
 
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
-        self.entries.iter().rposition(|e| e.number == number)
+        self.entries
+            .as_slice()
+            .iter()
+            .rposition(|e| e.number() == number)
     }
 
     /// 1-based depth of the topmost entry for `id`.
     pub(crate) fn depth_of_store(&self, id: u64) -> Option<usize> {
-        self.entries.iter().rposition(|e| e.id == id).map(|i| i + 1)
+        self.entries
+            .as_slice()
+            .iter()
+            .rposition(|e| e.id() == id)
+            .map(|i| i + 1)
     }
 
     /// Whether an async entry on this stack holds `store`'s lock (so waiting
     /// for it here would never end).
     pub(crate) fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
-        self.present.contains(store.id())
+        self.entries.contains_store(store.id())
             && self
                 .entries
+                .as_slice()
                 .iter()
                 .any(|e| e.async_store().is_some_and(|s| Arc::ptr_eq(s, store)))
     }
@@ -656,15 +417,15 @@ impl Stack {
     /// Writes the stack, top first, one line per entry (for debugging and
     /// demos). Allocates nothing: `out` decides where the text goes.
     pub(crate) fn describe_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        for (index, e) in self.entries.iter().enumerate().rev() {
+        for (index, e) in self.entries.as_slice().iter().enumerate().rev() {
             writeln!(
                 out,
                 "depth {}: store {} at {:#x} {} borrows {}",
                 index + 1,
-                e.id,
-                e.address,
+                e.id(),
+                e.address(),
                 e.kind(),
-                e.borrows()
+                e.borrows
             )?;
         }
         Ok(())
@@ -682,12 +443,7 @@ impl Stack {
     /// Drops every entry, top first (async entries release their locks),
     /// and every pause record: the thread's teardown.
     pub(crate) fn clear(&mut self) {
-        while let Some(entry) = self.entries.pop() {
-            // SAFETY: as in `try_uninstall`.
-            unsafe { self.present.clear_slot(entry.slot) };
-        }
-        self.refresh_top();
-        self.pauses.clear();
+        self.entries.clear();
     }
 }
 
@@ -706,9 +462,9 @@ enum GuardKind {
 #[inline(always)]
 fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
     // Entry numbers are never 0, so comparing encodings is decoding.
-    if raw == handle::encode(Tag::Install, entry.number) {
+    if raw == handle::encode(Tag::Install, entry.number()) {
         Some(GuardKind::Pushed)
-    } else if entry.guard.is_some() && raw == handle::encode(Tag::NoopInstall, entry.number) {
+    } else if entry.is_async() && raw == handle::encode(Tag::NoopInstall, entry.number()) {
         Some(GuardKind::Noop)
     } else {
         None
@@ -728,14 +484,14 @@ mod tests {
     fn try_install_refuses_without_room_and_changes_nothing() {
         let mut s = Stack::new();
         assert!(s.try_install(1, 0x10).is_none(), "a new stack has no room");
-        assert!(s.is_empty() && s.present.is_empty());
+        assert!(s.is_empty() && s.entries.present().is_empty());
         let mut guards = Vec::new();
         let mut refusals = 0;
         for id in 1..=200u64 {
             if !s.has_room() {
-                let before = (s.depth(), s.present.len());
+                let before = (s.depth(), s.entries.present().len());
                 assert!(s.try_install(id, 0x10).is_none());
-                assert_eq!((s.depth(), s.present.len()), before);
+                assert_eq!((s.depth(), s.entries.present().len()), before);
                 refusals += 1;
             }
             guards.push(s.install(id, 0x10).unwrap());
@@ -743,12 +499,12 @@ mod tests {
         }
         assert!(refusals >= 4, "the stack grew only {refusals} times");
         assert!(s.try_install(7, 0x10).is_none(), "store 7 is paused");
-        assert_eq!((s.depth(), s.present.len()), (200, 200));
+        assert_eq!((s.depth(), s.entries.present().len()), (200, 200));
         for (id, raw) in (1..=200u64).rev().zip(guards.into_iter().rev()) {
             assert!(s.try_uninstall(raw));
-            assert!(!s.present.contains(id));
+            assert!(!s.entries.contains_store(id));
         }
-        assert!(s.is_empty() && s.present.is_empty());
+        assert!(s.is_empty() && s.entries.present().is_empty());
     }
 
     fn err_kind(r: Result<impl std::fmt::Debug>) -> String {
@@ -771,7 +527,7 @@ mod tests {
         s.uninstall(g2).unwrap();
         assert!(s.is_active(1) && !s.is_paused(1));
         s.uninstall(g1).unwrap();
-        assert!(s.is_empty() && s.present.is_empty());
+        assert!(s.is_empty() && s.entries.present().is_empty());
         assert_eq!(err_kind(s.uninstall(g1)), "StaleHandle");
     }
 
@@ -785,7 +541,7 @@ mod tests {
         s.uninstall(b).unwrap();
         assert!(s.is_active(5), "inner pop keeps the store present");
         s.uninstall(a).unwrap();
-        assert!(!s.present.contains(5));
+        assert!(!s.entries.contains_store(5));
     }
 
     #[test]
@@ -828,48 +584,6 @@ mod tests {
         assert!(!store.is_locked() && !s.holds_lock(&store));
     }
 
-    #[test]
-    fn the_cached_top_follows_every_change() {
-        fn check(s: &Stack) {
-            let last = s.entries.last();
-            assert_eq!(
-                s.top.cast_const(),
-                last.map_or(std::ptr::null(), |e| e as *const Entry)
-            );
-            assert_eq!(s.top_id, last.map_or(EMPTY_TOP, |e| e.id));
-        }
-        let mut s = Stack::new();
-        check(&s);
-        let store = AsyncStore::new(999, 0x999).unwrap();
-        let mut guards = Vec::new();
-        for id in 1..=300u64 {
-            // Growth moves the entries: the cached top must follow.
-            guards.push(s.install(id, 0x10).unwrap());
-            check(&s);
-        }
-        let ga = s.install_async(store.try_write().unwrap()).unwrap();
-        check(&s);
-        s.uninstall(ga).unwrap();
-        check(&s);
-        let mut seg = super::Segment::default();
-        s.suspend_into(100, &mut seg).unwrap();
-        check(&s);
-        let mut other = Stack::new();
-        other.resume_from(&mut seg).unwrap();
-        check(&other);
-        other.suspend_into(0, &mut seg).unwrap();
-        check(&other);
-        s.resume_from(&mut seg).unwrap();
-        check(&s);
-        for raw in guards.drain(..).rev().take(150) {
-            s.uninstall(raw).unwrap();
-            check(&s);
-        }
-        s.clear();
-        check(&s);
-        assert!(!s.is_active(0) && !s.is_active(EMPTY_TOP) && s.active_store() == 0);
-    }
-
     /// Heap bytes per entry (entry vector and store set, as allocated)
     /// stay at most 96 at every depth from 64 to 300,000, one distinct
     /// store per entry: also just past each growth, where the issue found
@@ -880,12 +594,9 @@ mod tests {
         let mut worst = (0.0f64, 0);
         for id in 1..=300_000u64 {
             s.install(id, 0x10).unwrap();
-            let depth = s.depth();
-            let bytes =
-                s.entries.capacity() * std::mem::size_of::<Entry>() + s.present.heap_bytes();
-            let per = bytes as f64 / depth as f64;
-            if depth >= 64 && per > worst.0 {
-                worst = (per, depth);
+            let per = s.entries.heap_bytes() as f64 / s.depth() as f64;
+            if s.depth() >= 64 && per > worst.0 {
+                worst = (per, s.depth());
             }
         }
         assert!(

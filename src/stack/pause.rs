@@ -3,8 +3,9 @@
 //! unpause gives it back.
 
 use super::borrow::too_many_borrows;
+use super::entries::PauseRecord;
 use super::handle::{self, Tag};
-use super::{PauseRecord, Stack, MAX_PAUSES};
+use super::Stack;
 use crate::error::{Error, Result};
 
 impl Stack {
@@ -17,16 +18,12 @@ impl Stack {
             return Err(self.not_on_top_error(id));
         }
         // What try_pause leaves to this, the full path: room for the record
-        // (never past MAX_PAUSES, so that an entry's count cannot carry into
-        // its async bit) and a number.
-        let len = self.pauses.len();
-        if len == self.pauses.capacity() {
-            if len >= MAX_PAUSES {
-                return Err(Error::InvalidArgument(detail!(
-                    "this thread's stack holds {len} pauses, the most it can; unpause some first"
-                )));
-            }
-            self.pauses.reserve_exact(len.clamp(4, MAX_PAUSES - len));
+        // (never past the most a stack holds) and a number.
+        if !self.entries.reserve_pause() {
+            return Err(Error::InvalidArgument(detail!(
+                "this thread's stack holds {} pauses, the most it can; unpause some first",
+                self.entries.pauses().len()
+            )));
         }
         self.numbers.ensure()?;
         match self.try_pause(id) {
@@ -41,31 +38,19 @@ impl Stack {
     /// C export that runs it needs no saved registers.
     #[inline(always)]
     pub(crate) fn try_pause(&mut self, id: u64) -> Option<u64> {
-        if self.pauses.len() == self.pauses.capacity() {
-            return None;
-        }
-        if self.top_id != id {
-            return None;
-        }
-        let number = self.numbers.try_next_number()?;
-        let entry = self.top_cached()?;
-        let decremented = entry.borrows() > 0;
-        // One record more, one borrow less if it had one.
-        entry.state.borrows -= u32::from(decremented);
-        // Below MAX_PAUSES records (the vector's capacity): never ASYNC.
-        entry.state.records += 1;
-        let len = self.pauses.len();
-        // SAFETY: len < capacity (checked on entry), so the slot at `len` is
-        // allocated and unused; it is written before `set_len` counts it.
-        // (Vec::push would keep a call to its growth path in this function.)
-        unsafe {
-            self.pauses.as_mut_ptr().add(len).write(PauseRecord {
+        let numbers = &mut self.numbers;
+        let mut raw = 0;
+        let pushed = self.entries.push_pause(id, |top| {
+            let number = numbers.try_next_number()?;
+            let decremented = top.borrows > 0;
+            top.borrows -= u32::from(decremented);
+            raw = handle::encode(Tag::Pause, number);
+            Some(PauseRecord {
                 number,
                 decremented,
-            });
-            self.pauses.set_len(len + 1);
-        }
-        Some(handle::encode(Tag::Pause, number))
+            })
+        });
+        pushed.then_some(raw)
     }
 
     /// Ends the innermost pause of the top entry, restoring its borrow.
@@ -82,53 +67,24 @@ impl Stack {
     /// where it fails.
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
-        // SAFETY: `top` is null or the address of the last entry (its
-        // invariant), which nothing else refers to while `&mut self` is held.
-        let Some(top) = (unsafe { self.top.as_mut() }) else {
-            return false;
-        };
-        if top.pause_count() == 0 {
-            return false;
-        }
-        let len = self.pauses.len();
-        // SAFETY: the top entry owns `pause_count() > 0` records, the last
-        // ones of the vector, so it has at least one: `len - 1` is in bounds.
-        let last = unsafe { *self.pauses.get_unchecked(len - 1) };
-        // Pause numbers are never 0, so comparing encodings is decoding.
-        if raw != handle::encode(Tag::Pause, last.number) {
-            return false;
-        }
-        // A restored borrow must fit: the count may have reached its limit
-        // while paused (then refused, nothing changed).
-        if top
-            .borrows()
-            .checked_add(u32::from(last.decremented))
-            .filter(|n| *n <= crate::testing::borrow_limit())
-            .is_none()
-        {
-            return false;
-        }
-        crate::testing::maybe_panic();
-        // The restored count fits (just checked).
-        top.state.borrows += u32::from(last.decremented);
-        top.state.records -= 1;
-        // SAFETY: `len - 1` is below the length (above); a record is `Copy`:
-        // shortening is forgetting it.
-        unsafe { self.pauses.set_len(len - 1) };
-        true
-    }
-
-    /// The index of the entry that owns pause record `at` (error paths:
-    /// O(depth)).
-    fn pause_owner(&self, at: usize) -> Option<usize> {
-        let mut start = self.pauses.len();
-        for (index, e) in self.entries.iter().enumerate().rev() {
-            start -= e.pause_count();
-            if start <= at {
-                return Some(index);
+        self.entries.pop_pause(|top, last| {
+            // Pause numbers are never 0, so comparing encodings is decoding.
+            if raw != handle::encode(Tag::Pause, last.number) {
+                return false;
             }
-        }
-        None
+            // A restored borrow must fit: the count may have reached its
+            // limit while paused (then refused, nothing changed).
+            let Some(restored) = top
+                .borrows
+                .checked_add(u32::from(last.decremented))
+                .filter(|n| *n <= crate::testing::borrow_limit())
+            else {
+                return false;
+            };
+            crate::testing::maybe_panic();
+            top.borrows = restored;
+            true
+        })
     }
 
     #[cold]
@@ -136,34 +92,35 @@ impl Stack {
         let Some(number) = number else {
             return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
         };
-        let Some(at) = self.pauses.iter().rposition(|p| p.number == number) else {
+        let pauses = self.entries.pauses();
+        let Some(at) = pauses.iter().rposition(|p| p.number == number) else {
             return Error::StaleHandle(detail!(
                 "pause guard names no outstanding pause on this thread's stack (depth {}): \
                  already unpaused, its entry is gone or suspended, or from another thread",
                 self.depth()
             ));
         };
-        if at + 1 == self.pauses.len() && self.top().is_some_and(|t| t.pause_count() > 0) {
-            // Its innermost pause, on top: refused only because the
-            // restored borrow would not fit.
-            let top = self.top().expect("checked above");
-            return too_many_borrows(top.id);
-        }
         let owner = self
+            .entries
             .pause_owner(at)
             .expect("a pause record always belongs to an entry");
-        let entry = &self.entries[owner];
+        let entry = &self.entries.as_slice()[owner];
+        if owner + 1 == self.depth() && at + 1 == pauses.len() {
+            // Its innermost pause, on top: refused only because the
+            // restored borrow would not fit.
+            return too_many_borrows(entry.id());
+        }
         if owner + 1 == self.depth() {
-            let inner = self.pauses.len() - 1 - at;
+            let inner = pauses.len() - 1 - at;
             Error::OutOfOrder(detail!(
                 "pause guard of store {} is not its innermost pause; unpause the {inner} later \
                  pause(s) first",
-                entry.id
+                entry.id()
             ))
         } else {
             Error::OutOfOrder(detail!(
                 "pause guard for store {} is at depth {}, top is store {} at depth {}",
-                entry.id,
+                entry.id(),
                 owner + 1,
                 self.active_store(),
                 self.depth()
@@ -182,13 +139,13 @@ mod tests {
         let g = s.install(1, 0x10).unwrap();
         let b = s.get_current(1).unwrap();
         let p1 = s.pause(1).unwrap(); // 1 -> 0
-        assert_eq!(s.top().unwrap().borrows(), 0);
+        assert_eq!(s.top().unwrap().borrows, 0);
         let p2 = s.pause(1).unwrap(); // stays 0, not decremented
         assert!(matches!(s.unpause(p1), Err(Error::OutOfOrder(_))));
         s.unpause(p2).unwrap();
         assert!(matches!(s.unpause(p2), Err(Error::StaleHandle(_))));
         s.unpause(p1).unwrap();
-        assert_eq!(s.top().unwrap().borrows(), 1);
+        assert_eq!(s.top().unwrap().borrows, 1);
         s.borrow_release(b.raw).unwrap();
         s.uninstall(g).unwrap();
     }
@@ -206,7 +163,7 @@ mod tests {
         let p = s.pause(1).unwrap();
         s.uninstall(g1).unwrap();
         assert!(matches!(s.unpause(p), Err(Error::StaleHandle(_))));
-        assert!(s.pauses.is_empty());
+        assert!(s.entries.pauses().is_empty());
     }
 
     /// The issue-10 input: a borrow, a pause (count 0), borrows up to the
@@ -218,8 +175,8 @@ mod tests {
         let g = s.install(1, 0x10).unwrap();
         let b = s.get_current(1).unwrap();
         let p = s.pause(1).unwrap();
-        assert_eq!(s.top().unwrap().borrows(), 0);
-        s.entries.last_mut().unwrap().set_borrows(u32::MAX - 1); // as if taken one by one
+        assert_eq!(s.top().unwrap().borrows, 0);
+        s.entries.top_mut().unwrap().borrows = u32::MAX - 1; // as if taken one by one
         s.get_current(1).unwrap();
         assert!(matches!(s.get_current(1), Err(Error::InvalidArgument(_))));
         let before = s.describe();
@@ -232,8 +189,8 @@ mod tests {
         assert!(matches!(s.uninstall(g), Err(Error::StillBorrowed(_))));
         s.borrow_release(b.raw).unwrap();
         s.unpause(p).unwrap();
-        assert_eq!(s.top().unwrap().borrows(), u32::MAX);
-        s.entries.last_mut().unwrap().set_borrows(0);
+        assert_eq!(s.top().unwrap().borrows, u32::MAX);
+        s.entries.top_mut().unwrap().borrows = 0;
         s.uninstall(g).unwrap();
     }
 }

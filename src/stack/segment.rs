@@ -3,8 +3,8 @@
 //! top of whichever thread resumes it. Both cost O(segment), never O(depth
 //! below it).
 
-use super::store_set::NO_SLOT;
-use super::{Entry, PauseRecord, Stack, State, ASYNC};
+use super::entries::{Detached, EntryParts};
+use super::Stack;
 use crate::async_store::WriteGuard;
 use crate::error::{Error, Result};
 
@@ -25,7 +25,9 @@ pub(crate) struct Segment {
     guard: Option<WriteGuard>,
     borrows: u32,
     shape: Shape,
-    rest: Option<Box<Rest>>,
+    /// The entries above the bottom one and the pause records of all,
+    /// the bottom one's first.
+    rest: Option<Box<Detached>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,25 +41,13 @@ enum Shape {
     Spilled,
 }
 
-/// What does not fit inline.
-#[derive(Debug, Default)]
-struct Rest {
-    /// The entries above the bottom one, bottom first.
-    entries: Vec<Entry>,
-    /// Pause records of all entries, in stack order, the bottom one's
-    /// first (each entry's `state` counts its own).
-    pauses: Vec<PauseRecord>,
-    /// How many of `pauses` are the bottom entry's.
-    bottom_pauses: usize,
-}
-
 impl Segment {
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
         match self.shape {
             Shape::Empty => 0,
             Shape::Bottom => 1,
-            Shape::Spilled => 1 + self.rest.as_ref().map_or(0, |r| r.entries.len()),
+            Shape::Spilled => 1 + self.rest.as_ref().map_or(0, |r| r.len()),
         }
     }
 
@@ -70,52 +60,32 @@ impl Segment {
     #[cfg(test)]
     pub(crate) fn store_ids(&self) -> impl Iterator<Item = u64> + '_ {
         let rest = match (self.shape, &self.rest) {
-            (Shape::Spilled, Some(rest)) => &rest.entries[..],
-            _ => &[],
+            (Shape::Spilled, Some(rest)) => Some(rest.ids()),
+            _ => None,
         };
         (!self.is_empty())
             .then_some(self.id)
             .into_iter()
-            .chain(rest.iter().map(|e| e.id))
+            .chain(rest.into_iter().flatten())
     }
 
     /// Drops the entries (releasing their locks) and keeps the capacity.
     pub(crate) fn clear(&mut self) {
         self.guard = None;
         if let Some(rest) = &mut self.rest {
-            rest.entries.clear();
-            rest.pauses.clear();
+            rest.clear();
         }
         self.shape = Shape::Empty;
     }
 
-    /// Takes `entry` as the bottom entry (its pause count, if any, goes to
-    /// `rest`).
+    /// Takes a detached entry's fields as the bottom entry.
     #[inline(always)]
-    fn set_bottom(&mut self, entry: Entry) {
-        self.number = entry.number;
-        self.id = entry.id;
-        self.address = entry.address;
-        self.borrows = entry.borrows();
-        self.guard = entry.guard;
-    }
-
-    /// The bottom entry, moved out, with `pauses` records and its stack slot.
-    #[inline(always)]
-    fn take_bottom(&mut self, pauses: usize, slot: u32) -> Entry {
-        let guard = self.guard.take();
-        Entry {
-            number: self.number,
-            id: self.id,
-            address: self.address,
-            state: State {
-                borrows: self.borrows,
-                // At most MAX_PAUSES records: below ASYNC.
-                records: pauses as u32 | if guard.is_some() { ASYNC } else { 0 },
-            },
-            guard,
-            slot,
-        }
+    fn set_bottom(&mut self, p: EntryParts) {
+        self.number = p.number;
+        self.id = p.id;
+        self.address = p.address;
+        self.guard = p.guard;
+        self.borrows = p.borrows;
     }
 }
 
@@ -157,39 +127,19 @@ impl Stack {
             return Err(cold_base_above(base_depth, self.depth()));
         }
         crate::testing::maybe_panic();
-        let Some(bottom) = self.entries.get(base_depth) else {
-            return Ok(()); // nothing above the base: an empty segment
-        };
-        if self.entries.len() == base_depth + 1 && bottom.pause_count() == 0 {
-            // The common case: one entry without pauses, kept inline.
-            let entry = self.entries.pop().expect("the bottom entry exists");
-            // SAFETY: the slot of an entry of this stack.
-            unsafe { self.present.clear_slot(entry.slot) };
-            segment.set_bottom(entry);
-            segment.shape = Shape::Bottom;
-            self.refresh_top();
-            return Ok(());
+        let rest = &mut segment.rest;
+        // Nothing above the base: an empty segment.
+        if let Some((bottom, spilled)) = self
+            .entries
+            .split_off(base_depth, || rest.get_or_insert_with(Box::default))
+        {
+            segment.set_bottom(bottom);
+            segment.shape = if spilled {
+                Shape::Spilled
+            } else {
+                Shape::Bottom
+            };
         }
-        // Entries that put their store in `present` clear their slot, newest
-        // first (a nested entry of the store below clears the scratch slot),
-        // and their pause records are counted.
-        let mut records = 0;
-        for entry in self.entries[base_depth..].iter().rev() {
-            records += entry.pause_count();
-            // SAFETY: the slot of an entry of this stack.
-            unsafe { self.present.clear_slot(entry.slot) };
-        }
-        let pause_start = self.pauses.len() - records;
-        let rest = segment.rest.get_or_insert_with(Box::default);
-        // Moved as they are, in bulk (their slots are set again on resume).
-        rest.entries.extend(self.entries.drain(base_depth + 1..));
-        rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
-        self.pauses.truncate(pause_start);
-        let bottom = self.entries.pop().expect("the bottom entry exists");
-        rest.bottom_pauses = bottom.pause_count();
-        segment.set_bottom(bottom);
-        segment.shape = Shape::Spilled;
-        self.refresh_top();
         Ok(())
     }
 
@@ -198,73 +148,32 @@ impl Stack {
     /// segment untouched, if one of its stores is already on this stack.
     pub(crate) fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
         let base_depth = self.depth();
-        let len = segment.len();
-        if len == 0 {
+        let shape = segment.shape;
+        if shape == Shape::Empty {
             return Ok(base_depth);
         }
         crate::testing::maybe_panic();
-        if self.entries.capacity() - self.entries.len() < len {
-            self.grow_entries(len);
-        }
-        // The segment's stores go into the set first, bottom first: one
-        // probe per entry both checks that the stack lacks the store and
-        // inserts it. A nested entry (same store as the entry below it) puts
-        // nothing in. On a clash, the inserted ones come out again, newest
-        // first, and nothing has changed.
-        let Some(bottom_slot) = self.present.insert_slot(segment.id) else {
-            return Err(cold_already_on_stack(self, segment.id));
+        let rest = match shape {
+            Shape::Spilled => segment.rest.as_deref_mut(),
+            _ => None,
         };
-        let spilled = segment.shape == Shape::Spilled;
-        if let (true, Some(rest)) = (spilled, segment.rest.as_deref_mut()) {
-            if let Err(id) = self.insert_stores(segment.id, &mut rest.entries) {
-                // SAFETY: answered by the set just above.
-                unsafe { self.present.clear_slot(bottom_slot) };
-                return Err(cold_already_on_stack(self, id));
-            }
+        // The bottom entry moves out once its store is in the set (a
+        // closure over the fields `rest` does not borrow).
+        let id = segment.id;
+        let bottom = || EntryParts {
+            number: segment.number,
+            id: segment.id,
+            address: segment.address,
+            borrows: segment.borrows,
+            guard: segment.guard.take(),
+        };
+        // One probe per store both checks and inserts it (see `append`);
+        // on a clash nothing changed and the segment is as it was.
+        if let Err(id) = self.entries.append(id, bottom, rest) {
+            return Err(cold_already_on_stack(self, id));
         }
         segment.shape = Shape::Empty;
-        let bottom_pauses = match (spilled, segment.rest.as_deref()) {
-            (true, Some(rest)) => rest.bottom_pauses,
-            _ => 0,
-        };
-        self.entries
-            .push(segment.take_bottom(bottom_pauses, bottom_slot));
-        if let (true, Some(rest)) = (spilled, segment.rest.as_deref_mut()) {
-            // Moved in bulk, their states (borrows, record counts) as they are.
-            self.entries.append(&mut rest.entries);
-            self.pauses.append(&mut rest.pauses);
-        }
-        self.refresh_top();
         Ok(base_depth)
-    }
-
-    /// Puts the stores of `entries` (above an entry of store `below`) in
-    /// the set and their slots in the entries; on a store the set has
-    /// already, takes out again those it put in and answers that store.
-    fn insert_stores(
-        &mut self,
-        mut below: u64,
-        entries: &mut [Entry],
-    ) -> std::result::Result<(), u64> {
-        for k in 0..entries.len() {
-            let id = entries[k].id;
-            entries[k].slot = if id == below {
-                NO_SLOT
-            } else {
-                match self.present.insert_slot(id) {
-                    Some(slot) => slot,
-                    None => {
-                        for entry in entries[..k].iter().rev() {
-                            // SAFETY: answered by the set just above.
-                            unsafe { self.present.clear_slot(entry.slot) };
-                        }
-                        return Err(id);
-                    }
-                }
-            };
-            below = id;
-        }
-        Ok(())
     }
 }
 
@@ -296,7 +205,7 @@ mod tests {
         assert_eq!(t2.resume_from(&mut seg).unwrap(), 1);
         assert!(seg.is_empty());
         t2.unpause(p).unwrap();
-        assert_eq!(t2.top().unwrap().borrows(), 1);
+        assert_eq!(t2.top().unwrap().borrows, 1);
         t2.borrow_release(b.raw).unwrap();
         t2.uninstall(gb).unwrap();
         assert!(t2.is_active(2) && t2.is_paused(7));
@@ -330,14 +239,17 @@ mod tests {
         other.suspend_into(0, &mut seg).unwrap();
         assert_eq!((seg.len(), seg.shape), (1, Shape::Bottom));
         assert_eq!(seg.store_ids().collect::<Vec<_>>(), [2]);
-        assert!(other.is_empty() && other.present.is_empty());
+        assert!(other.is_empty() && other.entries.present().is_empty());
 
         assert_eq!(t.resume_from(&mut seg).unwrap(), 1);
-        assert!(t.pauses.is_empty(), "no pause of an earlier use came back");
+        assert!(
+            t.entries.pauses().is_empty(),
+            "no pause of an earlier use came back"
+        );
         assert_eq!(t.depth(), 2);
         t.uninstall(b).unwrap();
         t.uninstall(a).unwrap();
-        assert!(t.is_empty() && t.present.is_empty());
+        assert!(t.is_empty() && t.entries.present().is_empty());
     }
 
     #[test]
@@ -356,7 +268,7 @@ mod tests {
         t.uninstall(a).unwrap();
         t.resume_from(&mut seg).unwrap();
         t.uninstall(b).unwrap();
-        assert!(t.is_empty() && t.present.is_empty());
+        assert!(t.is_empty() && t.entries.present().is_empty());
     }
 
     #[test]
