@@ -548,8 +548,26 @@ impl Entries {
             unsafe { self.present.clear_slot(entry.slot) };
         }
         let pause_start = self.pauses.len() - records;
-        // Moved as they are, in bulk (their slots are set again on resume).
-        rest.entries.extend(self.vec.drain(base + 1..));
+        // Moved as they are, in bulk: one copy of their bytes (their slots
+        // are set again on resume).
+        let moved = self.vec.len() - (base + 1);
+        rest.entries.reserve(moved);
+        let at = rest.entries.len();
+        // SAFETY: `base + 1 + moved` is the length, so the source range is
+        // `moved` live entries; the destination has room for them (reserved
+        // just above) past its length; the two vectors are distinct
+        // allocations. Ownership moves with the bytes: the source's length
+        // drops to `base + 1` before anything can drop them there, and the
+        // destination counts them only once they are written.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.vec.as_ptr().add(base + 1),
+                rest.entries.as_mut_ptr().add(at),
+                moved,
+            );
+            self.vec.set_len(base + 1);
+            rest.entries.set_len(at + moved);
+        }
         rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
         self.pauses.truncate(pause_start);
         let bottom = self.vec.pop();
