@@ -242,9 +242,15 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
     )
 }
 
-/// `storectx_borrow_release` when its fast path refused: explains why.
+/// `storectx_borrow_release` when its fast path refused: explains why (the
+/// fast path refuses only what the full path refuses, so with a stack the
+/// refusal is explained at once).
 #[cold]
 #[inline(never)]
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
-    boundary::status("borrow_release", || on_stack(|s| s.borrow_release(b.raw)))
+    boundary::status_or_refused(
+        "borrow_release",
+        |s| Some(s.borrow_release_error(b.raw)),
+        || on_stack(|s| s.borrow_release(b.raw)),
+    )
 }

@@ -117,7 +117,11 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::status("uninstall", || on_stack(|s| s.uninstall(guard.raw)))
+    boundary::status_or_refused(
+        "uninstall",
+        |s| s.uninstall_refusal(guard.raw),
+        || on_stack(|s| s.uninstall(guard.raw)),
+    )
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

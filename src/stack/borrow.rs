@@ -158,7 +158,7 @@ impl Stack {
 
     #[cold]
     #[inline(never)]
-    fn borrow_release_error(&self, raw: u64) -> Error {
+    pub(crate) fn borrow_release_error(&self, raw: u64) -> Error {
         match self.check_names_top(raw, Tag::Borrow, "borrow") {
             Ok(()) => not_borrowed(self.active_store()),
             Err(e) => e,

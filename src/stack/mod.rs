@@ -277,6 +277,23 @@ impl Stack {
         true
     }
 
+    /// Why uninstall of `raw` is refused, or `None` when the full path
+    /// would pop (an async entry or one with pause records) or the guard is
+    /// the no-op guard of the entry on top. Changes nothing.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn uninstall_refusal(&self, raw: u64) -> Option<Error> {
+        match self
+            .entries
+            .top()
+            .and_then(|top| Some((guard_names(raw, top)?, top)))
+        {
+            Some((GuardKind::Noop, _)) => None,
+            Some((GuardKind::Pushed, top)) if top.borrows == 0 => None,
+            _ => Some(self.uninstall_error(raw)),
+        }
+    }
+
     /// Why [`Stack::try_uninstall`] refused.
     #[cold]
     #[inline(never)]
