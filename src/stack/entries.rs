@@ -166,6 +166,7 @@ impl Detached {
     pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.pauses.clear();
+        self.bottom_pauses = 0;
     }
 }
 
