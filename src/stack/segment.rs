@@ -182,6 +182,60 @@ mod tests {
     use super::*;
     use crate::async_store::AsyncStore;
 
+    /// Many sync entries (one nested, with borrows and pause records) move
+    /// out and back in bulk: handles, borrows and pauses work again, the
+    /// store set agrees, and a resume that clashes on its last store takes
+    /// out the stores it put in and changes nothing. (No async store: runs
+    /// under Miri too, which checks the bulk byte moves.)
+    #[test]
+    fn sync_entries_move_in_bulk_and_a_clash_changes_nothing() {
+        let mut t1 = Stack::new();
+        let below = t1.install(1, 0x10).unwrap();
+        let base = t1.depth();
+        let mut guards = Vec::new();
+        for id in 2..=6u64 {
+            guards.push(t1.install(id, id as usize * 0x10).unwrap());
+        }
+        guards.push(t1.install(6, 0x60).unwrap()); // nested: same store on top
+        let b = t1.get_current(6).unwrap();
+        let p = t1.pause(6).unwrap();
+        let mut seg = Segment::default();
+        t1.suspend_into(base, &mut seg).unwrap();
+        assert_eq!((seg.len(), t1.depth()), (6, 1));
+        assert!(t1.entries.pauses().is_empty());
+        t1.entries.check();
+
+        // Store 6 is on the other stack already: refused, nothing changed.
+        let mut t2 = Stack::new();
+        let g6 = t2.install(6, 0x66).unwrap();
+        let before = t2.describe();
+        assert!(matches!(
+            t2.resume_from(&mut seg),
+            Err(Error::AlreadyOnStack(_))
+        ));
+        assert_eq!((t2.describe(), seg.len()), (before, 6));
+        for id in 2..=5 {
+            assert!(
+                !t2.entries.contains_store(id),
+                "store {id} was taken out again"
+            );
+        }
+        t2.entries.check();
+        t2.uninstall(g6).unwrap();
+
+        assert_eq!(t2.resume_from(&mut seg).unwrap(), 0);
+        t2.entries.check();
+        assert!(seg.is_empty() && t2.is_active(6) && t2.is_paused(2));
+        t2.unpause(p).unwrap();
+        t2.borrow_release(b.raw).unwrap();
+        for g in guards.into_iter().rev() {
+            t2.uninstall(g).unwrap();
+            t2.entries.check();
+        }
+        assert!(t2.is_empty());
+        t1.uninstall(below).unwrap();
+    }
+
     #[test]
     fn suspend_and_resume_keep_handles_borrows_and_pauses() {
         let mut t1 = Stack::new();
