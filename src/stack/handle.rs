@@ -95,6 +95,21 @@ impl NumberSource {
         self.next - STRIDE
     }
 
+    /// The number [`Self::next_number_after_check`] would answer, without
+    /// taking it (once [`Self::has_next`] said there is one).
+    #[inline(always)]
+    pub fn peek_after_check(&self) -> u64 {
+        debug_assert!(self.has_next());
+        self.next
+    }
+
+    /// Takes the number [`Self::peek_after_check`] answered.
+    #[inline(always)]
+    pub fn take_peeked(&mut self, number: u64) {
+        debug_assert_eq!(number, self.next);
+        self.next = number + STRIDE;
+    }
+
     /// Whether [`Self::try_next_number`] would succeed.
     #[inline(always)]
     pub fn has_next(&self) -> bool {

@@ -221,11 +221,12 @@ impl Stack {
         if !self.numbers.has_next() {
             return Err(guard);
         }
-        // `has_next` saw a number in the thread's block.
-        let numbers = &mut self.numbers;
-        let number = self
-            .entries
-            .push(id, address, guard, || numbers.next_number_after_check())?;
+        // `has_next` saw a number in the thread's block; it is read before
+        // the push (so it stays in a register across the store-set write)
+        // and taken once the push is certain.
+        let number = self.numbers.peek_after_check();
+        self.entries.push(id, address, guard, || number)?;
+        self.numbers.take_peeked(number);
         Ok(handle::encode(Tag::Install, number))
     }
 
