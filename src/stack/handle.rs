@@ -86,17 +86,8 @@ impl NumberSource {
         })
     }
 
-    /// The next number, once [`Self::has_next`] said there is one (then
-    /// the same as [`Self::try_next_number`], without testing again).
-    #[inline(always)]
-    pub fn next_number_after_check(&mut self) -> u64 {
-        debug_assert!(self.has_next());
-        self.next += STRIDE;
-        self.next - STRIDE
-    }
-
-    /// The number [`Self::next_number_after_check`] would answer, without
-    /// taking it (once [`Self::has_next`] said there is one).
+    /// The next number, without taking it (once [`Self::has_next`] said
+    /// there is one).
     #[inline(always)]
     pub fn peek_after_check(&self) -> u64 {
         debug_assert!(self.has_next());
