@@ -11,12 +11,19 @@
  * per-thread state through __tls_get_addr, libstorectx and floor_ie through
  * an initial-exec TLS slot.
  *
+ * Beside the hot path: libstorectx's async path next to the same thing with a
+ * pthread_mutex (floor_ie's locked store), suspend+resume of 1, 4 and 16
+ * entries, install of an id that shares its store-set slot with the store
+ * below vs one that does not, refused calls of each function (libstorectx
+ * and floor_ie), and heap bytes per entry at depths just below and past
+ * powers of two (run when no case is selected).
+ *
  * Every figure is ns per operation: the median of repeated samples (rounds),
  * with min and max; samples of all cases are interleaved round by round so
  * that a burst of load from elsewhere on the machine hits every case alike.
  *
  * Usage: bench [--quick] [--rounds N] [--ms MS] [--only SUBSTR | --case LABEL] [--iters N]
- *              [--list]
+ *              [--list] [--memory]
  *   --quick      few short rounds: a smoke test that every case runs (CI)
  *   --rounds N   samples per case (default 15, quick 3)
  *   --ms MS      target duration of one sample in ms (default 30, quick 1)
@@ -24,9 +31,11 @@
  *   --case L     run only the case labelled exactly L (see --list)
  *   --iters N    fixed iterations per sample, no calibration (for profiling)
  *   --list       print the labels of the (selected) cases and exit
+ *   --memory     only the heap bytes per entry (run after the cases otherwise)
  * Exit status: 0 when every case ran (targets missed or not), 2 when a call
  * the bench relies on failed. Built and run by benches/run.sh. */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -58,8 +67,17 @@ DECLARE_BASELINE(seed)
 /* The floors also have get_current_transient (the seed does not). */
 storectx_status floor_get_current_transient(storectx_store_id id, void **store);
 storectx_status floor_ie_get_current_transient(storectx_store_id id, void **store);
+/* floor_ie's async-path equivalent with a pthread mutex, and its entry size. */
+typedef struct floor_locked_store floor_locked_store;
+floor_locked_store *floor_ie_locked_store_new(uint64_t id, void *store);
+void floor_ie_locked_store_free(floor_locked_store *s);
+storectx_status floor_ie_locked_try_write(floor_locked_store *s, floor_locked_store **out);
+storectx_status floor_ie_install_locked(floor_locked_store *g, storectx_install_guard *out);
+storectx_status floor_ie_uninstall_locked(storectx_install_guard g);
+size_t floor_ie_entry_bytes(void);
 
 #define MAX_DEPTH 1000
+#define N_EXTRA 24 /* ids beyond the fillers: the measured store, segments' stores */
 #define MAX_ROUNDS 101
 #define N_THREAD_CTX 2
 
@@ -104,8 +122,8 @@ static void cpu_relax(void) {
 
 /* Everything one thread's stores need: distinct ids and addresses. */
 typedef struct {
-  storectx_store_id ids[MAX_DEPTH + 8]; /* [0, MAX_DEPTH) fillers, then the measured ones */
-  char mem[MAX_DEPTH + 8];
+  storectx_store_id ids[MAX_DEPTH + N_EXTRA]; /* [0, MAX_DEPTH) fillers, then the measured ones */
+  char mem[MAX_DEPTH + N_EXTRA];
 } thread_ctx;
 
 static thread_ctx g_ctx[N_THREAD_CTX];
@@ -147,10 +165,11 @@ typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *ba
 
 #define DEFINE_HOT(P)                                                                 \
   static void P##_fill(thread_ctx *c, size_t k, storectx_install_guard *g) {          \
+    size_t was = P##_depth();                                                         \
     for (size_t i = 0; i < k; i++) MUST(P##_install(c->ids[i], &c->mem[i], &g[i]));   \
-    if (P##_depth() != k) {                                                           \
-      fprintf(stderr, "bench: " #P "_depth() is %zu after %zu installs\n",            \
-              P##_depth(), k);                                                        \
+    if (P##_depth() != was + k) {                                                     \
+      fprintf(stderr, "bench: " #P "_depth() is %zu after %zu installs on %zu\n",     \
+              P##_depth(), k, was);                                                   \
       exit(2);                                                                        \
     }                                                                                 \
   }                                                                                   \
@@ -347,10 +366,10 @@ static void pop_segment(size_t len, storectx_install_guard *g) {
   for (size_t i = len; i-- > 0;) MUST(storectx_uninstall(g[i]));
 }
 
-/* depth = the segment's length, 1 to 4. */
+/* depth = the segment's length, 1 to 16. */
 static double lib_suspend_resume(thread_ctx *c, size_t len, uint64_t n, start_line *bar) {
   storectx_async_store *as = new_async_store(c, 0);
-  storectx_install_guard g[4];
+  storectx_install_guard g[16];
   size_t base = storectx_depth();
   push_segment(c, as, len, g);
   int bad = 0;
@@ -388,6 +407,168 @@ static double lib_wasmer_same_thread(thread_ctx *c, size_t depth, uint64_t n,
   storectx_async_store_release(as);
   return (double)(t1 - t0) / (double)n;
 }
+
+/* The async path's equivalent with a pthread mutex (floor_ie's locked
+ * store): trylock, push an entry holding the lock, pop it and unlock; what
+ * try_write + install_async + uninstall does with the least machinery. */
+static double floor_ie_locked_install(thread_ctx *c, size_t depth, uint64_t n,
+                                      start_line *bar) {
+  (void)depth;
+  floor_locked_store *ls = floor_ie_locked_store_new(EXTRA_ID(c, 0), EXTRA_STORE(c, 0));
+  if (!ls) die("floor_ie_locked_store_new", STORECTX_ERR_EXHAUSTED);
+  int bad = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    floor_locked_store *wg;
+    storectx_install_guard g;
+    bad |= floor_ie_locked_try_write(ls, &wg);
+    bad |= floor_ie_install_locked(wg, &g);
+    bad |= floor_ie_uninstall_locked(g);
+  }
+  uint64_t t1 = now_ns();
+  check_loop("floor_ie locked try_write+install+uninstall", bad);
+  floor_ie_locked_store_free(ls);
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Does a cost depend on the id's hash? install+uninstall of one store above */
+/* one other, whose id either shares its home slot in the store set with    */
+/* the measured id (for every table size) or not.                           */
+
+/* The store set's hash (src/stack/store_set.rs, Fibonacci hashing: the high
+ * bits of id * K). If it changes there, change it here: the two cases then
+ * print the same home slot and the check says so. */
+#define STORESET_K 0x9E3779B97F4A7C15ull
+
+/* An id whose product with K is the filler's plus one: the same high bits,
+ * so the same home slot at any table size (barring a carry into them). */
+static storectx_store_id colliding_id(storectx_store_id filler) {
+  uint64_t inv = STORESET_K; /* Newton's iteration for K^-1 mod 2^64 */
+  for (int i = 0; i < 6; i++) inv *= 2 - STORESET_K * inv;
+  return filler + inv;
+}
+
+static bool same_home(storectx_store_id a, storectx_store_id b, int bits) {
+  return (a * STORESET_K) >> (64 - bits) == (b * STORESET_K) >> (64 - bits);
+}
+
+static double install_over(storectx_store_id filler, storectx_store_id id, void *store,
+                           uint64_t n, start_line *bar) {
+  storectx_install_guard below;
+  MUST(storectx_install(filler, store, &below));
+  int bad = 0;
+  uint64_t t0 = start_clock(bar);
+  for (uint64_t k = 0; k < n; k++) {
+    storectx_install_guard g;
+    bad |= storectx_install(id, store, &g);
+    bad |= storectx_uninstall(g);
+  }
+  uint64_t t1 = now_ns();
+  check_loop("install+uninstall over one store", bad);
+  MUST(storectx_uninstall(below));
+  return (double)(t1 - t0) / (double)n;
+}
+
+/* The filler: the first id whose collider keeps the same high 20 bits. */
+static storectx_store_id collision_filler(thread_ctx *c) {
+  for (size_t i = 0; i < MAX_DEPTH; i++) {
+    storectx_store_id a = c->ids[i], b = colliding_id(a);
+    if (b > 1 && b != UINT64_MAX && same_home(a, b, 20)) return a;
+  }
+  fprintf(stderr, "bench: no colliding id found\n");
+  exit(2);
+}
+
+static double lib_install_colliding(thread_ctx *c, size_t depth, uint64_t n, start_line *bar) {
+  (void)depth;
+  storectx_store_id a = collision_filler(c);
+  return install_over(a, colliding_id(a), MAIN_STORE(c), n, bar);
+}
+
+static double lib_install_apart(thread_ctx *c, size_t depth, uint64_t n, start_line *bar) {
+  (void)depth;
+  storectx_store_id a = collision_filler(c);
+  for (size_t k = 0; k < N_EXTRA - 1; k++) /* another home at 16 slots: apart at any size */
+    if (!same_home(a, EXTRA_ID(c, k), 4)) return install_over(a, EXTRA_ID(c, k), MAIN_STORE(c), n, bar);
+  fprintf(stderr, "bench: no id apart from the filler\n");
+  exit(2);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Refusals: each call refused every time, on a stack of `depth` with store  */
+/* A at the bottom (paused), depth - 2 fillers, and store B on top. For     */
+/* libstorectx (the text is kept for storectx_last_error) and floor_ie      */
+/* where it can refuse the same call (its early returns).                   */
+
+typedef struct {
+  storectx_store_id a, b, absent;
+  storectx_install_guard ga, gb, fill[MAX_DEPTH];
+  storectx_borrow spent_borrow;     /* released: names B's entry, no borrow */
+  storectx_pause_guard spent_pause; /* unpaused */
+  size_t depth;
+} refusal_env;
+
+#define DEFINE_REFUSAL_ENV(P)                                                         \
+  static void P##_refusal_setup(thread_ctx *c, size_t depth, refusal_env *e) {        \
+    e->depth = depth;                                                                 \
+    e->a = MAIN_ID(c);                                                                \
+    e->b = EXTRA_ID(c, 1);                                                            \
+    e->absent = EXTRA_ID(c, 2);                                                       \
+    MUST(P##_install(e->a, MAIN_STORE(c), &e->ga));                                   \
+    P##_fill(c, depth - 2, e->fill);                                                  \
+    MUST(P##_install(e->b, EXTRA_STORE(c, 1), &e->gb));                               \
+    void *store;                                                                      \
+    MUST(P##_get_current(e->b, &store, &e->spent_borrow));                            \
+    MUST(P##_borrow_release(e->spent_borrow));                                        \
+    MUST(P##_pause(e->b, &e->spent_pause));                                           \
+    MUST(P##_unpause(e->spent_pause));                                                \
+  }                                                                                   \
+  static void P##_refusal_teardown(refusal_env *e) {                                  \
+    MUST(P##_uninstall(e->gb));                                                       \
+    P##_unfill(e->depth - 2, e->fill);                                                \
+    MUST(P##_uninstall(e->ga));                                                       \
+  }
+
+/* A loop of one call that must be refused every time (`ok` counts those that
+ * were not). */
+#define DEFINE_REFUSAL(P, NAME, CALL)                                                 \
+  static double P##_refused_##NAME(thread_ctx *c, size_t depth, uint64_t n,          \
+                                   start_line *bar) {                                 \
+    refusal_env e;                                                                    \
+    P##_refusal_setup(c, depth, &e);                                                  \
+    int ok = 0;                                                                       \
+    void *store;                                                                      \
+    storectx_borrow b;                                                                \
+    storectx_pause_guard pg;                                                          \
+    storectx_install_guard g;                                                         \
+    (void)store, (void)b, (void)pg, (void)g;                                          \
+    uint64_t t0 = start_clock(bar);                                                   \
+    for (uint64_t k = 0; k < n; k++) ok |= (CALL) == STORECTX_OK;                     \
+    uint64_t t1 = now_ns();                                                           \
+    check_loop(#P " refused " #NAME " (a call succeeded)", ok);                       \
+    P##_refusal_teardown(&e);                                                         \
+    return (double)(t1 - t0) / (double)n;                                             \
+  }
+
+DEFINE_REFUSAL_ENV(storectx)
+DEFINE_REFUSAL_ENV(floor_ie)
+DEFINE_REFUSAL(storectx, transient_paused, storectx_get_current_transient(e.a, &store))
+DEFINE_REFUSAL(storectx, transient_absent, storectx_get_current_transient(e.absent, &store))
+DEFINE_REFUSAL(storectx, get_current_paused, storectx_get_current(e.a, &store, &b))
+DEFINE_REFUSAL(storectx, pause_paused, storectx_pause(e.a, &pg))
+DEFINE_REFUSAL(storectx, install_paused, storectx_install(e.a, MAIN_STORE(c), &g))
+DEFINE_REFUSAL(storectx, uninstall_deeper, storectx_uninstall(e.ga))
+DEFINE_REFUSAL(storectx, uninstall_forged, storectx_uninstall((storectx_install_guard){12345u << 3}))
+DEFINE_REFUSAL(storectx, release_spent, storectx_borrow_release(e.spent_borrow))
+DEFINE_REFUSAL(storectx, unpause_spent, storectx_unpause(e.spent_pause))
+DEFINE_REFUSAL(storectx, is_active_paused, storectx_is_active(e.a) ? STORECTX_OK : STORECTX_ERR_PAUSED)
+DEFINE_REFUSAL(floor_ie, transient_paused, floor_ie_get_current_transient(e.a, &store))
+DEFINE_REFUSAL(floor_ie, get_current_paused, floor_ie_get_current(e.a, &store, &b))
+DEFINE_REFUSAL(floor_ie, pause_paused, floor_ie_pause(e.a, &pg))
+DEFINE_REFUSAL(floor_ie, uninstall_deeper, floor_ie_uninstall(e.ga))
+DEFINE_REFUSAL(floor_ie, release_spent, floor_ie_borrow_release(e.spent_borrow))
+DEFINE_REFUSAL(floor_ie, is_active_paused, floor_ie_is_active(e.a) ? STORECTX_OK : STORECTX_ERR_PAUSED)
 
 /* Cross-thread hand-off (ping-pong): two players pass one coroutine back and
  * forth. Each has a one-slot mailbox on a cache line of its own; a player
@@ -554,7 +735,7 @@ typedef struct {
   double med, min, max;
 } bench_case;
 
-#define MAX_CASES 128
+#define MAX_CASES 192
 static bench_case g_cases[MAX_CASES];
 static int g_ncases;
 
@@ -626,10 +807,44 @@ static const char *const OP_ASYNC_GET = "get_current_async+release";
 static const char *const OP_ASYNC_INSTALL = "try_write+install_async+uninstall";
 static const char *const OP_SR1 = "suspend+resume, 1 entry";
 static const char *const OP_SR4 = "suspend+resume, 4 entries";
+static const char *const OP_SR16 = "suspend+resume, 16 entries";
+static const char *const OP_COLLIDE = "install+uninstall, id colliding in the store set";
+static const char *const OP_APART = "install+uninstall, id apart in the store set";
 static const char *const OP_WASMER = "wasmer flow (uninstall; write+install_async)";
 static const char *const OP_X_TRANSPORT = "hand-off, transport only";
 static const char *const OP_X_SEGMENT = "hand-off, suspend+resume 1 entry";
 static const char *const OP_X_WASMER = "hand-off, wasmer flow";
+
+/* Refusals: the operation names the export ("refused <function> (why)"),
+ * which benches/profile.sh reads; the function that succeeds is measured by
+ * the hot case `success` (NULL: none). */
+typedef struct {
+  const char *op;
+  const char *success;
+  hot_fn lib, floor_ie;
+} refusal_case;
+
+static const refusal_case REFUSALS[] = {
+    {"refused get_current_transient (paused)", "get_current_transient",
+     storectx_refused_transient_paused, floor_ie_refused_transient_paused},
+    {"refused get_current_transient (not installed)", "get_current_transient",
+     storectx_refused_transient_absent, NULL},
+    {"refused get_current (paused)", "get_current+borrow_release",
+     storectx_refused_get_current_paused, floor_ie_refused_get_current_paused},
+    {"refused pause (paused)", "pause+unpause", storectx_refused_pause_paused,
+     floor_ie_refused_pause_paused},
+    {"refused install (paused)", "install+uninstall", storectx_refused_install_paused, NULL},
+    {"refused uninstall (out of order)", "install+uninstall", storectx_refused_uninstall_deeper,
+     floor_ie_refused_uninstall_deeper},
+    {"refused uninstall (forged guard)", "install+uninstall", storectx_refused_uninstall_forged,
+     NULL},
+    {"refused borrow_release (spent borrow)", "get_current+borrow_release",
+     storectx_refused_release_spent, floor_ie_refused_release_spent},
+    {"refused unpause (spent guard)", "pause+unpause", storectx_refused_unpause_spent, NULL},
+    {"refused is_active (paused: false)", "is_active", storectx_refused_is_active_paused,
+     floor_ie_refused_is_active_paused},
+};
+#define N_REFUSALS (sizeof REFUSALS / sizeof REFUSALS[0])
 
 /* The hot operations, in the order of the tables. */
 #define N_HOT_OPS 5
@@ -669,11 +884,22 @@ static void build_cases(void) {
       {OP_ASYNC_INSTALL, 1, lib_write_install_async},
       {OP_SR1, 1, lib_suspend_resume},
       {OP_SR4, 4, lib_suspend_resume},
+      {OP_SR16, 16, lib_suspend_resume},
       {OP_WASMER, 1, lib_wasmer_same_thread},
   };
   for (size_t i = 0; i < sizeof lib_cases / sizeof lib_cases[0]; i++)
     for (int threads = 1; threads <= 2; threads++)
       add_case(lib_cases[i].op, "storectx", lib_cases[i].depth, threads, lib_cases[i].fn, NULL);
+  add_case(OP_ASYNC_INSTALL, "floor_ie", 1, 1, floor_ie_locked_install, NULL);
+  add_case(OP_COLLIDE, "storectx", 2, 1, lib_install_colliding, NULL);
+  add_case(OP_APART, "storectx", 2, 1, lib_install_apart, NULL);
+  for (size_t i = 0; i < N_REFUSALS; i++) {
+    const refusal_case *r = &REFUSALS[i];
+    add_case(r->op, "storectx", 2, 1, r->lib, NULL);
+    if (r->floor_ie) add_case(r->op, "floor_ie", 2, 1, r->floor_ie, NULL);
+  }
+  /* The paused-store message names the store's depth: a scan from the top. */
+  add_case(REFUSALS[0].op, "storectx", 1000, 1, REFUSALS[0].lib, NULL);
   add_case(OP_X_TRANSPORT, "storectx", 0, 2, NULL, lib_handoff_transport);
   add_case(OP_X_SEGMENT, "storectx", 1, 2, NULL, lib_handoff_segment);
   add_case(OP_X_WASMER, "storectx", 1, 2, NULL, lib_handoff_wasmer);
@@ -802,11 +1028,13 @@ static void print_main_table(void) {
     }
 
   printf("\nlibstorectx only, ns/op: median (min..max); 2 threads = per-thread throughput ratio\n");
-  const char *lib_ops[] = {OP_ASYNC_GET, OP_ASYNC_INSTALL, OP_SR1, OP_SR4, OP_WASMER};
+  const char *lib_ops[] = {OP_ASYNC_GET, OP_ASYNC_INSTALL, OP_SR1, OP_SR4, OP_SR16, OP_WASMER};
   for (size_t i = 0; i < sizeof lib_ops / sizeof lib_ops[0]; i++) {
     for (int k = 0; k < g_ncases; k++) {
       bench_case *bc = &g_cases[k];
-      if (strcmp(bc->op, lib_ops[i]) || !bc->nsamples || bc->threads != 1) continue;
+      if (strcmp(bc->op, lib_ops[i]) || !bc->nsamples || bc->threads != 1 ||
+          strcmp(bc->impl, "storectx"))
+        continue;
       char a[64], r[16];
       fmt_cell(a, sizeof a, bc);
       fmt_ratio(r, sizeof r, bc, find_case(bc->op, "storectx", bc->depth, 2));
@@ -814,9 +1042,51 @@ static void print_main_table(void) {
     }
   }
   bench_case *sr1 = find_case(OP_SR1, "storectx", 1, 1);
+  bench_case *sr4 = find_case(OP_SR4, "storectx", 4, 1);
+  bench_case *sr16 = find_case(OP_SR16, "storectx", 16, 1);
   bench_case *wf = find_case(OP_WASMER, "storectx", 1, 1);
   if (sr1 && wf)
     printf("  suspend+resume 1 entry / wasmer flow, one thread: %.2fx\n", sr1->med / wf->med);
+  if (sr1 && sr4 && sr16)
+    printf("  suspend+resume, each extra entry: %.2f ns (1 -> 4 entries), %.2f ns (1 -> 16)\n",
+           (sr4->med - sr1->med) / 3, (sr16->med - sr1->med) / 15);
+  bench_case *ai = find_case(OP_ASYNC_INSTALL, "storectx", 1, 1);
+  bench_case *mx = find_case(OP_ASYNC_INSTALL, "floor_ie", 1, 1);
+  if (mx) {
+    char a[64];
+    fmt_cell(a, sizeof a, mx);
+    printf("%-46s %-26s\n", "  the same with a pthread_mutex (floor_ie)", a);
+    if (ai) printf("  try_write+install_async+uninstall / pthread_mutex: %.2fx\n", ai->med / mx->med);
+  }
+
+  bench_case *co = find_case(OP_COLLIDE, "storectx", 2, 1);
+  bench_case *ap = find_case(OP_APART, "storectx", 2, 1);
+  if (co && ap) {
+    char a[64], b[64];
+    fmt_cell(a, sizeof a, co);
+    fmt_cell(b, sizeof b, ap);
+    printf("\nDoes the id's hash matter? install+uninstall of a store above one other store\n");
+    printf("%-52s %-26s\n%-52s %-26s\n  colliding / apart: %.2fx\n", OP_COLLIDE, a, OP_APART, b,
+           co->med / ap->med);
+  }
+
+  printf("\nRefusals, ns per refused call: median (min..max); stack of 2 (the paused store\n"
+         "below the top one) unless said; `success` is the ns/op of the operation pair\n"
+         "that succeeds (one call of it is about half)\n");
+  printf("%-48s %5s  %-22s %-22s %-22s\n", "refused call", "depth", "storectx", "floor_ie",
+         "success (storectx)");
+  for (size_t i = 0; i < N_REFUSALS; i++) {
+    const refusal_case *r = &REFUSALS[i];
+    for (size_t d = 2; d <= 1000; d += 998) {
+      bench_case *l = find_case(r->op, "storectx", d, 1);
+      if (!l) continue;
+      char a[64], b[64], c[64];
+      fmt_cell(a, sizeof a, l);
+      fmt_cell(b, sizeof b, find_case(r->op, "floor_ie", d, 1));
+      fmt_cell(c, sizeof c, find_case(r->success, "storectx", 1, 1));
+      printf("%-48s %5zu  %-22s %-22s %-22s\n", r->op, d, a, b, c);
+    }
+  }
 
   bench_case *xt = find_case(OP_X_TRANSPORT, "storectx", 0, 2);
   bench_case *xs = find_case(OP_X_SEGMENT, "storectx", 1, 2);
@@ -844,6 +1114,73 @@ static void print_main_table(void) {
       printf("\n");
     }
   }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory: heap bytes per entry at a depth, in a fresh thread (its whole     */
+/* state: the context, the entries, the store set), from glibc's counters.   */
+
+typedef struct {
+  size_t depth;
+  storectx_store_id *ids;
+  storectx_install_guard *guards;
+  double bytes_per_entry;
+} memory_arg;
+
+static size_t heap_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd; /* chunks in use in every arena + mmapped chunks */
+#else
+  return 0;
+#endif
+}
+
+static void *memory_thread(void *arg) {
+  memory_arg *m = arg;
+  size_t before = heap_in_use();
+  for (size_t i = 0; i < m->depth; i++)
+    MUST(storectx_install(m->ids[i], (void *)(uintptr_t)(16 * (i + 1)), &m->guards[i]));
+  size_t after = heap_in_use();
+  m->bytes_per_entry = ((double)after - (double)before) / (double)m->depth;
+  for (size_t i = m->depth; i-- > 0;) MUST(storectx_uninstall(m->guards[i]));
+  return NULL;
+}
+
+static void print_memory(void) {
+  static const size_t depths[] = {1024, 1025, 16384, 16385, 65536, 65537, 100000, 1000000};
+  const size_t n = sizeof depths / sizeof depths[0], most = depths[n - 1];
+  printf("\nMemory: heap bytes per entry at depth D (one store per entry, a fresh thread;\n"
+         "glibc's mallinfo2, so malloc's chunk headers included); floor_ie: %zu bytes per\n"
+         "entry in a fixed static TLS array\n", floor_ie_entry_bytes());
+  if (heap_in_use() == 0) {
+    printf("  (needs glibc 2.33 or later: not measured)\n");
+    return;
+  }
+  storectx_store_id *ids = malloc(most * sizeof *ids);
+  storectx_install_guard *guards = malloc(most * sizeof *guards);
+  if (!ids || !guards) {
+    fprintf(stderr, "bench: out of memory\n");
+    exit(2);
+  }
+  for (size_t i = 0; i < most; i++) ids[i] = storectx_store_id_new();
+  double worst = 0;
+  printf("%10s %12s\n", "depth", "bytes/entry");
+  for (size_t k = 0; k < n; k++) {
+    memory_arg m = {depths[k], ids, guards, 0};
+    pthread_t th;
+    if (pthread_create(&th, NULL, memory_thread, &m) != 0) {
+      perror("bench: pthread_create");
+      exit(2);
+    }
+    pthread_join(th, NULL);
+    printf("%10zu %12.1f\n", depths[k], m.bytes_per_entry);
+    if (m.bytes_per_entry > worst) worst = m.bytes_per_entry;
+  }
+  printf("  %-4s heap bytes per entry, the worst of these depths      %6.1f (<= 96)\n",
+         worst <= 96 ? "PASS" : "MISS", worst);
+  free(ids);
+  free(guards);
 }
 
 static int g_pass, g_miss;
@@ -919,9 +1256,9 @@ static void print_targets(void) {
   printf("  %d PASS, %d MISS\n", g_pass, g_miss);
   int pass6 = g_pass, miss6 = g_miss;
 
-  /* Issue 14: the initial-exec floor, at depth 1. The instruction targets
-   * are benches/profile.sh's. */
-  printf("\nTargets (issue 14), time vs the initial-exec floor (floor_ie), same verdict rule\n");
+  /* Issues 14 and 20: the initial-exec floor, at depth 1. The instruction
+   * targets are benches/profile.sh's. */
+  printf("\nTargets (issues 14, 20), time vs the initial-exec floor (floor_ie), same verdict rule\n");
   static const struct {
     const char *const *op;
     double limit;
@@ -938,6 +1275,9 @@ static void print_targets(void) {
       target(what, l, fi, ie_targets[t].limit, true, NULL);
     }
   }
+  bench_case *ai = find_case(OP_ASYNC_INSTALL, "storectx", 1, 1);
+  bench_case *mx = find_case(OP_ASYNC_INSTALL, "floor_ie", 1, 1);
+  if (ai && mx) target("try_write+install_async+uninstall vs pthread_mutex", ai, mx, 2.0, true, NULL);
   printf("  %d PASS, %d MISS\n", g_pass - pass6, g_miss - miss6);
 }
 
@@ -955,7 +1295,7 @@ int main(int argc, char **argv) {
   bool quick = false;
   const char *only = NULL, *exact = NULL;
   uint64_t fixed_iters = 0;
-  bool list = false;
+  bool list = false, memory_only = false;
   bool rounds_set = false, ms_set = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = true;
@@ -968,6 +1308,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!strcmp(argv[i], "--case") && i + 1 < argc) exact = argv[++i];
     else if (!strcmp(argv[i], "--list")) list = true;
+    else if (!strcmp(argv[i], "--memory")) memory_only = true;
     else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
       fixed_iters = strtoull(argv[++i], NULL, 10);
     else usage();
@@ -979,8 +1320,13 @@ int main(int argc, char **argv) {
   if (rounds < 1 || rounds > MAX_ROUNDS || ms <= 0) usage();
 
   for (int t = 0; t < N_THREAD_CTX; t++)
-    for (size_t i = 0; i < MAX_DEPTH + 8; i++) g_ctx[t].ids[i] = storectx_store_id_new();
+    for (size_t i = 0; i < MAX_DEPTH + N_EXTRA; i++) g_ctx[t].ids[i] = storectx_store_id_new();
 
+  if (memory_only) {
+    print_cpu();
+    print_memory();
+    return 0;
+  }
   build_cases();
   pick_handoff_cpus();
   if (only || exact) { /* keep the matching cases only */
@@ -1019,6 +1365,7 @@ int main(int argc, char **argv) {
   double secs = (double)(now_ns() - start) / 1e9;
 
   print_main_table();
+  if (!only && !exact) print_memory(); /* a selection (profiling) runs its cases only */
   print_targets();
   printf("\n");
   print_machine("after");

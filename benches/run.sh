@@ -18,9 +18,9 @@ cargo build --release --manifest-path "$root/Cargo.toml"
 CARGO_TARGET_DIR=$out/seed-target cargo build --release --manifest-path "$here/seed/Cargo.toml"
 
 mkdir -p "$out"
-"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra \
+"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -pthread \
   -o "$out/libfloor.so" "$here/floor/floor.c"
-"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra \
+"$cc" -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -pthread \
   -DFLOOR_PREFIX=floor_ie_ -ftls-model=initial-exec \
   -o "$out/libfloor_ie.so" "$here/floor/floor.c"
 cp "$out/seed-target/release/libseed.so" "$out/libseed.so"

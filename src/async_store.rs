@@ -105,7 +105,7 @@ impl AsyncStore {
         if self.lock.try_lock() {
             Ok(self.guard())
         } else {
-            Err(Error::Busy(format!(
+            Err(Error::Busy(detail!(
                 "store {} is locked by another write guard",
                 self.id
             )))
@@ -122,7 +122,7 @@ impl AsyncStore {
         wait: Wait,
     ) -> Result<WriteGuard> {
         if own.is_some_and(|stack| stack.holds_lock(self)) {
-            return Err(Error::WouldDeadlock(format!(
+            return Err(Error::WouldDeadlock(detail!(
                 "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
                  segment) before writing again",
                 self.id
@@ -142,7 +142,7 @@ impl AsyncStore {
         if locked {
             Ok(self.guard())
         } else {
-            Err(Error::TimedOut(format!(
+            Err(Error::TimedOut(detail!(
                 "store {} stayed locked for the whole timeout ({wait:?})",
                 self.id
             )))

@@ -4,6 +4,135 @@
 //! against it by tests: the C enum `storectx_status` (which cbindgen must see
 //! written out, in `ffi/status.rs`), the header, and the Python binding.
 //! Numbers are never reused.
+//!
+//! A refusal's detail is a [`Detail`]: the values its message needs, kept by
+//! copy with the code that formats them, so that refusing allocates nothing
+//! and the text is written only when `storectx_last_error()` is read
+//! ([`LastError`]).
+
+use std::fmt;
+use std::mem::{align_of, size_of, MaybeUninit};
+
+/// Builds a [`Detail`] the way `format!` builds a `String`, with the same
+/// syntax (inline `{name}` captures and trailing arguments, up to four):
+/// the arguments are evaluated now and kept by copy (each must be `Copy`,
+/// `Send`, `Sync` and `'static`: numbers, `&'static str`, `Duration`, ...);
+/// the text is formatted only when the detail is displayed.
+macro_rules! detail {
+    ($fmt:literal $(,)?) => {
+        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
+            f.write_fmt(format_args!($fmt))
+        })
+    };
+    ($fmt:literal, $a:expr $(,)?) => {{
+        let a = $a;
+        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
+            f.write_fmt(format_args!($fmt, a))
+        })
+    }};
+    ($fmt:literal, $a:expr, $b:expr $(,)?) => {{
+        let (a, b) = ($a, $b);
+        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
+            f.write_fmt(format_args!($fmt, a, b))
+        })
+    }};
+    ($fmt:literal, $a:expr, $b:expr, $c:expr $(,)?) => {{
+        let (a, b, c) = ($a, $b, $c);
+        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
+            f.write_fmt(format_args!($fmt, a, b, c))
+        })
+    }};
+    ($fmt:literal, $a:expr, $b:expr, $c:expr, $d:expr $(,)?) => {{
+        let (a, b, c, d) = ($a, $b, $c, $d);
+        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
+            f.write_fmt(format_args!($fmt, a, b, c, d))
+        })
+    }};
+}
+
+/// The words a [`Detail`] keeps its captured values in: the largest
+/// detail (`OUT_OF_ORDER`: a handle kind's name and four numbers) fits.
+type Words = [u64; 6];
+
+/// What one refusal found, in a few words and no heap: the values of its
+/// message, captured by copy, and the function that writes the text from
+/// them. Made by [`detail!`]; `Display` writes the text. Copy, so an
+/// [`Error`] is moved, kept as the thread's last error and dropped without
+/// running anything.
+#[derive(Clone, Copy)]
+pub struct Detail {
+    /// Writes the text from `captured` (a monomorphised `write_with::<F>`).
+    write: unsafe fn(*const Words, &mut fmt::Formatter<'_>) -> fmt::Result,
+    /// The closure made by `detail!`, its bytes as they are.
+    captured: MaybeUninit<Words>,
+}
+
+// SAFETY: `new` takes only closures that are `Send + Sync`, and a Detail
+// holds nothing but such a closure's bytes and a plain function pointer.
+unsafe impl Send for Detail {}
+// SAFETY: as above.
+unsafe impl Sync for Detail {}
+
+/// Calls the closure of type `F` stored at `captured`.
+///
+/// # Safety
+/// `captured` must hold a value of type `F` (written by `Detail::new::<F>`).
+unsafe fn write_with<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result>(
+    captured: *const Words,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    // SAFETY: by this function's contract `captured` holds an `F`, aligned
+    // (checked in `new`); `F: Copy`, so reading it by reference is reading
+    // one of its copies.
+    unsafe { (*captured.cast::<F>())(f) }
+}
+
+impl Detail {
+    /// Keeps `text`, a closure that writes the message from the values it
+    /// captured (by copy: `F: Copy + 'static`, so it owns nothing and
+    /// borrows nothing). Use [`detail!`].
+    #[inline(always)]
+    pub fn new<F>(text: F) -> Detail
+    where
+        F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
+    {
+        const {
+            assert!(
+                size_of::<F>() <= size_of::<Words>() && align_of::<F>() <= align_of::<Words>(),
+                "a detail! captures at most 48 bytes: keep fewer or smaller values"
+            )
+        };
+        let mut captured = MaybeUninit::<Words>::uninit();
+        // SAFETY: `F` fits in `Words` and needs no more alignment (checked
+        // at compile time above); the bytes are written once, here.
+        unsafe { captured.as_mut_ptr().cast::<F>().write(text) };
+        Detail {
+            write: write_with::<F>,
+            captured,
+        }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: `write` is `write_with::<F>` for the `F` that `new` stored
+        // in `captured`, which a copy of the Detail copied byte for byte.
+        unsafe { (self.write)(self.captured.as_ptr(), f) }
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", format_args!("{self}").to_string())
+    }
+}
+
+impl PartialEq for Detail {
+    /// Same text (for tests; formats both).
+    fn eq(&self, other: &Detail) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +150,13 @@ pub struct StatusInfo {
 macro_rules! status_table {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $text:literal; )*) => {
         /// Why a core operation refused: one variant per C status code. The
-        /// string says what was expected and what was found; it is the
-        /// detail `storectx_last_error()` shows after the operation's name.
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        /// [`Detail`] says what was expected and what was found; it is the
+        /// text `storectx_last_error()` shows after the operation's name,
+        /// formatted only when read. Copy, no heap: a refusal allocates
+        /// nothing.
+        #[derive(Debug, Clone, Copy)]
         pub enum Error {
-            $( $(#[$doc])* $variant(String), )*
+            $( $(#[$doc])* $variant(Detail), )*
         }
 
         impl Error {
@@ -34,15 +165,15 @@ macro_rules! status_table {
                 match self { $( Error::$variant(_) => &STATUSES[$code], )* }
             }
 
-            /// The detail text.
-            pub fn message(&self) -> &str {
-                match self { $( Error::$variant(m) => m, )* }
+            /// What was expected and what was found (formatted by `Display`).
+            pub fn detail(&self) -> &Detail {
+                match self { $( Error::$variant(d) => d, )* }
             }
 
             /// An error of each status but `STORECTX_OK` (for tests).
             #[cfg(test)]
             pub(crate) fn one_of_each() -> Vec<Error> {
-                vec![ $( Error::$variant(String::new()), )* ]
+                vec![ $( Error::$variant(detail!("")), )* ]
             }
         }
 
@@ -125,7 +256,7 @@ pub const UNKNOWN_STATUS: &std::ffi::CStr =
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
+        self.detail().fmt(f)
     }
 }
 
@@ -136,7 +267,7 @@ impl Error {
     #[cold]
     #[inline(never)]
     pub(crate) fn reserved_id(id: u64) -> Error {
-        Error::InvalidArgument(format!(
+        Error::InvalidArgument(detail!(
             "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
              storectx_store_id_new()"
         ))
@@ -146,9 +277,168 @@ impl Error {
 /// Shorthand for core results.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Bytes of a thread's last-error text, its NUL included; a longer text is
+/// cut (at a character boundary). The longest message of this library is
+/// under 300 bytes with every number at its widest (tested below).
+pub(crate) const LAST_ERROR_BYTES: usize = 512;
+
+/// A thread's last error. A failed call keeps its operation's name and its
+/// [`Error`] as they are (a copy of a few words, nothing formatted, nothing
+/// allocated); reading writes the text into a buffer of the thread's own,
+/// which stays put until the thread's teardown, so the pointer a read
+/// returns stays valid at least until the thread's next failed call.
+pub(crate) struct LastError {
+    /// Not yet written into `text`: the failed operation and its error.
+    pending: Option<(&'static str, Error)>,
+    /// NUL-terminated text as of the last read ("" when none).
+    text: [u8; LAST_ERROR_BYTES],
+}
+
+impl LastError {
+    /// No error yet: the text is "".
+    pub(crate) const fn new() -> Self {
+        LastError {
+            pending: None,
+            text: [0; LAST_ERROR_BYTES],
+        }
+    }
+
+    /// Keeps `e` as the last error of `op`, unformatted.
+    #[inline]
+    pub(crate) fn set(&mut self, op: &'static str, e: Error) {
+        self.pending = Some((op, e));
+    }
+
+    /// Writes `text` as the last error now: for the panic boundary, whose
+    /// message (the panic's payload) cannot be kept by copy.
+    pub(crate) fn set_text(&mut self, text: fmt::Arguments<'_>) {
+        self.pending = None;
+        write_cut(&mut self.text, text);
+    }
+
+    /// The text, NUL-terminated: `"<operation>: <detail>"`, formatted here
+    /// if the last failure has not been read yet. Allocates nothing.
+    pub(crate) fn text(&mut self) -> *const u8 {
+        if let Some((op, e)) = self.pending.take() {
+            write_cut(&mut self.text, format_args!("{op}: {e}"));
+        }
+        self.text.as_ptr()
+    }
+}
+
+/// Writes `text` into `buf` as a C string: NUL bytes of the text become
+/// `?`, and what does not fit before the final NUL is cut at a character
+/// boundary.
+fn write_cut(buf: &mut [u8], text: fmt::Arguments<'_>) {
+    struct Cut<'a> {
+        buf: &'a mut [u8],
+        len: usize,
+    }
+    impl fmt::Write for Cut<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = self.buf.len() - 1 - self.len;
+            let mut take = s.len().min(room);
+            while !s.is_char_boundary(take) {
+                take -= 1;
+            }
+            for (to, &b) in self.buf[self.len..self.len + take]
+                .iter_mut()
+                .zip(s.as_bytes())
+            {
+                *to = if b == 0 { b'?' } else { b };
+            }
+            self.len += take;
+            if take < s.len() {
+                Err(fmt::Error) // full: stop formatting
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut cut = Cut { buf, len: 0 };
+    // An error here only means the text was cut.
+    let _ = fmt::Write::write_fmt(&mut cut, text);
+    let end = cut.len;
+    cut.buf[end] = 0;
+}
+
+// A refusal moves its error a few times on its way to the thread's last
+// error: keep it to one cache line.
+const _: () = assert!(size_of::<Error>() <= 64);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_detail_writes_what_format_would() {
+        let (id, what) = (7u64, "pause guard");
+        let wait = std::time::Duration::from_millis(20);
+        let d = detail!("{what} for store {id} at {:#x}, {:?}", 0x10usize, wait);
+        let copy = d;
+        assert_eq!(
+            copy.to_string(),
+            format!("{what} for store {id} at {:#x}, {:?}", 0x10usize, wait)
+        );
+        assert_eq!(d.to_string(), "pause guard for store 7 at 0x10, 20ms");
+        assert_eq!(detail!("plain").to_string(), "plain");
+        let e = Error::Paused(d);
+        assert_eq!(format!("{e}"), d.to_string());
+        assert_eq!(
+            format!("{e:?}"),
+            "Paused(\"pause guard for store 7 at 0x10, 20ms\")"
+        );
+    }
+
+    fn text_of(last: &mut LastError) -> String {
+        // SAFETY: `text` answers a NUL-terminated buffer of `last`, alive here.
+        unsafe { std::ffi::CStr::from_ptr(last.text().cast()) }
+            .to_str()
+            .expect("the text is cut at character boundaries")
+            .to_owned()
+    }
+
+    #[test]
+    fn the_last_error_is_formatted_when_read_and_cut_to_its_buffer() {
+        let mut last = LastError::new();
+        assert_eq!(text_of(&mut last), "");
+        let depth = 3usize;
+        last.set("uninstall", Error::StaleHandle(detail!("at depth {depth}")));
+        let at = last.text();
+        assert_eq!(text_of(&mut last), "uninstall: at depth 3");
+        last.set("pause", Error::Paused(detail!("nul \0 inside")));
+        assert_eq!(text_of(&mut last), "pause: nul ? inside");
+        assert_eq!(last.text(), at, "the text stays in one place");
+        let long = "é".repeat(LAST_ERROR_BYTES);
+        last.set_text(format_args!("panic: {long}"));
+        let text = text_of(&mut last);
+        assert!(text.len() < LAST_ERROR_BYTES && text.len() >= LAST_ERROR_BYTES - 2);
+        assert!(text.starts_with("panic: éé"));
+    }
+
+    /// The longest messages, every number at its widest, fit uncut.
+    #[test]
+    fn the_longest_messages_fit() {
+        let (n, what) = (u64::MAX, "install guard");
+        let long = [
+            detail!(
+                "{what} for store {n} is at depth {n}, top is store {n} at depth {}",
+                usize::MAX
+            ),
+            detail!(
+                "install guard names no entry of its kind on this thread's stack (depth {n}): \
+                 already uninstalled, zeroed or forged, from another thread, or its entry \
+                 is suspended"
+            ),
+        ];
+        for d in long {
+            let mut last = LastError::new();
+            last.set("get_current_unborrowed", Error::OutOfOrder(d));
+            let text = text_of(&mut last);
+            assert!(text.ends_with(&d.to_string()), "{text}");
+            assert!(text.len() < 300, "{}", text.len());
+        }
+    }
 
     #[test]
     fn codes_are_the_row_numbers_and_each_error_has_its_row() {

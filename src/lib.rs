@@ -25,11 +25,13 @@
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("libstorectx needs 64-bit pointers: its heap handles are 64-bit values");
 
+// First, so that its `detail!` macro is in scope in every module below.
+#[macro_use]
+pub mod error;
 // Under `--cfg loom` (.ci/loom.sh) the crate is only its lock-free core,
 // built on loom's primitives (`sync`), so that loom checks the real code.
 #[cfg(not(loom))]
 mod async_store;
-pub mod error;
 #[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]

@@ -523,7 +523,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     #[cold]
     #[inline(never)]
     fn exhausted(&self) -> Error {
-        Error::Exhausted(format!(
+        Error::Exhausted(detail!(
             "{} {}s are live, the most this table holds; free some first",
             self.live(),
             self.what
@@ -533,7 +533,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     #[cold]
     #[inline(never)]
     fn stale(&self) -> Error {
-        Error::StaleHandle(format!(
+        Error::StaleHandle(detail!(
             "this {} handle was already consumed or released, is in use by another \
              thread right now, or was never valid",
             self.what
@@ -628,11 +628,11 @@ mod tests {
 
     #[test]
     fn failed_fill_and_failed_consume_change_nothing() {
-        let err = TABLE.insert_with(None, |_| Err::<(), _>(Error::Busy("no".into())));
+        let err = TABLE.insert_with(None, |_| Err::<(), _>(Error::Busy(detail!("no"))));
         assert!(err.is_err());
         let (h, ()) = TABLE.insert_with(None, holding(3)).unwrap();
         assert!(TABLE
-            .take_with(None, h, |_| Err::<(), _>(Error::Busy("no".into())))
+            .take_with(None, h, |_| Err::<(), _>(Error::Busy(detail!("no"))))
             .is_err());
         assert_eq!(TABLE.peek(h), Some(1));
         TABLE.take_with(None, h, clear).unwrap();
@@ -740,7 +740,11 @@ mod tests {
         let Err(Error::Exhausted(m)) = SMALL.insert_with(None, holding(0)) else {
             panic!("a full table must refuse");
         };
-        assert!(m.contains(&format!("{LIMIT} test objects are live")), "{m}");
+        assert!(
+            m.to_string()
+                .contains(&format!("{LIMIT} test objects are live")),
+            "{m}"
+        );
         for h in &handles[..10] {
             SMALL.take_with(None, *h, clear).unwrap();
         }
@@ -752,7 +756,11 @@ mod tests {
         let Some(Err(Error::Exhausted(m))) = results.iter().find(|r| r.is_err()) else {
             panic!("six threads must be refused");
         };
-        assert!(m.contains(&format!("{LIMIT} test objects are live")), "{m}");
+        assert!(
+            m.to_string()
+                .contains(&format!("{LIMIT} test objects are live")),
+            "{m}"
+        );
         for h in results
             .into_iter()
             .flatten()
@@ -867,7 +875,7 @@ mod tests {
         let Err(Error::Exhausted(m)) = SPOTTED.insert_with(Some(Spot(3)), holding(9)) else {
             panic!("eight live handles fill the table");
         };
-        assert!(m.contains("8 test objects are live"), "{m}");
+        assert!(m.to_string().contains("8 test objects are live"), "{m}");
         for h in handles[2..].iter().chain([&x, &y]) {
             SPOTTED.take_with(Some(Spot(4)), *h, clear).unwrap();
         }

@@ -21,7 +21,7 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LastError, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 
@@ -35,8 +35,8 @@ pub(crate) struct Context {
     pub(crate) stack: Stack,
     /// This thread's parking spot in the handle tables (registry.rs).
     pub(crate) spot: Spot,
-    /// This thread's last error message, NUL-terminated ("" when none).
-    last_error: Vec<u8>,
+    /// This thread's last error, formatted when read.
+    last_error: LastError,
 }
 
 impl Drop for Context {
@@ -279,16 +279,15 @@ impl Held {
 #[inline(never)]
 fn create() -> Result<*mut Context> {
     if word::get().addr() == TORN_DOWN {
-        return Err(Error::NoContext(
+        return Err(Error::NoContext(detail!(
             "this thread is exiting and its libstorectx state was already torn down: \
              state made now might never be, so nothing was done"
-                .into(),
-        ));
+        )));
     }
     let context = Box::into_raw(Box::new(Context {
         stack: Stack::new(),
         spot: Spot::next(),
-        last_error: Vec::new(),
+        last_error: LastError::new(),
     }));
     if let Err(e) = crate::platform::arm_thread_exit(context.cast()) {
         // SAFETY: `context` was boxed just above and never published.
@@ -325,35 +324,52 @@ pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
     }
 }
 
-impl Context {
-    /// Keeps `text` (NUL bytes replaced) as this thread's last error.
-    pub(crate) fn set_last_error(&mut self, text: &str) {
-        self.last_error.clear();
-        self.last_error
-            .extend(text.bytes().map(|b| if b == 0 { b'?' } else { b }));
-        self.last_error.push(0);
-    }
-}
-
-/// Records `text` as this thread's last error, creating its context if
-/// needed; dropped silently once the thread's teardown ran.
-pub(crate) fn record_error(text: &str) {
+/// Records `op`'s error `e` as this thread's last error (a copy, formatted
+/// only when read), creating its context if needed; dropped silently once
+/// the thread's teardown ran.
+pub(crate) fn record_error(op: &'static str, e: Error) {
     if Held::is_held() {
         // The panic of a caught re-entry (test builds): recording it would
         // re-enter once more and abort; the status still says PANIC.
         return;
     }
-    // SAFETY: the closure only writes the message; nothing re-enters.
+    // SAFETY: the closure only writes the last error; nothing re-enters.
     let _ = unsafe {
         with_unreentered(|cx| {
-            cx.set_last_error(text);
+            cx.record_error(op, e);
             Ok(())
         })
     };
 }
 
-/// This thread's last error text, NUL-terminated. Read-only: "" when the
-/// thread has no context.
+impl Context {
+    /// Keeps `op`'s error `e` as this thread's last error (a copy, formatted
+    /// only when read).
+    #[inline]
+    pub(crate) fn record_error(&mut self, op: &'static str, e: Error) {
+        self.last_error.set(op, e);
+    }
+}
+
+/// Records `text`, formatted now, as this thread's last error (the panic
+/// boundary), as [`record_error`] does.
+pub(crate) fn record_error_text(text: std::fmt::Arguments<'_>) {
+    if Held::is_held() {
+        // As in `record_error`: a caught re-entry's panic is not recorded.
+        return;
+    }
+    // SAFETY: the closure only writes the last error; nothing re-enters.
+    let _ = unsafe {
+        with_unreentered(|cx| {
+            cx.last_error.set_text(text);
+            Ok(())
+        })
+    };
+}
+
+/// This thread's last error text, NUL-terminated: "" when the thread has no
+/// context. Never creates state, allocates or locks (the text is formatted
+/// into the context's own buffer).
 pub(crate) fn last_error() -> *const u8 {
     if word::get().addr() == TORN_DOWN {
         return c"this thread is exiting and its libstorectx state was torn down; calls that \
@@ -361,16 +377,9 @@ need state are refused"
             .as_ptr()
             .cast();
     }
-    // SAFETY: the closure only reads the message; nothing re-enters.
-    unsafe {
-        read_unreentered(c"".as_ptr().cast(), |cx| {
-            if cx.last_error.is_empty() {
-                c"".as_ptr().cast()
-            } else {
-                cx.last_error.as_ptr()
-            }
-        })
-    }
+    // SAFETY: the closure only formats the last error into the context's
+    // buffer; nothing re-enters.
+    unsafe { with_existing_unreentered(|cx| cx.last_error.text()) }.unwrap_or(c"".as_ptr().cast())
 }
 
 #[cfg(test)]
@@ -403,7 +412,7 @@ mod tests {
         assert_eq!(crate::ffi::identity::storectx_depth(), 1);
         // SAFETY: the closure only changes the stack.
         unsafe { with_existing_unreentered(|cx| cx.stack.clear()) }.expect("the context exists");
-        record_error("after the nested calls");
+        record_error("test", Error::Panic(detail!("after the nested calls")));
         assert!(!Held::is_held());
     }
 }

@@ -23,9 +23,14 @@ fn every_export_starts_inside_the_panic_boundary() {
             let body = &rest[rest.find('{').expect("fn body") + 1..];
             let first = body.trim_start();
             assert!(
-                ["boundary(", "boundary::status(", "boundary::status_fast("]
-                    .iter()
-                    .any(|b| first.starts_with(b)),
+                [
+                    "boundary(",
+                    "boundary::status(",
+                    "boundary::status_fast(",
+                    "boundary::status_or_refused(",
+                ]
+                .iter()
+                .any(|b| first.starts_with(b)),
                 "{}: export {name} does not start with boundary(..) / boundary::status(..)",
                 path.display()
             );

@@ -15,9 +15,11 @@
  * get_current_transient, pause/unpause and is_active; the types below are
  * layout-identical to the ones in storectx.h (bench.c declares these
  * functions with those types). */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef int32_t floor_status; /* values as in storectx.h */
 enum {
@@ -30,6 +32,7 @@ enum {
   FLOOR_ERR_OUT_OF_ORDER = 7,
   FLOOR_ERR_STILL_BORROWED = 9,
   FLOOR_ERR_NOT_BORROWED = 10,
+  FLOOR_ERR_BUSY = 13,
   FLOOR_ERR_EXHAUSTED = 18,
 };
 typedef struct { uint64_t raw; } floor_guard; /* install guard, borrow, pause guard */
@@ -42,10 +45,21 @@ typedef struct {
   uint32_t borrows;
 } floor_entry;
 
-/* One TLS block: one address computation per call. */
+/* A store with a pthread mutex: the locked-store equivalent of an async
+ * store (see FN(locked_try_write) below). */
+typedef struct floor_locked_store {
+  pthread_mutex_t mu;
+  uint64_t id;
+  void *store;
+} floor_locked_store;
+
+/* One TLS block: one address computation per call. `locks[k]` is the
+ * mutex entry k holds (NULL for a plain entry), beside the entries so that
+ * the plain operations above see the same entry layout. */
 static __thread struct {
   size_t depth;
   floor_entry entries[FLOOR_CAPACITY];
+  floor_locked_store *locks[FLOOR_CAPACITY];
 } floor_stack;
 
 #define EXPORT __attribute__((visibility("default")))
@@ -136,3 +150,55 @@ EXPORT bool FN(is_active)(uint64_t id) {
 }
 
 EXPORT size_t FN(depth)(void) { return floor_stack.depth; }
+
+/* The entry's size: what a floor entry costs in memory (static TLS, no heap). */
+EXPORT size_t FN(entry_bytes)(void) { return sizeof(floor_entry); }
+
+/* The async path's equivalent with a pthread mutex, for the bench's
+ * try_write + install_async + uninstall: try_write is a trylock whose
+ * "guard" is the store itself; install_locked pushes an entry that holds
+ * the lock; uninstall_locked pops it and unlocks. No handle validation
+ * (a guard is a raw pointer), no registry, no reference count. */
+EXPORT floor_locked_store *FN(locked_store_new)(uint64_t id, void *store) {
+  floor_locked_store *s = malloc(sizeof *s);
+  if (!s) return NULL;
+  pthread_mutex_init(&s->mu, NULL);
+  s->id = id;
+  s->store = store;
+  return s;
+}
+
+EXPORT void FN(locked_store_free)(floor_locked_store *s) {
+  if (!s) return;
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+EXPORT floor_status FN(locked_try_write)(floor_locked_store *s, floor_locked_store **out) {
+  if (s == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
+  if (pthread_mutex_trylock(&s->mu) != 0) return FLOOR_ERR_BUSY;
+  *out = s;
+  return FLOOR_OK;
+}
+
+EXPORT floor_status FN(install_locked)(floor_locked_store *g, floor_guard *out) {
+  if (g == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
+  size_t d = floor_stack.depth;
+  if (d == FLOOR_CAPACITY) return FLOOR_ERR_EXHAUSTED;
+  floor_stack.entries[d] = (floor_entry){g->id, g->store, 0};
+  floor_stack.locks[d] = g;
+  floor_stack.depth = d + 1;
+  out->raw = d + 1;
+  return FLOOR_OK;
+}
+
+EXPORT floor_status FN(uninstall_locked)(floor_guard g) {
+  size_t d = floor_stack.depth;
+  if (d == 0 || g.raw != d) return FLOOR_ERR_OUT_OF_ORDER;
+  if (floor_stack.entries[d - 1].borrows != 0) return FLOOR_ERR_STILL_BORROWED;
+  floor_locked_store *lock = floor_stack.locks[d - 1];
+  floor_stack.locks[d - 1] = NULL;
+  floor_stack.depth = d - 1;
+  if (lock) pthread_mutex_unlock(&lock->mu);
+  return FLOOR_OK;
+}

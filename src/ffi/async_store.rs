@@ -187,7 +187,7 @@ pub unsafe extern "C" fn storectx_async_store_try_write(
 
 #[cold]
 fn null_store() -> Error {
-    Error::NullArgument("s is NULL".into())
+    Error::NullArgument(detail!("s is NULL"))
 }
 
 /// Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
@@ -313,7 +313,7 @@ pub unsafe extern "C" fn storectx_install_async(
                 let stack = &mut cx.stack;
                 WRITE_GUARDS.take_with(Some(cx.spot), write_guard_handle(g.as_ptr()), |slot| {
                     let Some(guard) = slot.take() else {
-                        return Err(Error::StaleHandle("write guard slot is empty".into()));
+                        return Err(Error::StaleHandle(detail!("write guard slot is empty")));
                     };
                     stack.install_async(guard).map_err(|(e, guard)| {
                         *slot = Some(guard);

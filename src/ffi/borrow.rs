@@ -92,14 +92,20 @@ unsafe extern "C" fn get_current_slow(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status("get_current", || {
-        let (store, out) = (required(store, "store")?, required(out, "out")?);
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
-        // SAFETY: writable (this function's contract).
-        unsafe { put_borrow(store, out, &b) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "get_current",
+        |s| {
+            (!store.is_null() && !out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id))
+        },
+        || {
+            let (store, out) = (required(store, "store")?, required(out, "out")?);
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put_borrow(store, out, &b) };
+            Ok(())
+        },
+    )
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -157,14 +163,18 @@ unsafe extern "C" fn get_current_transient_slow(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status("get_current_transient", || {
-        let store = required(store, "store")?;
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
-        // SAFETY: writable (this function's contract).
-        unsafe { put(store, address as *mut c_void) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "get_current_transient",
+        |s| (!store.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
+        || {
+            let store = required(store, "store")?;
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
+            // SAFETY: writable (this function's contract).
+            unsafe { put(store, address as *mut c_void) };
+            Ok(())
+        },
+    )
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0;
@@ -334,12 +344,16 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
     )
 }
 
-/// `storectx_borrow_release` when its fast path refused: explains why.
+/// `storectx_borrow_release` when its fast path refused: explains why (the
+/// fast path refuses only what the full path refuses, so with a stack the
+/// refusal is explained at once).
 #[cold]
 #[inline(never)]
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
-    boundary::status("borrow_release", || {
+    boundary::status_or_refused(
+        "borrow_release",
+        |s| Some(s.borrow_release_error(b.raw)),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) }
-    })
+        || unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) },
+    )
 }

@@ -91,13 +91,13 @@ pub(crate) fn boundary<R: PanicValue>(op: &'static str, body: impl FnOnce() -> R
 fn panicked<R: PanicValue>(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> R {
     let what = payload
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    record(
-        op,
-        &Error::Panic(format!("internal error caught, nothing changed: {what}")),
-    );
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic");
+    // The payload is not Copy: this message is written now.
+    thread::record_error_text(format_args!(
+        "{op}: internal error caught, nothing changed: {what}"
+    ));
     R::panic_value()
 }
 
@@ -107,6 +107,39 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     boundary(op, || match body() {
         Ok(()) => storectx_status::STORECTX_OK,
         Err(e) => fail(op, &e),
+    })
+}
+
+/// [`status`] for the slow half of an export whose common refusals can be
+/// told from the stack alone (a lookup by id that is not on top): when this
+/// thread has a context and `why` finds the call refused, the error is
+/// recorded and its status answered here, without running `body` (the
+/// export's full path) and without carrying the error through it. A
+/// refusal is routine for embedders (SPEC, "A refusal is cheap").
+#[inline(always)]
+pub(crate) fn status_or_refused(
+    op: &'static str,
+    why: impl FnOnce(&Stack) -> Option<Error>,
+    body: impl FnOnce() -> Result<()>,
+) -> storectx_status {
+    boundary(op, || {
+        // SAFETY: `why` only reads the stack and the error is recorded after
+        // it returned: nothing reaches the context again.
+        let refused = unsafe {
+            thread::with_existing_unreentered(|cx| {
+                let e = why(&cx.stack)?;
+                let status = storectx_status::from(&e);
+                cx.record_error(op, e);
+                Some(status)
+            })
+        };
+        match refused.flatten() {
+            Some(status) => status,
+            None => match body() {
+                Ok(()) => storectx_status::STORECTX_OK,
+                Err(e) => fail(op, &e),
+            },
+        }
     })
 }
 
@@ -133,27 +166,24 @@ pub(crate) fn status_fast(
     })
 }
 
-/// Records `e` as this thread's last error and answers its status.
+/// Records `e` as this thread's last error (kept unformatted: see
+/// `error::LastError`) and answers its status.
 #[cold]
 pub(crate) fn fail(op: &'static str, e: &Error) -> storectx_status {
-    record(op, e);
+    thread::record_error(op, *e);
     storectx_status::from(e)
-}
-
-fn record(op: &'static str, e: &Error) {
-    thread::record_error(&format!("{op}: {e}"));
 }
 
 /// A required pointer: `NULL_ARGUMENT` naming `what` when it is NULL.
 #[inline(always)]
-pub(crate) fn required<T>(p: *mut T, what: &str) -> Result<NonNull<T>> {
+pub(crate) fn required<T>(p: *mut T, what: &'static str) -> Result<NonNull<T>> {
     NonNull::new(p).ok_or_else(|| null_argument(what))
 }
 
 #[cold]
 #[inline(never)]
-fn null_argument(what: &str) -> Error {
-    Error::NullArgument(format!("{what} is NULL"))
+fn null_argument(what: &'static str) -> Error {
+    Error::NullArgument(detail!("{what} is NULL"))
 }
 
 /// Writes an out-parameter (after every check has passed).

@@ -7,6 +7,7 @@ use super::boundary::{
 };
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::stack::is_valid_id;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -95,15 +96,24 @@ unsafe extern "C" fn install_slow(
     store: *mut c_void,
     out: *mut storectx_install_guard,
 ) -> storectx_status {
-    boundary::status("install", || {
-        let out = required(out, "out")?;
-        let store = required(store, "store")?;
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        let raw = unsafe { stack_unreentered(|s| s.install(id, store.as_ptr() as usize)) }?;
-        // SAFETY: `out` is writable (this function's contract).
-        unsafe { put(out, storectx_install_guard { raw }) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "install",
+        // A paused store or a reserved id (install's other refusals, and
+        // making room, are the full path's).
+        |s| {
+            (!out.is_null() && !store.is_null() && (s.is_paused(id) || !is_valid_id(id)))
+                .then(|| s.not_on_top_error(id))
+        },
+        || {
+            let out = required(out, "out")?;
+            let store = required(store, "store")?;
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            let raw = unsafe { stack_unreentered(|s| s.install(id, store.as_ptr() as usize)) }?;
+            // SAFETY: `out` is writable (this function's contract).
+            unsafe { put(out, storectx_install_guard { raw }) };
+            Ok(())
+        },
+    )
 }
 
 /// Pops the guard's entry. Uninstalling an async entry releases its write
@@ -139,10 +149,12 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::status("uninstall", || {
+    boundary::status_or_refused(
+        "uninstall",
+        |s| s.uninstall_refusal(guard.raw),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) }
-    })
+        || unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) },
+    )
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

@@ -71,14 +71,18 @@ unsafe extern "C" fn pause_slow(
     id: storectx_store_id,
     out: *mut storectx_pause_guard,
 ) -> storectx_status {
-    boundary::status("pause", || {
-        let out = required(out, "out")?;
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
-        // SAFETY: `out` is writable (this function's contract).
-        unsafe { put(out, storectx_pause_guard { raw }) };
-        Ok(())
-    })
+    boundary::status_or_refused(
+        "pause",
+        |s| (!out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
+        || {
+            let out = required(out, "out")?;
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
+            // SAFETY: `out` is writable (this function's contract).
+            unsafe { put(out, storectx_pause_guard { raw }) };
+            Ok(())
+        },
+    )
 }
 
 /// Ends a pause and restores the borrow it took. O(1).

@@ -37,7 +37,7 @@ fn key() -> Result<libc::pthread_key_t> {
     // platform/mod.rs, "Unload").
     let made = unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) };
     if made != 0 {
-        return Err(Error::Exhausted(format!(
+        return Err(Error::Exhausted(detail!(
             "pthread_key_create failed (error {made}): the process has no thread-specific \
              data key left for libstorectx"
         )));
@@ -59,9 +59,9 @@ pub(crate) fn arm_thread_exit(value: *mut libc::c_void) -> Result<()> {
     // SAFETY: `key` is a live key of this process; the value is only
     // handed back to the destructor.
     if unsafe { libc::pthread_setspecific(key, value) } != 0 {
-        return Err(Error::Exhausted(
-            "pthread_setspecific failed: out of memory for thread-specific data".into(),
-        ));
+        return Err(Error::Exhausted(detail!(
+            "pthread_setspecific failed: out of memory for thread-specific data"
+        )));
     }
     Ok(())
 }

@@ -74,10 +74,9 @@ fn index() -> Result<u32> {
     // (the module is pinned just above).
     let index = unsafe { FlsAlloc(Some(on_thread_exit)) };
     if index == FLS_OUT_OF_INDEXES {
-        return Err(Error::Exhausted(
+        return Err(Error::Exhausted(detail!(
             "FlsAlloc failed: the process has no fiber-local storage index left for libstorectx"
-                .into(),
-        ));
+        )));
     }
     match INDEX.compare_exchange(0, index as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(index),
@@ -104,7 +103,7 @@ fn stay_loaded() -> Result<()> {
     if pinned == 0 {
         // SAFETY: no arguments; reads this thread's last error.
         let code = unsafe { GetLastError() };
-        return Err(Error::Exhausted(format!(
+        return Err(Error::Exhausted(detail!(
             "GetModuleHandleExW(PIN) failed (error {code}): libstorectx cannot keep its \
              module loaded for its thread-exit callback"
         )));
@@ -119,9 +118,9 @@ pub(crate) fn arm_thread_exit(value: *mut c_void) -> Result<()> {
     // SAFETY: `index` is a live FLS index of this process; the value is only
     // handed back to the callback.
     if unsafe { FlsSetValue(index, value) } == 0 {
-        return Err(Error::Exhausted(
-            "FlsSetValue failed: out of memory for fiber-local storage".into(),
-        ));
+        return Err(Error::Exhausted(detail!(
+            "FlsSetValue failed: out of memory for fiber-local storage"
+        )));
     }
     Ok(())
 }

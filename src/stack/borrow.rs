@@ -79,12 +79,12 @@ impl Stack {
     pub(crate) fn get_current_unborrowed(&mut self) -> Result<Borrowed> {
         let depth = self.depth();
         let Some(entry) = self.entries.top_mut() else {
-            return Err(Error::NoContext(
-                "this thread's context stack is empty".into(),
-            ));
+            return Err(Error::NoContext(detail!(
+                "this thread's context stack is empty"
+            )));
         };
         if entry.borrows > 0 {
-            return Err(Error::Borrowed(format!(
+            return Err(Error::Borrowed(detail!(
                 "top store {} at depth {} has {} borrow(s); expected none",
                 entry.id(),
                 depth,
@@ -115,10 +115,10 @@ impl Stack {
     pub(crate) fn borrow_clone(&mut self, raw: u64) -> Result<u64> {
         self.check_names_top(raw, Tag::Borrow, "borrow")?;
         let Some(entry) = self.entries.top_mut() else {
-            return Err(Error::Panic("no top entry after finding it".into()));
+            return Err(Error::Panic(detail!("no top entry after finding it")));
         };
         if entry.is_async() {
-            return Err(Error::NotSync(format!(
+            return Err(Error::NotSync(detail!(
                 "store {} is an async entry; its borrows cannot be cloned",
                 entry.id()
             )));
@@ -158,7 +158,7 @@ impl Stack {
 
     #[cold]
     #[inline(never)]
-    fn borrow_release_error(&self, raw: u64) -> Error {
+    pub(crate) fn borrow_release_error(&self, raw: u64) -> Error {
         match self.check_names_top(raw, Tag::Borrow, "borrow") {
             Ok(()) => not_borrowed(self.active_store()),
             Err(e) => e,
@@ -178,7 +178,7 @@ pub(super) fn add_borrow(count: &mut u32, id: u64) -> Result<()> {
 #[cold]
 #[inline(never)]
 pub(super) fn too_many_borrows(id: u64) -> Error {
-    Error::InvalidArgument(format!(
+    Error::InvalidArgument(detail!(
         "store {id} already has {} borrows, the most an entry can have",
         crate::testing::borrow_limit()
     ))
@@ -186,7 +186,7 @@ pub(super) fn too_many_borrows(id: u64) -> Error {
 
 #[cold]
 fn not_borrowed(id: u64) -> Error {
-    Error::NotBorrowed(format!(
+    Error::NotBorrowed(detail!(
         "store {id} has a borrow count of 0; expected a live borrow"
     ))
 }

@@ -16,8 +16,14 @@ use crate::async_store::{AsyncStore, WriteGuard};
 use std::sync::Arc;
 
 /// One installed store on a thread's stack. Only `borrows` can be changed
-/// from outside this file; the rest is fixed when the entry is made.
+/// from outside this file; the rest is fixed when the entry is made (or
+/// kept by [`Entries`]).
+///
+/// `repr(C)`: `borrows` and `records` are one aligned 8-byte word, which
+/// is 0 exactly when uninstall's fast path may pop the entry (no borrow, no
+/// pause record to drop, no lock to release): one test instead of three.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Entry {
     /// Process-unique; named by this entry's install guard and borrows.
     number: u64,
@@ -25,14 +31,28 @@ pub(crate) struct Entry {
     address: usize,
     /// Borrows of this entry (the rules live in borrow.rs and pause.rs).
     pub(super) borrows: u32,
-    /// Where this entry's pause records begin in [`Entries::pauses`]
-    /// (relative to the first record when detached).
-    pause_base: usize,
+    /// How many pause records are this entry's (the last ones of
+    /// [`Entries::pauses`] below those of the entries above it), and
+    /// [`ASYNC`].
+    records: u32,
     /// `Some` for an async entry: the entry holds the store's lock.
     guard: Option<WriteGuard>,
     /// The slot of `id` in the store set if this entry put it there.
     slot: u32,
 }
+
+/// [`Entry::records`]' bit of an async entry.
+const ASYNC: u32 = 1 << 31;
+/// The most pause records a stack holds, so that an entry's count never
+/// reaches [`ASYNC`].
+const MAX_PAUSES: usize = (1 << 31) - 1;
+/// The entry vector's first capacity.
+const MIN_ENTRIES: usize = 16;
+
+// `borrows` and `records` share one 8-byte-aligned word (`Entry::is_clear`).
+const _: () = assert!(std::mem::offset_of!(Entry, borrows) % 8 == 0);
+const _: () =
+    assert!(std::mem::offset_of!(Entry, records) == std::mem::offset_of!(Entry, borrows) + 4);
 
 /// An entry's own fields, for a segment that keeps them flattened.
 pub(super) struct EntryParts {
@@ -44,6 +64,29 @@ pub(super) struct EntryParts {
 }
 
 impl Entry {
+    /// No borrow, no pause record, sync: what uninstall's fast path needs.
+    #[inline(always)]
+    pub(super) fn is_clear(&self) -> bool {
+        // SAFETY: `borrows` and `records` are adjacent `u32`s starting at an
+        // 8-aligned offset of this `repr(C)` struct (asserted above), so the
+        // 8 bytes there are initialised and aligned; the pointer is derived
+        // from `self`, whose provenance covers them.
+        unsafe {
+            std::ptr::from_ref(self)
+                .cast::<u8>()
+                .add(std::mem::offset_of!(Entry, borrows))
+                .cast::<u64>()
+                .read()
+                == 0
+        }
+    }
+
+    /// How many pause records are this entry's.
+    #[inline(always)]
+    pub(super) fn pause_count(&self) -> usize {
+        (self.records & !ASYNC) as usize
+    }
+
     /// The fields of a detached entry (see [`Entries::split_off`]).
     pub(super) fn into_parts(self) -> EntryParts {
         EntryParts {
@@ -98,23 +141,20 @@ pub(super) struct PauseRecord {
     pub(super) decremented: bool,
 }
 
-/// Entries and their pause records detached from a stack, bottom first,
-/// pause bases relative to the first record. Kept, with its capacity, by a
+/// Entries and their pause records detached from a stack, bottom first
+/// (each entry's record count is kept in it). Kept, with its capacity, by a
 /// segment that is reused.
 #[derive(Debug, Default)]
 pub(super) struct Detached {
     entries: Vec<Entry>,
     pauses: Vec<PauseRecord>,
+    /// How many of `pauses` are the bottom entry's (kept apart from them).
+    bottom_pauses: usize,
 }
 
 impl Detached {
     pub(super) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// The first of the entries' store ids that `f` accepts.
-    pub(super) fn find_id(&self, f: impl Fn(u64) -> bool) -> Option<u64> {
-        self.entries.iter().map(Entry::id).find(|&id| f(id))
     }
 
     #[cfg(test)]
@@ -126,6 +166,7 @@ impl Detached {
     pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.pauses.clear();
+        self.bottom_pauses = 0;
     }
 }
 
@@ -133,8 +174,8 @@ impl Detached {
 #[derive(Debug)]
 pub(super) struct Entries {
     vec: Vec<Entry>,
-    /// Pause records of all entries, in stack order: entry `k` owns
-    /// `pauses[vec[k].pause_base .. vec[k + 1].pause_base]`.
+    /// Pause records of all entries, in stack order: each entry owns the
+    /// `pause_count()` records after those of the entries below it.
     pauses: Vec<PauseRecord>,
     /// Every store id with an entry here.
     present: StoreSet,
@@ -236,28 +277,56 @@ impl Entries {
         self.present.contains(id)
     }
 
-    /// Room for one more entry without allocating (vector and store set).
+    /// Room for one more entry without allocating. (The store set is sized
+    /// from the vector's capacity, so it has room whenever the vector has.)
     #[inline(always)]
     pub(super) fn has_room(&self) -> bool {
-        self.vec.len() < self.vec.capacity() && !self.present.needs_grow()
+        self.vec.len() < self.vec.capacity()
     }
 
     /// Makes [`Entries::has_room`] true.
     #[cold]
     #[inline(never)]
     pub(super) fn make_room(&mut self) {
-        if self.vec.len() == self.vec.capacity() {
-            self.vec.reserve(16);
-            self.sync_top(); // the entries may have moved
+        self.reserve(1);
+    }
+
+    /// Room for `more` entries past the length: the vector grows by steps
+    /// of a quarter of the power of two below its capacity (x1.14 to x1.25:
+    /// geometric, so pushes stay O(1) amortised, and at most a fifth of it
+    /// is spare just after a growth), then the store set is sized for the
+    /// new capacity. Heap bytes per entry stay below 96 at every depth
+    /// (BENCHMARKS.md, "Memory"; test `heap_bytes_per_entry_...`).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reserve(&mut self, more: usize) {
+        let need = self.vec.len() + more;
+        if need <= self.vec.capacity() {
+            return;
         }
-        if self.present.needs_grow() {
+        let mut cap = self.vec.capacity().max(MIN_ENTRIES);
+        while cap < need {
+            let step = (1usize << (usize::BITS - 1 - cap.leading_zeros())) / 4;
+            cap = (cap / step + 1) * step;
+        }
+        self.vec.reserve_exact(cap - self.vec.len());
+        self.sync_top(); // the entries may have moved
+        if self.present.capacity() < self.vec.capacity() {
             self.regrow_present();
         }
     }
 
-    /// Room for one more pause record.
-    pub(super) fn reserve_pause(&mut self) {
-        self.pauses.reserve(1);
+    /// Room for one more pause record; `false` (nothing changed) when the
+    /// stack holds [`MAX_PAUSES`] already.
+    pub(super) fn reserve_pause(&mut self) -> bool {
+        let len = self.pauses.len();
+        if len == self.pauses.capacity() {
+            if len >= MAX_PAUSES {
+                return false;
+            }
+            self.pauses.reserve_exact(len.clamp(4, MAX_PAUSES - len));
+        }
+        true
     }
 
     /// Pushes an entry for store `id`, numbered by `number` (called once
@@ -299,7 +368,7 @@ impl Entries {
                 id,
                 address,
                 borrows: 0,
-                pause_base: self.pauses.len(),
+                records: if guard.is_some() { ASYNC } else { 0 },
                 guard,
                 slot,
             });
@@ -310,23 +379,21 @@ impl Entries {
         Ok(number)
     }
 
-    /// Pops the top entry with its pause records (none if empty). Dropping
-    /// an async entry releases its lock, last, once all is consistent.
+    /// Pops the top entry, which must be clear ([`Entry::is_clear`]: sync,
+    /// no borrow, no pause record): popping it is forgetting it. Calls
+    /// nothing, so uninstall's fast path keeps no frame.
     #[inline(always)]
-    pub(super) fn pop(&mut self) {
+    pub(super) fn pop_clear(&mut self) {
         let Some(top) = self.top() else {
             return;
         };
-        if top.is_async() {
-            return self.pop_async();
-        }
-        let (pause_base, slot) = (top.pause_base, top.slot);
-        self.pauses.truncate(pause_base);
-        self.present.clear_slot(slot);
-        // A sync entry owns nothing: popping it is forgetting it.
+        debug_assert!(top.is_clear());
+        let slot = top.slot;
+        // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+        unsafe { self.present.clear_slot(slot) };
         let len = self.vec.len() - 1;
         // SAFETY: the vector is not empty (its top was read above) and the
-        // entry's only field with a destructor, `guard`, is `None`.
+        // entry's only field with a destructor, `guard`, is `None` (clear).
         unsafe { self.vec.set_len(len) };
         if len == 0 {
             self.top = std::ptr::null_mut();
@@ -341,19 +408,19 @@ impl Entries {
         }
     }
 
-    /// [`Entries::pop`] of an async entry, out of line so that the sync
-    /// path carries none of the unlock code.
+    /// Pops the top entry with its pause records (none if empty). Dropping
+    /// an async entry releases its lock, last, once all is consistent. Out
+    /// of line: the fast path pops clear entries only ([`Entries::pop_clear`]).
     #[cold]
     #[inline(never)]
-    fn pop_async(&mut self) {
-        let Some(&Entry {
-            pause_base, slot, ..
-        }) = self.top()
-        else {
+    pub(super) fn pop(&mut self) {
+        let Some(top) = self.top() else {
             return;
         };
-        self.pauses.truncate(pause_base);
-        self.present.clear_slot(slot);
+        let (records, slot) = (top.pause_count(), top.slot);
+        self.pauses.truncate(self.pauses.len() - records);
+        // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+        unsafe { self.present.clear_slot(slot) };
         let entry = self.vec.pop();
         self.sync_top();
         drop(entry); // the lock goes last, once the stack is consistent
@@ -363,7 +430,8 @@ impl Entries {
     /// every pause record.
     pub(super) fn clear(&mut self) {
         while let Some(entry) = self.vec.pop() {
-            self.present.clear_slot(entry.slot);
+            // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+            unsafe { self.present.clear_slot(entry.slot) };
         }
         self.pauses.clear();
         self.sync_top();
@@ -387,6 +455,8 @@ impl Entries {
         let Some(record) = make(top) else {
             return false;
         };
+        // Below MAX_PAUSES records (the vector never holds more): never ASYNC.
+        top.records += 1;
         let len = pauses.len();
         // SAFETY: len < capacity (checked above), so the slot at `len` is
         // allocated and unused; it is written before `set_len` counts it.
@@ -409,24 +479,37 @@ impl Entries {
         let (Some(top), pauses) = self.top_and_pauses() else {
             return false;
         };
-        let Some(&last) = pauses.last() else {
-            return false;
-        };
-        let len = pauses.len();
-        if len <= top.pause_base || !accept(top, last) {
+        if top.pause_count() == 0 {
             return false;
         }
+        let len = pauses.len();
+        // SAFETY: the top entry owns `pause_count() > 0` records, the last
+        // ones of the vector: `len - 1` is in bounds.
+        let last = unsafe { *pauses.get_unchecked(len - 1) };
+        if !accept(top, last) {
+            return false;
+        }
+        top.records -= 1;
         // SAFETY: `len - 1` is below the length (the vector has a last
         // record), and a record is `Copy`: shortening is forgetting it.
         unsafe { pauses.set_len(len - 1) };
         true
     }
 
-    /// The index of the entry that owns pause record `at`.
+    /// The index of the entry that owns pause record `at` (error paths:
+    /// O(depth)).
     pub(super) fn pause_owner(&self, at: usize) -> Option<usize> {
-        (at < self.pauses.len())
-            .then(|| self.vec.iter().rposition(|e| e.pause_base <= at))
-            .flatten()
+        let mut start = self.pauses.len();
+        if at >= start {
+            return None;
+        }
+        for (index, e) in self.vec.iter().enumerate().rev() {
+            start -= e.pause_count();
+            if start <= at {
+                return Some(index);
+            }
+        }
+        None
     }
 
     /// Moves the entries above the first `base` out: the bottom one's
@@ -440,103 +523,148 @@ impl Entries {
         base: usize,
         rest: impl FnOnce() -> &'r mut Detached,
     ) -> Option<(EntryParts, bool)> {
-        let pause_start = self.vec.get(base)?.pause_base;
-        if self.vec.len() == base + 1 && self.pauses.len() == pause_start {
+        let bottom = self.vec.get(base)?;
+        if self.vec.len() == base + 1 && bottom.pause_count() == 0 {
             // The common case: one entry without pauses.
             let bottom = self.vec.pop()?;
-            self.present.clear_slot(bottom.slot);
+            // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+            unsafe { self.present.clear_slot(bottom.slot) };
             self.sync_top();
             return Some((bottom.into_parts(), false));
         }
-        let bottom = self.split_off_spilled(base, pause_start, rest())?;
+        let bottom = self.split_off_spilled(base, rest())?;
         Some((bottom.into_parts(), true))
     }
 
     /// [`Entries::split_off`] of several entries or of pause records.
     #[inline]
-    fn split_off_spilled(
-        &mut self,
-        base: usize,
-        pause_start: usize,
-        rest: &mut Detached,
-    ) -> Option<Entry> {
+    fn split_off_spilled(&mut self, base: usize, rest: &mut Detached) -> Option<Entry> {
         // Entries that put their store in the set clear their slot, newest
-        // first; a nested entry of the store below owns none.
+        // first (a nested entry of the store below clears the scratch slot),
+        // and their records are counted.
+        let mut records = 0;
         for entry in self.vec[base..].iter().rev() {
-            self.present.clear_slot(entry.slot);
+            records += entry.pause_count();
+            // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+            unsafe { self.present.clear_slot(entry.slot) };
         }
-        for entry in self.vec.drain(base + 1..) {
-            rest.entries.push(Entry {
-                pause_base: entry.pause_base - pause_start,
-                slot: NO_SLOT,
-                ..entry
-            });
+        let pause_start = self.pauses.len() - records;
+        // Moved as they are, in bulk: one copy of their bytes (their slots
+        // are set again on resume).
+        let moved = self.vec.len() - (base + 1);
+        rest.entries.reserve(moved);
+        let at = rest.entries.len();
+        // SAFETY: `base + 1 + moved` is the length, so the source range is
+        // `moved` live entries; the destination has room for them (reserved
+        // just above) past its length; the two vectors are distinct
+        // allocations. Ownership moves with the bytes: the source's length
+        // drops to `base + 1` before anything can drop them there, and the
+        // destination counts them only once they are written.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.vec.as_ptr().add(base + 1),
+                rest.entries.as_mut_ptr().add(at),
+                moved,
+            );
+            self.vec.set_len(base + 1);
+            rest.entries.set_len(at + moved);
         }
         rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
         self.pauses.truncate(pause_start);
         let bottom = self.vec.pop();
+        rest.bottom_pauses = bottom.as_ref().map_or(0, Entry::pause_count);
         self.sync_top();
         bottom
     }
 
     /// Pushes detached entries back on top: `bottom` (store `bottom_id`),
-    /// then those of `rest`
-    /// (which is left empty, its capacity kept), with their pause records.
-    /// The caller checked that none of their stores is here.
+    /// then those of `rest` (which is left empty, its capacity kept), with
+    /// their pause records. Each store goes into the set with one probe
+    /// that also finds one the stack has already: then the stores put in
+    /// come out again, newest first, and `Err` answers that store, nothing
+    /// changed. A nested entry (the store of the entry below it) puts none.
     #[inline(always)]
     pub(super) fn append(
         &mut self,
         bottom_id: u64,
         bottom: impl FnOnce() -> EntryParts,
-        rest: Option<&mut Detached>,
-    ) {
-        let pause_start = self.pauses.len();
-        if self.present.needs_grow() {
-            self.regrow_present();
+        mut rest: Option<&mut Detached>,
+    ) -> Result<(), u64> {
+        self.reserve(1 + rest.as_deref().map_or(0, Detached::len));
+        let Some(slot) = self.present.insert_slot(bottom_id) else {
+            return Err(bottom_id);
+        };
+        if let Some(rest) = rest.as_deref_mut() {
+            if let Err(id) = self.insert_stores(bottom_id, &mut rest.entries) {
+                // SAFETY: answered by the set just above.
+                unsafe { self.present.clear_slot(slot) };
+                return Err(id);
+            }
         }
-        let slot = self.present.insert_slot(bottom_id).unwrap_or(NO_SLOT);
         let bottom = bottom();
+        let records = rest.as_deref().map_or(0, |r| r.bottom_pauses);
         self.vec.push(Entry {
             number: bottom.number,
             id: bottom.id,
             address: bottom.address,
             borrows: bottom.borrows,
-            pause_base: pause_start,
+            // At most MAX_PAUSES: below ASYNC.
+            records: records as u32 | if bottom.guard.is_some() { ASYNC } else { 0 },
             guard: bottom.guard,
             slot,
         });
         if let Some(rest) = rest {
-            for mut entry in rest.entries.drain(..) {
-                entry.pause_base += pause_start;
-                self.push_detached(entry);
-            }
+            // Moved in bulk, their counts as they are.
+            self.vec.append(&mut rest.entries);
             self.pauses.append(&mut rest.pauses);
+            rest.bottom_pauses = 0;
         }
         self.sync_top();
+        Ok(())
     }
 
-    /// Pushes a detached entry whose pause base is already this stack's,
-    /// putting its store in the set; the caller sets the top afterwards.
-    #[inline(always)]
-    fn push_detached(&mut self, mut entry: Entry) {
-        if self.present.needs_grow() {
-            self.regrow_present();
+    /// Puts the stores of `entries` (above an entry of store `below`) in
+    /// the set and their slots in the entries; on a store the set has
+    /// already, takes out again those it put in and answers that store.
+    fn insert_stores(&mut self, mut below: u64, entries: &mut [Entry]) -> Result<(), u64> {
+        for k in 0..entries.len() {
+            let id = entries[k].id;
+            entries[k].slot = if id == below {
+                NO_SLOT
+            } else {
+                match self.present.insert_slot(id) {
+                    Some(slot) => slot,
+                    None => {
+                        for entry in entries[..k].iter().rev() {
+                            // SAFETY: answered by the set just above.
+                            unsafe { self.present.clear_slot(entry.slot) };
+                        }
+                        return Err(id);
+                    }
+                }
+            };
+            below = id;
         }
-        entry.slot = self.present.insert_slot(entry.id).unwrap_or(NO_SLOT);
-        self.vec.push(entry);
+        Ok(())
     }
 
-    /// Rebuilds the store set, bigger, re-inserting the ids in stack order
-    /// (which keeps removal by slot valid).
+    /// Sizes the store set for the vector's capacity and re-inserts the ids
+    /// in stack order (which keeps removal by slot valid).
     #[cold]
     #[inline(never)]
     fn regrow_present(&mut self) {
-        self.present.reset_for(self.vec.len() + 1);
+        self.present.reserve_for(self.vec.capacity());
         for e in self.vec.iter_mut() {
             if e.slot != NO_SLOT {
                 e.slot = self.present.insert_slot(e.id).unwrap_or(NO_SLOT);
             }
         }
+    }
+
+    /// The entry vector's capacity and the store set's bytes (tests).
+    #[cfg(test)]
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.vec.capacity() * std::mem::size_of::<Entry>() + self.present.heap_bytes()
     }
 
     /// The store set, for tests.
@@ -560,11 +688,13 @@ impl Entries {
         ids.dedup();
         assert_eq!(self.present.len(), ids.len(), "one set member per store");
         assert!(ids.iter().all(|&id| self.present.contains(id)));
+        let records: usize = self.vec.iter().map(Entry::pause_count).sum();
+        assert_eq!(records, self.pauses.len(), "every record has its entry");
         assert!(self
             .vec
-            .windows(2)
-            .all(|w| w[0].pause_base <= w[1].pause_base));
-        assert!(last.is_none_or(|e| e.pause_base <= self.pauses.len()));
+            .iter()
+            .all(|e| (e.records & ASYNC != 0) == e.guard.is_some()));
+        assert!(self.present.capacity() >= self.vec.capacity() || self.vec.capacity() == 0);
     }
 }
 

@@ -86,13 +86,19 @@ impl NumberSource {
         })
     }
 
-    /// The next number, once [`Self::has_next`] said there is one (then
-    /// the same as [`Self::try_next_number`], without testing again).
+    /// The next number, without taking it (once [`Self::has_next`] said
+    /// there is one).
     #[inline(always)]
-    pub fn next_number_after_check(&mut self) -> u64 {
+    pub fn peek_after_check(&self) -> u64 {
         debug_assert!(self.has_next());
-        self.next += STRIDE;
-        self.next - STRIDE
+        self.next
+    }
+
+    /// Takes the number [`Self::peek_after_check`] answered.
+    #[inline(always)]
+    pub fn take_peeked(&mut self, number: u64) {
+        debug_assert_eq!(number, self.next);
+        self.next = number + STRIDE;
     }
 
     /// Whether [`Self::try_next_number`] would succeed.
@@ -124,7 +130,7 @@ impl NumberSource {
                 start.checked_add(BLOCK).filter(|end| *end <= limit)
             })
             .map_err(|start| {
-                Error::Exhausted(format!(
+                Error::Exhausted(detail!(
                     "entry and pause numbers are used up ({start} handed out); \
                      numbers are never reused"
                 ))

@@ -13,9 +13,18 @@ impl Stack {
     /// away if there is one, and remembers whether it did.
     #[inline]
     pub(crate) fn pause(&mut self, id: u64) -> Result<u64> {
+        if !self.is_active(id) {
+            // Refused before anything grows: a refusal allocates nothing.
+            return Err(self.not_on_top_error(id));
+        }
         // What try_pause leaves to this, the full path: room for the record
-        // and a number.
-        self.entries.reserve_pause();
+        // (never past the most a stack holds) and a number.
+        if !self.entries.reserve_pause() {
+            return Err(Error::InvalidArgument(detail!(
+                "this thread's stack holds {} pauses, the most it can; unpause some first",
+                self.entries.pauses().len()
+            )));
+        }
         self.numbers.ensure()?;
         match self.try_pause(id) {
             Some(raw) => Ok(raw),
@@ -81,11 +90,11 @@ impl Stack {
     #[cold]
     fn unpause_error(&self, number: Option<u64>) -> Error {
         let Some(number) = number else {
-            return Error::StaleHandle("pause guard is zeroed, forged or of another kind".into());
+            return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
         };
         let pauses = self.entries.pauses();
         let Some(at) = pauses.iter().rposition(|p| p.number == number) else {
-            return Error::StaleHandle(format!(
+            return Error::StaleHandle(detail!(
                 "pause guard names no outstanding pause on this thread's stack (depth {}): \
                  already unpaused, its entry is gone or suspended, or from another thread",
                 self.depth()
@@ -103,13 +112,13 @@ impl Stack {
         }
         if owner + 1 == self.depth() {
             let inner = pauses.len() - 1 - at;
-            Error::OutOfOrder(format!(
+            Error::OutOfOrder(detail!(
                 "pause guard of store {} is not its innermost pause; unpause the {inner} later \
                  pause(s) first",
                 entry.id()
             ))
         } else {
-            Error::OutOfOrder(format!(
+            Error::OutOfOrder(detail!(
                 "pause guard for store {} is at depth {}, top is store {} at depth {}",
                 entry.id(),
                 owner + 1,

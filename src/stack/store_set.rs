@@ -1,25 +1,35 @@
 //! The set of store ids present on one thread's stack, so that "is this store
 //! paused deeper down?" costs O(1) whatever the depth.
 //!
-//! Open addressing with linear probing, kept at most a quarter full. Ids
-//! leave the set in the reverse order they entered it (entries leave the
-//! stack from the top), so removal just clears the slot an id was put in:
-//! no id still present has a probe run crossing a slot filled after it.
+//! Open addressing with linear probing. The owner sizes it from its entry
+//! capacity ([`StoreSet::reserve_for`]: at most 5/8 full once every entry
+//! it can hold has a store of its own; usually much less, since most
+//! entries' stores are not all distinct and most stacks are not full), so an insert never needs a room test
+//! of its own and the set keeps no count. Ids leave the set in the reverse
+//! order they entered it (entries leave the stack from the top), so removal
+//! just clears the slot an id was put in: no id still present has a probe
+//! run crossing a slot filled after it.
+//!
+//! Slot 0 is a scratch slot, never probed: an entry that put no id in the
+//! set (a nested entry of the store below it) holds [`NO_SLOT`] = 0, and
+//! clearing it writes 0 there, so that removal needs no test.
 
 /// A set of nonzero `u64` store ids with LIFO removal by slot.
 #[derive(Debug)]
 pub(crate) struct StoreSet {
-    /// 0 marks an empty slot; length is 0 or a power of two.
+    /// `slots[0]` is the scratch slot; `slots[1..]` the table, 0 marking an
+    /// empty slot, its length 0 or a power of two (`mask + 1`).
     slots: Vec<u64>,
-    len: usize,
-    /// 64 - log2(slots.len()): how far `home` shifts the hash.
+    /// Table length - 1 (0 for no table).
+    mask: usize,
+    /// 64 - log2(table length): how far `home` shifts the hash.
     shift: u32,
 }
 
 const MIN_SLOTS: usize = 16;
 /// The slot of an entry that put no id in the set (a nested entry of the
-/// same store as the entry below it).
-pub(crate) const NO_SLOT: u32 = u32::MAX;
+/// same store as the entry below it): the scratch slot.
+pub(crate) const NO_SLOT: u32 = 0;
 
 impl Default for StoreSet {
     fn default() -> Self {
@@ -28,40 +38,60 @@ impl Default for StoreSet {
 }
 
 impl StoreSet {
-    /// An empty set; allocates on first insert.
+    /// An empty set with no table; allocates in [`StoreSet::reserve_for`].
     pub(crate) const fn new() -> Self {
         StoreSet {
             slots: Vec::new(),
-            len: 0,
+            mask: 0,
             shift: 64,
         }
     }
 
-    /// Number of ids in the set.
+    /// The table's first slot's index in `slots`: home `h` is `slots[1 + h]`.
+    #[inline(always)]
+    fn home(&self, id: u64) -> usize {
+        // Fibonacci hashing: the high bits of the product are well mixed.
+        // (`shift` is 64 only without a table, which callers rule out.)
+        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (self.shift & 63)) as usize
+    }
+
+    /// The id in table slot `i` (`i <= mask`).
+    #[inline(always)]
+    fn at(&self, i: usize) -> u64 {
+        debug_assert!(i <= self.mask && self.slots.len() == self.mask + 2);
+        // SAFETY: `i <= mask` (a home is below the table length, and every
+        // probe step is masked), and `slots` holds `mask + 2` slots while a
+        // table exists (`reserve_for`), so `1 + i` is in bounds.
+        unsafe { *self.slots.get_unchecked(1 + i) }
+    }
+
+    /// The number of ids the table holds at most 5/8 full: what the owner
+    /// compares with its entry capacity.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        if self.slots.is_empty() {
+            0
+        } else {
+            (self.mask + 1) / 8 * 5
+        }
+    }
+
+    /// Number of ids in the set (O(table): tests and checks).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.slots.iter().skip(1).filter(|&&s| s != 0).count()
+    }
+
+    /// Bytes of its table (tests).
+    #[cfg(test)]
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<u64>()
     }
 
     /// True when the set holds no id.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    #[inline]
-    fn home(&self, id: u64) -> usize {
-        // Fibonacci hashing: the high bits of the product are well mixed.
-        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
-
-    /// The id in slot `i`. Slots are reached with `get`, never `[]`: the
-    /// probes stay below the length by construction, and a lookup that
-    /// cannot panic keeps the hot exports free of unwinding code (and of
-    /// the stack frame that code needs).
-    #[inline(always)]
-    fn at(&self, i: usize) -> u64 {
-        self.slots.get(i).copied().unwrap_or(0)
+        self.len() == 0
     }
 
     /// Whether `id` is in the set.
@@ -70,66 +100,65 @@ impl StoreSet {
         if self.slots.is_empty() {
             return false;
         }
-        let mask = self.slots.len() - 1;
         let mut i = self.home(id);
         loop {
             match self.at(i) {
                 0 => return false,
                 s if s == id => return true,
-                _ => i = (i + 1) & mask,
+                _ => i = (i + 1) & self.mask,
             }
         }
     }
 
-    /// Whether one more insert needs a bigger table (see [`StoreSet::reset_for`]).
-    #[inline]
-    pub(crate) fn needs_grow(&self) -> bool {
-        (self.len + 1) * 4 > self.slots.len()
-    }
-
-    /// Adds `id` and answers its slot, or `None` if it was present.
-    /// The caller checked [`StoreSet::needs_grow`] first.
-    #[inline]
+    /// Adds `id` and answers its slot, or `None` if it was present. The
+    /// owner keeps the set sized for its entries ([`StoreSet::reserve_for`]),
+    /// so there is always an empty slot to end the probe.
+    #[inline(always)]
     pub(crate) fn insert_slot(&mut self, id: u64) -> Option<u32> {
-        debug_assert!(id != 0 && !self.needs_grow());
-        let mask = self.slots.len().wrapping_sub(1);
+        debug_assert!(id != 0 && !self.slots.is_empty());
         let mut i = self.home(id);
         loop {
-            match self.slots.get_mut(i) {
-                Some(s) if *s == 0 => {
-                    *s = id;
-                    self.len += 1;
-                    // At most 2^31 slots (reset_for): never NO_SLOT.
-                    return Some(i as u32);
-                }
-                Some(s) if *s == id => return None,
-                Some(_) => i = (i + 1) & mask,
-                None => return None, // unreachable: i < len by construction
+            match self.at(i) {
+                0 => break,
+                s if s == id => return None,
+                _ => i = (i + 1) & self.mask,
             }
         }
+        // SAFETY: as in `at`: `1 + i` is a slot of the table.
+        unsafe { *self.slots.get_unchecked_mut(1 + i) = id };
+        // At most 2^31 slots (reserve_for): never wraps to NO_SLOT.
+        Some((1 + i) as u32)
     }
 
     /// Removes the id put at `slot`, which must be the most recently
-    /// inserted id still present; `NO_SLOT` removes nothing.
-    #[inline]
-    pub(crate) fn clear_slot(&mut self, slot: u32) {
-        if let Some(s) = self.slots.get_mut(slot as usize) {
-            *s = 0;
-            self.len -= 1;
-        }
+    /// inserted id still present, or [`NO_SLOT`] (writes the scratch slot).
+    ///
+    /// # Safety
+    /// `slot` is [`NO_SLOT`] or a slot `insert_slot` answered since the last
+    /// [`StoreSet::reserve_for`], and the set has a table (its owner has an
+    /// entry, whose slot this is).
+    #[inline(always)]
+    pub(crate) unsafe fn clear_slot(&mut self, slot: u32) {
+        debug_assert!((slot as usize) < self.slots.len());
+        // SAFETY: by this function's contract `slot` is below the length
+        // (the scratch slot 0 or `1 + i` for a table slot `i`).
+        unsafe { *self.slots.get_unchecked_mut(slot as usize) = 0 };
     }
 
-    /// Empties the set and sizes it for `n` ids; the caller re-inserts its
-    /// ids in stack order and records their new slots.
+    /// Empties the set and sizes it for `n` ids at most 5/8 full (with
+    /// linear probing, a miss then probes 4 slots on average, a hit 1.8);
+    /// the caller re-inserts its ids in stack order and records their new
+    /// slots. 5/8 rather than 1/2 keeps heap bytes per entry below 96 at
+    /// every depth (BENCHMARKS.md, "Memory").
     #[cold]
-    pub(crate) fn reset_for(&mut self, n: usize) {
-        let mut size = MIN_SLOTS.max(self.slots.len());
-        while n * 4 > size {
+    pub(crate) fn reserve_for(&mut self, n: usize) {
+        let mut size = MIN_SLOTS.max(self.mask + 1);
+        while size / 8 * 5 < n {
             size *= 2;
         }
-        assert!(size <= 1 << 31, "a store set never needs 2^31 slots");
-        self.slots = vec![0; size];
-        self.len = 0;
+        assert!(size < 1 << 31, "a store set never needs 2^31 slots");
+        self.slots = vec![0; size + 1];
+        self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
     }
 }
@@ -157,8 +186,8 @@ mod tests {
             // a small id range forces collisions and long probe runs
             let id = x % 700 + 1;
             if x & 0x300 != 0 && stack.len() < 600 {
-                if set.needs_grow() {
-                    set.reset_for(stack.len() + 1);
+                if set.capacity() < stack.len() + 1 {
+                    set.reserve_for(stack.len() + 1);
                     for (sid, slot) in stack.iter_mut() {
                         if *slot != NO_SLOT {
                             *slot = set.insert_slot(*sid).unwrap_or(NO_SLOT);
@@ -169,7 +198,9 @@ mod tests {
                 stack.push((id, slot));
                 *model.entry(id).or_default() += 1;
             } else if let Some((id, slot)) = stack.pop() {
-                set.clear_slot(slot);
+                // SAFETY: `slot` was answered by the set since its last
+                // reserve_for (which re-answers every live one) or NO_SLOT.
+                unsafe { set.clear_slot(slot) };
                 let n = model.get_mut(&id).expect("present");
                 *n -= 1;
                 if *n == 0 {
@@ -186,6 +217,18 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Sized for n ids, the table is at most 5/8 full with n ids.
+    #[test]
+    fn reserve_for_keeps_the_table_at_most_five_eighths_full() {
+        let mut set = StoreSet::new();
+        assert_eq!(set.capacity(), 0);
+        for n in [1, 10, 11, 1000, 1025, 1280, 65_537] {
+            set.reserve_for(n);
+            assert!(set.capacity() >= n && (set.mask + 1) * 5 >= 8 * n, "{n}");
+            assert!(set.capacity() < 2 * n.max(10), "{n}: not more than needed");
         }
     }
 

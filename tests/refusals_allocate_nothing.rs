@@ -1,0 +1,289 @@
+//! A refused call allocates nothing (SPEC, "A refusal is cheap"): what its
+//! message needs is kept by copy, and the text is written only when
+//! `storectx_last_error()` is read, into the thread's own buffer (no
+//! allocation there either). A counting global allocator counts this
+//! thread's allocations around each refused call of each kind, and the text
+//! read afterwards is the one the call describes.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ffi::{c_void, CStr};
+use std::ptr::{null_mut, without_provenance_mut};
+use storectx::ffi::async_store::*;
+use storectx::ffi::borrow::*;
+use storectx::ffi::identity::*;
+use storectx::ffi::install::*;
+use storectx::ffi::pause::*;
+use storectx::ffi::segment::*;
+use storectx::ffi::status::{storectx_last_error, storectx_status, storectx_status::*};
+
+/// The system allocator, counting the allocations of each thread.
+struct Counting;
+
+thread_local! {
+    /// This thread's allocations (const: no allocation, no destructor).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: no count once the thread's TLS is gone.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's block and layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's block and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn last_error() -> String {
+    // SAFETY: storectx_last_error never returns NULL; the text is copied
+    // before any other call.
+    unsafe { CStr::from_ptr(storectx_last_error()) }
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn store(n: usize) -> *mut c_void {
+    without_provenance_mut(0x1000 * n)
+}
+
+/// Runs `call`, which must be refused with `status`, and checks that it
+/// allocated nothing, that reading the message allocated nothing, and that
+/// the message is `expected`.
+fn refused(
+    what: &str,
+    status: storectx_status,
+    expected: &str,
+    call: impl FnOnce() -> storectx_status,
+) {
+    let before = allocations();
+    let got = call();
+    let after_call = allocations();
+    // SAFETY: as in `last_error`; only the pointer is taken here.
+    let text = unsafe { CStr::from_ptr(storectx_last_error()) };
+    let after_read = allocations();
+    let text = text.to_str().unwrap().to_owned();
+    assert_eq!(got, status, "{what}: {text}");
+    assert_eq!(text, expected, "{what}");
+    assert_eq!(after_call - before, 0, "{what}: the refusal allocated");
+    assert_eq!(
+        after_read - after_call,
+        0,
+        "{what}: reading the message allocated"
+    );
+}
+
+#[test]
+fn refusals_of_every_kind_allocate_nothing_and_say_what_they_found() {
+    // SAFETY: every pointer passed below is NULL, a live local, or a handle
+    // this test got from the library (or a forged value where the API takes
+    // any value).
+    unsafe {
+        let (a, b) = (storectx_store_id_new(), storectx_store_id_new());
+        let mut p: *mut c_void = null_mut();
+        let mut g1 = storectx_install_guard::default();
+        let mut g2 = storectx_install_guard::default();
+        // The thread's state is made by its first call that needs it (and
+        // grown by its first installs): that is not a refusal's cost.
+        assert_eq!(storectx_install(a, store(1), &mut g1), STORECTX_OK);
+        assert_eq!(storectx_install(b, store(2), &mut g2), STORECTX_OK);
+        // So is the first use of the segment table (made on the first suspend).
+        let mut seg = null_mut();
+        let mut base = 0;
+        assert_eq!(storectx_suspend(2, &mut seg), STORECTX_OK);
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_OK);
+        let depth2 = |id| format!("store {id} is paused at depth 1; top is store {b} at depth 2");
+
+        refused(
+            "transient, paused",
+            STORECTX_ERR_PAUSED,
+            &format!("get_current_transient: {}", depth2(a)),
+            || storectx_get_current_transient(a, &mut p),
+        );
+        refused(
+            "get_current, paused",
+            STORECTX_ERR_PAUSED,
+            &format!("get_current: {}", depth2(a)),
+            || storectx_get_current(a, &mut p, &mut storectx_borrow::default()),
+        );
+        refused(
+            "pause, paused",
+            STORECTX_ERR_PAUSED,
+            &format!("pause: {}", depth2(a)),
+            || storectx_pause(a, &mut storectx_pause_guard::default()),
+        );
+        refused(
+            "install, paused",
+            STORECTX_ERR_PAUSED,
+            &format!("install: {}", depth2(a)),
+            || storectx_install(a, store(1), &mut storectx_install_guard::default()),
+        );
+        let c = storectx_store_id_new();
+        refused("transient, not installed", STORECTX_ERR_NOT_INSTALLED,
+            &format!("get_current_transient: store {c} is not on this thread's stack; top is store {b} at depth 2"),
+            || storectx_get_current_transient(c, &mut p));
+        refused("transient, id 0", STORECTX_ERR_INVALID_ARGUMENT,
+            "get_current_transient: store id 0x0 is reserved (0 and UINT64_MAX name no store); use storectx_store_id_new()",
+            || storectx_get_current_transient(0, &mut p));
+        refused(
+            "transient, NULL",
+            STORECTX_ERR_NULL_ARGUMENT,
+            "get_current_transient: store is NULL",
+            || storectx_get_current_transient(b, null_mut()),
+        );
+        refused(
+            "install, address mismatch",
+            STORECTX_ERR_ADDRESS_MISMATCH,
+            &format!("install: store {b} is on top at 0x2000, install asked for 0x3000"),
+            || storectx_install(b, store(3), &mut storectx_install_guard::default()),
+        );
+        refused(
+            "uninstall, out of order",
+            STORECTX_ERR_OUT_OF_ORDER,
+            &format!(
+                "uninstall: install guard for store {a} is at depth 1, top is store {b} at depth 2"
+            ),
+            || storectx_uninstall(g1),
+        );
+        refused("uninstall, forged", STORECTX_ERR_STALE_HANDLE,
+            "uninstall: install guard names no entry of its kind on this thread's stack (depth 2): already uninstalled, zeroed or forged, from another thread, or its entry is suspended",
+            || storectx_uninstall(storectx_install_guard { raw: 12345 << 3 }));
+
+        let mut borrow = storectx_borrow::default();
+        assert_eq!(storectx_get_current(b, &mut p, &mut borrow), STORECTX_OK);
+        refused(
+            "uninstall, still borrowed",
+            STORECTX_ERR_STILL_BORROWED,
+            &format!("uninstall: store {b} at depth 2 still has 1 borrow(s); release them first"),
+            || storectx_uninstall(g2),
+        );
+        let (mut id, mut q) = (0, null_mut());
+        refused(
+            "get_current_unborrowed, borrowed",
+            STORECTX_ERR_BORROWED,
+            &format!(
+                "get_current_unborrowed: top store {b} at depth 2 has 1 borrow(s); expected none"
+            ),
+            || storectx_get_current_unborrowed(&mut id, &mut q, &mut storectx_borrow::default()),
+        );
+        assert_eq!(storectx_borrow_release(borrow), STORECTX_OK);
+        refused(
+            "borrow_release, not borrowed",
+            STORECTX_ERR_NOT_BORROWED,
+            &format!("borrow_release: store {b} has a borrow count of 0; expected a live borrow"),
+            || storectx_borrow_release(borrow),
+        );
+        let mut pg = storectx_pause_guard::default();
+        assert_eq!(storectx_pause(b, &mut pg), STORECTX_OK);
+        assert_eq!(storectx_unpause(pg), STORECTX_OK);
+        refused("unpause, spent", STORECTX_ERR_STALE_HANDLE,
+            "unpause: pause guard names no outstanding pause on this thread's stack (depth 2): already unpaused, its entry is gone or suspended, or from another thread",
+            || storectx_unpause(pg));
+        refused(
+            "suspend, base above the stack",
+            STORECTX_ERR_INVALID_ARGUMENT,
+            "suspend: base depth 9 is above this thread's stack (depth 2)",
+            || storectx_suspend(9, &mut null_mut()),
+        );
+
+        // Async stores: the lock's refusals.
+        let s = storectx_store_id_new();
+        let mut astore = null_mut();
+        assert_eq!(
+            storectx_async_store_new(s, store(4), &mut astore),
+            STORECTX_OK
+        );
+        let mut wg = null_mut();
+        assert_eq!(storectx_async_store_try_write(astore, &mut wg), STORECTX_OK);
+        refused(
+            "try_write, busy",
+            STORECTX_ERR_BUSY,
+            &format!("async_store_try_write: store {s} is locked by another write guard"),
+            || storectx_async_store_try_write(astore, &mut null_mut()),
+        );
+        let mut ga = storectx_install_guard::default();
+        assert_eq!(storectx_install_async(wg, &mut ga), STORECTX_OK);
+        refused("write, would deadlock", STORECTX_ERR_WOULD_DEADLOCK,
+            &format!("async_store_write: this thread's stack holds store {s}'s lock; uninstall it (or suspend its segment) before writing again"),
+            || storectx_async_store_write(astore, 0, &mut null_mut()));
+        let mut ab = storectx_borrow::default();
+        let mut aref = null_mut();
+        assert_eq!(
+            storectx_get_current_async(s, &mut aref, &mut p, &mut ab),
+            STORECTX_OK
+        );
+        refused(
+            "borrow_clone, async",
+            STORECTX_ERR_NOT_SYNC,
+            &format!("borrow_clone: store {s} is an async entry; its borrows cannot be cloned"),
+            || storectx_borrow_clone(ab, &mut storectx_borrow::default()),
+        );
+        assert_eq!(storectx_borrow_release(ab), STORECTX_OK);
+        storectx_async_store_release(aref);
+        refused("install_async, spent guard", STORECTX_ERR_STALE_HANDLE,
+            "install_async: this write guard handle was already consumed or released, is in use by another thread right now, or was never valid",
+            || storectx_install_async(wg, &mut storectx_install_guard::default()));
+
+        assert_eq!(storectx_uninstall(ga), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g2), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g1), STORECTX_OK);
+        refused("transient, empty stack", STORECTX_ERR_NO_CONTEXT,
+            &format!("get_current_transient: store {a} requested but this thread's context stack is empty"),
+            || storectx_get_current_transient(a, &mut p));
+        storectx_async_store_release(astore);
+    }
+}
+
+/// The text read stays where it is until the next failed call: reading it
+/// again gives the same pointer and text, and a success changes neither.
+#[test]
+fn the_message_stays_until_the_next_failure() {
+    // SAFETY: as above.
+    unsafe {
+        let a = storectx_store_id_new();
+        let mut p = null_mut();
+        assert_eq!(
+            storectx_get_current_transient(a, &mut p),
+            STORECTX_ERR_NO_CONTEXT
+        );
+        let first = storectx_last_error();
+        let text = last_error();
+        let mut g = storectx_install_guard::default();
+        assert_eq!(storectx_install(a, store(1), &mut g), STORECTX_OK);
+        assert_eq!(storectx_last_error(), first);
+        assert_eq!(CStr::from_ptr(first).to_str().unwrap(), text);
+        assert_eq!(storectx_uninstall(g), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g), STORECTX_ERR_STALE_HANDLE);
+        assert!(
+            last_error().starts_with("uninstall: install guard names no entry"),
+            "{}",
+            last_error()
+        );
+    }
+}
