@@ -50,7 +50,7 @@ pub(crate) fn encode(tag: Tag, number: u64) -> u64 {
 pub(crate) fn decode(raw: u64, tag: Tag) -> Option<u64> {
     let shifted = raw >> TAG_BITS;
     let number = shifted.wrapping_sub(offset(tag));
-    (raw & TAG_MASK == tag as u64 && number.is_multiple_of(STRIDE) && number != 0 && number < LIMIT)
+    (raw & TAG_MASK == tag as u64 && number % STRIDE == 0 && number != 0 && number < LIMIT)
         .then_some(number)
 }
 
