@@ -35,8 +35,17 @@ func TestTaskUsedDuringAnotherGoroutinesCallIsBusy(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		v, err := task.Call(guest.SleepProbe, arg.Addr())
-		done <- result{v, err}
+		// The lookups below hold the task for a moment each: a Call that
+		// starts during one is refused as BUSY (concurrent use, as
+		// documented), so it tries again until it owns the task.
+		for {
+			v, err := task.Call(guest.SleepProbe, arg.Addr())
+			if !errors.Is(err, storectx.ErrBusy) {
+				done <- result{v, err}
+				return
+			}
+			runtime.Gosched()
+		}
 	}()
 	// Wait until the call is in flight: before it starts, lookups succeed.
 	for {
