@@ -3,7 +3,6 @@
 //! released on any thread (a coroutine may finish on another thread).
 
 use crate::error::{Error, Result};
-use crate::stack::Stack;
 use crate::store_lock::StoreLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -191,6 +190,7 @@ impl Drop for WriteGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Stack;
 
     #[test]
     fn one_writer_at_a_time() {
