@@ -118,12 +118,34 @@ mod word {
     // Under Miri too: it runs no inline assembly, and this path is the
     // same word with the same states, read through `thread_local!` (as a
     // pointer, so Miri tracks the context's provenance through it).
-    #[cfg(not(all(
-        feature = "initial-exec-tls",
-        target_arch = "x86_64",
-        target_os = "linux",
-        target_env = "gnu",
-        not(miri)
+    // Windows: a Win32 TLS slot of our own (platform/windows.rs). Not a
+    // `thread_local!`: with the GNU toolchain that is an OS-key value which
+    // std frees in its TLS callback at DLL_THREAD_DETACH and makes anew (0)
+    // on the next access, after this thread's teardown marked it TORN_DOWN
+    // (the FLS callback runs before DLL_THREAD_DETACH), so a call from a
+    // later DllMain or TLS callback made a context nothing tore down.
+    #[cfg(all(windows, not(miri)))]
+    mod imp {
+        #[inline(always)]
+        pub(crate) fn get() -> *mut () {
+            crate::platform::word_get()
+        }
+
+        #[inline(always)]
+        pub(crate) fn set(p: *mut ()) {
+            crate::platform::word_set(p);
+        }
+    }
+
+    #[cfg(not(any(
+        all(
+            feature = "initial-exec-tls",
+            target_arch = "x86_64",
+            target_os = "linux",
+            target_env = "gnu",
+            not(miri)
+        ),
+        all(windows, not(miri))
     )))]
     mod imp {
         use std::cell::Cell;
@@ -332,6 +354,26 @@ impl Context {
         self.last_error
             .extend(text.bytes().map(|b| if b == 0 { b'?' } else { b }));
         self.last_error.push(0);
+    }
+}
+
+/// The backstop of the teardown where the platform has one (Windows: a
+/// PE TLS callback at DLL_THREAD_DETACH, which runs after the thread's FLS
+/// callbacks): tears down a context made after the thread's teardown ran,
+/// or made for the first time during its exit (by another module's
+/// DllMain or TLS callback), and marks the thread torn down so that later
+/// calls are refused.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn teardown_at_detach() {
+    let w = word::get();
+    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
+    if w.addr() > LAST_MARKER {
+        // SAFETY: the word held this thread's boxed context; it is no
+        // longer reachable, so this is its last use.
+        let context = unsafe { Box::from_raw(w.cast::<Context>()) };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
+            std::process::abort();
+        }
     }
 }
 
