@@ -27,8 +27,12 @@ use crate::stack::Stack;
 
 /// The word of a thread whose teardown ran.
 const TORN_DOWN: usize = 1;
+/// The word of a thread whose state could not be made (its last try
+/// failed: no thread-specific data key or FLS index left); the next call
+/// that needs state tries again.
+const NO_STATE: usize = 2;
 /// Word values up to this are markers, never context addresses.
-const LAST_MARKER: usize = TORN_DOWN;
+const LAST_MARKER: usize = NO_STATE;
 
 /// Everything a thread keeps.
 pub(crate) struct Context {
@@ -118,13 +122,14 @@ mod word {
     // Under Miri too: it runs no inline assembly, and this path is the
     // same word with the same states, read through `thread_local!` (as a
     // pointer, so Miri tracks the context's provenance through it).
-    // Windows: a Win32 TLS slot of our own (platform/windows.rs). Not a
+    // Windows GNU: a Win32 TLS slot of our own (platform/windows.rs). Not a
     // `thread_local!`: with the GNU toolchain that is an OS-key value which
     // std frees in its TLS callback at DLL_THREAD_DETACH and makes anew (0)
     // on the next access, after this thread's teardown marked it TORN_DOWN
     // (the FLS callback runs before DLL_THREAD_DETACH), so a call from a
-    // later DllMain or TLS callback made a context nothing tore down.
-    #[cfg(all(windows, not(miri)))]
+    // later DllMain or TLS callback made a context nothing tore down. (MSVC
+    // has native TLS, which lives as long as the thread: `thread_local!`.)
+    #[cfg(all(windows, target_env = "gnu", not(miri)))]
     mod imp {
         #[inline(always)]
         pub(crate) fn get() -> *mut () {
@@ -145,7 +150,7 @@ mod word {
             target_env = "gnu",
             not(miri)
         ),
-        all(windows, not(miri))
+        all(windows, target_env = "gnu", not(miri))
     )))]
     mod imp {
         use std::cell::Cell;
@@ -315,6 +320,9 @@ fn create() -> Result<*mut Context> {
     if let Err(e) = crate::platform::arm_thread_exit(context.cast()) {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
+        // The refusal's message has nowhere to go: `last_error` answers
+        // from the marker.
+        word::set(std::ptr::without_provenance_mut(NO_STATE));
         return Err(e);
     }
     word::set(context.cast());
@@ -397,11 +405,22 @@ pub(crate) fn record_error(text: &str) {
 /// This thread's last error text, NUL-terminated. Read-only: "" when the
 /// thread has no context.
 pub(crate) fn last_error() -> *const u8 {
-    if word::get().addr() == TORN_DOWN {
-        return c"this thread is exiting and its libstorectx state was torn down; calls that \
-need state are refused"
-            .as_ptr()
-            .cast();
+    match word::get().addr() {
+        TORN_DOWN => {
+            return c"this thread is exiting and its libstorectx state was torn down; calls \
+that need state are refused"
+                .as_ptr()
+                .cast()
+        }
+        NO_STATE => {
+            return c"EXHAUSTED: this thread's libstorectx state could not be created (the \
+process has no thread-specific data key, FLS or TLS index, or memory left), so the message of \
+its last failed call could not be kept; calls that need state are refused with nothing changed \
+until one is freed"
+                .as_ptr()
+                .cast()
+        }
+        _ => {}
     }
     // SAFETY: the closure only reads the message; nothing re-enters.
     unsafe {

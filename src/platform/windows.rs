@@ -51,15 +51,23 @@ extern "system" {
     fn FlsSetValue(index: u32, value: *const c_void) -> i32;
     fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut *mut c_void) -> i32;
     fn GetLastError() -> u32;
+}
+
+// The GNU toolchain's thread word (see `WORD`).
+#[cfg(target_env = "gnu")]
+#[link(name = "kernel32")]
+extern "system" {
     fn TlsAlloc() -> u32;
     fn TlsFree(index: u32) -> i32;
     fn TlsGetValue(index: u32) -> *mut c_void;
     fn TlsSetValue(index: u32, value: *const c_void) -> i32;
 }
 
+#[cfg(target_env = "gnu")]
 const TLS_OUT_OF_INDEXES: u32 = u32::MAX;
 const DLL_THREAD_DETACH: u32 = 3;
 
+#[cfg(target_env = "gnu")]
 /// The Win32 TLS index of the thread's word (thread.rs) + 1; 0 until the
 /// first thread that needs the word makes it. A Win32 TLS slot keeps its
 /// value until the thread is gone (nothing frees it at DLL_THREAD_DETACH,
@@ -67,6 +75,7 @@ const DLL_THREAD_DETACH: u32 = 3;
 /// never allocates.
 static WORD: AtomicUsize = AtomicUsize::new(0);
 
+#[cfg(target_env = "gnu")]
 /// The thread's word: NULL until set (and while no index exists).
 #[inline(always)]
 pub(crate) fn word_get() -> *mut () {
@@ -78,6 +87,7 @@ pub(crate) fn word_get() -> *mut () {
     unsafe { TlsGetValue((known - 1) as u32) }.cast()
 }
 
+#[cfg(target_env = "gnu")]
 /// Sets the thread's word. Only called once `word_index` succeeded on
 /// this thread (`arm_thread_exit`) or from the detach callback, which
 /// makes the index if needed; a failure to make it leaves the word NULL.
@@ -90,6 +100,7 @@ pub(crate) fn word_set(p: *mut ()) {
     }
 }
 
+#[cfg(target_env = "gnu")]
 /// The word's TLS index, made by the first call that needs it; racing
 /// threads keep the first one stored. No lock, nothing cached on failure.
 fn word_index() -> Result<u32> {
@@ -220,6 +231,7 @@ fn stay_loaded() -> Result<()> {
 /// runs with `value` (non-null: the thread's context).
 pub(crate) fn arm_thread_exit(value: *mut c_void) -> Result<()> {
     let index = index()?;
+    #[cfg(target_env = "gnu")]
     word_index()?;
     keep_detach_callback();
     // SAFETY: `index` is a live FLS index of this process; the value is only
