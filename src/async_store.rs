@@ -3,7 +3,6 @@
 //! released on any thread (a coroutine may finish on another thread).
 
 use crate::error::{Error, Result};
-use crate::stack::Stack;
 use crate::store_lock::StoreLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -112,16 +111,19 @@ impl AsyncStore {
         }
     }
 
-    /// Takes the lock for the thread whose stack is `own` (`None`: a thread
-    /// with no stack yet), waiting as `wait` allows; refused at once with
-    /// `WouldDeadlock` when `own` holds the lock already (an entry on it, or
-    /// suspended and resumed onto it), since waiting would never end.
+    /// Takes the lock for a thread whose stack holds it already or not
+    /// (`own_holds_lock`: `Stack::holds_lock`, false for a thread with no
+    /// stack), waiting as `wait` allows; refused at once with
+    /// `WouldDeadlock` when it does (an entry on it, or suspended and
+    /// resumed onto it), since waiting would never end. The caller looks at
+    /// its stack first and waits here without holding it: a signal handler
+    /// that runs during the wait may use the thread's stack.
     pub(crate) fn write_from(
         self: &Arc<Self>,
-        own: Option<&Stack>,
+        own_holds_lock: bool,
         wait: Wait,
     ) -> Result<WriteGuard> {
-        if own.is_some_and(|stack| stack.holds_lock(self)) {
+        if own_holds_lock {
             return Err(Error::WouldDeadlock(detail!(
                 "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
                  segment) before writing again",
@@ -188,6 +190,7 @@ impl Drop for WriteGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Stack;
 
     #[test]
     fn one_writer_at_a_time() {
@@ -224,11 +227,11 @@ mod tests {
         let mut stack = Stack::new();
         let g = stack.install_async(s.try_write().unwrap()).unwrap();
         assert!(matches!(
-            s.write_from(Some(&stack), Wait::Forever),
+            s.write_from(stack.holds_lock(&s), Wait::Forever),
             Err(Error::WouldDeadlock(_))
         ));
         stack.uninstall(g).unwrap();
-        assert!(s.write_from(Some(&stack), Wait::Never).is_ok());
+        assert!(s.write_from(stack.holds_lock(&s), Wait::Never).is_ok());
     }
 
     #[test]

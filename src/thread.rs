@@ -27,8 +27,12 @@ use crate::stack::Stack;
 
 /// The word of a thread whose teardown ran.
 const TORN_DOWN: usize = 1;
+/// The word of a thread whose state could not be made (its last try
+/// failed: no thread-specific data key or FLS index left); the next call
+/// that needs state tries again.
+const NO_STATE: usize = 2;
 /// Word values up to this are markers, never context addresses.
-const LAST_MARKER: usize = TORN_DOWN;
+const LAST_MARKER: usize = NO_STATE;
 
 /// Everything a thread keeps.
 pub(crate) struct Context {
@@ -118,12 +122,35 @@ mod word {
     // Under Miri too: it runs no inline assembly, and this path is the
     // same word with the same states, read through `thread_local!` (as a
     // pointer, so Miri tracks the context's provenance through it).
-    #[cfg(not(all(
-        feature = "initial-exec-tls",
-        target_arch = "x86_64",
-        target_os = "linux",
-        target_env = "gnu",
-        not(miri)
+    // Windows GNU: a Win32 TLS slot of our own (platform/windows.rs). Not a
+    // `thread_local!`: with the GNU toolchain that is an OS-key value which
+    // std frees in its TLS callback at DLL_THREAD_DETACH and makes anew (0)
+    // on the next access, after this thread's teardown marked it TORN_DOWN
+    // (the FLS callback runs before DLL_THREAD_DETACH), so a call from a
+    // later DllMain or TLS callback made a context nothing tore down. (MSVC
+    // has native TLS, which lives as long as the thread: `thread_local!`.)
+    #[cfg(all(windows, target_env = "gnu", not(miri)))]
+    mod imp {
+        #[inline(always)]
+        pub(crate) fn get() -> *mut () {
+            crate::platform::word_get()
+        }
+
+        #[inline(always)]
+        pub(crate) fn set(p: *mut ()) {
+            crate::platform::word_set(p);
+        }
+    }
+
+    #[cfg(not(any(
+        all(
+            feature = "initial-exec-tls",
+            target_arch = "x86_64",
+            target_os = "linux",
+            target_env = "gnu",
+            not(miri)
+        ),
+        all(windows, target_env = "gnu", not(miri))
     )))]
     mod imp {
         use std::cell::Cell;
@@ -292,6 +319,9 @@ fn create() -> Result<*mut Context> {
     if let Err(e) = crate::platform::arm_thread_exit(context.cast()) {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
+        // The refusal's message has nowhere to go: `last_error` answers
+        // from the marker.
+        word::set(std::ptr::without_provenance_mut(NO_STATE));
         return Err(e);
     }
     word::set(context.cast());
@@ -318,6 +348,26 @@ pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
         // longer reachable, so this is its last use.
         let context = unsafe { Box::from_raw(p) };
         // A panic must not unwind into glibc's exit path.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
+            std::process::abort();
+        }
+    }
+}
+
+/// The backstop of the teardown where the platform has one (Windows: a
+/// PE TLS callback at DLL_THREAD_DETACH, which runs after the thread's FLS
+/// callbacks): tears down a context made after the thread's teardown ran,
+/// or made for the first time during its exit (by another module's
+/// DllMain or TLS callback), and marks the thread torn down so that later
+/// calls are refused.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) fn teardown_at_detach() {
+    let w = word::get();
+    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
+    if w.addr() > LAST_MARKER {
+        // SAFETY: the word held this thread's boxed context; it is no
+        // longer reachable, so this is its last use.
+        let context = unsafe { Box::from_raw(w.cast::<Context>()) };
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(context))).is_err() {
             std::process::abort();
         }
@@ -371,11 +421,22 @@ pub(crate) fn record_error_text(text: std::fmt::Arguments<'_>) {
 /// context. Never creates state, allocates or locks (the text is formatted
 /// into the context's own buffer).
 pub(crate) fn last_error() -> *const u8 {
-    if word::get().addr() == TORN_DOWN {
-        return c"this thread is exiting and its libstorectx state was torn down; calls that \
-need state are refused"
-            .as_ptr()
-            .cast();
+    match word::get().addr() {
+        TORN_DOWN => {
+            return c"this thread is exiting and its libstorectx state was torn down; calls \
+that need state are refused"
+                .as_ptr()
+                .cast()
+        }
+        NO_STATE => {
+            return c"EXHAUSTED: this thread's libstorectx state could not be created (the \
+process has no thread-specific data key, FLS or TLS index, or memory left), so the message of \
+its last failed call could not be kept; calls that need state are refused with nothing changed \
+until one is freed"
+                .as_ptr()
+                .cast()
+        }
+        _ => {}
     }
     // SAFETY: the closure only formats the last error into the context's
     // buffer; nothing re-enters.

@@ -223,11 +223,12 @@ pub unsafe extern "C" fn storectx_async_store_write(
         let store = unsafe { async_store_ref(s) }.ok_or_else(null_store)?;
         let wait = Wait::from_nanos(timeout_ns);
         // A thread without a stack holds no lock: nothing to create for it.
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        let guard = unsafe {
-            read_stack_unreentered(None, |stack| Some(store.write_from(Some(stack), wait)))
-        }
-        .unwrap_or_else(|| store.write_from(None, wait))?;
+        // The stack is only looked at here: the wait below runs outside the
+        // accessor, so a signal handler that interrupts it may use the
+        // thread's stack (c-tests/signal_handler_calls_during_a_lock_wait.c).
+        // SAFETY: only a `Stack` method runs: nothing reaches the context again.
+        let holds = unsafe { read_stack_unreentered(false, |stack| stack.holds_lock(&store)) };
+        let guard = store.write_from(holds, wait)?;
         let guard = write_guard_into_c(guard)?;
         // SAFETY: writable (this function's contract).
         unsafe { put(out, guard) };

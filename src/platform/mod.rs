@@ -9,7 +9,7 @@
 //! | Linux other (aarch64, musl, Android) | `thread_local!` without destructor | `pthread_key` destructor | private futex | never: `-z nodelete` |
 //! | FreeBSD | `thread_local!` | `pthread_key` destructor | `_umtx_op` `WAIT_UINT_PRIVATE` / `WAKE_PRIVATE` (`freebsd.rs`) | never: `-z nodelete` |
 //! | macOS | `thread_local!` | `pthread_key` destructor | `__ulock_wait` / `__ulock_wake` (`macos.rs`) | never: dyld does not unload a dylib with thread-local variables, and ours has one (the word) |
-//! | Windows (MSVC, GNU) | `thread_local!` | FLS callback (`FlsAlloc`, `windows.rs`) | `WaitOnAddress` / `WakeByAddressSingle` | never: module pinned by `GetModuleHandleExW(PIN)` at the first arming |
+//! | Windows (MSVC, GNU) | MSVC: `thread_local!` (native TLS); GNU: a Win32 TLS slot (`TlsAlloc`, `windows.rs`: std's GNU `thread_local!` is freed at DLL_THREAD_DETACH) | FLS callback (`FlsAlloc`), and a PE TLS callback at DLL_THREAD_DETACH as its backstop | `WaitOnAddress` / `WakeByAddressSingle` | never: module pinned by `GetModuleHandleExW(PIN)` at the first arming |
 //!
 //! The thread word itself stays in thread.rs (its fast path is the hot path).
 //!
@@ -51,6 +51,8 @@ pub(crate) use macos::{wait, wake_one};
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{arm_thread_exit, wait, wake_one};
+#[cfg(all(windows, target_env = "gnu"))]
+pub(crate) use windows::{word_get, word_set};
 
 #[cfg(not(any(
     target_os = "linux",

@@ -297,10 +297,21 @@ pub fn build(source: &Path, link: Link, out_dir: &Path) -> Result<PathBuf, Strin
     let exe = out_dir.join(format!("{stem}-{}{suffix}", link.name()));
     let d = directives(source)?;
     if target_is("windows") {
-        // A DLL is found beside the program that loads it.
+        // A DLL is found beside the program that loads it. Programs built
+        // and run in parallel share that copy: it is replaced only when it
+        // differs, and then atomically (a copy under a name of this
+        // program's, renamed over it), never rewritten in place while
+        // another program loads it (wine then found a truncated DLL:
+        // "unimplemented function storectx.dll.storectx_store_id_new").
         let dll = lib_files().runtime;
-        std::fs::copy(lib_dir().join(dll), out_dir.join(dll))
-            .map_err(|e| format!("cannot copy {dll} to {}: {e}", out_dir.display()))?;
+        let (from, to) = (lib_dir().join(dll), out_dir.join(dll));
+        let same = matches!((std::fs::read(&from), std::fs::read(&to)), (Ok(a), Ok(b)) if a == b);
+        if !same {
+            let part = out_dir.join(format!("{dll}.{stem}-{}.part", link.name()));
+            std::fs::copy(&from, &part)
+                .and_then(|_| std::fs::rename(&part, &to))
+                .map_err(|e| format!("cannot copy {dll} to {}: {e}", out_dir.display()))?;
+        }
     }
     if let Some(helper) = &d.helper {
         // A shared object that carries the static library must never be
