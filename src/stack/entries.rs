@@ -277,6 +277,17 @@ impl Entries {
         self.present.contains(id)
     }
 
+    /// The index of the topmost entry of store `id`, without scanning the
+    /// stack below it: the set keeps its lowest entry, and a store's
+    /// entries are consecutive (only the store on top may be pushed again),
+    /// so its nested entries follow that one.
+    #[inline]
+    pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
+        let lowest = self.present.entry_of(id)?;
+        let above = self.vec.get(lowest + 1..).unwrap_or(&[]);
+        Some(lowest + above.iter().take_while(|e| e.id == id).count())
+    }
+
     /// Room for one more entry without allocating. (The store set is sized
     /// from the vector's capacity, so it has room whenever the vector has.)
     #[inline(always)]
@@ -346,16 +357,17 @@ impl Entries {
         if !self.has_room() {
             return Err(guard);
         }
+        let len = self.vec.len();
         let slot = if self.top_id == id {
             NO_SLOT // the store on top is present already
         } else {
-            match self.present.insert_slot(id) {
+            // Below 2^31 entries (the set's size bounds the capacity).
+            match self.present.insert_slot(id, len as u32) {
                 Some(slot) => slot,
                 None => return Err(guard), // deeper: nothing inserted
             }
         };
         let number = number();
-        let len = self.vec.len();
         // Written straight into the spare capacity: `Vec::push` builds the
         // Entry on the stack and copies it, a store-forwarding stall on this,
         // the hottest path.
@@ -591,11 +603,12 @@ impl Entries {
         mut rest: Option<&mut Detached>,
     ) -> Result<(), u64> {
         self.reserve(1 + rest.as_deref().map_or(0, Detached::len));
-        let Some(slot) = self.present.insert_slot(bottom_id) else {
+        let at = self.vec.len();
+        let Some(slot) = self.present.insert_slot(bottom_id, at as u32) else {
             return Err(bottom_id);
         };
         if let Some(rest) = rest.as_deref_mut() {
-            if let Err(id) = self.insert_stores(bottom_id, &mut rest.entries) {
+            if let Err(id) = self.insert_stores(bottom_id, at + 1, &mut rest.entries) {
                 // SAFETY: answered by the set just above.
                 unsafe { self.present.clear_slot(slot) };
                 return Err(id);
@@ -624,15 +637,21 @@ impl Entries {
     }
 
     /// Puts the stores of `entries` (above an entry of store `below`) in
-    /// the set and their slots in the entries; on a store the set has
-    /// already, takes out again those it put in and answers that store.
-    fn insert_stores(&mut self, mut below: u64, entries: &mut [Entry]) -> Result<(), u64> {
+    /// the set and their slots in the entries (the first of them to be
+    /// entry `first` of the stack); on a store the set has already, takes
+    /// out again those it put in and answers that store.
+    fn insert_stores(
+        &mut self,
+        mut below: u64,
+        first: usize,
+        entries: &mut [Entry],
+    ) -> Result<(), u64> {
         for k in 0..entries.len() {
             let id = entries[k].id;
             entries[k].slot = if id == below {
                 NO_SLOT
             } else {
-                match self.present.insert_slot(id) {
+                match self.present.insert_slot(id, (first + k) as u32) {
                     Some(slot) => slot,
                     None => {
                         for entry in entries[..k].iter().rev() {
@@ -654,9 +673,9 @@ impl Entries {
     #[inline(never)]
     fn regrow_present(&mut self) {
         self.present.reserve_for(self.vec.capacity());
-        for e in self.vec.iter_mut() {
+        for (k, e) in self.vec.iter_mut().enumerate() {
             if e.slot != NO_SLOT {
-                e.slot = self.present.insert_slot(e.id).unwrap_or(NO_SLOT);
+                e.slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);
             }
         }
     }
@@ -688,6 +707,9 @@ impl Entries {
         ids.dedup();
         assert_eq!(self.present.len(), ids.len(), "one set member per store");
         assert!(ids.iter().all(|&id| self.present.contains(id)));
+        assert!(ids
+            .iter()
+            .all(|&id| self.topmost_of_store(id) == self.vec.iter().rposition(|e| e.id == id)));
         let records: usize = self.vec.iter().map(Entry::pause_count).sum();
         assert_eq!(records, self.pauses.len(), "every record has its entry");
         assert!(self
