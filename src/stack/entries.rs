@@ -133,12 +133,38 @@ impl Entry {
     }
 }
 
-/// An outstanding pause on some entry.
+/// An outstanding pause on some entry, in one word: its pause guard's raw
+/// handle, whose lowest bit (always 0 in a pause handle: its tag is 4) says
+/// whether the pause took one borrow away (and unpause gives it back). One
+/// load and one compare check a guard against it and find the borrow.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PauseRecord {
-    pub(super) number: u64,
-    /// Whether the pause took one borrow away (and unpause gives it back).
-    pub(super) decremented: bool,
+pub(super) struct PauseRecord(u64);
+
+const _: () = assert!(super::handle::Tag::Pause as u64 & 1 == 0);
+
+impl PauseRecord {
+    /// The record of the pause whose guard is `raw` (a pause handle).
+    #[inline(always)]
+    pub(super) fn new(raw: u64, decremented: bool) -> Self {
+        debug_assert!(raw & 1 == 0);
+        PauseRecord(raw | u64::from(decremented))
+    }
+
+    /// The borrow `raw` gives back if it is this pause's guard (0 or 1),
+    /// `None` if it is not: exactly one value of `raw` is accepted (a
+    /// forged `raw` with its lowest bit set never is: adding 1 to it clears
+    /// that bit and carries into bit 1, which a pause handle has clear).
+    #[inline(always)]
+    pub(super) fn restores(self, raw: u64) -> Option<u32> {
+        let restore = self.0 & 1;
+        (raw.wrapping_add(restore) == self.0).then_some(restore as u32)
+    }
+
+    /// The pause guard's raw handle.
+    #[inline(always)]
+    pub(super) fn raw(self) -> u64 {
+        self.0 & !1
+    }
 }
 
 /// Entries and their pause records detached from a stack, bottom first
