@@ -370,21 +370,25 @@ impl Entries {
     /// the push is certain), and answers the number. Refused, nothing
     /// changed and the guard handed back, without room (see `has_room`) or
     /// when `id` is deeper in the stack: only an entry of the store on top
-    /// (a nested call) may repeat an id. Calls nothing else, so the exports
-    /// that run it need no saved registers.
+    /// (a nested call) may repeat an id. `on_top` is `top_id() == id`, as
+    /// the caller found it (callers branch on it already: passed, it is not
+    /// tested twice). Calls nothing else, so the exports that run it need
+    /// no saved registers.
     #[inline(always)]
     pub(super) fn push(
         &mut self,
         id: u64,
+        on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
         number: impl FnOnce() -> u64,
     ) -> Result<u64, Option<WriteGuard>> {
+        debug_assert_eq!(on_top, self.top_id == id);
         if !self.has_room() {
             return Err(guard);
         }
         let len = self.vec.len();
-        let slot = if self.top_id == id {
+        let slot = if on_top {
             NO_SLOT // the store on top is present already
         } else {
             // Below 2^31 entries (the set's size bounds the capacity).

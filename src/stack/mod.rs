@@ -144,11 +144,13 @@ impl Stack {
             if top.address() != address {
                 return None;
             }
+            crate::testing::maybe_panic();
+            return self.push(id, true, address, None).ok();
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, address, None).ok()
+        self.push(id, false, address, None).ok()
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -183,7 +185,8 @@ impl Stack {
                 return Err((e, guard));
             }
         }
-        match self.push(id, address, Some(guard)) {
+        // Not on the stack (checked above), so not on top either.
+        match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
             Err(guard) => Err((
                 Error::Panic(detail!("no room on the stack after making room")),
@@ -211,12 +214,14 @@ impl Stack {
     /// Pushes an entry owning `guard` (`Some` for an async entry) and
     /// answers its install guard's raw handle; refused, nothing changed and
     /// the guard handed back, without room or if `id` is deeper in the
-    /// stack. The sync path passes a constant `None`, so it carries no
-    /// guard code.
+    /// stack. `on_top`: `id` is the top entry's store (see
+    /// `Entries::push`). The sync path passes a constant `None`, so it
+    /// carries no guard code.
     #[inline(always)]
     fn push(
         &mut self,
         id: u64,
+        on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
     ) -> std::result::Result<u64, Option<WriteGuard>> {
@@ -227,7 +232,7 @@ impl Stack {
         // the push (so it stays in a register across the store-set write)
         // and taken once the push is certain.
         let number = self.numbers.peek_after_check();
-        self.entries.push(id, address, guard, || number)?;
+        self.entries.push(id, on_top, address, guard, || number)?;
         self.numbers.take_peeked(number);
         Ok(handle::encode(Tag::Install, number))
     }
