@@ -309,9 +309,11 @@ impl Entries {
     /// so its nested entries follow that one.
     #[inline]
     pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
-        let lowest = self.present.entry_of(id)?;
-        let above = self.vec.get(lowest + 1..).unwrap_or(&[]);
-        Some(lowest + above.iter().take_while(|e| e.id == id).count())
+        let mut index = self.present.entry_of(id)?;
+        while self.vec.get(index + 1).is_some_and(|e| e.id == id) {
+            index += 1;
+        }
+        Some(index)
     }
 
     /// Room for one more entry without allocating. (The store set is sized

@@ -127,7 +127,8 @@ impl StoreSet {
         loop {
             match self.at(i) {
                 0 => return None,
-                s if s == id => return Some(self.entry[1 + i] as usize),
+                // SAFETY: as in `at`: `entry` is as long as `slots`.
+                s if s == id => return Some(unsafe { *self.entry.get_unchecked(1 + i) } as usize),
                 _ => i = (i + 1) & self.mask,
             }
         }
