@@ -142,12 +142,18 @@ impl StoreSet {
     pub(crate) fn insert_slot(&mut self, id: u64, entry: u32) -> Option<u32> {
         debug_assert!(id != 0 && !self.slots.is_empty());
         let mut i = self.home(id);
-        loop {
-            match self.at(i) {
-                0 => break,
-                s if s == id => return None,
-                _ => i = (i + 1) & self.mask,
+        let mut s = self.at(i);
+        while s != 0 {
+            if s == id {
+                return None;
             }
+            // The mask is read again at each step (a volatile read, which
+            // the compiler keeps in the loop): held in a register, it made
+            // the install export save and restore one, and a collision
+            // costs 2 instructions fewer this way (BENCHMARKS.md).
+            // SAFETY: a reference to a field of `self`: valid, aligned.
+            i = (i + 1) & unsafe { std::ptr::read_volatile(&self.mask) };
+            s = self.at(i);
         }
         // SAFETY: as in `at`: `1 + i` is a slot of the table, and `entry`
         // is as long as `slots` (`reserve_for`).
