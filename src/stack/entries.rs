@@ -133,12 +133,38 @@ impl Entry {
     }
 }
 
-/// An outstanding pause on some entry.
+/// An outstanding pause on some entry, in one word: its pause guard's raw
+/// handle, whose lowest bit (always 0 in a pause handle: its tag is 4) says
+/// whether the pause took one borrow away (and unpause gives it back). One
+/// load and one compare check a guard against it and find the borrow.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PauseRecord {
-    pub(super) number: u64,
-    /// Whether the pause took one borrow away (and unpause gives it back).
-    pub(super) decremented: bool,
+pub(super) struct PauseRecord(u64);
+
+const _: () = assert!(super::handle::Tag::Pause as u64 & 1 == 0);
+
+impl PauseRecord {
+    /// The record of the pause whose guard is `raw` (a pause handle).
+    #[inline(always)]
+    pub(super) fn new(raw: u64, decremented: bool) -> Self {
+        debug_assert!(raw & 1 == 0);
+        PauseRecord(raw | u64::from(decremented))
+    }
+
+    /// The borrow `raw` gives back if it is this pause's guard (0 or 1),
+    /// `None` if it is not: exactly one value of `raw` is accepted (a
+    /// forged `raw` with its lowest bit set never is: adding 1 to it clears
+    /// that bit and carries into bit 1, which a pause handle has clear).
+    #[inline(always)]
+    pub(super) fn restores(self, raw: u64) -> Option<u32> {
+        let restore = self.0 & 1;
+        (raw.wrapping_add(restore) == self.0).then_some(restore as u32)
+    }
+
+    /// The pause guard's raw handle.
+    #[inline(always)]
+    pub(super) fn raw(self) -> u64 {
+        self.0 & !1
+    }
 }
 
 /// Entries and their pause records detached from a stack, bottom first
@@ -277,6 +303,19 @@ impl Entries {
         self.present.contains(id)
     }
 
+    /// The index of the topmost entry of store `id`, without scanning the
+    /// stack below it: the set keeps its lowest entry, and a store's
+    /// entries are consecutive (only the store on top may be pushed again),
+    /// so its nested entries follow that one.
+    #[inline]
+    pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
+        let mut index = self.present.entry_of(id)?;
+        while self.vec.get(index + 1).is_some_and(|e| e.id == id) {
+            index += 1;
+        }
+        Some(index)
+    }
+
     /// Room for one more entry without allocating. (The store set is sized
     /// from the vector's capacity, so it has room whenever the vector has.)
     #[inline(always)]
@@ -333,29 +372,34 @@ impl Entries {
     /// the push is certain), and answers the number. Refused, nothing
     /// changed and the guard handed back, without room (see `has_room`) or
     /// when `id` is deeper in the stack: only an entry of the store on top
-    /// (a nested call) may repeat an id. Calls nothing else, so the exports
-    /// that run it need no saved registers.
+    /// (a nested call) may repeat an id. `on_top` is `top_id() == id`, as
+    /// the caller found it (callers branch on it already: passed, it is not
+    /// tested twice). Calls nothing else, so the exports that run it need
+    /// no saved registers.
     #[inline(always)]
     pub(super) fn push(
         &mut self,
         id: u64,
+        on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
         number: impl FnOnce() -> u64,
     ) -> Result<u64, Option<WriteGuard>> {
+        debug_assert_eq!(on_top, self.top_id == id);
         if !self.has_room() {
             return Err(guard);
         }
-        let slot = if self.top_id == id {
+        let len = self.vec.len();
+        let slot = if on_top {
             NO_SLOT // the store on top is present already
         } else {
-            match self.present.insert_slot(id) {
+            // Below 2^31 entries (the set's size bounds the capacity).
+            match self.present.insert_slot(id, len as u32) {
                 Some(slot) => slot,
                 None => return Err(guard), // deeper: nothing inserted
             }
         };
         let number = number();
-        let len = self.vec.len();
         // Written straight into the spare capacity: `Vec::push` builds the
         // Entry on the stack and copies it, a store-forwarding stall on this,
         // the hottest path.
@@ -591,11 +635,12 @@ impl Entries {
         mut rest: Option<&mut Detached>,
     ) -> Result<(), u64> {
         self.reserve(1 + rest.as_deref().map_or(0, Detached::len));
-        let Some(slot) = self.present.insert_slot(bottom_id) else {
+        let at = self.vec.len();
+        let Some(slot) = self.present.insert_slot(bottom_id, at as u32) else {
             return Err(bottom_id);
         };
         if let Some(rest) = rest.as_deref_mut() {
-            if let Err(id) = self.insert_stores(bottom_id, &mut rest.entries) {
+            if let Err(id) = self.insert_stores(bottom_id, at + 1, &mut rest.entries) {
                 // SAFETY: answered by the set just above.
                 unsafe { self.present.clear_slot(slot) };
                 return Err(id);
@@ -624,15 +669,21 @@ impl Entries {
     }
 
     /// Puts the stores of `entries` (above an entry of store `below`) in
-    /// the set and their slots in the entries; on a store the set has
-    /// already, takes out again those it put in and answers that store.
-    fn insert_stores(&mut self, mut below: u64, entries: &mut [Entry]) -> Result<(), u64> {
+    /// the set and their slots in the entries (the first of them to be
+    /// entry `first` of the stack); on a store the set has already, takes
+    /// out again those it put in and answers that store.
+    fn insert_stores(
+        &mut self,
+        mut below: u64,
+        first: usize,
+        entries: &mut [Entry],
+    ) -> Result<(), u64> {
         for k in 0..entries.len() {
             let id = entries[k].id;
             entries[k].slot = if id == below {
                 NO_SLOT
             } else {
-                match self.present.insert_slot(id) {
+                match self.present.insert_slot(id, (first + k) as u32) {
                     Some(slot) => slot,
                     None => {
                         for entry in entries[..k].iter().rev() {
@@ -654,9 +705,9 @@ impl Entries {
     #[inline(never)]
     fn regrow_present(&mut self) {
         self.present.reserve_for(self.vec.capacity());
-        for e in self.vec.iter_mut() {
+        for (k, e) in self.vec.iter_mut().enumerate() {
             if e.slot != NO_SLOT {
-                e.slot = self.present.insert_slot(e.id).unwrap_or(NO_SLOT);
+                e.slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);
             }
         }
     }
@@ -688,6 +739,9 @@ impl Entries {
         ids.dedup();
         assert_eq!(self.present.len(), ids.len(), "one set member per store");
         assert!(ids.iter().all(|&id| self.present.contains(id)));
+        assert!(ids
+            .iter()
+            .all(|&id| self.topmost_of_store(id) == self.vec.iter().rposition(|e| e.id == id)));
         let records: usize = self.vec.iter().map(Entry::pause_count).sum();
         assert_eq!(records, self.pauses.len(), "every record has its entry");
         assert!(self

@@ -144,11 +144,13 @@ impl Stack {
             if top.address() != address {
                 return None;
             }
+            crate::testing::maybe_panic();
+            return self.push(id, true, address, None).ok();
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, address, None).ok()
+        self.push(id, false, address, None).ok()
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -183,7 +185,8 @@ impl Stack {
                 return Err((e, guard));
             }
         }
-        match self.push(id, address, Some(guard)) {
+        // Not on the stack (checked above), so not on top either.
+        match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
             Err(guard) => Err((
                 Error::Panic(detail!("no room on the stack after making room")),
@@ -211,12 +214,14 @@ impl Stack {
     /// Pushes an entry owning `guard` (`Some` for an async entry) and
     /// answers its install guard's raw handle; refused, nothing changed and
     /// the guard handed back, without room or if `id` is deeper in the
-    /// stack. The sync path passes a constant `None`, so it carries no
-    /// guard code.
+    /// stack. `on_top`: `id` is the top entry's store (see
+    /// `Entries::push`). The sync path passes a constant `None`, so it
+    /// carries no guard code.
     #[inline(always)]
     fn push(
         &mut self,
         id: u64,
+        on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
     ) -> std::result::Result<u64, Option<WriteGuard>> {
@@ -227,7 +232,7 @@ impl Stack {
         // the push (so it stays in a register across the store-set write)
         // and taken once the push is certain.
         let number = self.numbers.peek_after_check();
-        self.entries.push(id, address, guard, || number)?;
+        self.entries.push(id, on_top, address, guard, || number)?;
         self.numbers.take_peeked(number);
         Ok(handle::encode(Tag::Install, number))
     }
@@ -348,8 +353,8 @@ impl Stack {
             Error::NoContext(detail!(
                 "store {id} requested but this thread's context stack is empty"
             ))
-        } else if self.entries.contains_store(id) {
-            self.paused_error(id)
+        } else if let Some(index) = self.entries.topmost_of_store(id) {
+            self.paused_at(id, index + 1)
         } else {
             Error::NotInstalled(detail!(
                 "store {id} is not on this thread's stack; top is store {} at depth {}",
@@ -361,7 +366,12 @@ impl Stack {
 
     #[cold]
     fn paused_error(&self, id: u64) -> Error {
-        let depth = self.depth_of_store(id).unwrap_or(0);
+        self.paused_at(id, self.depth_of_store(id).unwrap_or(0))
+    }
+
+    /// `PAUSED`: store `id`, whose topmost entry is at `depth`.
+    #[cold]
+    fn paused_at(&self, id: u64, depth: usize) -> Error {
         Error::Paused(detail!(
             "store {id} is paused at depth {depth}; top is store {} at depth {}",
             self.active_store(),
@@ -416,11 +426,7 @@ impl Stack {
 
     /// 1-based depth of the topmost entry for `id`.
     pub(crate) fn depth_of_store(&self, id: u64) -> Option<usize> {
-        self.entries
-            .as_slice()
-            .iter()
-            .rposition(|e| e.id() == id)
-            .map(|i| i + 1)
+        self.entries.topmost_of_store(id).map(|i| i + 1)
     }
 
     /// Whether an async entry on this stack holds `store`'s lock (so waiting
@@ -495,6 +501,50 @@ fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
 mod tests {
     use super::*;
     use crate::async_store::AsyncStore;
+
+    /// A paused store's refusal names the depth of its topmost entry,
+    /// found from the store set (no scan), through nesting, growth of the
+    /// set, and suspend/resume that moves the entries.
+    #[test]
+    fn a_paused_store_is_named_at_its_topmost_depth() {
+        let mut s = Stack::new();
+        let n: u64 = if cfg!(miri) { 20 } else { 100 };
+        for id in 1..=n {
+            s.install(id, 0x10).unwrap();
+            if id % 3 == 0 {
+                s.install(id, 0x10).unwrap(); // nested: same store twice
+            }
+        }
+        s.install(n + 1, 0x20).unwrap();
+        let depth_of = |s: &mut Stack, id: u64| {
+            let e = s.get_current_transient(id).unwrap_err().to_string();
+            let depth = s
+                .entries
+                .as_slice()
+                .iter()
+                .rposition(|e| e.id() == id)
+                .unwrap()
+                + 1;
+            assert!(
+                e.contains(&format!("store {id} is paused at depth {depth};")),
+                "{e}"
+            );
+        };
+        for id in 1..=n {
+            depth_of(&mut s, id);
+        }
+        let mut seg = Segment::default();
+        s.suspend_into(10, &mut seg).unwrap();
+        let mut other = Stack::new();
+        other.install(1000, 0x30).unwrap();
+        other.resume_from(&mut seg).unwrap();
+        other.install(1001, 0x30).unwrap();
+        let ids: Vec<u64> = other.entries.as_slice().iter().map(Entry::id).collect();
+        assert!(ids.len() > 10 && ids[0] == 1000);
+        for &id in &ids[..ids.len() - 1] {
+            depth_of(&mut other, id);
+        }
+    }
 
     /// The fast path refuses whenever it would have to allocate (a new
     /// stack, a full entry vector or store set) and then changes nothing;

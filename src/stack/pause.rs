@@ -45,10 +45,7 @@ impl Stack {
             let decremented = top.borrows > 0;
             top.borrows -= u32::from(decremented);
             raw = handle::encode(Tag::Pause, number);
-            Some(PauseRecord {
-                number,
-                decremented,
-            })
+            Some(PauseRecord::new(raw, decremented))
         });
         pushed.then_some(raw)
     }
@@ -69,14 +66,14 @@ impl Stack {
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
         self.entries.pop_pause(|top, last| {
             // Pause numbers are never 0, so comparing encodings is decoding.
-            if raw != handle::encode(Tag::Pause, last.number) {
+            let Some(restore) = last.restores(raw) else {
                 return false;
-            }
+            };
             // A restored borrow must fit: the count may have reached its
             // limit while paused (then refused, nothing changed).
             let Some(restored) = top
                 .borrows
-                .checked_add(u32::from(last.decremented))
+                .checked_add(restore)
                 .filter(|n| *n <= crate::testing::borrow_limit())
             else {
                 return false;
@@ -93,7 +90,8 @@ impl Stack {
             return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
         };
         let pauses = self.entries.pauses();
-        let Some(at) = pauses.iter().rposition(|p| p.number == number) else {
+        let raw = handle::encode(Tag::Pause, number);
+        let Some(at) = pauses.iter().rposition(|p| p.raw() == raw) else {
             return Error::StaleHandle(detail!(
                 "pause guard names no outstanding pause on this thread's stack (depth {}): \
                  already unpaused, its entry is gone or suspended, or from another thread",
@@ -147,6 +145,34 @@ mod tests {
         s.unpause(p1).unwrap();
         assert_eq!(s.top().unwrap().borrows, 1);
         s.borrow_release(b.raw).unwrap();
+        s.uninstall(g).unwrap();
+    }
+
+    /// A pause record keeps its guard and the borrow it took in one word:
+    /// no guard one bit or one unit away from the real one is accepted,
+    /// whether the pause took a borrow or not (the model-based test found
+    /// `raw | 1` accepted by a first version).
+    #[test]
+    fn only_the_exact_guard_unpauses() {
+        let mut s = Stack::new();
+        let g = s.install(1, 0x10).unwrap();
+        for borrowed in [false, true] {
+            let b = borrowed.then(|| s.get_current(1).unwrap());
+            let p = s.pause(1).unwrap();
+            let before = s.describe();
+            let near = (0..64)
+                .map(|bit| p ^ (1 << bit))
+                .chain([1, 2, 3, 4, 8].iter().flat_map(|d| [p + d, p - d]));
+            for forged in near {
+                assert!(s.unpause(forged).is_err(), "{forged:#x} (pause {p:#x})");
+                assert_eq!(s.describe(), before);
+            }
+            s.unpause(p).unwrap();
+            if let Some(b) = b {
+                assert_eq!(s.top().unwrap().borrows, 1);
+                s.borrow_release(b.raw).unwrap();
+            }
+        }
         s.uninstall(g).unwrap();
     }
 
