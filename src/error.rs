@@ -8,7 +8,7 @@
 //! A refusal's detail is a [`Detail`]: the values its message needs, kept by
 //! copy with the code that formats them, so that refusing allocates nothing
 //! and the text is written only when `storectx_last_error()` is read
-//! ([`LastError`]).
+//! (`LastError`).
 
 use std::fmt;
 use std::mem::{align_of, size_of, MaybeUninit};
@@ -56,7 +56,7 @@ type Words = [u64; 6];
 
 /// What one refusal found, in a few words and no heap: the values of its
 /// message, captured by copy, and the function that writes the text from
-/// them. Made by [`detail!`]; `Display` writes the text. Copy, so an
+/// them. Made by `detail!`; `Display` writes the text. Copy, so an
 /// [`Error`] is moved, kept as the thread's last error and dropped without
 /// running anything.
 #[derive(Clone, Copy)]
@@ -90,7 +90,7 @@ unsafe fn write_with<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result>(
 impl Detail {
     /// Keeps `text`, a closure that writes the message from the values it
     /// captured (by copy: `F: Copy + 'static`, so it owns nothing and
-    /// borrows nothing). Use [`detail!`].
+    /// borrows nothing). Use `detail!`.
     #[inline(always)]
     pub fn new<F>(text: F) -> Detail
     where
