@@ -12,7 +12,9 @@
 # include/ and bindings/,
 # and target/release holding copies of exactly the two libraries cargo wrote
 # there, so that no link another tool may have added to target/release can
-# make the lines pass.
+# make the lines pass. Then, from the checkout's root, the README's
+# `cargo run --example demo` and docs/python.md's `cargo build` +
+# test_storectx.py lines (both marked `<!-- snippet-lines: ... -->`).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,4 +63,14 @@ libstorectx=$work
 
 readelf -d app | grep -q 'NEEDED.*\[libstorectx.so\]' || { echo "FAIL: app does not need libstorectx.so" >&2; exit 1; }
 if readelf -d app-static | grep -q storectx; then echo "FAIL: app-static needs libstorectx" >&2; exit 1; fi
+# The README's first command and docs/python.md's lines for the binding's
+# own tests, from the root of the checkout.
+(
+  cd "$repo"
+  set -x
+  cargo run --example demo
+  cargo build
+  STORECTX_LIB=target/debug/libstorectx.so python3 bindings/python/test_storectx.py
+)
+
 echo "cargo output: the docs' link-it-yourself lines run"

@@ -6,7 +6,14 @@
 //! a file the test suite compiles or runs — so the docs never show code that
 //! was not tested. A block marked `<!-- snippet-lines: PATH -->` (shell
 //! commands a script runs between checks of its own) must have each of its
-//! lines somewhere in PATH, as a whole line.
+//! lines somewhere in PATH, as a whole line; PATH may name several files
+//! (separated by spaces), and a line may be found in any of them. For those
+//! shell lines a trailing ` # comment` is ignored on both sides, and a line
+//! of PATH may set environment variables before the command
+//! (`STORECTX_REQUIRE_TOOLS=1 cargo test ...` runs `cargo test ...`).
+//!
+//! Every other fenced block must be a ```text block (a listing, an output
+//! sample): a code block with no marker fails `every_code_block_is_tested`.
 
 use std::path::{Path, PathBuf};
 
@@ -91,14 +98,18 @@ fn snippets_are_tested_code() {
             }
             checked += 1;
         }
-        for (path, snippet) in snippets(&text, "<!-- snippet-lines: ") {
-            let source = std::fs::read_to_string(root().join(&path))
-                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
-            let source = lines(&source);
+        for (paths, snippet) in snippets(&text, "<!-- snippet-lines: ") {
+            let mut source = Vec::new();
+            for path in paths.split_whitespace() {
+                let text = std::fs::read_to_string(root().join(path))
+                    .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
+                source.extend(text.lines().map(|l| strip_comment(l.trim()).to_string()));
+            }
             for line in &snippet {
-                if !source.contains(line) {
+                let line = strip_comment(line);
+                if !source.iter().any(|s| runs_line(s, line)) {
                     failures.push(format!(
-                        "{name}: a line marked as run by {path} is not in that file: {line}"
+                        "{name}: a line marked as run by {paths} is not in that file: {line}"
                     ));
                 }
             }
@@ -110,6 +121,89 @@ fn snippets_are_tested_code() {
         checked >= 12,
         "expected at least 12 checked snippets, found {checked}"
     );
+}
+
+/// A shell line without its trailing ` # comment` (a `#` after whitespace,
+/// outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut prev_space = true;
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '#') if prev_space => return line[..i].trim_end(),
+            _ => {}
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+/// `source` (a line of a script) runs `line`: it is `line`, or `line` after
+/// environment assignments (`NAME=value `).
+fn runs_line(source: &str, line: &str) -> bool {
+    let mut rest = source;
+    loop {
+        if rest == line {
+            return true;
+        }
+        let Some((word, tail)) = rest.split_once(' ') else {
+            return false;
+        };
+        let Some((var, _)) = word.split_once('=') else {
+            return false;
+        };
+        if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return false;
+        }
+        rest = tail.trim_start();
+    }
+}
+
+/// The fenced blocks of a markdown text: (line number, info string, the
+/// nearest non-blank line before the opening fence).
+fn fenced_blocks(text: &str) -> Vec<(usize, &str, &str)> {
+    let mut blocks = Vec::new();
+    let mut open = false;
+    let mut before = "";
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            if !open {
+                blocks.push((n + 1, info.trim(), before));
+            }
+            open = !open;
+        } else if !trimmed.is_empty() {
+            before = trimmed;
+        }
+    }
+    blocks
+}
+
+/// Every code block of the README and the guides is tested: it carries a
+/// `<!-- snippet: PATH -->` or `<!-- snippet-lines: PATH -->` marker, or it
+/// is a ```text block (a directory listing, an output sample: not code a
+/// reader runs).
+#[test]
+fn every_code_block_is_tested() {
+    let mut failures = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("read document");
+        let name = doc.strip_prefix(root()).unwrap().display().to_string();
+        for (line, info, before) in fenced_blocks(&text) {
+            let marked = before.starts_with("<!-- snippet: ")
+                || before.starts_with("<!-- snippet-lines: ");
+            if !marked && info != "text" {
+                failures.push(format!(
+                    "{name}:{line}: a ```{info} block with no <!-- snippet: PATH --> or \
+                     <!-- snippet-lines: PATH --> marker (make a test run it and mark it, \
+                     or make it a ```text block if it is not code)"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Wheel test: `pip install <repo>` into a fresh virtual environment builds a
-# wheel that carries libstorectx.so, and the installed binding finds it with
+# wheel that carries libstorectx.so (docs/python.md's `pip install .`, run as
+# it is from the repository root), and the installed binding finds it with
 # no environment variables; then every ```python block of docs/python.md's
 # "Use it from Python" section runs, verbatim, with that environment's python
 # from a directory outside the repository.
@@ -43,7 +44,13 @@ case $(basename "$wheel") in
   *-py3-none-linux_*.whl) ok "tag py3-none-<platform>, holds storectx/__init__.py and storectx/libstorectx.so" ;;
   *) fail "unexpected wheel tag: $(basename "$wheel")" ;;
 esac
-"$py" -m pip install --quiet "$wheel"
+# docs/python.md's install line, as it is, from the repository root with
+# the fresh environment's pip (the wheel above is what it builds).
+(
+  cd "$repo"
+  PATH="$work/venv/bin:$PATH"
+  pip install .
+)
 
 # Nothing but the installed package may provide the library.
 unset STORECTX_LIB LD_LIBRARY_PATH PYTHONPATH

@@ -14,6 +14,9 @@
 #   7. source tree: add_subdirectory(<checkout>), FetchContent by a file://
 #      git URL, FetchContent by SOURCE_DIR; storectx::storectx and
 #      storectx::storectx_static, C and C++ (CMake >= 3.16)
+#   8. docs/building.md's own lines: the install (step 0, from the root of a
+#      copy of the checkout), the reader's CMakeLists.txt (cmake/tests/app)
+#      and its build lines, and each source form (cmake/tests/app_source)
 # Run from anywhere: cmake/tests/run.sh. Exits non-zero on the first failure.
 # STORECTX_CARGO_TARGET_DIR overrides cargo's target dir for every CMake build
 # (default: <repo>/target/cmake, shared by all of them);
@@ -86,13 +89,34 @@ expect_no_shared() {
 }
 
 # --- 0. install --------------------------------------------------------------
-step "install (CMakeLists.txt: cargo build --release + cmake --install)"
-cd "$repo"
-prefix="$work/staging-prefix"
-build="$work/build-install"
-cmake -S "$repo" -B "$build" -DCMAKE_INSTALL_PREFIX="$prefix" -DSTORECTX_CARGO_TARGET_DIR="$cargo_target"
-cmake --build "$build"
-cmake --install "$build"
+# A git repository holding exactly the files of this checkout (committed or
+# not, minus what .gitignore ignores), for FetchContent's GIT_REPOSITORY.
+step "git repository of this checkout for FetchContent (file:// URL)"
+upstream="$work/upstream"
+mkdir -p "$upstream"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+  xargs -0 cp --parents -t "$upstream")
+git -C "$upstream" init -q
+git -C "$upstream" add -A
+git -C "$upstream" -c user.name=test -c user.email=test@invalid commit -q -m snapshot
+rev=$(git -C "$upstream" rev-parse HEAD)
+ok "file://$upstream at $rev"
+
+# docs/building.md "Install with CMake", its lines as they are, from the root
+# of that copy of the checkout. CMake's default cargo target dir is
+# build/cargo: a link to the shared one spares a second release build.
+step "install (docs/building.md's lines: cargo build --release + cmake --install)"
+cd "$upstream"
+mkdir -p build "$cargo_target"
+ln -s "$cargo_target" build/cargo
+home=$HOME
+HOME="$work/home"
+prefix="$HOME/.local"
+HOME=$home
+cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix"
+cmake --build build
+cmake --install build
 
 # Relocatability: every consumer below uses the moved prefix.
 mv "$prefix" "$work/prefix"
@@ -196,21 +220,38 @@ expect_no_shared "$work/app-static"
 [ -z "$(needed "$work/app-static")" ] || fail "app-static is not fully static: $(needed "$work/app-static")"
 ok "app-static: fully static executable"
 
-# --- 7. from the source tree -------------------------------------------------
-# A git repository holding exactly the files of this checkout (committed or
-# not, minus what .gitignore ignores), for FetchContent's GIT_REPOSITORY.
-step "git repository of this checkout for FetchContent (file:// URL)"
-upstream="$work/upstream"
-mkdir -p "$upstream"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-  xargs -0 cp --parents -t "$upstream")
-git -C "$upstream" init -q
-git -C "$upstream" add -A
-git -C "$upstream" -c user.name=test -c user.email=test@invalid commit -q -m snapshot
-rev=$(git -C "$upstream" rev-parse HEAD)
-ok "file://$upstream at $rev"
+# --- 8. the reader's project of docs/building.md "Use it from CMake" ---------
+step "docs/building.md: the reader's CMakeLists.txt (cmake/tests/app) against the install"
+mkdir "$work/reader"
+cd "$work/reader"
+cp "$tests/app/CMakeLists.txt" CMakeLists.txt
+cp "$tests/consumer/consumer.c" app.c
+cmake -S . -B build -DCMAKE_PREFIX_PATH="$prefix"
+cmake --build build
+./build/app
+expect_needs_shared "$work/reader/build/app"
 
+# The same file with the find_package line replaced by each source form
+# (cmake/tests/app_source): third_party/libstorectx and ../libstorectx are
+# links to the checkout; FetchContent is pointed at it by
+# FETCHCONTENT_SOURCE_DIR_STORECTX (the git download: fetch_git below).
+for form in inside outside fetch; do
+  step "docs/building.md: the reader's CMakeLists.txt, libstorectx from source ($form)"
+  proj="$work/forms-$form/app"
+  mkdir -p "$proj/third_party"
+  cp "$tests/app_source/CMakeLists.txt" "$proj/CMakeLists.txt"
+  cp "$tests/consumer/consumer.c" "$proj/app.c"
+  ln -s "$repo" "$proj/third_party/libstorectx"
+  ln -s "$repo" "$work/forms-$form/libstorectx"
+  cmake -S "$proj" -B "$proj/build" -DAPP_FORM=$form -DFETCHCONTENT_SOURCE_DIR_STORECTX="$repo" \
+    -DSTORECTX_CARGO_TARGET_DIR="$cargo_target"
+  cmake --build "$proj/build" -j "$jobs"
+  grep -qxF "$soname" <<<"$(needed "$proj/build/app")" || fail "$form: app does not have NEEDED $soname"
+  "$proj/build/app" >/dev/null || fail "$form: app failed"
+  ok "$form: app built with the doc's lines, NEEDED $soname, runs"
+done
+
+# --- 7. from the source tree -------------------------------------------------
 for how in subdirectory fetch_git fetch_source; do
   step "source tree: $how"
   case $how in
