@@ -192,8 +192,8 @@ fn every_code_block_is_tested() {
         let text = std::fs::read_to_string(&doc).expect("read document");
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
         for (line, info, before) in fenced_blocks(&text) {
-            let marked = before.starts_with("<!-- snippet: ")
-                || before.starts_with("<!-- snippet-lines: ");
+            let marked =
+                before.starts_with("<!-- snippet: ") || before.starts_with("<!-- snippet-lines: ");
             if !marked && info != "text" {
                 failures.push(format!(
                     "{name}:{line}: a ```{info} block with no <!-- snippet: PATH --> or \
