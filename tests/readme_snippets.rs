@@ -411,3 +411,24 @@ fn the_minimum_rust_is_cargos_rust_version() {
         }
     }
 }
+
+/// docs/building.md's Meson line (inline code, not a block) is the one
+/// cmake/tests/meson/meson.build builds against a fresh install
+/// (cmake/tests/run.sh, step 9).
+#[test]
+fn the_meson_line_is_built() {
+    let building = std::fs::read_to_string(root().join("docs/building.md")).expect("building.md");
+    let meson = std::fs::read_to_string(root().join("cmake/tests/meson/meson.build"))
+        .expect("cmake/tests/meson/meson.build");
+    let line = "dependency('storectx', version: '>=0.2')";
+    assert!(
+        building.contains(&format!("`{line}`")),
+        "docs/building.md no longer shows {line}"
+    );
+    assert!(meson.contains(line), "meson.build does not use {line}");
+    assert!(
+        building.contains("`static: true`")
+            && meson.contains(&line.replace(")", ", static: true)")),
+        "docs/building.md's `static: true` is not what meson.build builds"
+    );
+}

@@ -17,6 +17,8 @@
 #   8. docs/building.md's own lines: the install (step 0, from the root of a
 #      copy of the checkout), the reader's CMakeLists.txt (cmake/tests/app)
 #      and its build lines, and each source form (cmake/tests/app_source)
+#   9. Meson: cmake/tests/meson, dependency('storectx', version: '>=0.2'),
+#      shared and static: true, through pkg-config
 # Run from anywhere: cmake/tests/run.sh. Exits non-zero on the first failure.
 # STORECTX_CARGO_TARGET_DIR overrides cargo's target dir for every CMake build
 # (default: <repo>/target/cmake, shared by all of them);
@@ -38,6 +40,8 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v c++ >/dev/null || missing+=(g++)
 command -v cc >/dev/null || missing+=(gcc)
 command -v readelf >/dev/null || missing+=(binutils)
+command -v meson >/dev/null || missing+=(meson)
+command -v ninja >/dev/null || missing+=(ninja-build)
 if ((${#missing[@]})); then
   step "apt-get install ${missing[*]}"
   sudo=""
@@ -219,6 +223,16 @@ cc -static app.c -o app-static $(pkg-config --cflags --libs --static storectx)
 expect_no_shared "$work/app-static"
 [ -z "$(needed "$work/app-static")" ] || fail "app-static is not fully static: $(needed "$work/app-static")"
 ok "app-static: fully static executable"
+
+# --- 9. Meson (docs/building.md "Use it from Meson") --------------------------
+step "Meson: dependency('storectx', version: '>=0.2'), shared and static: true"
+mkdir "$work/meson"
+cp "$tests/meson/meson.build" "$work/meson/meson.build"
+cp "$tests/consumer/consumer.c" "$work/meson/app.c"
+meson setup "$work/meson/build" "$work/meson"
+meson compile -C "$work/meson/build"
+expect_needs_shared "$work/meson/build/app"
+expect_no_shared "$work/meson/build/app-static"
 
 # --- 8. the reader's project of docs/building.md "Use it from CMake" ---------
 step "docs/building.md: the reader's CMakeLists.txt (cmake/tests/app) against the install"
