@@ -666,7 +666,10 @@ mod tests {
     fn heap_bytes_per_entry_stay_below_96_at_every_depth() {
         let mut s = Stack::new();
         let mut worst = (0.0f64, 0);
-        for id in 1..=300_000u64 {
+        // Under Miri (~1000x slower) the growth pattern is checked up to a
+        // few growths; the figure itself is the native run's.
+        let deepest = if cfg!(miri) { 2_000u64 } else { 300_000 };
+        for id in 1..=deepest {
             s.install(id, 0x10).unwrap();
             let per = s.entries.heap_bytes() as f64 / s.depth() as f64;
             if s.depth() >= 64 && per > worst.0 {
