@@ -134,18 +134,24 @@ fn readme_figure_is_the_libraries_static_tls() {
         tls.static_tls,
         "with the initial-exec word the library is expected to be marked STATIC_TLS"
     );
+    // Builds with debug assertions (what `cargo test` makes) also carry the
+    // accessors' re-entrancy flag (src/thread.rs, `Held`): 8 bytes more. The
+    // figure is the shipped library's; `.ci/run` checks it exactly with
+    // `cargo test --release --test static_tls`.
+    let debug_extra = if cfg!(debug_assertions) { 8 } else { 0 };
     if cfg!(feature = "testing") {
         assert!(
-            tls.memsz >= figure && tls.memsz - figure <= 16,
+            tls.memsz >= figure && tls.memsz - figure <= 16 + debug_extra,
             "docs/building.md says {figure} bytes of static TLS; this testing build's PT_TLS is {} \
-             (the testing hook adds at most 16)",
+             (the testing hook adds at most 16, a debug build {debug_extra})",
             tls.memsz
         );
     } else {
         assert_eq!(
-            tls.memsz, figure,
+            tls.memsz,
+            figure + debug_extra,
             "docs/building.md says the library takes {figure} bytes of static TLS; its PT_TLS \
-             segment is {} bytes",
+             segment is {} bytes (a debug build adds {debug_extra})",
             tls.memsz
         );
     }
