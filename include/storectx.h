@@ -862,10 +862,6 @@ const char *storectx_status_str(int32_t status);
  */
 const char *storectx_last_error(void);
 
-extern int __ulock_wait(uint32_t operation, void *addr, uint64_t value, uint32_t timeout);
-
-extern int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

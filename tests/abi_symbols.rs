@@ -176,3 +176,31 @@ fn the_library_exports_the_header_functions_versioned_and_nothing_else() {
         version_symbols
     );
 }
+
+/// The header declares the library's API only: no function of another name
+/// (cbindgen once copied the platform layer's `__ulock_wait` import into it).
+#[test]
+fn the_header_declares_only_storectx_functions() {
+    let header =
+        std::fs::read_to_string(cprog::root().join("include/storectx.h")).expect("storectx.h");
+    let foreign: Vec<&str> = header
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !t.starts_with('*') && !t.starts_with('/') && !t.starts_with('#')
+        })
+        .filter(|l| l.trim_end().ends_with(");") && l.contains('('))
+        .filter(|l| {
+            let before = &l[..l.find('(').expect("has a parenthesis")];
+            let name = before
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("");
+            !name.is_empty() && !name.starts_with("storectx_")
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "include/storectx.h declares functions outside the API: {foreign:?}"
+    );
+}
