@@ -388,12 +388,7 @@ func TestAsyncStoresSharedBetweenGoroutines(t *testing.T) {
 // borrow still installed is closed from another goroutine; the lock is
 // free again and the closed task's handles are refused.
 func TestCloseReleasesWhatTheTaskHolds(t *testing.T) {
-	id, h := newStore(t)
-	s, err := storectx.NewAsyncStore(id, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
+	s, _, _ := newAsyncStore(t)
 	inner, hi := newStore(t)
 
 	owner := storectx.NewTask()
@@ -422,7 +417,7 @@ func TestCloseReleasesWhatTheTaskHolds(t *testing.T) {
 
 	other := storectx.NewTask()
 	defer other.Close()
-	_, err = other.Write(s, 20*time.Millisecond)
+	_, err := other.Write(s, 20*time.Millisecond)
 	expectStatus(t, err, storectx.ErrTimedOut, "write while the owner holds the lock")
 	_, err = s.TryWrite()
 	expectStatus(t, err, storectx.ErrBusy, "try_write while the owner holds the lock")
@@ -452,12 +447,7 @@ func TestCloseReleasesWhatTheTaskHolds(t *testing.T) {
 // Close by the goroutine that pinned the task ends the pin and frees the
 // entries on its thread.
 func TestCloseWhilePinned(t *testing.T) {
-	id, h := newStore(t)
-	s, err := storectx.NewAsyncStore(id, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
+	s, _, _ := newAsyncStore(t)
 	done := make(chan error)
 	go func() {
 		task := storectx.NewTask()
@@ -482,31 +472,15 @@ func TestCloseWhilePinned(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	w, err := s.TryWrite()
-	if err != nil {
-		t.Fatalf("the lock of a task closed while pinned is still taken: %v", err)
-	}
-	w.Release()
+	expectLockFree(t, s, "the lock of a task closed while pinned is still taken")
 }
 
 // A task dropped without Close is closed by its finalizer: its lock is
 // released once the collector has run.
 func TestFinalizerReleasesAnAbandonedTask(t *testing.T) {
-	id, h := newStore(t)
-	s, err := storectx.NewAsyncStore(id, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
+	s, _, _ := newAsyncStore(t)
 	func() {
-		task := storectx.NewTask()
-		w, err := task.Write(s, storectx.Forever)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := task.InstallAsync(w); err != nil {
-			t.Fatal(err)
-		}
+		installWrite(t, storectx.NewTask(), s, storectx.Forever)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -24,20 +24,9 @@ import (
 // sync entry above it: what a request handler's task typically carries.
 func heldTask(t *testing.T) (*storectx.Task, *storectx.AsyncStore, storectx.StoreID) {
 	t.Helper()
-	aid, ah := newStore(t)
-	s, err := storectx.NewAsyncStore(aid, ah)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Release)
+	s, _, _ := newAsyncStore(t)
 	task := storectx.NewTask()
-	w, err := task.Write(s, storectx.Forever)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := task.InstallAsync(w); err != nil {
-		t.Fatal(err)
-	}
+	installWrite(t, task, s, storectx.Forever)
 	sid, sh := newStore(t)
 	if _, err := task.Install(sid, sh); err != nil {
 		t.Fatal(err)
@@ -249,12 +238,7 @@ func TestClosingSuspendOfCallWithTheTableExhausted(t *testing.T) {
 // task, or fails with EXHAUSTED having changed nothing; the thread never
 // keeps anything, and a failed InstallAsync leaves the lock with its guard.
 func TestClosingSuspendWithTheTableExhaustedBeforeTheCall(t *testing.T) {
-	aid, ah := newStore(t)
-	s, err := storectx.NewAsyncStore(aid, ah)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
+	s, _, ah := newAsyncStore(t)
 	sid, sh := newStore(t)
 	lowTableLimit(t)
 	for _, fresh := range []bool{true, false} {
@@ -310,11 +294,7 @@ func TestClosingSuspendWithTheTableExhaustedBeforeTheCall(t *testing.T) {
 		if err := task.Close(); err != nil {
 			t.Fatal(err)
 		}
-		w2, err := s.TryWrite()
-		if err != nil {
-			t.Fatalf("fresh=%v: the lock after Close: %v", fresh, err)
-		}
-		w2.Release()
+		expectLockFree(t, s, fmt.Sprintf("fresh=%v: the lock after Close", fresh))
 	}
 }
 

@@ -44,11 +44,7 @@ func goroutineState(frame string) string {
 func TestTimedWriteWaitsOnTheGoSide(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, timeout := range []time.Duration{time.Minute, storectx.Forever} {
-		id, h := newStore(t)
-		s, err := storectx.NewAsyncStore(id, h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, _, h := newAsyncStore(t)
 		held, err := s.TryWrite()
 		if err != nil {
 			t.Fatal(err)
@@ -96,12 +92,7 @@ func TestTimedWriteWaitsOnTheGoSide(t *testing.T) {
 // stays taken ends in TIMED_OUT naming the store and the time waited, and a
 // store the task itself holds is WOULD_DEADLOCK at once, not a wait.
 func TestWriteTimeoutsAndDeadlock(t *testing.T) {
-	id, h := newStore(t)
-	s, err := storectx.NewAsyncStore(id, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
+	s, _, _ := newAsyncStore(t)
 	task := storectx.NewTask()
 	defer task.Close()
 	held, err := s.TryWrite()
@@ -120,13 +111,7 @@ func TestWriteTimeoutsAndDeadlock(t *testing.T) {
 		}
 	}
 	held.Release()
-	w, err := task.Write(s, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := task.InstallAsync(w); err != nil {
-		t.Fatal(err)
-	}
+	installWrite(t, task, s, 0)
 	_, err = task.Write(s, storectx.Forever)
 	expectStatus(t, err, storectx.ErrWouldDeadlock, "write of a store the task holds, waiting for ever")
 }
@@ -137,11 +122,7 @@ func TestWriteTimeoutsAndDeadlock(t *testing.T) {
 // STALE_HANDLE instead of waiting on a store nobody refers to. The lock's
 // holder then releases it with nothing freed twice.
 func TestAsyncStoreReleasedDuringAWaitingWrite(t *testing.T) {
-	id, h := newStore(t)
-	s, err := storectx.NewAsyncStore(id, h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, h := newAsyncStore(t)
 	held, err := s.TryWrite()
 	if err != nil {
 		t.Fatal(err)
@@ -180,11 +161,7 @@ func TestAsyncStoreReleasedDuringAWaitingWrite(t *testing.T) {
 func TestAsyncStoreAndGuardsUsedWhileReleased(t *testing.T) {
 	const rounds = 300
 	for r := 0; r < rounds; r++ {
-		id, h := newStore(t)
-		s, err := storectx.NewAsyncStore(id, h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, id, _ := newAsyncStore(t)
 		task := storectx.NewTask()
 		var wg sync.WaitGroup
 		var bad atomic.Value
