@@ -56,18 +56,49 @@ fn lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The snippets of one document marked with `marker` (`<!-- snippet: ` or
-/// `<!-- snippet-lines: `): (source path, the block's lines).
-fn snippets<'a>(doc: &'a str, marker: &str) -> Vec<(String, Vec<&'a str>)> {
+/// The two markers of a tested code block, by what its lines must match in
+/// the file(s) the marker names.
+#[derive(Clone, Copy)]
+enum Marker {
+    /// `<!-- snippet: PATH -->`: the block stands line for line
+    /// (indentation aside) in PATH.
+    Block,
+    /// `<!-- snippet-lines: PATH... -->`: each line of the block is a whole
+    /// line of one of the files (see `strip_comment`, `runs_line`).
+    Lines,
+}
+
+impl Marker {
+    const ALL: [Marker; 2] = [Marker::Block, Marker::Lines];
+
+    /// The marker's text up to its PATH.
+    fn text(self) -> &'static str {
+        match self {
+            Marker::Block => "<!-- snippet: ",
+            Marker::Lines => "<!-- snippet-lines: ",
+        }
+    }
+}
+
+/// The marked snippets of one document, in document order: (marker, the
+/// path(s) it names, the block's lines).
+fn snippets(doc: &str) -> Vec<(Marker, String, Vec<&str>)> {
     let mut found = Vec::new();
     let mut rest = doc;
-    while let Some(at) = rest.find(marker) {
-        rest = &rest[at + marker.len()..];
+    // Neither marker's text is a prefix of the other's: at most one
+    // matches at a position.
+    while let Some((at, marker)) = Marker::ALL
+        .into_iter()
+        .filter_map(|m| rest.find(m.text()).map(|at| (at, m)))
+        .min_by_key(|&(at, _)| at)
+    {
+        rest = &rest[at + marker.text().len()..];
         let path = &rest[..rest.find(" -->").expect("marker ends with -->")];
         let fence = rest.find("```").expect("a code block follows the marker");
         let body_start = fence + rest[fence..].find('\n').expect("fence line ends") + 1;
         let body_len = rest[body_start..].find("```").expect("code block closes");
         found.push((
+            marker,
             path.to_string(),
             lines(&rest[body_start..body_start + body_len]),
         ));
@@ -82,35 +113,40 @@ fn snippets_are_tested_code() {
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).expect("read document");
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
-        for (path, snippet) in snippets(&text, "<!-- snippet: ") {
-            let source = std::fs::read_to_string(root().join(&path))
-                .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
-            let source = lines(&source);
-            if snippet.is_empty()
-                || !source
-                    .windows(snippet.len())
-                    .any(|w| w == snippet.as_slice())
-            {
-                failures.push(format!(
-                    "{name}: a snippet marked as coming from {path} is not in that file:\n{}",
-                    snippet.join("\n")
-                ));
-            }
-            checked += 1;
-        }
-        for (paths, snippet) in snippets(&text, "<!-- snippet-lines: ") {
+        for (marker, paths, snippet) in snippets(&text) {
+            let files = match marker {
+                Marker::Block => vec![paths.as_str()],
+                Marker::Lines => paths.split_whitespace().collect(),
+            };
             let mut source = Vec::new();
-            for path in paths.split_whitespace() {
+            for path in files {
                 let text = std::fs::read_to_string(root().join(path))
                     .unwrap_or_else(|e| panic!("{name}: snippet source {path}: {e}"));
-                source.extend(text.lines().map(|l| strip_comment(l.trim()).to_string()));
+                source.extend(text.lines().map(|l| l.trim().to_string()));
             }
-            for line in &snippet {
-                let line = strip_comment(line);
-                if !source.iter().any(|s| runs_line(s, line)) {
-                    failures.push(format!(
-                        "{name}: a line marked as run by {paths} is not in that file: {line}"
-                    ));
+            match marker {
+                Marker::Block => {
+                    source.retain(|l| !l.is_empty()); // as `lines`
+                    if snippet.is_empty()
+                        || !source
+                            .windows(snippet.len())
+                            .any(|w| w == snippet.as_slice())
+                    {
+                        failures.push(format!(
+                            "{name}: a snippet marked as coming from {paths} is not in that file:\n{}",
+                            snippet.join("\n")
+                        ));
+                    }
+                }
+                Marker::Lines => {
+                    for line in &snippet {
+                        let line = strip_comment(line);
+                        if !source.iter().any(|s| runs_line(strip_comment(s), line)) {
+                            failures.push(format!(
+                                "{name}: a line marked as run by {paths} is not in that file: {line}"
+                            ));
+                        }
+                    }
                 }
             }
             checked += 1;
@@ -192,8 +228,7 @@ fn every_code_block_is_tested() {
         let text = std::fs::read_to_string(&doc).expect("read document");
         let name = doc.strip_prefix(root()).unwrap().display().to_string();
         for (line, info, before) in fenced_blocks(&text) {
-            let marked =
-                before.starts_with("<!-- snippet: ") || before.starts_with("<!-- snippet-lines: ");
+            let marked = Marker::ALL.iter().any(|m| before.starts_with(m.text()));
             if !marked && info != "text" {
                 failures.push(format!(
                     "{name}:{line}: a ```{info} block with no <!-- snippet: PATH --> or \
