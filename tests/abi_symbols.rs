@@ -9,29 +9,12 @@
 
 #[path = "support/cprog.rs"]
 mod cprog;
+#[path = "support/header.rs"]
+mod header;
 #[path = "support/skips.rs"]
 mod skips;
 
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The functions the header declares (declarations, not comments).
-fn header_functions() -> BTreeSet<String> {
-    let header =
-        std::fs::read_to_string(cprog::root().join("include/storectx.h")).expect("storectx.h");
-    header
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('*') && !l.trim_start().starts_with('/'))
-        .flat_map(|l| {
-            l.match_indices("storectx_").filter_map(move |(at, _)| {
-                let name: String = l[at..]
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                l[at + name.len()..].starts_with('(').then_some(name)
-            })
-        })
-        .collect()
-}
 
 /// storectx.map: function name -> version node.
 fn map_nodes() -> BTreeMap<String, String> {
@@ -72,7 +55,7 @@ fn map_nodes() -> BTreeMap<String, String> {
 
 #[test]
 fn the_version_script_lists_exactly_the_header_functions() {
-    let header = header_functions();
+    let header: BTreeSet<String> = header::functions(&header::text()).into_iter().collect();
     let map: BTreeSet<String> = map_nodes().into_keys().collect();
     assert!(header.len() >= 30, "found only {} functions", header.len());
     let missing: Vec<_> = header.difference(&map).collect();
@@ -181,8 +164,7 @@ fn the_library_exports_the_header_functions_versioned_and_nothing_else() {
 /// (cbindgen once copied the platform layer's `__ulock_wait` import into it).
 #[test]
 fn the_header_declares_only_storectx_functions() {
-    let header =
-        std::fs::read_to_string(cprog::root().join("include/storectx.h")).expect("storectx.h");
+    let header = header::text();
     let foreign: Vec<&str> = header
         .lines()
         .filter(|l| {

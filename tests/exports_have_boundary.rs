@@ -1,6 +1,9 @@
 //! Every `extern "C"` export runs its body inside the panic boundary (the
 //! lesson of rustls-ffi #286: one export that forgot it could unwind into C).
 
+#[path = "support/header.rs"]
+mod header;
+
 use std::path::Path;
 
 #[test]
@@ -50,22 +53,7 @@ fn every_export_starts_inside_the_panic_boundary() {
         }
     }
     // The header declares exactly the exported functions.
-    let header =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
-            .expect("include/storectx.h");
-    let mut declared: Vec<String> = header
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('*') && !l.trim_start().starts_with('/'))
-        .flat_map(|l| {
-            l.match_indices("storectx_").filter_map(move |(at, _)| {
-                let name: String = l[at..]
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                l[at + name.len()..].starts_with('(').then_some(name)
-            })
-        })
-        .collect();
+    let mut declared = header::functions(&header::text());
     declared.sort();
     names.sort();
     assert!(names.len() >= 34, "found only {} exports", names.len());
@@ -77,9 +65,7 @@ fn every_export_starts_inside_the_panic_boundary() {
 
 #[test]
 fn header_names_carry_the_prefix() {
-    let header =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
-            .expect("include/storectx.h");
+    let header = header::text();
     for line in header.lines() {
         let t = line.trim_start();
         for (key, prefix) in [
