@@ -420,29 +420,19 @@ fn the_minimum_rust_is_cargos_rust_version() {
             "{page} does not state the minimum Rust {msrv} (Cargo.toml rust-version)"
         );
         // Any other "Rust ≥ X" / "Rust **X or newer**" on the page is that same X.
-        for (at, _) in text.match_indices("Rust ≥ ") {
-            let rest = &text[at + "Rust ≥ ".len()..];
-            let version: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            assert_eq!(
-                version.trim_end_matches('.'),
-                msrv,
-                "{page} states Rust ≥ {version}, Cargo.toml rust-version is {msrv}"
-            );
-        }
-        for (at, _) in text.match_indices("Rust **") {
-            let rest = &text[at + "Rust **".len()..];
-            let version: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            assert_eq!(
-                version.trim_end_matches('.'),
-                msrv,
-                "{page} states Rust {version} or newer, Cargo.toml rust-version is {msrv}"
-            );
+        for (lead, says) in [("Rust ≥ ", "Rust ≥ {}"), ("Rust **", "Rust {} or newer")] {
+            for (at, _) in text.match_indices(lead) {
+                let version: String = text[at + lead.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                assert_eq!(
+                    version.trim_end_matches('.'),
+                    msrv,
+                    "{page} states {}, Cargo.toml rust-version is {msrv}",
+                    says.replace("{}", &version)
+                );
+            }
         }
     }
 }
