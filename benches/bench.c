@@ -156,6 +156,17 @@ static uint64_t start_clock(start_line *bar) {
   return now_ns();
 }
 
+/* The timed loop of every case, an expression: the block after `n` runs
+ * n times between start_clock(bar) and now_ns(); its value is the time that
+ * took in ns (uint64_t). The loop's own instructions (a few per run) are in
+ * every case's count alike (benches/profile.sh). */
+#define TIMED_LOOP(bar, n, ...)                                                       \
+  ({                                                                                  \
+    uint64_t timed_t0_ = start_clock(bar);                                            \
+    for (uint64_t timed_k_ = 0; timed_k_ < (n); timed_k_++) __VA_ARGS__              \
+    now_ns() - timed_t0_;                                                             \
+  })
+
 /* ------------------------------------------------------------------------ */
 /* The hot path, once per implementation (direct calls, as users make them).  */
 /* Each function installs depth-1 filler stores first, so the measured store  */
@@ -183,16 +194,14 @@ typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *ba
     storectx_store_id id = MAIN_ID(c);                                                \
     void *store = MAIN_STORE(c);                                                      \
     int bad = 0;                                                                      \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) {                                                \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
       storectx_install_guard g;                                                       \
       bad |= P##_install(id, store, &g);                                              \
       bad |= P##_uninstall(g);                                                        \
-    }                                                                                 \
-    uint64_t t1 = now_ns();                                                           \
+    });                                                                               \
     check_loop(#P " install+uninstall", bad);                                         \
     P##_unfill(depth - 1, fill);                                                      \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }                                                                                   \
   static double P##_get_release(thread_ctx *c, size_t depth, uint64_t n,              \
                                 start_line *bar) {                                    \
@@ -202,20 +211,18 @@ typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *ba
     MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
     int bad = 0;                                                                      \
     uintptr_t sum = 0;                                                                \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) {                                                \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
       void *store;                                                                    \
       storectx_borrow b;                                                              \
       bad |= P##_get_current(id, &store, &b);                                         \
       sum += (uintptr_t)store;                                                        \
       bad |= P##_borrow_release(b);                                                   \
-    }                                                                                 \
-    uint64_t t1 = now_ns();                                                           \
+    });                                                                               \
     g_sink = sum;                                                                     \
     check_loop(#P " get_current+borrow_release", bad);                                \
     MUST(P##_uninstall(g));                                                           \
     P##_unfill(depth - 1, fill);                                                      \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }                                                                                   \
   /* With one borrow outstanding, as around a guest call from an import. */           \
   static double P##_pause_unpause(thread_ctx *c, size_t depth, uint64_t n,            \
@@ -228,18 +235,16 @@ typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *ba
     MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
     MUST(P##_get_current(id, &store, &b));                                            \
     int bad = 0;                                                                      \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) {                                                \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
       storectx_pause_guard pg;                                                        \
       bad |= P##_pause(id, &pg);                                                      \
       bad |= P##_unpause(pg);                                                         \
-    }                                                                                 \
-    uint64_t t1 = now_ns();                                                           \
+    });                                                                               \
     check_loop(#P " pause+unpause", bad);                                             \
     MUST(P##_borrow_release(b));                                                      \
     MUST(P##_uninstall(g));                                                           \
     P##_unfill(depth - 1, fill);                                                      \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }                                                                                   \
   static double P##_is_active_op(thread_ctx *c, size_t depth, uint64_t n,             \
                                  start_line *bar) {                                   \
@@ -248,13 +253,13 @@ typedef double (*hot_fn)(thread_ctx *c, size_t depth, uint64_t n, start_line *ba
     storectx_store_id id = MAIN_ID(c);                                                \
     MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
     uint64_t hits = 0;                                                                \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) hits += P##_is_active(id);                       \
-    uint64_t t1 = now_ns();                                                           \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
+      hits += P##_is_active(id);                                                      \
+    });                                                                               \
     check_loop(#P " is_active", hits != n);                                           \
     MUST(P##_uninstall(g));                                                           \
     P##_unfill(depth - 1, fill);                                                      \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }
 
 DEFINE_HOT(storectx)
@@ -272,18 +277,16 @@ DEFINE_HOT(seed)
     MUST(P##_install(id, MAIN_STORE(c), &g));                                         \
     int bad = 0;                                                                      \
     uintptr_t sum = 0;                                                                \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) {                                                \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
       void *store;                                                                    \
       bad |= P##_get_current_transient(id, &store);                                   \
       sum += (uintptr_t)store;                                                        \
-    }                                                                                 \
-    uint64_t t1 = now_ns();                                                           \
+    });                                                                               \
     g_sink = sum;                                                                     \
     check_loop(#P " get_current_transient", bad);                                     \
     MUST(P##_uninstall(g));                                                           \
     P##_unfill(depth - 1, fill);                                                      \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }
 
 DEFINE_TRANSIENT(storectx)
@@ -317,8 +320,7 @@ static double lib_get_current_async(thread_ctx *c, size_t depth, uint64_t n, sta
   storectx_store_id id = EXTRA_ID(c, 0);
   int bad = 0;
   uintptr_t sum = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     storectx_async_store *ref;
     void *store;
     storectx_borrow b;
@@ -326,13 +328,12 @@ static double lib_get_current_async(thread_ctx *c, size_t depth, uint64_t n, sta
     sum += (uintptr_t)store;
     storectx_async_store_release(ref);
     bad |= storectx_borrow_release(b);
-  }
-  uint64_t t1 = now_ns();
+  });
   g_sink = sum;
   check_loop("get_current_async+release", bad);
   MUST(storectx_uninstall(g));
   storectx_async_store_release(as);
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 static double lib_write_install_async(thread_ctx *c, size_t depth, uint64_t n,
@@ -340,18 +341,16 @@ static double lib_write_install_async(thread_ctx *c, size_t depth, uint64_t n,
   (void)depth;
   storectx_async_store *as = new_async_store(c, 0);
   int bad = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     storectx_write_guard *wg;
     storectx_install_guard g;
     bad |= storectx_async_store_try_write(as, &wg);
     bad |= storectx_install_async(wg, &g);
     bad |= storectx_uninstall(g);
-  }
-  uint64_t t1 = now_ns();
+  });
   check_loop("try_write+install_async+uninstall", bad);
   storectx_async_store_release(as);
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 /* A coroutine's segment: its async store at the bottom, then `len - 1`
@@ -373,17 +372,15 @@ static double lib_suspend_resume(thread_ctx *c, size_t len, uint64_t n, start_li
   size_t base = storectx_depth();
   push_segment(c, as, len, g);
   int bad = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     storectx_suspended *s;
     bad |= storectx_suspend(base, &s);
     bad |= storectx_resume(s, &base);
-  }
-  uint64_t t1 = now_ns();
+  });
   check_loop("suspend+resume", bad);
   pop_segment(len, g);
   storectx_async_store_release(as);
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 /* The wasmer-style yield and resume: uninstall the async entry (unlocks),
@@ -394,18 +391,16 @@ static double lib_wasmer_same_thread(thread_ctx *c, size_t depth, uint64_t n,
   storectx_async_store *as = new_async_store(c, 0);
   storectx_install_guard g = install_async_entry(as);
   int bad = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     storectx_write_guard *wg;
     bad |= storectx_uninstall(g);
     bad |= storectx_async_store_write(as, UINT64_MAX, &wg);
     bad |= storectx_install_async(wg, &g);
-  }
-  uint64_t t1 = now_ns();
+  });
   check_loop("wasmer flow", bad);
   MUST(storectx_uninstall(g));
   storectx_async_store_release(as);
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 /* The async path's equivalent with a pthread mutex (floor_ie's locked
@@ -417,18 +412,16 @@ static double floor_ie_locked_install(thread_ctx *c, size_t depth, uint64_t n,
   floor_locked_store *ls = floor_ie_locked_store_new(EXTRA_ID(c, 0), EXTRA_STORE(c, 0));
   if (!ls) die("floor_ie_locked_store_new", STORECTX_ERR_EXHAUSTED);
   int bad = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     floor_locked_store *wg;
     storectx_install_guard g;
     bad |= floor_ie_locked_try_write(ls, &wg);
     bad |= floor_ie_install_locked(wg, &g);
     bad |= floor_ie_uninstall_locked(g);
-  }
-  uint64_t t1 = now_ns();
+  });
   check_loop("floor_ie locked try_write+install+uninstall", bad);
   floor_ie_locked_store_free(ls);
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -458,16 +451,14 @@ static double install_over(storectx_store_id filler, storectx_store_id id, void 
   storectx_install_guard below;
   MUST(storectx_install(filler, store, &below));
   int bad = 0;
-  uint64_t t0 = start_clock(bar);
-  for (uint64_t k = 0; k < n; k++) {
+  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
     storectx_install_guard g;
     bad |= storectx_install(id, store, &g);
     bad |= storectx_uninstall(g);
-  }
-  uint64_t t1 = now_ns();
+  });
   check_loop("install+uninstall over one store", bad);
   MUST(storectx_uninstall(below));
-  return (double)(t1 - t0) / (double)n;
+  return (double)elapsed_ns / (double)n;
 }
 
 /* The filler: the first id whose collider keeps the same high 20 bits. */
@@ -533,7 +524,7 @@ typedef struct {
 /* A loop of one call that must be refused every time (`ok` counts those that
  * were not). */
 #define DEFINE_REFUSAL(P, NAME, CALL)                                                 \
-  static double P##_refused_##NAME(thread_ctx *c, size_t depth, uint64_t n,          \
+  static double P##_refused_##NAME(thread_ctx *c, size_t depth, uint64_t n,           \
                                    start_line *bar) {                                 \
     refusal_env e;                                                                    \
     P##_refusal_setup(c, depth, &e);                                                  \
@@ -543,12 +534,12 @@ typedef struct {
     storectx_pause_guard pg;                                                          \
     storectx_install_guard g;                                                         \
     (void)store, (void)b, (void)pg, (void)g;                                          \
-    uint64_t t0 = start_clock(bar);                                                   \
-    for (uint64_t k = 0; k < n; k++) ok |= (CALL) == STORECTX_OK;                     \
-    uint64_t t1 = now_ns();                                                           \
+    uint64_t elapsed_ns = TIMED_LOOP(bar, n, {                                        \
+      ok |= (CALL) == STORECTX_OK;                                                    \
+    });                                                                               \
     check_loop(#P " refused " #NAME " (a call succeeded)", ok);                       \
     P##_refusal_teardown(&e);                                                         \
-    return (double)(t1 - t0) / (double)n;                                             \
+    return (double)elapsed_ns / (double)n;                                            \
   }
 
 DEFINE_REFUSAL_ENV(storectx)

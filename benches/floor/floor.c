@@ -71,6 +71,24 @@ static __thread struct {
 #define FLOOR_CAT(a, b) FLOOR_CAT2(a, b)
 #define FN(name) FLOOR_CAT(FLOOR_PREFIX, name) /* FN(install): floor_install, ... */
 
+/* The checks several exports open with. Macros, not functions, so that each
+ * export compiles to exactly what it did with the checks written out: the
+ * floors' instruction counts are benches/profile.sh's reference. Both
+ * declare d, the depth, and may return a refusal.
+ * TOP_ENTRY_OF: declares top, the top entry; refuses when there is none or
+ * it is not store `id`'s. */
+#define TOP_ENTRY_OF(id)                                                          \
+  size_t d = floor_stack.depth;                                                   \
+  if (d == 0) return FLOOR_ERR_NO_CONTEXT;                                        \
+  floor_entry *top = &floor_stack.entries[d - 1];                                 \
+  if (top->id != (id)) return FLOOR_ERR_NOT_INSTALLED
+/* CHECK_POP: refuses unless guard value `raw` names the top entry and that
+ * entry has no borrow outstanding (it may be popped). */
+#define CHECK_POP(raw)                                                            \
+  size_t d = floor_stack.depth;                                                   \
+  if (d == 0 || (raw) != d) return FLOOR_ERR_OUT_OF_ORDER;                        \
+  if (floor_stack.entries[d - 1].borrows != 0) return FLOOR_ERR_STILL_BORROWED
+
 EXPORT floor_status FN(install)(uint64_t id, void *store, floor_guard *out) {
   if (store == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
   if (id == 0) return FLOOR_ERR_INVALID_ARGUMENT;
@@ -86,19 +104,14 @@ EXPORT floor_status FN(install)(uint64_t id, void *store, floor_guard *out) {
 }
 
 EXPORT floor_status FN(uninstall)(floor_guard g) {
-  size_t d = floor_stack.depth;
-  if (d == 0 || g.raw != d) return FLOOR_ERR_OUT_OF_ORDER;
-  if (floor_stack.entries[d - 1].borrows != 0) return FLOOR_ERR_STILL_BORROWED;
+  CHECK_POP(g.raw);
   floor_stack.depth = d - 1;
   return FLOOR_OK;
 }
 
 EXPORT floor_status FN(get_current)(uint64_t id, void **store, floor_guard *out) {
   if (store == NULL || out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
-  size_t d = floor_stack.depth;
-  if (d == 0) return FLOOR_ERR_NO_CONTEXT;
-  floor_entry *top = &floor_stack.entries[d - 1];
-  if (top->id != id) return FLOOR_ERR_NOT_INSTALLED;
+  TOP_ENTRY_OF(id);
   top->borrows++;
   *store = top->store;
   out->raw = d;
@@ -108,10 +121,7 @@ EXPORT floor_status FN(get_current)(uint64_t id, void **store, floor_guard *out)
 /* No borrow: the same lookup as get_current. */
 EXPORT floor_status FN(get_current_transient)(uint64_t id, void **store) {
   if (store == NULL) return FLOOR_ERR_NULL_ARGUMENT;
-  size_t d = floor_stack.depth;
-  if (d == 0) return FLOOR_ERR_NO_CONTEXT;
-  const floor_entry *top = &floor_stack.entries[d - 1];
-  if (top->id != id) return FLOOR_ERR_NOT_INSTALLED;
+  TOP_ENTRY_OF(id);
   *store = top->store;
   return FLOOR_OK;
 }
@@ -127,10 +137,7 @@ EXPORT floor_status FN(borrow_release)(floor_guard b) {
 
 EXPORT floor_status FN(pause)(uint64_t id, floor_guard *out) {
   if (out == NULL) return FLOOR_ERR_NULL_ARGUMENT;
-  size_t d = floor_stack.depth;
-  if (d == 0) return FLOOR_ERR_NO_CONTEXT;
-  floor_entry *top = &floor_stack.entries[d - 1];
-  if (top->id != id) return FLOOR_ERR_NOT_INSTALLED;
+  TOP_ENTRY_OF(id);
   uint64_t decremented = top->borrows > 0;
   top->borrows -= (uint32_t)decremented;
   out->raw = (uint64_t)d << 1 | decremented;
@@ -193,9 +200,7 @@ EXPORT floor_status FN(install_locked)(floor_locked_store *g, floor_guard *out) 
 }
 
 EXPORT floor_status FN(uninstall_locked)(floor_guard g) {
-  size_t d = floor_stack.depth;
-  if (d == 0 || g.raw != d) return FLOOR_ERR_OUT_OF_ORDER;
-  if (floor_stack.entries[d - 1].borrows != 0) return FLOOR_ERR_STILL_BORROWED;
+  CHECK_POP(g.raw);
   floor_locked_store *lock = floor_stack.locks[d - 1];
   floor_stack.locks[d - 1] = NULL;
   floor_stack.depth = d - 1;
