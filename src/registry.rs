@@ -122,6 +122,9 @@ pub(crate) trait Peek {
 unsafe impl<T: Send> Sync for Slot<T> {}
 
 /// Bytes one slot of a `Registry<T>` takes (a multiple of the cache line).
+// Used only in a `const _` assert (ffi/segment.rs), which Rust 1.85 does not
+// count as a use.
+#[allow(dead_code)]
 pub(crate) const fn slot_bytes<T>() -> usize {
     std::mem::size_of::<Slot<T>>()
 }
