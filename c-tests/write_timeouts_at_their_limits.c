@@ -10,12 +10,14 @@
  * under a second; the long ones must wait until another thread frees the
  * lock 100 ms later and then succeed (not TIMED_OUT at once from an
  * overflowed conversion, not a busy loop, not a hang). A thread that holds
- * the lock itself is told WOULD_DEADLOCK at once for every timeout. */
+ * the lock itself is told WOULD_DEADLOCK at once for every timeout. A
+ * TIMED_OUT's storectx_last_error() names the timeout in nanoseconds. */
 /* cprog: timeout 60 */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include "check.h"
@@ -59,6 +61,16 @@ int main(void) {
     CHECK_STATUS(storectx_async_store_write(shared, shorts[k], &w), STORECTX_ERR_TIMED_OUT);
     double took = now_s() - start;
     CHECK(w == (storectx_write_guard *)0x77);
+    /* The message names the timeout in plain units, not a Rust Debug value
+     * ("For(1ms)" reached C users once). */
+    char want[64];
+    snprintf(want, sizeof want, "(%llu ns)", (unsigned long long)shorts[k]);
+    const char *message = storectx_last_error();
+    if (strstr(message, want) == NULL || strstr(message, "For(") != NULL) {
+      fprintf(stderr, "timeout %llu ns: message does not say %s: %s\n",
+              (unsigned long long)shorts[k], want, message);
+      return 1;
+    }
     if (took < (double)shorts[k] * 1e-9 - 1e-4 || took > 1.0) {
       fprintf(stderr, "timeout %llu ns: answered after %.6f s\n",
               (unsigned long long)shorts[k], took);

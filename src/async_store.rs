@@ -145,8 +145,13 @@ impl AsyncStore {
             Ok(self.guard())
         } else {
             Err(Error::TimedOut(detail!(
-                "store {} stayed locked for the whole timeout ({wait:?})",
-                self.id
+                "store {} stayed locked for the whole timeout ({} ns)",
+                self.id,
+                match wait {
+                    Wait::For(timeout) => timeout.as_nanos() as u64,
+                    Wait::Never => 0,
+                    Wait::Forever => u64::MAX,
+                }
             )))
         }
     }
