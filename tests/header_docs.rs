@@ -145,3 +145,79 @@ fn every_status_function_lists_its_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every function of the header with the doc comment right above it.
+fn all_functions(header: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = header;
+    while let Some(start) = rest.find("/**") {
+        let end = start + rest[start..].find("*/").expect("doc comment end");
+        let doc = rest[start..end].to_string();
+        rest = &rest[end + 2..];
+        let decl = &rest[..rest.find(';').unwrap_or(rest.len())];
+        let decl = &decl[..decl.find("/**").unwrap_or(decl.len())];
+        if let Some(paren) = decl.find('(') {
+            let name = decl[..paren]
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap();
+            if name.starts_with("storectx_") {
+                found.push((name.to_string(), doc.replace("\n *", "")));
+            }
+        }
+    }
+    found
+}
+
+fn header_text() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.h"))
+        .expect("include/storectx.h")
+}
+
+/// The doc of `name` holds every one of `needles` and none of `absent`.
+fn doc_says(
+    functions: &[(String, String)],
+    name: &str,
+    needles: &[&str],
+    absent: &[&str],
+) -> Vec<String> {
+    let Some((_, doc)) = functions.iter().find(|(n, _)| n == name) else {
+        return vec![format!("{name}: not in the header")];
+    };
+    let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut failures: Vec<String> = needles
+        .iter()
+        .filter(|n| !doc.contains(*n))
+        .map(|n| format!("{name}: does not say {n:?}"))
+        .collect();
+    failures.extend(
+        absent
+            .iter()
+            .filter(|a| doc.contains(*a))
+            .map(|a| format!("{name}: says {a:?}")),
+    );
+    failures
+}
+
+/// `storectx_last_error` writes the thread's pending message into its
+/// buffer: it is not "read-only, safe from any thread at any time" (what
+/// its doc once said), and a signal handler may call it only when it did
+/// not interrupt a libstorectx call (docs/threading.md).
+#[test]
+fn last_error_states_its_real_rules() {
+    let f = all_functions(&header_text());
+    let failures = doc_says(
+        &f,
+        "storectx_last_error",
+        &[
+            "calling thread",
+            "512-byte",
+            "signal handler",
+            "did not interrupt",
+            "allocates nothing",
+            "torn down",
+        ],
+        &["Read-only", "any thread at any time"],
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -98,11 +98,25 @@ pub extern "C" fn storectx_status_str(status: i32) -> *const c_char {
     })
 }
 
-/// This thread's message for its most recent failed call: what the call
-/// expected and what it found. Empty string when none. Valid until this
-/// thread's next failed call, or until its state is torn down while it
-/// exits (read it again from a destructor rather than keep the pointer).
-/// Read-only: safe from any thread at any time.
+/// The calling thread's message for its own most recent failed call: what
+/// the call expected and what it found (another thread's failures never
+/// show here). Empty string when none, e.g. on a thread without state.
+///
+/// A failed call keeps its message unformatted; this call writes it into
+/// the calling thread's 512-byte buffer (cut to fit, NUL included) and
+/// answers a pointer into that buffer, or to a static text on a thread whose
+/// state was torn down or could not be created. It allocates nothing, takes
+/// no lock and creates no state.
+///
+/// The pointer is valid until this thread's next failed call, or until its
+/// state is torn down while it exits (read it again from a destructor rather
+/// than keep the pointer); copy the text to keep it or to hand it to another
+/// thread.
+///
+/// Thread rules: any thread, for its own message. In a signal handler only
+/// if the handler did not interrupt a libstorectx call on the same thread
+/// (the interrupted call may be using the same state and buffer; see
+/// docs/threading.md).
 ///
 /// \ingroup api_diagnostics
 #[no_mangle]
