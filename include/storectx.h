@@ -249,6 +249,16 @@ extern "C" {
  * under `id` (from `storectx_store_id_new()`), with one reference, written to
  * `*out`. Release each reference once with `storectx_async_store_release`.
  *
+ * The library keeps `store` and hands it back (through
+ * `storectx_write_guard_store`, `storectx_get_current` and the like), so the
+ * embedder's store must stay valid until the last reference, write guard,
+ * entry and suspended segment referring to this async store is gone
+ * (released, uninstalled or freed).
+ *
+ * Thread rules: any thread; it uses no per-thread state. The async store
+ * it makes may be used, cloned and released from any thread. Allocates:
+ * not in a signal handler.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -269,7 +279,11 @@ storectx_status storectx_async_store_new(storectx_store_id id,
 /**
  * A new reference to the same store (NULL for NULL). The count cannot wrap:
  * it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
- * aborts the process rather than wrap.
+ * aborts the process rather than wrap. O(1), one atomic increment.
+ *
+ * Thread rules: any thread, at the same time as any other call on the same
+ * store (the count is atomic), as long as the reference `s` stays live
+ * during the call. Uses no per-thread state.
  *
  * # Safety
  * `s` must be NULL or a live reference from this library.
@@ -282,6 +296,12 @@ struct storectx_async_store *storectx_async_store_clone(const struct storectx_as
  * Drops one reference (NULL is fine). The store lives on while any write
  * guard, entry or suspended segment refers to it.
  *
+ * Thread rules: any thread, not necessarily the one that made or cloned the
+ * reference, at the same time as calls on the store's other references;
+ * no other call may use `s` itself during or after this one. Uses no
+ * per-thread state. The last release frees the store: not in a signal
+ * handler.
+ *
  * # Safety
  * `s` must be NULL or a live reference from this library, given up here.
  *
@@ -290,7 +310,10 @@ struct storectx_async_store *storectx_async_store_clone(const struct storectx_as
 void storectx_async_store_release(struct storectx_async_store *s);
 
 /**
- * The store id (0 for NULL).
+ * The store id (0 for NULL). O(1).
+ *
+ * Thread rules: any thread, at the same time as any other call on the same
+ * store. Uses no per-thread state, allocates nothing, takes no lock.
  *
  * # Safety
  * `s` must be NULL or a live reference from this library.
@@ -351,7 +374,13 @@ storectx_status storectx_async_store_write(struct storectx_async_store *s,
                                            struct storectx_write_guard **out);
 
 /**
- * The locked store's address; NULL for NULL, a spent or a forged guard.
+ * The locked store's address; NULL for NULL, a spent or a forged guard
+ * (the handle is validated). O(1).
+ *
+ * Thread rules: any thread, including one the library never saw. A release
+ * or an install of the same guard on another thread at the same time makes
+ * it answer the address or NULL, never another guard's store. Uses no
+ * per-thread state, allocates nothing, takes no lock.
  *
  * \ingroup api_async
  */
@@ -458,7 +487,15 @@ storectx_status storectx_get_current_transient(storectx_store_id id, void **stor
 
 /**
  * Borrows the top store whatever its id, only if its borrow count is 0;
- * writes its id, address and borrow.
+ * writes its id, address and borrow. O(1) (a thread's first stateful call
+ * also creates its state).
+ *
+ * The borrow counts like one from `storectx_get_current`: release it with
+ * `storectx_borrow_release` while its entry is on top of the calling
+ * thread's stack (this thread, or the one a suspended segment holding the
+ * entry was resumed on). Until then the entry cannot be uninstalled
+ * (`STORECTX_ERR_STILL_BORROWED`) and this call answers
+ * `STORECTX_ERR_BORROWED` for it.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -574,12 +611,23 @@ storectx_status storectx_borrow_release(struct storectx_borrow b);
  * (never a valid id) once 2^64 - 2 ids were handed out, which takes 584
  * years at 10^9 a second.
  *
+ * Thread rules: any thread, at the same time as any other call (a
+ * lock-free compare-and-swap on one process-wide counter); uses no
+ * per-thread state.
+ *
  * \ingroup api_identity
  */
 storectx_store_id storectx_store_id_new(void);
 
 /**
- * Whether store `id` is on top of this thread's stack. O(1).
+ * Whether store `id` is on top of this thread's stack. O(1). Always
+ * false for 0 and `UINT64_MAX` (reserved: no entry has either), recording
+ * no error.
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers false); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
  *
  * \ingroup api_identity
  */
@@ -587,6 +635,13 @@ bool storectx_is_active(storectx_store_id id);
 
 /**
  * Whether store `id` is on this thread's stack but not on top. O(1).
+ * Always false for 0 and `UINT64_MAX` (reserved: no entry has either),
+ * recording no error.
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers false); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
  *
  * \ingroup api_identity
  */
@@ -633,7 +688,12 @@ storectx_store_id storectx_active_store(void);
 size_t storectx_describe(char *buf, size_t len);
 
 /**
- * The library version, "MAJOR.MINOR.PATCH" (see `STORECTX_VERSION_*`).
+ * The library version, "MAJOR.MINOR.PATCH" (see `STORECTX_VERSION_*`):
+ * a static string, never NULL, the same for the life of the process; do
+ * not free it.
+ *
+ * Thread rules: any thread at any time, signal handlers included; reads no
+ * state, allocates nothing.
  *
  * \ingroup api_diagnostics
  */
@@ -826,7 +886,13 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
 storectx_status storectx_resume(struct storectx_suspended *s, size_t *base_depth);
 
 /**
- * Number of entries in the segment (0 for NULL or a spent segment).
+ * Number of entries in the segment (0 for NULL, a spent or a forged
+ * segment: the handle is validated). O(1).
+ *
+ * Thread rules: any thread, including one the library never saw. A resume
+ * or a free of the same segment on another thread at the same time makes
+ * it answer the length or 0, never another segment's. Uses no per-thread
+ * state, allocates nothing, takes no lock.
  *
  * \ingroup api_coroutines
  */
@@ -836,6 +902,12 @@ size_t storectx_suspended_len(const struct storectx_suspended *s);
  * Drops a segment that will never resume (a cancelled coroutine): releases
  * its write locks; its handles become stale. NULL is fine; a segment already
  * resumed or freed is left alone (and noted in `storectx_last_error`).
+ * O(segment).
+ *
+ * Thread rules: any thread, not necessarily the one that suspended it
+ * (including one the library never saw). If two threads free or resume the
+ * same segment at once, one does and the other finds it spent. Frees
+ * memory: not in a signal handler.
  *
  * \ingroup api_coroutines
  */

@@ -3,7 +3,10 @@
 //! real statuses, lists `STORECTX_ERR_NULL_ARGUMENT` for each of its pointer
 //! parameters, `STORECTX_ERR_PANIC`, and — when it uses the thread's state —
 //! `STORECTX_ERR_NO_CONTEXT` after teardown; and its "# Safety" never reads
-//! a refused NULL as optional ("must be NULL or ..."). The header is
+//! a refused NULL as optional ("must be NULL or ..."). Every function's doc
+//! states its thread rules, and the rules a new-user trial found missing or
+//! wrong are there (`storectx_last_error`'s buffer and signal-handler rule,
+//! how long an async store's `store` must stay valid, ...). The header is
 //! generated from the doc comments in src/ffi/*.rs.
 
 use std::path::Path;
@@ -174,6 +177,20 @@ fn header_text() -> String {
         .expect("include/storectx.h")
 }
 
+/// Every function's doc says on which threads it may be called (a new-user
+/// trial found the async store, write guard and segment calls silent).
+#[test]
+fn every_function_states_its_thread_rules() {
+    let functions = all_functions(&header_text());
+    assert!(functions.len() >= 30, "found only {}", functions.len());
+    let silent: Vec<&str> = functions
+        .iter()
+        .filter(|(_, doc)| !doc.to_lowercase().contains("thread"))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(silent.is_empty(), "no thread rule in the doc of {silent:?}");
+}
+
 /// The doc of `name` holds every one of `needles` and none of `absent`.
 fn doc_says(
     functions: &[(String, String)],
@@ -219,5 +236,32 @@ fn last_error_states_its_real_rules() {
         ],
         &["Read-only", "any thread at any time"],
     );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The rules a new-user trial found missing in the header: how long an
+/// async store's `store` must stay valid, the version string's lifetime,
+/// what the inspection calls answer for the reserved ids, the cost and the
+/// release of an unborrowed borrow.
+#[test]
+fn lifetimes_and_edge_answers_are_stated() {
+    let f = all_functions(&header_text());
+    let mut failures = Vec::new();
+    failures.extend(doc_says(
+        &f,
+        "storectx_async_store_new",
+        &["must stay valid", "write guard", "entry", "segment"],
+        &[],
+    ));
+    failures.extend(doc_says(&f, "storectx_version", &["static"], &[]));
+    for name in ["storectx_is_active", "storectx_is_paused"] {
+        failures.extend(doc_says(&f, name, &["false for 0 and `UINT64_MAX`"], &[]));
+    }
+    failures.extend(doc_says(
+        &f,
+        "storectx_get_current_unborrowed",
+        &["O(1)", "`storectx_borrow_release`"],
+        &[],
+    ));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -67,6 +67,16 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 /// under `id` (from `storectx_store_id_new()`), with one reference, written to
 /// `*out`. Release each reference once with `storectx_async_store_release`.
 ///
+/// The library keeps `store` and hands it back (through
+/// `storectx_write_guard_store`, `storectx_get_current` and the like), so the
+/// embedder's store must stay valid until the last reference, write guard,
+/// entry and suspended segment referring to this async store is gone
+/// (released, uninstalled or freed).
+///
+/// Thread rules: any thread; it uses no per-thread state. The async store
+/// it makes may be used, cloned and released from any thread. Allocates:
+/// not in a signal handler.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -97,7 +107,11 @@ pub unsafe extern "C" fn storectx_async_store_new(
 
 /// A new reference to the same store (NULL for NULL). The count cannot wrap:
 /// it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
-/// aborts the process rather than wrap.
+/// aborts the process rather than wrap. O(1), one atomic increment.
+///
+/// Thread rules: any thread, at the same time as any other call on the same
+/// store (the count is atomic), as long as the reference `s` stays live
+/// during the call. Uses no per-thread state.
 ///
 /// # Safety
 /// `s` must be NULL or a live reference from this library.
@@ -119,6 +133,12 @@ pub unsafe extern "C" fn storectx_async_store_clone(
 /// Drops one reference (NULL is fine). The store lives on while any write
 /// guard, entry or suspended segment refers to it.
 ///
+/// Thread rules: any thread, not necessarily the one that made or cloned the
+/// reference, at the same time as calls on the store's other references;
+/// no other call may use `s` itself during or after this one. Uses no
+/// per-thread state. The last release frees the store: not in a signal
+/// handler.
+///
 /// # Safety
 /// `s` must be NULL or a live reference from this library, given up here.
 ///
@@ -134,7 +154,10 @@ pub unsafe extern "C" fn storectx_async_store_release(s: *mut storectx_async_sto
     })
 }
 
-/// The store id (0 for NULL).
+/// The store id (0 for NULL). O(1).
+///
+/// Thread rules: any thread, at the same time as any other call on the same
+/// store. Uses no per-thread state, allocates nothing, takes no lock.
 ///
 /// # Safety
 /// `s` must be NULL or a live reference from this library.
@@ -236,7 +259,13 @@ pub unsafe extern "C" fn storectx_async_store_write(
     })
 }
 
-/// The locked store's address; NULL for NULL, a spent or a forged guard.
+/// The locked store's address; NULL for NULL, a spent or a forged guard
+/// (the handle is validated). O(1).
+///
+/// Thread rules: any thread, including one the library never saw. A release
+/// or an install of the same guard on another thread at the same time makes
+/// it answer the address or NULL, never another guard's store. Uses no
+/// per-thread state, allocates nothing, takes no lock.
 ///
 /// \ingroup api_async
 #[no_mangle]

@@ -178,7 +178,15 @@ unsafe extern "C" fn get_current_transient_slow(
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0;
-/// writes its id, address and borrow.
+/// writes its id, address and borrow. O(1) (a thread's first stateful call
+/// also creates its state).
+///
+/// The borrow counts like one from `storectx_get_current`: release it with
+/// `storectx_borrow_release` while its entry is on top of the calling
+/// thread's stack (this thread, or the one a suspended segment holding the
+/// entry was resumed on). Until then the entry cannot be uninstalled
+/// (`STORECTX_ERR_STILL_BORROWED`) and this call answers
+/// `STORECTX_ERR_BORROWED` for it.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

@@ -18,13 +18,24 @@ pub type storectx_store_id = u64;
 /// (never a valid id) once 2^64 - 2 ids were handed out, which takes 584
 /// years at 10^9 a second.
 ///
+/// Thread rules: any thread, at the same time as any other call (a
+/// lock-free compare-and-swap on one process-wide counter); uses no
+/// per-thread state.
+///
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_store_id_new() -> storectx_store_id {
     boundary("store_id_new", crate::async_store::new_store_id)
 }
 
-/// Whether store `id` is on top of this thread's stack. O(1).
+/// Whether store `id` is on top of this thread's stack. O(1). Always
+/// false for 0 and `UINT64_MAX` (reserved: no entry has either), recording
+/// no error.
+///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// answers false); callable from a destructor, or a signal handler that did
+/// not interrupt a libstorectx call on the same thread.
 ///
 /// \ingroup api_identity
 #[no_mangle]
@@ -36,6 +47,13 @@ pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
 }
 
 /// Whether store `id` is on this thread's stack but not on top. O(1).
+/// Always false for 0 and `UINT64_MAX` (reserved: no entry has either),
+/// recording no error.
+///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// answers false); callable from a destructor, or a signal handler that did
+/// not interrupt a libstorectx call on the same thread.
 ///
 /// \ingroup api_identity
 #[no_mangle]
@@ -142,7 +160,12 @@ pub unsafe extern "C" fn storectx_describe(buf: *mut c_char, len: usize) -> usiz
     })
 }
 
-/// The library version, "MAJOR.MINOR.PATCH" (see `STORECTX_VERSION_*`).
+/// The library version, "MAJOR.MINOR.PATCH" (see `STORECTX_VERSION_*`):
+/// a static string, never NULL, the same for the life of the process; do
+/// not free it.
+///
+/// Thread rules: any thread at any time, signal handlers included; reads no
+/// state, allocates nothing.
 ///
 /// \ingroup api_diagnostics
 #[no_mangle]

@@ -123,7 +123,13 @@ pub unsafe extern "C" fn storectx_resume(
     })
 }
 
-/// Number of entries in the segment (0 for NULL or a spent segment).
+/// Number of entries in the segment (0 for NULL, a spent or a forged
+/// segment: the handle is validated). O(1).
+///
+/// Thread rules: any thread, including one the library never saw. A resume
+/// or a free of the same segment on another thread at the same time makes
+/// it answer the length or 0, never another segment's. Uses no per-thread
+/// state, allocates nothing, takes no lock.
 ///
 /// \ingroup api_coroutines
 #[no_mangle]
@@ -136,6 +142,12 @@ pub extern "C" fn storectx_suspended_len(s: *const storectx_suspended) -> usize 
 /// Drops a segment that will never resume (a cancelled coroutine): releases
 /// its write locks; its handles become stale. NULL is fine; a segment already
 /// resumed or freed is left alone (and noted in `storectx_last_error`).
+/// O(segment).
+///
+/// Thread rules: any thread, not necessarily the one that suspended it
+/// (including one the library never saw). If two threads free or resume the
+/// same segment at once, one does and the other finds it spent. Frees
+/// memory: not in a signal handler.
 ///
 /// \ingroup api_coroutines
 #[no_mangle]
