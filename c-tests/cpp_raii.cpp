@@ -342,10 +342,16 @@ void test_errors() {
     storectx::WriteGuard w = shared.write();
     CHECK(!shared.try_write().has_value());
     CHECK(!shared.write_for(std::chrono::milliseconds(1)).has_value());
+    /* A zero or negative timeout tries once (storectx.hpp says so). */
+    CHECK(!shared.write_for(std::chrono::nanoseconds(0)).has_value());
+    CHECK(!shared.write_for(std::chrono::seconds(-5)).has_value());
     w.unlock();
     CHECK(!w);
     std::optional<storectx::WriteGuard> again = shared.try_write();
     CHECK(again.has_value() && again->store() == &e3);
+    again.reset();
+    std::optional<storectx::WriteGuard> once = shared.write_for(std::chrono::seconds(-5));
+    CHECK(once.has_value() && once->store() == &e3);
   }
   /* An empty AsyncStore answers NULL_ARGUMENT. */
   storectx::AsyncStore empty;

@@ -20,7 +20,15 @@
  *     // e.status() == STORECTX_ERR_NO_CONTEXT, e.message() is storectx_last_error()
  *   }
  *
- * Failures of the C API throw storectx::Error. Destructors never throw: when the
+ * Failures of the C API throw storectx::Error. Each throwing function below
+ * names the statuses its C function returns (storectx.h says what each
+ * means there). Two come from the calling thread's state in every call that
+ * uses it: NO_CONTEXT once the thread is exiting and its state was torn down
+ * (a call from a late thread-exit destructor), and EXHAUSTED when the
+ * thread's first such call could not create that state. Any call may also
+ * throw PANIC (an internal bug caught at the C boundary).
+ *
+ * Destructors never throw: when the
  * release done by a destructor fails (say a guard dropped out of LIFO order),
  * the failure goes to the release-failure handler (see
  * set_release_failure_handler; by default one line on stderr) and the
@@ -236,9 +244,12 @@ class [[nodiscard]] InstallGuard {
   InstallGuard &operator=(const InstallGuard &) = delete;
   ~InstallGuard() { drop(); }
 
-  /// Uninstalls now. Throws Error (OUT_OF_ORDER, STILL_BORROWED,
-  /// STALE_HANDLE, ...) and keeps owning the guard if the library refuses,
-  /// so the caller can fix the cause and retry. No-op on an empty guard.
+  /// Uninstalls now. Throws Error and keeps owning the guard if the library
+  /// refuses, so the caller can fix the cause and retry: OUT_OF_ORDER
+  /// (another entry is above it), STILL_BORROWED (its entry has borrows),
+  /// STALE_HANDLE (its entry is gone, or on another thread's stack),
+  /// NO_CONTEXT / EXHAUSTED (this thread's state, see the top). No-op on an
+  /// empty guard.
   void uninstall() {
     if (owns_) {
       detail::check(storectx_uninstall(raw_));
@@ -281,9 +292,12 @@ class [[nodiscard]] InstallGuard {
 };
 
 /// Pushes a sync entry for `store` (the embedder's Function::call). Throws
-/// Error: INVALID_ARGUMENT for id 0, NULL_ARGUMENT for a null store, PAUSED
-/// if `id` is deeper in the stack, ADDRESS_MISMATCH if `id` is on top with
-/// another address. See InstallGuard for the no-op case.
+/// Error: INVALID_ARGUMENT for id 0 or UINT64_MAX (reserved), NULL_ARGUMENT
+/// for a null store, PAUSED if `id` is deeper in the stack, ADDRESS_MISMATCH
+/// if `id` is on top with another address, EXHAUSTED if the process used
+/// every entry number (2^61) or this thread's state could not be created,
+/// NO_CONTEXT after this thread's teardown. See InstallGuard for the no-op
+/// case.
 inline InstallGuard install(StoreId id, void *store) {
   storectx_install_guard raw{};
   detail::check(storectx_install(id, store, &raw));
@@ -327,15 +341,21 @@ class [[nodiscard]] Borrow {
   Borrow &operator=(const Borrow &) = delete;
   ~Borrow() { drop(); }
 
-  /// A second borrow of the same (sync, top) entry. Throws Error
-  /// (NOT_SYNC for an async entry, OUT_OF_ORDER, STALE_HANDLE, ...).
+  /// A second borrow of the same (sync, top) entry. Throws Error: NOT_SYNC
+  /// for an async entry, OUT_OF_ORDER if the entry is not on top,
+  /// STALE_HANDLE if it is gone (or on another thread's stack), NOT_BORROWED
+  /// if its borrow count is 0, INVALID_ARGUMENT if the count is at
+  /// UINT32_MAX, NO_CONTEXT / EXHAUSTED (this thread's state, see the top).
   Borrow clone() const {
     storectx_borrow out{};
     detail::check(storectx_borrow_clone(raw_, &out));
     return Borrow(out, store_, id_);
   }
 
-  /// Releases now. Throws Error and keeps ownership if the library refuses.
+  /// Releases now. Throws Error and keeps ownership if the library refuses:
+  /// OUT_OF_ORDER (the entry is not on top), STALE_HANDLE (it is gone, or on
+  /// another thread's stack), NOT_BORROWED (its borrow count is 0),
+  /// NO_CONTEXT / EXHAUSTED (this thread's state, see the top).
   void release() {
     if (owns_) {
       detail::check(storectx_borrow_release(raw_));
@@ -380,8 +400,11 @@ class [[nodiscard]] Borrow {
   bool owns_ = false;
 };
 
-/// Borrows the current store: `id` must be the top entry. Throws Error
-/// (NO_CONTEXT, NOT_INSTALLED, PAUSED, INVALID_ARGUMENT).
+/// Borrows the current store: `id` must be the top entry. Throws Error:
+/// NO_CONTEXT (the stack is empty, or this thread's state was torn down),
+/// NOT_INSTALLED, PAUSED (`id` is deeper in the stack), INVALID_ARGUMENT
+/// (id 0 or UINT64_MAX, or the entry's borrow count is at UINT32_MAX),
+/// EXHAUSTED (this thread's state could not be created).
 inline Borrow get_current(StoreId id) {
   void *store = nullptr;
   storectx_borrow raw{};
@@ -390,7 +413,10 @@ inline Borrow get_current(StoreId id) {
 }
 
 /// Borrows the top entry whatever its id, only if it has no borrow yet.
-/// Throws Error (NO_CONTEXT, BORROWED). The id is in Borrow::store_id().
+/// O(1). Throws Error: NO_CONTEXT (the stack is empty, or this thread's
+/// state was torn down), BORROWED (the top entry has a borrow), EXHAUSTED
+/// (this thread's state could not be created). The id is in
+/// Borrow::store_id().
 inline Borrow get_current_unborrowed() {
   StoreId id = 0;
   void *store = nullptr;
@@ -400,7 +426,8 @@ inline Borrow get_current_unborrowed() {
 }
 
 /// The current store's address without taking a borrow (valid while the
-/// entry stays on top). Throws Error like get_current().
+/// entry stays on top). Throws Error like get_current(): NO_CONTEXT,
+/// NOT_INSTALLED, PAUSED, INVALID_ARGUMENT (id 0 or UINT64_MAX), EXHAUSTED.
 template <class T = void>
 T *get_current_transient(StoreId id) {
   void *store = nullptr;
@@ -445,7 +472,12 @@ class [[nodiscard]] PauseGuard {
   PauseGuard &operator=(const PauseGuard &) = delete;
   ~PauseGuard() { drop(); }
 
-  /// Unpauses now. Throws Error and keeps ownership if the library refuses.
+  /// Unpauses now. Throws Error and keeps ownership if the library refuses:
+  /// OUT_OF_ORDER (the entry is not on top, or an inner pause is still
+  /// open), STALE_HANDLE (the pause ended, its entry is gone, or it is on
+  /// another thread's stack), INVALID_ARGUMENT (the restored borrow would
+  /// take the count past UINT32_MAX), NO_CONTEXT / EXHAUSTED (this thread's
+  /// state, see the top).
   void unpause() {
     if (owns_) {
       detail::check(storectx_unpause(raw_));
@@ -479,8 +511,11 @@ class [[nodiscard]] PauseGuard {
   bool owns_ = false;
 };
 
-/// Pauses the borrow of the top entry `id`. Throws Error (NO_CONTEXT,
-/// NOT_INSTALLED, PAUSED, INVALID_ARGUMENT).
+/// Pauses the borrow of the top entry `id`. Throws Error: NO_CONTEXT (the
+/// stack is empty, or this thread's state was torn down), NOT_INSTALLED,
+/// PAUSED (`id` is deeper in the stack), INVALID_ARGUMENT (id 0 or
+/// UINT64_MAX), EXHAUSTED (the process used every pause number, 2^61, or
+/// this thread's state could not be created).
 inline PauseGuard pause(StoreId id) {
   storectx_pause_guard raw{};
   detail::check(storectx_pause(id, &raw));
@@ -548,8 +583,11 @@ class [[nodiscard]] WriteGuard {
 
 /// Pushes an async entry holding `guard`'s lock. On success `guard` is
 /// consumed (left empty) and the returned InstallGuard owns the lock; on
-/// failure Error is thrown and `guard` still owns it (ALREADY_ON_STACK if
-/// the store is anywhere on this thread's stack).
+/// failure Error is thrown and `guard` still owns it: ALREADY_ON_STACK if
+/// the store is anywhere on this thread's stack, NULL_ARGUMENT for an empty
+/// guard, STALE_HANDLE if its C guard was already released or consumed,
+/// EXHAUSTED if the process used every entry number (2^61) or this thread's
+/// state could not be created, NO_CONTEXT after this thread's teardown.
 ///
 ///   storectx::WriteGuard w = store.write();
 ///   storectx::InstallGuard g = storectx::install_async(std::move(w));
@@ -581,8 +619,10 @@ class AsyncStore {
   /// An empty reference (operator bool is false).
   AsyncStore() noexcept = default;
 
-  /// A new async store for `store` under `id`. Throws Error
-  /// (INVALID_ARGUMENT for id 0, NULL_ARGUMENT for a null store).
+  /// A new async store for `store` under `id`. Throws Error:
+  /// INVALID_ARGUMENT for id 0 or UINT64_MAX (reserved), NULL_ARGUMENT for a
+  /// null store. `store` must stay valid until the last reference, write
+  /// guard, entry and segment of this async store is gone.
   AsyncStore(StoreId id, void *store) {
     detail::check(storectx_async_store_new(id, store, &raw_));
   }
@@ -621,8 +661,9 @@ class AsyncStore {
   /// Gives up ownership of the reference; returns the C pointer.
   storectx_async_store *detach() noexcept { return std::exchange(raw_, nullptr); }
 
-  /// Takes the lock if free; std::nullopt if held (BUSY). Other failures
-  /// throw Error.
+  /// Takes the lock if free; std::nullopt if held (BUSY). Throws Error:
+  /// NULL_ARGUMENT for an empty reference, EXHAUSTED when 4,194,304 write
+  /// guards are live at once.
   std::optional<WriteGuard> try_write() {
     storectx_write_guard *out = nullptr;
     storectx_status status = storectx_async_store_try_write(raw_, &out);
@@ -633,8 +674,11 @@ class AsyncStore {
     return WriteGuard::adopt(out);
   }
 
-  /// Waits for the lock up to `timeout`; std::nullopt on TIMED_OUT. Throws
-  /// Error for WOULD_DEADLOCK (this thread's stack holds the lock) and others.
+  /// Waits for the lock up to `timeout`; std::nullopt on TIMED_OUT. A zero
+  /// or negative `timeout` tries once, without waiting (it is passed to
+  /// storectx_async_store_write as 0). Throws Error: WOULD_DEADLOCK at once
+  /// if this thread's own stack holds the lock, NULL_ARGUMENT for an empty
+  /// reference, EXHAUSTED when 4,194,304 write guards are live at once.
   std::optional<WriteGuard> write_for(std::chrono::nanoseconds timeout) {
     const std::uint64_t ns =
         timeout.count() > 0 ? static_cast<std::uint64_t>(timeout.count()) : 0;
@@ -647,8 +691,10 @@ class AsyncStore {
     return WriteGuard::adopt(out);
   }
 
-  /// Waits for the lock without a time limit. Throws Error (WOULD_DEADLOCK
-  /// if this thread's own stack holds it).
+  /// Waits for the lock without a time limit (never TIMED_OUT). Throws
+  /// Error: WOULD_DEADLOCK at once if this thread's own stack holds it,
+  /// NULL_ARGUMENT for an empty reference, EXHAUSTED when 4,194,304 write
+  /// guards are live at once.
   WriteGuard write() {
     storectx_write_guard *out = nullptr;
     detail::check(storectx_async_store_write(raw_, UINT64_MAX, &out));
@@ -674,6 +720,9 @@ struct CurrentAsync {
 };
 
 /// Like get_current(), plus the entry's async store when it has one.
+/// Throws Error like get_current(): NO_CONTEXT, NOT_INSTALLED, PAUSED,
+/// INVALID_ARGUMENT (id 0 or UINT64_MAX, or the borrow count is at
+/// UINT32_MAX), EXHAUSTED.
 inline CurrentAsync get_current_async(StoreId id) {
   storectx_async_store *async_store = nullptr;
   void *store = nullptr;
@@ -744,7 +793,9 @@ class [[nodiscard]] Suspended {
 };
 
 /// Detaches every entry above `base_depth` from this thread (zero entries is
-/// fine). Throws Error (INVALID_ARGUMENT if base_depth > depth()).
+/// fine). Throws Error: INVALID_ARGUMENT if base_depth > depth(), EXHAUSTED
+/// when 4,194,304 segments are live at once or this thread's state could
+/// not be created, NO_CONTEXT after this thread's teardown.
 inline Suspended suspend(std::size_t base_depth) {
   storectx_suspended *out = nullptr;
   detail::check(storectx_suspend(base_depth, &out));
@@ -754,8 +805,10 @@ inline Suspended suspend(std::size_t base_depth) {
 /// Re-attaches `segment` on top of this thread's stack and returns the depth
 /// it starts at (the coroutine's new base). On success `segment` is consumed
 /// (left empty); on failure Error is thrown and `segment` still owns the
-/// entries (ALREADY_ON_STACK if one of its stores is on this thread's stack,
-/// STALE_HANDLE / NULL_ARGUMENT for an empty one).
+/// entries: ALREADY_ON_STACK if one of its stores is on this thread's stack,
+/// NULL_ARGUMENT for an empty one, STALE_HANDLE for a C segment already
+/// resumed or freed, EXHAUSTED if this thread's state could not be created,
+/// NO_CONTEXT after this thread's teardown.
 inline std::size_t resume(Suspended &&segment) {
   std::size_t base_depth = 0;
   detail::check(storectx_resume(segment.raw(), &base_depth));

@@ -265,3 +265,117 @@ fn lifetimes_and_edge_answers_are_stated() {
     ));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The statuses a piece of documentation names: `STORECTX_ERR_X` or bare `X`.
+fn named_statuses(text: &str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        let bare = word.strip_prefix("STORECTX_ERR_").unwrap_or(word);
+        if let Some(s) = storectx::error::STATUSES
+            .iter()
+            .find(|s| s.name.strip_prefix("STORECTX_ERR_") == Some(bare))
+        {
+            if !found.contains(&s.name) {
+                found.push(s.name);
+            }
+        }
+    }
+    found
+}
+
+/// Each documented function of include/storectx.hpp: its name (members as
+/// `Class::name`), its doc comment and its text up to the end of its body.
+fn cpp_functions(hpp: &str) -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = hpp.lines().collect();
+    let mut found = Vec::new();
+    let (mut doc, mut class) = (String::new(), "");
+    let mut i = 0;
+    while i < lines.len() {
+        let (raw, line) = (lines[i], lines[i].trim());
+        i += 1;
+        if let Some(text) = line.strip_prefix("///") {
+            doc.push_str(text);
+            doc.push('\n');
+        } else if line.starts_with("class ") || line.starts_with("struct ") {
+            class = line
+                .split_whitespace()
+                .rfind(|w| w.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .unwrap_or("");
+            doc.clear();
+        } else if line.starts_with("template") {
+        } else if let (false, Some(paren)) = (doc.is_empty(), line.find('(')) {
+            let name = line[..paren]
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()
+                .unwrap();
+            let name = if raw.starts_with(' ') {
+                format!("{class}::{name}")
+            } else {
+                name.to_string()
+            };
+            // The declaration and its body, to the brace that closes it.
+            let mut body = String::new();
+            let mut depth = 0;
+            for next in &lines[i - 1..] {
+                body.push_str(next);
+                body.push('\n');
+                i += 1;
+                depth += next.matches('{').count() as i64 - next.matches('}').count() as i64;
+                if depth == 0 && (body.contains('{') || next.ends_with(';')) {
+                    break;
+                }
+            }
+            i -= 1;
+            found.push((name, std::mem::take(&mut doc), body));
+        } else {
+            doc.clear();
+        }
+    }
+    found
+}
+
+/// Every C++ wrapper that throws for a C function's status names the
+/// statuses that C function lists (PANIC, said once for all at the top of
+/// the file, and NULL_ARGUMENT, which a wrapper's own out-pointers never
+/// meet, aside) and no status the C function cannot return (a new-user
+/// trial found install() without UINT64_MAX, EXHAUSTED and NO_CONTEXT).
+#[test]
+fn cpp_wrappers_document_the_errors_of_their_c_functions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hpp = std::fs::read_to_string(root.join("include/storectx.hpp")).expect("storectx.hpp");
+    let c: Vec<(String, Vec<&str>)> = status_functions(&header_text())
+        .into_iter()
+        .map(|f| {
+            let errors = named_statuses(section(&f.doc, "# Errors").unwrap_or(""));
+            (f.name, errors)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (name, doc, body) in cpp_functions(&hpp) {
+        let documented = named_statuses(&doc);
+        for (c_name, c_errors) in &c {
+            if !body.contains(&format!("{c_name}(")) || !body.contains("detail::check(") {
+                continue;
+            }
+            checked += 1;
+            for e in c_errors {
+                if !documented.contains(e)
+                    && !["STORECTX_ERR_PANIC", "STORECTX_ERR_NULL_ARGUMENT"].contains(e)
+                {
+                    failures.push(format!("{name}: does not name {e} ({c_name} returns it)"));
+                }
+            }
+            for e in &documented {
+                if !c_errors.contains(e) {
+                    failures.push(format!("{name}: names {e}, which {c_name} never returns"));
+                }
+            }
+        }
+    }
+    assert!(checked >= 17, "checked only {checked} wrappers");
+    if !hpp.contains("PANIC") {
+        failures.push("storectx.hpp does not say its calls may throw PANIC".into());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
