@@ -80,6 +80,20 @@ impl Stack {
         self.entries.len()
     }
 
+    /// Whether the stack has a top entry: the gate of the fast paths that
+    /// change it (`thread::with_stack_gated`), false on `Stack::new()`.
+    #[inline(always)]
+    pub(crate) fn has_top(&self) -> bool {
+        self.entries.top().is_some()
+    }
+
+    /// Whether the thread's block of numbers has one left: the gate of
+    /// install's fast path, false on `Stack::new()`.
+    #[inline(always)]
+    pub(crate) fn has_number(&self) -> bool {
+        self.numbers.has_next()
+    }
+
     /// True when no store is installed.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
@@ -579,6 +593,29 @@ mod tests {
             assert!(!s.entries.contains_store(id));
         }
         assert!(s.is_empty() && s.entries.present().is_empty());
+    }
+
+    /// The fast paths' gates refuse a new stack (what a thread without a
+    /// context reaches: thread.rs's refusing stacks), so no `&mut` to a
+    /// refusing stack is ever made; every fast path refuses on it too,
+    /// changing nothing.
+    #[test]
+    fn the_gates_refuse_a_new_stack() {
+        let s = Stack::new();
+        assert!(!s.has_top() && !s.has_number());
+        let mut s = Stack::new();
+        for id in [0, 1, 7, EMPTY_TOP] {
+            assert!(s.try_install(id, 0x10).is_none());
+            assert!(s.try_pause(id).is_none());
+            assert!(s.try_get_current(id).is_none());
+            assert!(s.try_get_current_transient(id).is_none());
+            assert!(!s.is_active(id));
+        }
+        for raw in [0, 1, 2, 3, 4, 0xc, u64::MAX] {
+            assert!(!s.try_uninstall(raw) && !s.try_unpause(raw));
+            assert!(!s.try_borrow_release(raw));
+        }
+        assert!(s.is_empty() && s.describe().is_empty());
     }
 
     fn err_kind(r: Result<impl std::fmt::Debug>) -> String {
