@@ -688,14 +688,16 @@ impl Entries {
     fn split_off_spilled(&mut self, base: usize, rest: &mut Detached) -> Option<Entry> {
         // Entries that put their store in the set clear their slot, newest
         // first (a nested entry of the store below clears the scratch slot),
+        // keeping only their ASYNC bit (`insert_stores` ORs the new slot in),
         // and their records are counted.
         let mut records = 0;
-        for entry in self.vec[base..].iter().rev() {
+        for entry in self.vec[base..].iter_mut().rev() {
             if entry.inner != 0 {
                 records += older_records(entry.inner, &self.pauses[..self.pauses.len() - records]);
             }
             // SAFETY: the slot of an entry of this stack (or NO_SLOT).
             unsafe { self.present.clear_slot(entry.slot()) };
+            entry.slot &= ASYNC;
         }
         let pause_start = self.pauses.len() - records;
         // Moved as they are, in bulk: one copy of their bytes (their slots
@@ -772,36 +774,42 @@ impl Entries {
         Ok(())
     }
 
-    /// Puts the stores of `entries` (above an entry of store `below`) in
-    /// the set and their slots in the entries (the first of them to be
-    /// entry `first` of the stack); on a store the set has already, takes
-    /// out again those it put in and answers that store.
+    /// Puts the stores of `entries` (above an entry of store `below`;
+    /// detached, so their `slot` holds their ASYNC bit only) in the set and
+    /// their slots in the entries (the first of them to be entry `first` of
+    /// the stack); on a store the set has already, takes out again those it
+    /// put in (their `slot` back to the ASYNC bit) and answers that store.
     fn insert_stores(
         &mut self,
         mut below: u64,
         first: usize,
         entries: &mut [Entry],
     ) -> Result<(), u64> {
-        for k in 0..entries.len() {
-            let id = entries[k].id;
-            let slot = if id == below {
-                NO_SLOT
-            } else {
-                match self.present.insert_slot(id, (first + k) as u32) {
-                    Some(slot) => slot,
-                    None => {
-                        for entry in entries[..k].iter().rev() {
-                            // SAFETY: answered by the set just above.
-                            unsafe { self.present.clear_slot(entry.slot()) };
-                        }
-                        return Err(id);
-                    }
-                }
-            };
-            entries[k].slot = slot | (entries[k].slot & ASYNC);
+        let mut index = first as u32;
+        for entry in entries.iter_mut() {
+            let id = entry.id;
+            if id != below {
+                let Some(slot) = self.present.insert_slot(id, index) else {
+                    self.remove_stores(&mut entries[..(index as usize - first)]);
+                    return Err(id);
+                };
+                entry.slot |= slot;
+            }
             below = id;
+            index += 1;
         }
         Ok(())
+    }
+
+    /// Takes the stores `insert_stores` put in for `entries` out again.
+    #[cold]
+    #[inline(never)]
+    fn remove_stores(&mut self, entries: &mut [Entry]) {
+        for entry in entries.iter_mut().rev() {
+            // SAFETY: answered by the set in `insert_stores`.
+            unsafe { self.present.clear_slot(entry.slot()) };
+            entry.slot &= ASYNC;
+        }
     }
 
     /// Sizes the store set for the vector's capacity and re-inserts the ids
@@ -904,5 +912,61 @@ mod tests {
         s.clear();
         s.entries.check();
         assert!(!s.is_active(0) && !s.is_active(EMPTY_TOP) && s.active_store() == 0);
+    }
+
+    /// Detached entries keep only their ASYNC bit in `slot`, and a resume
+    /// refused half-way (a store the stack has already, met after others
+    /// were put in the set) puts them back that way: the retry gives every
+    /// entry its new slot, the async one keeps its bit, pauses (nested
+    /// ones too) come back with their entries, and everything unwinds.
+    #[test]
+    fn a_refused_resume_leaves_detached_entries_as_they_were() {
+        let mut s = Stack::new();
+        let base = s.install(1, 0x10).unwrap();
+        let store = AsyncStore::new(50, 0x50).unwrap();
+        let ga = s.install_async(store.try_write().unwrap()).unwrap();
+        let p_outer = s.pause(50).unwrap();
+        let p_inner = s.pause(50).unwrap();
+        let g: Vec<u64> = (2..=6).map(|id| s.install(id, 0x20).unwrap()).collect();
+        let nested = s.install(6, 0x20).unwrap();
+        let mut seg = super::super::Segment::default();
+        s.suspend_into(1, &mut seg).unwrap();
+        s.entries.check();
+        let mut other = Stack::new();
+        let clash = other.install(5, 0x30).unwrap(); // met after 50, 2, 3, 4
+        assert!(other.resume_from(&mut seg).is_err());
+        other.entries.check();
+        assert_eq!(other.depth(), 1);
+        other.uninstall(clash).unwrap();
+        for _ in 0..2 {
+            // Refused and retried twice over: nothing accumulates.
+            let blocker = other.install(6, 0x30).unwrap();
+            assert!(other.resume_from(&mut seg).is_err());
+            other.uninstall(blocker).unwrap();
+            other.entries.check();
+        }
+        // Resumed onto a stack whose set is larger (other slots).
+        let mut third = Stack::new();
+        let below: Vec<u64> = (100..140)
+            .map(|id| third.install(id, 0x40).unwrap())
+            .collect();
+        third.resume_from(&mut seg).unwrap();
+        third.entries.check();
+        third.uninstall(nested).unwrap();
+        for raw in g.into_iter().rev() {
+            third.uninstall(raw).unwrap();
+            third.entries.check();
+        }
+        third.unpause(p_inner).unwrap();
+        third.unpause(p_outer).unwrap();
+        third.uninstall(ga).unwrap();
+        for raw in below.into_iter().rev() {
+            third.uninstall(raw).unwrap();
+        }
+        third.entries.check();
+        assert!(third.is_empty() && third.entries.present().is_empty());
+        assert!(!store.is_locked());
+        s.uninstall(base).unwrap();
+        assert!(s.is_empty() && s.entries.present().is_empty());
     }
 }
