@@ -10,6 +10,7 @@
 //! no later borrow of an entry invalidates it: the provenance Miri checks
 //! under Stacked and Tree Borrows).
 
+use super::handle::{self, Tag};
 use super::store_set::{StoreSet, NO_SLOT};
 use super::EMPTY_TOP;
 use crate::async_store::{AsyncStore, WriteGuard};
@@ -25,8 +26,10 @@ use std::sync::Arc;
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Entry {
-    /// Process-unique; named by this entry's install guard and borrows.
-    number: u64,
+    /// The install guard's raw handle, `encode(Tag::Install, number)`:
+    /// the entry's process-unique number (which its borrows name too), kept
+    /// encoded so that uninstall compares its guard with one load.
+    install: u64,
     id: u64,
     address: usize,
     /// The slot of `id` in the store set if this entry put it there
@@ -123,7 +126,7 @@ impl Entry {
     /// The fields of a detached entry (see [`Entries::split_off`]).
     pub(super) fn into_parts(self) -> EntryParts {
         EntryParts {
-            number: self.number,
+            number: self.number(),
             id: self.id,
             address: self.address,
             borrows: self.borrows,
@@ -131,9 +134,29 @@ impl Entry {
         }
     }
 
+    /// The entry's number (the install handle without its tag).
     #[inline(always)]
     pub(super) fn number(&self) -> u64 {
-        self.number
+        self.install >> handle::TAG_BITS
+    }
+
+    /// The entry's no-op install handle, from the install handle read
+    /// again (a volatile read: the compiler does not keep the first read in
+    /// a register for it, so uninstall's fast path folds its guard test into
+    /// its clear test in place: one instruction fewer).
+    #[inline(always)]
+    pub(super) fn noop_handle_reloaded(&self) -> u64 {
+        // SAFETY: a reference to a field of `self`: valid, aligned.
+        handle::rebase(
+            unsafe { std::ptr::read_volatile(&self.install) },
+            Tag::NoopInstall,
+        )
+    }
+
+    /// The entry's handle of kind `tag` (one add to the install handle).
+    #[inline(always)]
+    pub(super) fn handle(&self, tag: Tag) -> u64 {
+        handle::rebase(self.install, tag)
     }
 
     #[inline(always)]
@@ -431,8 +454,9 @@ impl Entries {
         true
     }
 
-    /// Pushes an entry for store `id`, numbered by `number` (called once
-    /// the push is certain), and answers the number. Refused, nothing
+    /// Pushes an entry for store `id` whose install handle `install`
+    /// answers (called once the push is certain: it takes the entry's
+    /// number), and answers that handle. Refused, nothing
     /// changed and the guard handed back, without room (see `has_room`) or
     /// when `id` is deeper in the stack: only an entry of the store on top
     /// (a nested call) may repeat an id. `on_top` is `top_id() == id`, as
@@ -446,7 +470,7 @@ impl Entries {
         on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
-        number: impl FnOnce() -> u64,
+        install: impl FnOnce() -> u64,
     ) -> Result<u64, Option<WriteGuard>> {
         debug_assert_eq!(on_top, self.top_id == id);
         if !self.has_room() {
@@ -462,7 +486,7 @@ impl Entries {
                 None => return Err(guard), // deeper: nothing inserted
             }
         };
-        let number = number();
+        let install = install();
         // Written straight into the spare capacity: `Vec::push` builds the
         // Entry on the stack and copies it, a store-forwarding stall on this,
         // the hottest path.
@@ -474,7 +498,7 @@ impl Entries {
         // written before `set_len` counts it.
         unsafe {
             let e = self.vec.as_mut_ptr().add(len);
-            (&raw mut (*e).number).write(number);
+            (&raw mut (*e).install).write(install);
             (&raw mut (*e).id).write(id);
             (&raw mut (*e).address).write(address);
             let word = u64::from(slot | if guard.is_some() { ASYNC } else { 0 });
@@ -485,7 +509,7 @@ impl Entries {
             self.top = self.vec.as_mut_ptr().add(len);
         }
         self.top_id = id;
-        Ok(number)
+        Ok(install)
     }
 
     /// Pops the top entry, which must be clear ([`Entry::is_clear`]: sync,
@@ -756,7 +780,7 @@ impl Entries {
         let bottom = bottom();
         let inner = rest.as_deref().map_or(0, |r| r.bottom_inner);
         self.vec.push(Entry {
-            number: bottom.number,
+            install: handle::encode(Tag::Install, bottom.number),
             id: bottom.id,
             address: bottom.address,
             slot: slot | if bottom.guard.is_some() { ASYNC } else { 0 },
@@ -785,8 +809,7 @@ impl Entries {
         first: usize,
         entries: &mut [Entry],
     ) -> Result<(), u64> {
-        let mut index = first as u32;
-        for entry in entries.iter_mut() {
+        for (index, entry) in (first as u32..).zip(entries.iter_mut()) {
             let id = entry.id;
             if id != below {
                 let Some(slot) = self.present.insert_slot(id, index) else {
@@ -796,7 +819,6 @@ impl Entries {
                 entry.slot |= slot;
             }
             below = id;
-            index += 1;
         }
         Ok(())
     }

@@ -153,18 +153,18 @@ impl Stack {
             let top = self.entries.top()?;
             if top.is_async() {
                 // The async entry already holds the store: nothing to push.
-                return Some(handle::encode(Tag::NoopInstall, top.number()));
+                return Some(top.handle(Tag::NoopInstall));
             }
             if top.address() != address {
                 return None;
             }
             crate::testing::maybe_panic();
-            return self.push(id, true, address, None).ok();
+            return self.push_sync(id, true, address);
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, false, address, None).ok()
+        self.push_sync(id, false, address)
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -225,6 +225,21 @@ impl Stack {
         Ok(())
     }
 
+    /// [`Stack::push`] of a sync entry: `None` where it is refused. (The
+    /// guard handed back is `None`: forgotten, not dropped, so the compiler
+    /// keeps no drop call, nor the frame it would need, in the export.)
+    #[inline(always)]
+    fn push_sync(&mut self, id: u64, on_top: bool, address: usize) -> Option<u64> {
+        match self.push(id, on_top, address, None) {
+            Ok(raw) => Some(raw),
+            Err(none) => {
+                debug_assert!(none.is_none());
+                std::mem::forget(none);
+                None
+            }
+        }
+    }
+
     /// Pushes an entry owning `guard` (`Some` for an async entry) and
     /// answers its install guard's raw handle; refused, nothing changed and
     /// the guard handed back, without room or if `id` is deeper in the
@@ -242,13 +257,13 @@ impl Stack {
         if !self.numbers.has_next() {
             return Err(guard);
         }
-        // `has_next` saw a number in the thread's block; it is read before
-        // the push (so it stays in a register across the store-set write)
-        // and taken once the push is certain.
-        let number = self.numbers.peek_after_check();
-        self.entries.push(id, on_top, address, guard, || number)?;
-        self.numbers.take_peeked(number);
-        Ok(handle::encode(Tag::Install, number))
+        // `has_next` saw a number in the thread's block; its install handle
+        // is read before the push (so it stays in a register across the
+        // store-set write) and taken once the push is certain.
+        let install = self.numbers.peek_after_check();
+        self.entries.push(id, on_top, address, guard, || install)?;
+        self.numbers.take_peeked(install);
+        Ok(install)
     }
 
     /// Pops the entry named by an install guard; it must be on top and
@@ -272,11 +287,13 @@ impl Stack {
         let Some(top) = self.entries.top() else {
             return false;
         };
-        // `guard_names`'s rule, the pushed guard's test folded into the
-        // clear test.
-        if !top.is_clear_and(raw ^ handle::encode(Tag::Install, top.number())) {
+        // `guard_names`'s rule, the pushed guard's test (the entry's install
+        // handle less the guard, 0 when they match; `raw` stays intact for
+        // the slow path) folded into the clear test.
+        let distance = top.handle(Tag::Install).wrapping_sub(raw);
+        if !top.is_clear_and(distance) {
             // The no-op guard of the async entry on top: nothing to pop.
-            return top.is_async() && raw == handle::encode(Tag::NoopInstall, top.number());
+            return top.is_async() && raw == top.noop_handle_reloaded();
         }
         crate::testing::maybe_panic();
         self.entries.pop_clear();
@@ -502,9 +519,9 @@ enum GuardKind {
 #[inline(always)]
 fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
     // Entry numbers are never 0, so comparing encodings is decoding.
-    if raw == handle::encode(Tag::Install, entry.number()) {
+    if raw == entry.handle(Tag::Install) {
         Some(GuardKind::Pushed)
-    } else if entry.is_async() && raw == handle::encode(Tag::NoopInstall, entry.number()) {
+    } else if entry.is_async() && raw == entry.handle(Tag::NoopInstall) {
         Some(GuardKind::Noop)
     } else {
         None

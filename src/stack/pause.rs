@@ -33,7 +33,11 @@ impl Stack {
         let numbers = &mut self.numbers;
         let mut raw = 0;
         let pushed = self.entries.push_nested_pause(id, |top| {
-            Some(take_borrow(top, numbers.try_next_number()?, &mut raw))
+            Some(take_borrow(
+                top,
+                numbers.try_next_handle(Tag::Pause)?,
+                &mut raw,
+            ))
         });
         if pushed {
             Ok(raw)
@@ -52,7 +56,11 @@ impl Stack {
         let numbers = &mut self.numbers;
         let mut raw = 0;
         let pushed = self.entries.push_pause(id, |top| {
-            Some(take_borrow(top, numbers.try_next_number()?, &mut raw))
+            Some(take_borrow(
+                top,
+                numbers.try_next_handle(Tag::Pause)?,
+                &mut raw,
+            ))
         });
         pushed.then_some(raw)
     }
@@ -117,13 +125,13 @@ impl Stack {
     }
 }
 
-/// Takes the top entry's borrow away, if it has one, for the pause
-/// numbered `number`, whose guard goes to `raw`; answers its record.
+/// Takes the top entry's borrow away, if it has one, for the pause whose
+/// guard is `pause` (written to `raw`); answers its record.
 #[inline(always)]
-fn take_borrow(top: &mut Entry, number: u64, raw: &mut u64) -> PauseRecord {
+fn take_borrow(top: &mut Entry, pause: u64, raw: &mut u64) -> PauseRecord {
     let decremented = top.borrows > 0;
     top.borrows -= u32::from(decremented);
-    *raw = handle::encode(Tag::Pause, number);
+    *raw = pause;
     PauseRecord::new(*raw, decremented)
 }
 
