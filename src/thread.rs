@@ -238,11 +238,18 @@ mod word {
     pub(crate) use imp::{get, set};
 }
 
-/// This thread's context, if it has one.
+/// This thread's context, if it has one: one test of a field of the stack
+/// the word points to (a context's stack is made owned, the refusing ones
+/// are not: `Stack::is_owned`). Reads through the word, so it runs with
+/// [`Held`] taken (no `&mut` to the context exists meanwhile).
 #[inline(always)]
 fn context_ptr() -> Option<*mut Context> {
     let w = word::get();
-    refusing_state(w).is_none().then_some(w.cast())
+    // SAFETY: the word points to a live stack (see `with_stack_gated`);
+    // a shared read, and the callers hold `Held`: no `&mut` to it exists.
+    let owned = unsafe { (*w.cast::<Stack>()).is_owned() };
+    debug_assert_eq!(owned, refusing_state(w).is_none());
+    owned.then_some(w.cast())
 }
 
 // The four accessors below are the only way to this thread's context. They
@@ -262,8 +269,8 @@ fn context_ptr() -> Option<*mut Context> {
 /// of this module): the `&mut` it gets is the only reference while it runs.
 #[inline(always)]
 pub(crate) unsafe fn with_existing_unreentered<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
-    let p = context_ptr()?;
     let _held = Held::take();
+    let p = context_ptr()?;
     // SAFETY: a context address in the word is this thread's live, boxed
     // context (set by `create`, cleared before `teardown` drops it), and by
     // this function's contract nothing else refers to it while `f` runs.
@@ -337,11 +344,11 @@ pub(crate) unsafe fn with_any_unreentered<R>(f: impl FnOnce(Option<&mut Context>
 /// As for [`with_existing_unreentered`].
 #[inline]
 pub(crate) unsafe fn with_unreentered<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
+    let _held = Held::take();
     let p = match context_ptr() {
         Some(p) => p,
         None => create()?,
     };
-    let _held = Held::take();
     // SAFETY: as in `with_existing_unreentered`.
     f(unsafe { &mut *p })
 }
@@ -354,10 +361,10 @@ pub(crate) unsafe fn with_unreentered<R>(f: impl FnOnce(&mut Context) -> Result<
 /// reads).
 #[inline(always)]
 pub(crate) unsafe fn read_unreentered<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
+    let _held = Held::take();
     let Some(p) = context_ptr() else {
         return default;
     };
-    let _held = Held::take();
     // SAFETY: as in `with_existing_unreentered`; shared access, and by the
     // contract no `&mut` exists while `f` runs.
     f(unsafe { &*p })
@@ -424,7 +431,7 @@ fn create() -> Result<*mut Context> {
         )));
     }
     let context = Box::into_raw(Box::new(Context {
-        stack: Stack::new(),
+        stack: Stack::new_owned(),
         spot: Spot::next(),
         last_error: LastError::new(),
     }));

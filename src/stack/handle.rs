@@ -93,6 +93,20 @@ impl NumberSource {
         NumberSource { next: 0, end: 0 }
     }
 
+    /// An empty source that [`Self::is_owned`]: no number (its install
+    /// handles 1 and 1: number 0, never handed out) until its first block.
+    pub const fn new_owned() -> Self {
+        NumberSource { next: 1, end: 1 }
+    }
+
+    /// Whether the source was made by [`Self::new_owned`] (a block's end is
+    /// never 0 either): how a thread's context is told from a refusing
+    /// stack.
+    #[inline(always)]
+    pub fn is_owned(&self) -> bool {
+        self.end != 0
+    }
+
     /// The handle of kind `tag` of the next unique number, if the current
     /// block has one (taken): never calls out (for fast paths that must
     /// not); `None` until [`Self::ensure`].

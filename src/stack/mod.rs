@@ -74,6 +74,22 @@ impl Stack {
         }
     }
 
+    /// An empty stack for a thread's context: as [`Stack::new`], but
+    /// [`Stack::is_owned`] (which `Stack::new()`, a refusing stack, is not).
+    pub(crate) const fn new_owned() -> Self {
+        Stack {
+            entries: Entries::new(),
+            numbers: NumberSource::new_owned(),
+        }
+    }
+
+    /// Whether this is a context's stack (made by [`Stack::new_owned`]),
+    /// not one of thread.rs's refusing stacks: one test.
+    #[inline(always)]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.numbers.is_owned()
+    }
+
     /// Number of entries.
     #[inline]
     pub(crate) fn depth(&self) -> usize {
@@ -619,7 +635,13 @@ mod tests {
     #[test]
     fn the_gates_refuse_a_new_stack() {
         let s = Stack::new();
-        assert!(!s.has_top() && !s.has_number());
+        assert!(!s.has_top() && !s.has_number() && !s.is_owned());
+        // A context's stack is told from it, before and after numbers.
+        let mut owned = Stack::new_owned();
+        assert!(owned.is_owned() && !owned.has_number() && !owned.has_top());
+        let g = owned.install(1, 0x10).unwrap();
+        owned.uninstall(g).unwrap();
+        assert!(owned.is_owned() && owned.has_number());
         let mut s = Stack::new();
         for id in [0, 1, 7, EMPTY_TOP] {
             assert!(s.try_install(id, 0x10).is_none());
