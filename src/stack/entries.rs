@@ -1,8 +1,8 @@
 //! The one owner of a thread's entries: only [`Entries`] pushes, pops,
 //! truncates, drains and reserves them, together with the two things that
-//! must agree with them (the pause records, whose ranges the entries' pause
-//! bases mark, and the set of their store ids), and it alone keeps the top
-//! the hot paths read.
+//! must agree with them (the older pause records, chained per entry behind
+//! the innermost pause each entry keeps, and the set of their store ids),
+//! and it alone keeps the top the hot paths read.
 //!
 //! The top is cached as the top entry's id and address, for one load each on
 //! the hot paths, and set only here, after every change of the vector, from
@@ -250,9 +250,9 @@ impl PauseRecord {
     }
 }
 
-/// Entries and their pause records detached from a stack, bottom first
-/// (each entry's record count is kept in it). Kept, with its capacity, by a
-/// segment that is reused.
+/// Entries and their older pause records detached from a stack, bottom
+/// first (each entry keeps its innermost pause; the records chain behind
+/// it). Kept, with its capacity, by a segment that is reused.
 #[derive(Debug, Default)]
 pub(super) struct Detached {
     entries: Vec<Entry>,
