@@ -1,19 +1,27 @@
 //! The calling thread's context: all of its per-thread state in one struct,
 //! reached through one thread-local word, torn down in one place.
 //!
-//! The word holds, for each thread:
-//! * `0` — the thread never made a call that needs state. Read-only calls
-//!   answer as for an empty stack: they never allocate, lock or create state,
-//!   so they work from a signal handler or under the loader's lock.
-//! * a pointer to the thread's [`Context`], boxed on its first call that
-//!   needs state. That call also arms a `pthread_key` (created once per
-//!   process) whose destructor is the one teardown.
-//! * `TORN_DOWN` — the teardown ran: the thread is exiting and its state is
-//!   gone. A call that needs state, made after it by another destructor, is
-//!   refused with nothing changed. (glibc does not say which of its four
-//!   destructor rounds it is in, so a context made after the teardown could
-//!   fall in the last round and never be torn down: refusing is the only
-//!   answer that never leaks a lock.)
+//! The word always points to a [`Stack`]: the first field of the thread's
+//! [`Context`], or one of three refusing stacks (static, shared by every
+//! thread, never written: no entry, no pause room, no number, so every fast
+//! path refuses on one before it writes anything, with no test of the word
+//! of its own):
+//! * [`Refusing::Never`] (the word's initial value) — the thread never made
+//!   a call that needs state. Read-only calls answer as for an empty stack:
+//!   they never allocate, lock or create state, so they work from a signal
+//!   handler or under the loader's lock.
+//! * the thread's [`Context`], boxed on its first call that needs state.
+//!   That call also arms a `pthread_key` (created once per process) whose
+//!   destructor is the one teardown.
+//! * [`Refusing::TornDown`] — the teardown ran: the thread is exiting and
+//!   its state is gone. A call that needs state, made after it by another
+//!   destructor, is refused with nothing changed. (glibc does not say which
+//!   of its four destructor rounds it is in, so a context made after the
+//!   teardown could fall in the last round and never be torn down: refusing
+//!   is the only answer that never leaks a lock.)
+//! * [`Refusing::NoState`] — the thread's state could not be made (its last
+//!   try failed: no thread-specific data key or FLS index left); the next
+//!   call that needs state tries again.
 //!
 //! Why a `pthread_key` and not a Rust `thread_local!` with a destructor:
 //! the latter registers through `__cxa_thread_atexit_impl`, which allocates
@@ -25,16 +33,61 @@ use crate::error::{Error, LastError, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 
-/// The word of a thread whose teardown ran.
-const TORN_DOWN: usize = 1;
-/// The word of a thread whose state could not be made (its last try
-/// failed: no thread-specific data key or FLS index left); the next call
-/// that needs state tries again.
-const NO_STATE: usize = 2;
-/// Word values up to this are markers, never context addresses.
-const LAST_MARKER: usize = NO_STATE;
+/// The three states of a thread without a context, each the address of
+/// its own refusing stack in [`REFUSING`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Refusing {
+    /// No call that needs state yet.
+    Never = 0,
+    /// The thread's teardown ran.
+    TornDown = 1,
+    /// The thread's state could not be made.
+    NoState = 2,
+}
 
-/// Everything a thread keeps.
+/// A stack that refuses every fast path: `Stack::new()` (no entry, so no
+/// top; no pause room; no number), never written. Shared by all threads,
+/// so it is only ever read through `&` (the fast paths' gates, see
+/// [`with_stack_gated`], refuse on it before any `&mut` is made).
+#[repr(transparent)]
+struct RefusingStack(Stack);
+
+// SAFETY: never written (only `&` references to it are ever made, see
+// `with_stack_gated`), so sharing it between threads is sharing plain
+// immutable data; its raw `top` pointer is null.
+unsafe impl Sync for RefusingStack {}
+
+/// The refusing stacks, indexed by [`Refusing`].
+static REFUSING: [RefusingStack; 3] = [
+    RefusingStack(Stack::new()),
+    RefusingStack(Stack::new()),
+    RefusingStack(Stack::new()),
+];
+
+/// The word of a thread in state `r`.
+#[inline(always)]
+fn refusing_word(r: Refusing) -> *mut () {
+    std::ptr::from_ref(&REFUSING[r as usize].0)
+        .cast_mut()
+        .cast()
+}
+
+/// Which refusing stack the word `w` points to, `None` for a context.
+#[inline(always)]
+fn refusing_state(w: *mut ()) -> Option<Refusing> {
+    let offset = w.addr().wrapping_sub(REFUSING.as_ptr().addr());
+    match offset / std::mem::size_of::<RefusingStack>() {
+        _ if offset >= std::mem::size_of_val(&REFUSING) => None,
+        0 => Some(Refusing::Never),
+        1 => Some(Refusing::TornDown),
+        _ => Some(Refusing::NoState),
+    }
+}
+
+/// Everything a thread keeps. `repr(C)`, its stack first: the word points
+/// to a context's stack as it points to a refusing stack.
+#[repr(C)]
 pub(crate) struct Context {
     pub(crate) stack: Stack,
     /// This thread's parking spot in the handle tables (registry.rs).
@@ -72,17 +125,21 @@ mod word {
     mod imp {
         use std::arch::{asm, global_asm};
 
-        // One pointer-sized thread-local, zero in every new thread.
+        // One pointer-sized thread-local, in every new thread the address
+        // of the first refusing stack (`Refusing::Never`): an initialised
+        // TLS image (.tdata) whose one relocation the dynamic linker applies
+        // before any thread copies it.
         global_asm!(
-            ".pushsection .tbss,\"awT\",@nobits",
+            ".pushsection .tdata,\"awT\",@progbits",
             ".p2align 3",
             ".globl storectx_thread_word_ie",
             ".hidden storectx_thread_word_ie",
             ".type storectx_thread_word_ie,@tls_object",
             ".size storectx_thread_word_ie,8",
             "storectx_thread_word_ie:",
-            ".zero 8",
+            ".quad {never}",
             ".popsection",
+            never = sym super::super::REFUSING,
         );
 
         // The word travels through assembly as an integer: its provenance is
@@ -125,15 +182,21 @@ mod word {
     // Windows GNU: a Win32 TLS slot of our own (platform/windows.rs). Not a
     // `thread_local!`: with the GNU toolchain that is an OS-key value which
     // std frees in its TLS callback at DLL_THREAD_DETACH and makes anew (0)
-    // on the next access, after this thread's teardown marked it TORN_DOWN
+    // on the next access, after this thread's teardown marked it torn down
     // (the FLS callback runs before DLL_THREAD_DETACH), so a call from a
     // later DllMain or TLS callback made a context nothing tore down. (MSVC
     // has native TLS, which lives as long as the thread: `thread_local!`.)
     #[cfg(all(windows, target_env = "gnu", not(miri)))]
     mod imp {
+        /// NULL (a slot never set) reads as the first refusing stack.
         #[inline(always)]
         pub(crate) fn get() -> *mut () {
-            crate::platform::word_get()
+            let p = crate::platform::word_get();
+            if p.is_null() {
+                super::super::refusing_word(super::super::Refusing::Never)
+            } else {
+                p
+            }
         }
 
         #[inline(always)]
@@ -156,7 +219,9 @@ mod word {
         use std::cell::Cell;
 
         thread_local! {
-            static WORD: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+            static WORD: Cell<*mut ()> = const {
+                Cell::new(std::ptr::from_ref(&super::super::REFUSING[0].0).cast_mut().cast())
+            };
         }
 
         #[inline(always)]
@@ -173,11 +238,18 @@ mod word {
     pub(crate) use imp::{get, set};
 }
 
-/// This thread's context, if it has one.
+/// This thread's context, if it has one: one test of a field of the stack
+/// the word points to (a context's stack is made owned, the refusing ones
+/// are not: `Stack::is_owned`). Reads through the word, so it runs with
+/// [`Held`] taken (no `&mut` to the context exists meanwhile).
 #[inline(always)]
 fn context_ptr() -> Option<*mut Context> {
     let w = word::get();
-    (w.addr() > LAST_MARKER).then_some(w.cast())
+    // SAFETY: the word points to a live stack (see `with_stack_gated`);
+    // a shared read, and the callers hold `Held`: no `&mut` to it exists.
+    let owned = unsafe { (*w.cast::<Stack>()).is_owned() };
+    debug_assert_eq!(owned, refusing_state(w).is_none());
+    owned.then_some(w.cast())
 }
 
 // The four accessors below are the only way to this thread's context. They
@@ -197,12 +269,59 @@ fn context_ptr() -> Option<*mut Context> {
 /// of this module): the `&mut` it gets is the only reference while it runs.
 #[inline(always)]
 pub(crate) unsafe fn with_existing_unreentered<R>(f: impl FnOnce(&mut Context) -> R) -> Option<R> {
-    let p = context_ptr()?;
     let _held = Held::take();
+    let p = context_ptr()?;
     // SAFETY: a context address in the word is this thread's live, boxed
     // context (set by `create`, cleared before `teardown` drops it), and by
     // this function's contract nothing else refers to it while `f` runs.
     Some(f(unsafe { &mut *p }))
+}
+
+/// Runs `f` on this thread's stack if `gate`, shown it first (read-only),
+/// lets it; `None` otherwise, without running `f`. The fast paths: no test
+/// of the word of its own (a thread without a context reaches a refusing
+/// stack, on which `gate` refuses). Calls nothing else.
+///
+/// # Safety
+/// As for [`with_existing_unreentered`]; and `gate` answers `false` on
+/// `Stack::new()` (the refusing stacks: no entry, no pause room, no
+/// number), so that no `&mut` to a refusing stack is ever made.
+#[inline(always)]
+pub(crate) unsafe fn with_stack_gated<R>(
+    gate: impl FnOnce(&Stack) -> bool,
+    f: impl FnOnce(&mut Stack) -> R,
+) -> Option<R> {
+    let _held = Held::take();
+    // The word points to a live stack: a refusing one (static) or the first
+    // field of this thread's boxed context (`repr(C)`).
+    let p = word::get().cast::<Stack>();
+    // SAFETY: a live stack (above); shared, and by this function's contract
+    // no `&mut` to it exists while `gate` reads.
+    if !gate(unsafe { &*p }) {
+        return None;
+    }
+    debug_assert!(
+        context_ptr().is_some(),
+        "a gate let a refusing stack through"
+    );
+    // SAFETY: `gate` let it through, so it is not a refusing stack (this
+    // function's contract) but this thread's context's, and by the same
+    // contract nothing else refers to it while `f` runs.
+    Some(f(unsafe { &mut *p }))
+}
+
+/// Reads this thread's stack, or a refusing stack (empty) when it has no
+/// context: no test of the word (the read-only fast paths, whose answer
+/// on an empty stack is the one for a thread without state).
+///
+/// # Safety
+/// As for [`read_unreentered`].
+#[inline(always)]
+pub(crate) unsafe fn read_stack_any<R>(f: impl FnOnce(&Stack) -> R) -> R {
+    let _held = Held::take();
+    // SAFETY: the word points to a live stack (see `with_stack_gated`);
+    // shared access, and by the contract no `&mut` exists while `f` reads.
+    f(unsafe { &*word::get().cast::<Stack>() })
 }
 
 /// Runs `f` on this thread's context, or on `None` when it has none (for
@@ -225,11 +344,11 @@ pub(crate) unsafe fn with_any_unreentered<R>(f: impl FnOnce(Option<&mut Context>
 /// As for [`with_existing_unreentered`].
 #[inline]
 pub(crate) unsafe fn with_unreentered<R>(f: impl FnOnce(&mut Context) -> Result<R>) -> Result<R> {
+    let _held = Held::take();
     let p = match context_ptr() {
         Some(p) => p,
         None => create()?,
     };
-    let _held = Held::take();
     // SAFETY: as in `with_existing_unreentered`.
     f(unsafe { &mut *p })
 }
@@ -242,10 +361,10 @@ pub(crate) unsafe fn with_unreentered<R>(f: impl FnOnce(&mut Context) -> Result<
 /// reads).
 #[inline(always)]
 pub(crate) unsafe fn read_unreentered<R>(default: R, f: impl FnOnce(&Context) -> R) -> R {
+    let _held = Held::take();
     let Some(p) = context_ptr() else {
         return default;
     };
-    let _held = Held::take();
     // SAFETY: as in `with_existing_unreentered`; shared access, and by the
     // contract no `&mut` exists while `f` runs.
     f(unsafe { &*p })
@@ -305,14 +424,14 @@ impl Held {
 #[cold]
 #[inline(never)]
 fn create() -> Result<*mut Context> {
-    if word::get().addr() == TORN_DOWN {
+    if refusing_state(word::get()) == Some(Refusing::TornDown) {
         return Err(Error::NoContext(detail!(
             "this thread is exiting and its libstorectx state was already torn down: \
              state made now might never be, so nothing was done"
         )));
     }
     let context = Box::into_raw(Box::new(Context {
-        stack: Stack::new(),
+        stack: Stack::new_owned(),
         spot: Spot::next(),
         last_error: LastError::new(),
     }));
@@ -321,7 +440,7 @@ fn create() -> Result<*mut Context> {
         drop(unsafe { Box::from_raw(context) });
         // The refusal's message has nowhere to go: `last_error` answers
         // from the marker.
-        word::set(std::ptr::without_provenance_mut(NO_STATE));
+        word::set(refusing_word(Refusing::NoState));
         return Err(e);
     }
     word::set(context.cast());
@@ -342,7 +461,7 @@ pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
     }
     // Cleared first: nothing reaches the context while it is dropped, and
     // later calls that need state are refused.
-    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
+    word::set(refusing_word(Refusing::TornDown));
     if let Some(p) = context {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
@@ -363,8 +482,8 @@ pub(crate) fn teardown(armed: *mut std::ffi::c_void) {
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn teardown_at_detach() {
     let w = word::get();
-    word::set(std::ptr::without_provenance_mut(TORN_DOWN));
-    if w.addr() > LAST_MARKER {
+    word::set(refusing_word(Refusing::TornDown));
+    if refusing_state(w).is_none() {
         // SAFETY: the word held this thread's boxed context; it is no
         // longer reachable, so this is its last use.
         let context = unsafe { Box::from_raw(w.cast::<Context>()) };
@@ -421,14 +540,14 @@ pub(crate) fn record_error_text(text: std::fmt::Arguments<'_>) {
 /// context. Never creates state, allocates or locks (the text is formatted
 /// into the context's own buffer).
 pub(crate) fn last_error() -> *const u8 {
-    match word::get().addr() {
-        TORN_DOWN => {
+    match refusing_state(word::get()) {
+        Some(Refusing::TornDown) => {
             return c"this thread is exiting and its libstorectx state was torn down; calls \
 that need state are refused"
                 .as_ptr()
                 .cast()
         }
-        NO_STATE => {
+        Some(Refusing::NoState) => {
             return c"EXHAUSTED: this thread's libstorectx state could not be created (the \
 process has no thread-specific data key, FLS or TLS index, or memory left), so the message of \
 its last failed call could not be kept; calls that need state are refused with nothing changed \

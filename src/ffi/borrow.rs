@@ -2,10 +2,13 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
+use super::boundary::{
+    self, gated_stack_unreentered, put, read_any_stack_unreentered, required, stack_unreentered,
+};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::stack::Borrowed;
+use crate::stack::Stack;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -68,7 +71,7 @@ pub unsafe extern "C" fn storectx_get_current(
         || match (NonNull::new(store), NonNull::new(out)) {
             (Some(store), Some(out)) => {
                 // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { existing_stack_unreentered(|s| s.try_get_current(id)) }
+                unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_get_current(id)) }
                     .flatten()
                     // SAFETY: writable (this function's contract).
                     .map(|b| unsafe { put_borrow(store, out, &b) })
@@ -140,8 +143,7 @@ pub unsafe extern "C" fn storectx_get_current_transient(
         || match NonNull::new(store) {
             Some(store) => {
                 // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { existing_stack_unreentered(|s| s.try_get_current_transient(id)) }
-                    .flatten()
+                unsafe { read_any_stack_unreentered(|s| s.try_get_current_transient(id)) }
                     // SAFETY: writable (this function's contract).
                     .map(|address| unsafe { put(store, address as *mut c_void) })
                     .is_some()
@@ -347,7 +349,7 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
     boundary::status_fast(
         "borrow_release",
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { existing_stack_unreentered(|s| s.try_borrow_release(b.raw)) } == Some(true),
+        || unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_borrow_release(b.raw)) } == Some(true),
         || borrow_release_slow(b),
     )
 }

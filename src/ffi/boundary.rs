@@ -53,15 +53,34 @@ pub(crate) unsafe fn stack_unreentered<R>(f: impl FnOnce(&mut Stack) -> Result<R
     unsafe { thread::with_unreentered(|cx| f(&mut cx.stack)) }
 }
 
-/// Runs `f` on this thread's stack if the thread has one (`None`, `f` not
-/// run, otherwise): the hot paths, which must not call out.
+/// Runs `f` on this thread's stack if `gate`, shown it first read-only,
+/// lets it (`None`, `f` not run, otherwise): the hot paths, which must not
+/// call out and test nothing else before the stack's own fields. `gate`
+/// must be one of the stack's gates (`Stack::has_top`,
+/// `Stack::has_number`), which refuse a thread without a context.
+///
+/// # Safety
+/// As for [`stack_unreentered`], and `gate` refuses `Stack::new()` (see
+/// `thread::with_stack_gated`).
+#[inline(always)]
+pub(crate) unsafe fn gated_stack_unreentered<R>(
+    gate: impl FnOnce(&Stack) -> bool,
+    f: impl FnOnce(&mut Stack) -> R,
+) -> Option<R> {
+    // SAFETY: this function's contract is that of `with_stack_gated`.
+    unsafe { thread::with_stack_gated(gate, f) }
+}
+
+/// Reads this thread's stack, an empty one for a thread without one: the
+/// read-only hot paths, whose answer on an empty stack is the one for a
+/// thread without state. Never creates state, allocates or locks.
 ///
 /// # Safety
 /// As for [`stack_unreentered`].
 #[inline(always)]
-pub(crate) unsafe fn existing_stack_unreentered<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
-    // SAFETY: this function's contract is that of `with_existing_unreentered`.
-    unsafe { thread::with_existing_unreentered(|cx| f(&mut cx.stack)) }
+pub(crate) unsafe fn read_any_stack_unreentered<R>(f: impl FnOnce(&Stack) -> R) -> R {
+    // SAFETY: this function's contract is that of `read_stack_any`.
+    unsafe { thread::read_stack_any(f) }
 }
 
 /// Reads this thread's stack; `default` for a thread without one. Never

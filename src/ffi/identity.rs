@@ -5,7 +5,7 @@
 //! thread), a destructor, or under the dynamic loader's lock; a thread with
 //! no state answers as an empty stack.
 
-use super::boundary::{boundary, read_stack_unreentered};
+use super::boundary::{boundary, read_any_stack_unreentered, read_stack_unreentered};
 use std::ffi::c_char;
 
 /// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
@@ -42,7 +42,7 @@ pub extern "C" fn storectx_store_id_new() -> storectx_store_id {
 pub extern "C" fn storectx_is_active(id: storectx_store_id) -> bool {
     boundary("is_active", || {
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        unsafe { read_stack_unreentered(false, |s| s.is_active(id)) }
+        unsafe { read_any_stack_unreentered(|s| s.is_active(id)) }
     })
 }
 

@@ -2,12 +2,12 @@
 //! popping it when the call returns.
 
 use super::boundary::{
-    self, boundary, existing_stack_unreentered, put, read_stack_unreentered, required,
+    self, boundary, gated_stack_unreentered, put, read_stack_unreentered, required,
     stack_unreentered,
 };
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::stack::is_valid_id;
+use crate::stack::{is_valid_id, Stack};
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -70,7 +70,9 @@ pub unsafe extern "C" fn storectx_install(
             (Some(out), Some(store)) => {
                 // SAFETY: only `Stack` methods run: nothing reaches the context again.
                 unsafe {
-                    existing_stack_unreentered(|s| s.try_install(id, store.as_ptr() as usize))
+                    gated_stack_unreentered(Stack::has_number, |s| {
+                        s.try_install(id, store.as_ptr() as usize)
+                    })
                 }
                 .flatten()
                 // SAFETY: `out` is writable (this function's contract).
@@ -140,7 +142,7 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
     boundary::status_fast(
         "uninstall",
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { existing_stack_unreentered(|s| s.try_uninstall(guard.raw)) } == Some(true),
+        || unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_uninstall(guard.raw)) } == Some(true),
         || uninstall_slow(guard),
     )
 }

@@ -1,9 +1,10 @@
 //! Pause guards: host code that holds a borrow and calls back into guest
 //! code pauses the borrow, so the guest's own imports may borrow again.
 
-use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
+use super::boundary::{self, gated_stack_unreentered, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::stack::Stack;
 use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
@@ -49,7 +50,7 @@ pub unsafe extern "C" fn storectx_pause(
         "pause",
         || match NonNull::new(out) {
             // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            Some(out) => unsafe { existing_stack_unreentered(|s| s.try_pause(id)) }
+            Some(out) => unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_pause(id)) }
                 .flatten()
                 // SAFETY: `out` is writable (this function's contract).
                 .map(|raw| unsafe { put(out, storectx_pause_guard { raw }) })
@@ -109,7 +110,7 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     boundary::status_fast(
         "unpause",
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { existing_stack_unreentered(|s| s.try_unpause(g.raw)) } == Some(true),
+        || unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_unpause(g.raw)) } == Some(true),
         || unpause_slow(g),
     )
 }

@@ -4,7 +4,7 @@
 //! `unpause`) is refused at `u32::MAX` with nothing changed, so it never
 //! wraps.
 
-use super::handle::{self, Tag};
+use super::handle::Tag;
 use super::{Entry, Stack};
 use crate::async_store::AsyncStore;
 use crate::error::{Error, Result};
@@ -62,7 +62,7 @@ impl Stack {
         Some(Borrowed {
             id,
             address: entry.address(),
-            raw: handle::encode(Tag::Borrow, entry.number()),
+            raw: entry.handle(Tag::Borrow),
         })
     }
 
@@ -95,7 +95,7 @@ impl Stack {
         Ok(Borrowed {
             id: entry.id(),
             address: entry.address(),
-            raw: handle::encode(Tag::Borrow, entry.number()),
+            raw: entry.handle(Tag::Borrow),
         })
     }
 
@@ -147,7 +147,7 @@ impl Stack {
     pub(crate) fn try_borrow_release(&mut self, raw: u64) -> bool {
         // Entry numbers are never 0, so comparing encodings is decoding.
         match self.entries.top_mut() {
-            Some(top) if raw == handle::encode(Tag::Borrow, top.number()) && top.borrows > 0 => {
+            Some(top) if raw == top.handle(Tag::Borrow) && top.borrows > 0 => {
                 crate::testing::maybe_panic();
                 top.borrows -= 1;
                 true

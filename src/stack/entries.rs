@@ -1,8 +1,8 @@
 //! The one owner of a thread's entries: only [`Entries`] pushes, pops,
 //! truncates, drains and reserves them, together with the two things that
-//! must agree with them (the pause records, whose ranges the entries' pause
-//! bases mark, and the set of their store ids), and it alone keeps the top
-//! the hot paths read.
+//! must agree with them (the older pause records, chained per entry behind
+//! the innermost pause each entry keeps, and the set of their store ids),
+//! and it alone keeps the top the hot paths read.
 //!
 //! The top is cached as the top entry's id and address, for one load each on
 //! the hot paths, and set only here, after every change of the vector, from
@@ -10,6 +10,7 @@
 //! no later borrow of an entry invalidates it: the provenance Miri checks
 //! under Stacked and Tree Borrows).
 
+use super::handle::{self, Tag};
 use super::store_set::{StoreSet, NO_SLOT};
 use super::EMPTY_TOP;
 use crate::async_store::{AsyncStore, WriteGuard};
@@ -17,42 +18,53 @@ use std::sync::Arc;
 
 /// One installed store on a thread's stack. Only `borrows` can be changed
 /// from outside this file; the rest is fixed when the entry is made (or
-/// kept by [`Entries`]).
+/// kept by [`Entries`]). 48 bytes, no padding.
 ///
-/// `repr(C)`: `borrows` and `records` are one aligned 8-byte word, which
-/// is 0 exactly when uninstall's fast path may pop the entry (no borrow, no
-/// pause record to drop, no lock to release): one test instead of three.
+/// `repr(C)`: `slot` and `borrows` are one aligned 8-byte word, which is
+/// the entry's slot alone (no [`ASYNC`] bit, no borrow) exactly when, with
+/// no pause in `inner`, uninstall's fast path may pop the entry.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Entry {
-    /// Process-unique; named by this entry's install guard and borrows.
-    number: u64,
+    /// The install guard's raw handle, `encode(Tag::Install, number)`:
+    /// the entry's process-unique number (which its borrows name too), kept
+    /// encoded so that uninstall compares its guard with one load.
+    install: u64,
     id: u64,
     address: usize,
+    /// The slot of `id` in the store set if this entry put it there
+    /// ([`NO_SLOT`] otherwise), and [`ASYNC`].
+    slot: u32,
     /// Borrows of this entry (the rules live in borrow.rs and pause.rs).
     pub(super) borrows: u32,
-    /// How many pause records are this entry's (the last ones of
-    /// [`Entries::pauses`] below those of the entries above it), and
-    /// [`ASYNC`].
-    records: u32,
+    /// The entry's innermost pause ([`PauseRecord`]'s word), 0 for none:
+    /// kept here, so that a pause and its unpause touch the entry only.
+    /// Without [`LAST`], the entry's older pauses follow in
+    /// [`Entries::pauses`].
+    inner: u64,
     /// `Some` for an async entry: the entry holds the store's lock.
     guard: Option<WriteGuard>,
-    /// The slot of `id` in the store set if this entry put it there.
-    slot: u32,
 }
 
-/// [`Entry::records`]' bit of an async entry.
+/// [`Entry::slot`]'s bit of an async entry (slots are below 2^31: the
+/// store set never has 2^31 slots).
 const ASYNC: u32 = 1 << 31;
-/// The most pause records a stack holds, so that an entry's count never
-/// reaches [`ASYNC`].
+/// The bits of the `slot`/`borrows` word that a clear entry has 0: the
+/// borrows and [`ASYNC`].
+const NOT_CLEAR: u64 = !((ASYNC as u64) - 1);
+/// The most older pause records a stack holds.
 const MAX_PAUSES: usize = (1 << 31) - 1;
 /// The entry vector's first capacity.
 const MIN_ENTRIES: usize = 16;
 
-// `borrows` and `records` share one 8-byte-aligned word (`Entry::is_clear`).
-const _: () = assert!(std::mem::offset_of!(Entry, borrows) % 8 == 0);
+// `slot` and `borrows` share one 8-byte-aligned word (`Entry::is_clear`),
+// borrows in its high half (little-endian), and the entry has no padding.
+const _: () = assert!(std::mem::offset_of!(Entry, slot) % 8 == 0);
 const _: () =
-    assert!(std::mem::offset_of!(Entry, records) == std::mem::offset_of!(Entry, borrows) + 4);
+    assert!(std::mem::offset_of!(Entry, borrows) == std::mem::offset_of!(Entry, slot) + 4);
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+#[cfg(target_endian = "big")]
+compile_error!("Entry::slot_word assumes a little-endian target");
 
 /// An entry's own fields, for a segment that keeps them flattened.
 pub(super) struct EntryParts {
@@ -64,33 +76,57 @@ pub(super) struct EntryParts {
 }
 
 impl Entry {
-    /// No borrow, no pause record, sync: what uninstall's fast path needs.
+    /// The `slot`/`borrows` word: the slot (with [`ASYNC`]) in its low
+    /// half, the borrows in its high half.
     #[inline(always)]
-    pub(super) fn is_clear(&self) -> bool {
-        // SAFETY: `borrows` and `records` are adjacent `u32`s starting at an
+    fn slot_word(&self) -> u64 {
+        // SAFETY: `slot` and `borrows` are adjacent `u32`s starting at an
         // 8-aligned offset of this `repr(C)` struct (asserted above), so the
         // 8 bytes there are initialised and aligned; the pointer is derived
         // from `self`, whose provenance covers them.
         unsafe {
             std::ptr::from_ref(self)
                 .cast::<u8>()
-                .add(std::mem::offset_of!(Entry, borrows))
+                .add(std::mem::offset_of!(Entry, slot))
                 .cast::<u64>()
                 .read()
-                == 0
         }
     }
 
-    /// How many pause records are this entry's.
+    /// No borrow, no pause, sync: what uninstall's fast path needs.
     #[inline(always)]
-    pub(super) fn pause_count(&self) -> usize {
-        (self.records & !ASYNC) as usize
+    pub(super) fn is_clear(&self) -> bool {
+        self.is_clear_and(0)
+    }
+
+    /// [`Entry::is_clear`] and `mismatch` is 0 (uninstall's fast path
+    /// passes its guard XOR the entry's: one test for both).
+    #[inline(always)]
+    pub(super) fn is_clear_and(&self, mismatch: u64) -> bool {
+        (mismatch | self.inner) == 0 && self.slot_word() & NOT_CLEAR == 0
+    }
+
+    /// The slot of `id` in the store set, or [`NO_SLOT`].
+    #[inline(always)]
+    fn slot(&self) -> u32 {
+        self.slot & !ASYNC
+    }
+
+    /// How many pauses are this entry's (error paths and checks: O(its
+    /// pauses)); `vec_pauses` is the record vector up to this entry's
+    /// older records included.
+    #[cfg(test)]
+    fn pause_count(&self, vec_pauses: &[PauseRecord]) -> usize {
+        match self.inner {
+            0 => 0,
+            inner => 1 + older_records(inner, vec_pauses),
+        }
     }
 
     /// The fields of a detached entry (see [`Entries::split_off`]).
     pub(super) fn into_parts(self) -> EntryParts {
         EntryParts {
-            number: self.number,
+            number: self.number(),
             id: self.id,
             address: self.address,
             borrows: self.borrows,
@@ -98,9 +134,29 @@ impl Entry {
         }
     }
 
+    /// The entry's number (the install handle without its tag).
     #[inline(always)]
     pub(super) fn number(&self) -> u64 {
-        self.number
+        self.install >> handle::TAG_BITS
+    }
+
+    /// The entry's no-op install handle, from the install handle read
+    /// again (a volatile read: the compiler does not keep the first read in
+    /// a register for it, so uninstall's fast path folds its guard test into
+    /// its clear test in place: one instruction fewer).
+    #[inline(always)]
+    pub(super) fn noop_handle_reloaded(&self) -> u64 {
+        // SAFETY: a reference to a field of `self`: valid, aligned.
+        handle::rebase(
+            unsafe { std::ptr::read_volatile(&self.install) },
+            Tag::NoopInstall,
+        )
+    }
+
+    /// The entry's handle of kind `tag` (one add to the install handle).
+    #[inline(always)]
+    pub(super) fn handle(&self, tag: Tag) -> u64 {
+        handle::rebase(self.install, tag)
     }
 
     #[inline(always)]
@@ -119,6 +175,12 @@ impl Entry {
         self.guard.is_some()
     }
 
+    /// Whether the entry has a pause.
+    #[inline(always)]
+    pub(super) fn is_paused(&self) -> bool {
+        self.inner != 0
+    }
+
     /// The async store of an async entry.
     pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
         self.guard.as_ref().map(WriteGuard::store)
@@ -133,49 +195,71 @@ impl Entry {
     }
 }
 
+/// How many of the last records of `vec_pauses` belong to an entry whose
+/// innermost pause is `inner` (nonzero): the older ones, down to the first
+/// with [`LAST`] (error paths and checks).
+fn older_records(inner: u64, vec_pauses: &[PauseRecord]) -> usize {
+    if inner & LAST != 0 {
+        return 0;
+    }
+    vec_pauses
+        .iter()
+        .rev()
+        .position(|r| r.0 & LAST != 0)
+        .map_or(vec_pauses.len(), |k| k + 1)
+}
+
 /// An outstanding pause on some entry, in one word: its pause guard's raw
 /// handle, whose lowest bit (always 0 in a pause handle: its tag is 4) says
-/// whether the pause took one borrow away (and unpause gives it back). One
-/// load and one compare check a guard against it and find the borrow.
+/// whether the pause took one borrow away (and unpause gives it back), and
+/// whose bit 1 (also 0 in a pause handle) is [`LAST`]. One load and one
+/// compare check a guard against it and find the borrow.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PauseRecord(u64);
 
-const _: () = assert!(super::handle::Tag::Pause as u64 & 1 == 0);
+/// [`PauseRecord`]'s bit of an entry's oldest pause: no older record of
+/// the same entry follows it (in [`Entries::pauses`]). An entry's only
+/// pause has it, so the fast unpause, which takes that pause only, tests
+/// one bit (an entry without a pause, `inner` 0, fails the same test).
+const LAST: u64 = 2;
+
+const _: () = assert!(super::handle::Tag::Pause as u64 & 3 == 0);
 
 impl PauseRecord {
     /// The record of the pause whose guard is `raw` (a pause handle).
     #[inline(always)]
     pub(super) fn new(raw: u64, decremented: bool) -> Self {
-        debug_assert!(raw & 1 == 0);
+        debug_assert!(raw & 3 == 0);
         PauseRecord(raw | u64::from(decremented))
     }
 
     /// The borrow `raw` gives back if it is this pause's guard (0 or 1),
-    /// `None` if it is not: exactly one value of `raw` is accepted (a
-    /// forged `raw` with its lowest bit set never is: adding 1 to it clears
-    /// that bit and carries into bit 1, which a pause handle has clear).
+    /// `None` if it is not: exactly one value of `raw` is accepted (`raw +
+    /// (bits 0 and 1)` equals the word only for the guard's own handle,
+    /// whose bits 0 and 1 are clear: a forged `raw` with either set never
+    /// is, the addition carrying out of them).
     #[inline(always)]
     pub(super) fn restores(self, raw: u64) -> Option<u32> {
-        let restore = self.0 & 1;
-        (raw.wrapping_add(restore) == self.0).then_some(restore as u32)
+        (raw.wrapping_add(self.0 & 3) == self.0).then_some((self.0 & 1) as u32)
     }
 
     /// The pause guard's raw handle.
     #[inline(always)]
     pub(super) fn raw(self) -> u64 {
-        self.0 & !1
+        self.0 & !3
     }
 }
 
-/// Entries and their pause records detached from a stack, bottom first
-/// (each entry's record count is kept in it). Kept, with its capacity, by a
-/// segment that is reused.
+/// Entries and their older pause records detached from a stack, bottom
+/// first (each entry keeps its innermost pause; the records chain behind
+/// it). Kept, with its capacity, by a segment that is reused.
 #[derive(Debug, Default)]
 pub(super) struct Detached {
     entries: Vec<Entry>,
     pauses: Vec<PauseRecord>,
-    /// How many of `pauses` are the bottom entry's (kept apart from them).
-    bottom_pauses: usize,
+    /// The bottom entry's innermost pause (`Entry::inner`; its older
+    /// records are the first of `pauses`).
+    bottom_inner: u64,
 }
 
 impl Detached {
@@ -192,7 +276,7 @@ impl Detached {
     pub(super) fn clear(&mut self) {
         self.entries.clear();
         self.pauses.clear();
-        self.bottom_pauses = 0;
+        self.bottom_inner = 0;
     }
 }
 
@@ -200,8 +284,9 @@ impl Detached {
 #[derive(Debug)]
 pub(super) struct Entries {
     vec: Vec<Entry>,
-    /// Pause records of all entries, in stack order: each entry owns the
-    /// `pause_count()` records after those of the entries below it.
+    /// Older pause records of all entries (each entry keeps its innermost
+    /// one), in stack order: each entry's older records follow those of the
+    /// entries below it, newest last, the oldest marked [`LAST`].
     pauses: Vec<PauseRecord>,
     /// Every store id with an entry here.
     present: StoreSet,
@@ -291,7 +376,8 @@ impl Entries {
         &self.vec
     }
 
-    /// All pause records, in stack order.
+    /// All older pause records, in stack order (each entry's innermost
+    /// pause is in the entry).
     #[inline]
     pub(super) fn pauses(&self) -> &[PauseRecord] {
         &self.pauses
@@ -368,8 +454,9 @@ impl Entries {
         true
     }
 
-    /// Pushes an entry for store `id`, numbered by `number` (called once
-    /// the push is certain), and answers the number. Refused, nothing
+    /// Pushes an entry for store `id` whose install handle `install`
+    /// answers (called once the push is certain: it takes the entry's
+    /// number), and answers that handle. Refused, nothing
     /// changed and the guard handed back, without room (see `has_room`) or
     /// when `id` is deeper in the stack: only an entry of the store on top
     /// (a nested call) may repeat an id. `on_top` is `top_id() == id`, as
@@ -383,7 +470,7 @@ impl Entries {
         on_top: bool,
         address: usize,
         guard: Option<WriteGuard>,
-        number: impl FnOnce() -> u64,
+        install: impl FnOnce() -> u64,
     ) -> Result<u64, Option<WriteGuard>> {
         debug_assert_eq!(on_top, self.top_id == id);
         if !self.has_room() {
@@ -399,28 +486,30 @@ impl Entries {
                 None => return Err(guard), // deeper: nothing inserted
             }
         };
-        let number = number();
+        let install = install();
         // Written straight into the spare capacity: `Vec::push` builds the
         // Entry on the stack and copies it, a store-forwarding stall on this,
         // the hottest path.
+        // Field by field, the slot and the borrows (0) as their one word:
+        // four stores (and a zeroed register) for a sync entry.
         // SAFETY: `has_room` checked len < capacity and nothing since
-        // touched `vec`, so the slot at `len` is allocated and unused; it is
-        // fully written before `set_len` counts it.
+        // touched `vec`, so the slot at `len` is allocated and unused; every
+        // field (the `slot`/`borrows` word as one `u64`, see `slot_word`) is
+        // written before `set_len` counts it.
         unsafe {
-            self.vec.as_mut_ptr().add(len).write(Entry {
-                number,
-                id,
-                address,
-                borrows: 0,
-                records: if guard.is_some() { ASYNC } else { 0 },
-                guard,
-                slot,
-            });
+            let e = self.vec.as_mut_ptr().add(len);
+            (&raw mut (*e).install).write(install);
+            (&raw mut (*e).id).write(id);
+            (&raw mut (*e).address).write(address);
+            let word = u64::from(slot | if guard.is_some() { ASYNC } else { 0 });
+            (&raw mut (*e).slot).cast::<u64>().write(word);
+            (&raw mut (*e).inner).write(0);
+            (&raw mut (*e).guard).write(guard);
             self.vec.set_len(len + 1);
             self.top = self.vec.as_mut_ptr().add(len);
         }
         self.top_id = id;
-        Ok(number)
+        Ok(install)
     }
 
     /// Pops the top entry, which must be clear ([`Entry::is_clear`]: sync,
@@ -432,8 +521,8 @@ impl Entries {
             return;
         };
         debug_assert!(top.is_clear());
-        let slot = top.slot;
-        // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+        let slot = top.slot; // a clear entry's has no ASYNC bit
+                             // SAFETY: the slot of an entry of this stack (or NO_SLOT).
         unsafe { self.present.clear_slot(slot) };
         let len = self.vec.len() - 1;
         // SAFETY: the vector is not empty (its top was read above) and the
@@ -461,8 +550,12 @@ impl Entries {
         let Some(top) = self.top() else {
             return;
         };
-        let (records, slot) = (top.pause_count(), top.slot);
-        self.pauses.truncate(self.pauses.len() - records);
+        let older = match top.inner {
+            0 => 0,
+            inner => older_records(inner, &self.pauses),
+        };
+        let slot = top.slot();
+        self.pauses.truncate(self.pauses.len() - older);
         // SAFETY: the slot of an entry of this stack (or NO_SLOT).
         unsafe { self.present.clear_slot(slot) };
         let entry = self.vec.pop();
@@ -475,22 +568,50 @@ impl Entries {
     pub(super) fn clear(&mut self) {
         while let Some(entry) = self.vec.pop() {
             // SAFETY: the slot of an entry of this stack (or NO_SLOT).
-            unsafe { self.present.clear_slot(entry.slot) };
+            unsafe { self.present.clear_slot(entry.slot()) };
         }
         self.pauses.clear();
         self.sync_top();
     }
 
-    /// Adds a pause record to the top entry, which must be store `id`,
-    /// without allocating: `make` sees the top entry and answers the record
-    /// (`None`: nothing added). `false`, nothing changed, when it cannot.
+    /// Pauses the top entry, which must be store `id` and have no pause,
+    /// without allocating: `make` sees the top entry and answers the
+    /// record (`None`: nothing added), kept in the entry. `false`, nothing
+    /// changed, when it cannot (a nested pause is [`Entries::push_nested_pause`]'s).
     #[inline(always)]
     pub(super) fn push_pause(
         &mut self,
         id: u64,
         make: impl FnOnce(&mut Entry) -> Option<PauseRecord>,
     ) -> bool {
-        if self.pauses.len() == self.pauses.capacity() || self.top_id != id {
+        if self.top_id != id {
+            return false;
+        }
+        let Some(top) = self.top_mut() else {
+            return false;
+        };
+        if top.inner != 0 {
+            return false;
+        }
+        let Some(record) = make(top) else {
+            return false;
+        };
+        top.inner = record.0 | LAST;
+        true
+    }
+
+    /// [`Entries::push_pause`] of a pause nested in another of the top
+    /// entry (or not): the entry's innermost record moves to the vector,
+    /// which must have room for it (`reserve_pause`); `false`, nothing
+    /// changed, when it cannot.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn push_nested_pause(
+        &mut self,
+        id: u64,
+        make: impl FnOnce(&mut Entry) -> Option<PauseRecord>,
+    ) -> bool {
+        if self.top_id != id || self.pauses.len() == self.pauses.capacity() {
             return false;
         }
         let (Some(top), pauses) = self.top_and_pauses() else {
@@ -499,59 +620,65 @@ impl Entries {
         let Some(record) = make(top) else {
             return false;
         };
-        // Below MAX_PAUSES records (the vector never holds more): never ASYNC.
-        top.records += 1;
-        let len = pauses.len();
-        // SAFETY: len < capacity (checked above), so the slot at `len` is
-        // allocated and unused; it is written before `set_len` counts it.
-        // (Vec::push would keep a call to its growth path here.)
-        unsafe {
-            pauses.as_mut_ptr().add(len).write(record);
-            pauses.set_len(len + 1);
+        match top.inner {
+            0 => top.inner = record.0 | LAST,
+            older => {
+                pauses.push(PauseRecord(older)); // room: checked above
+                top.inner = record.0;
+            }
         }
         true
     }
 
-    /// Removes the top entry's innermost pause record if `accept` (shown
-    /// the top entry and that record) agrees; `false`, nothing removed,
-    /// otherwise or when the top entry has no record.
+    /// Removes the top entry's innermost pause if `accept` (shown the top
+    /// entry and that record) agrees; `false`, nothing removed, otherwise or
+    /// when the top entry has none. `only`: the fast path, which takes an
+    /// entry's only pause (one bit tested), and leaves nested ones to the
+    /// full path.
     #[inline(always)]
     pub(super) fn pop_pause(
         &mut self,
+        only: bool,
         accept: impl FnOnce(&mut Entry, PauseRecord) -> bool,
     ) -> bool {
         let (Some(top), pauses) = self.top_and_pauses() else {
             return false;
         };
-        if top.pause_count() == 0 {
+        let inner = top.inner;
+        if (only && inner & LAST == 0) || inner == 0 {
             return false;
         }
-        let len = pauses.len();
-        // SAFETY: the top entry owns `pause_count() > 0` records, the last
-        // ones of the vector: `len - 1` is in bounds.
-        let last = unsafe { *pauses.get_unchecked(len - 1) };
-        if !accept(top, last) {
+        if !accept(top, PauseRecord(inner)) {
             return false;
         }
-        top.records -= 1;
-        // SAFETY: `len - 1` is below the length (the vector has a last
-        // record), and a record is `Copy`: shortening is forgetting it.
-        unsafe { pauses.set_len(len - 1) };
+        top.inner = if inner & LAST != 0 {
+            0
+        } else {
+            // Without LAST, the entry's next older record is the vector's
+            // last; it becomes the innermost.
+            pauses.pop().map_or(0, |r| r.0)
+        };
         true
     }
 
-    /// The index of the entry that owns pause record `at` (error paths:
-    /// O(depth)).
-    pub(super) fn pause_owner(&self, at: usize) -> Option<usize> {
-        let mut start = self.pauses.len();
-        if at >= start {
-            return None;
-        }
+    /// Where the pause whose guard is `raw` is: the index of its entry and
+    /// how many later pauses that entry has (error paths: O(depth +
+    /// pauses)).
+    pub(super) fn find_pause(&self, raw: u64) -> Option<(usize, usize)> {
+        let mut end = self.pauses.len();
         for (index, e) in self.vec.iter().enumerate().rev() {
-            start -= e.pause_count();
-            if start <= at {
-                return Some(index);
+            if e.inner == 0 {
+                continue;
             }
+            if PauseRecord(e.inner).raw() == raw {
+                return Some((index, 0));
+            }
+            let older = older_records(e.inner, &self.pauses[..end]);
+            let mine = &self.pauses[end - older..end];
+            if let Some(k) = mine.iter().rev().position(|r| r.raw() == raw) {
+                return Some((index, k + 1));
+            }
+            end -= older;
         }
         None
     }
@@ -568,11 +695,11 @@ impl Entries {
         rest: impl FnOnce() -> &'r mut Detached,
     ) -> Option<(EntryParts, bool)> {
         let bottom = self.vec.get(base)?;
-        if self.vec.len() == base + 1 && bottom.pause_count() == 0 {
+        if self.vec.len() == base + 1 && !bottom.is_paused() {
             // The common case: one entry without pauses.
             let bottom = self.vec.pop()?;
             // SAFETY: the slot of an entry of this stack (or NO_SLOT).
-            unsafe { self.present.clear_slot(bottom.slot) };
+            unsafe { self.present.clear_slot(bottom.slot()) };
             self.sync_top();
             return Some((bottom.into_parts(), false));
         }
@@ -585,12 +712,16 @@ impl Entries {
     fn split_off_spilled(&mut self, base: usize, rest: &mut Detached) -> Option<Entry> {
         // Entries that put their store in the set clear their slot, newest
         // first (a nested entry of the store below clears the scratch slot),
+        // keeping only their ASYNC bit (`insert_stores` ORs the new slot in),
         // and their records are counted.
         let mut records = 0;
-        for entry in self.vec[base..].iter().rev() {
-            records += entry.pause_count();
+        for entry in self.vec[base..].iter_mut().rev() {
+            if entry.inner != 0 {
+                records += older_records(entry.inner, &self.pauses[..self.pauses.len() - records]);
+            }
             // SAFETY: the slot of an entry of this stack (or NO_SLOT).
-            unsafe { self.present.clear_slot(entry.slot) };
+            unsafe { self.present.clear_slot(entry.slot()) };
+            entry.slot &= ASYNC;
         }
         let pause_start = self.pauses.len() - records;
         // Moved as they are, in bulk: one copy of their bytes (their slots
@@ -616,7 +747,7 @@ impl Entries {
         rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
         self.pauses.truncate(pause_start);
         let bottom = self.vec.pop();
-        rest.bottom_pauses = bottom.as_ref().map_or(0, Entry::pause_count);
+        rest.bottom_inner = bottom.as_ref().map_or(0, |b| b.inner);
         self.sync_top();
         bottom
     }
@@ -647,56 +778,60 @@ impl Entries {
             }
         }
         let bottom = bottom();
-        let records = rest.as_deref().map_or(0, |r| r.bottom_pauses);
+        let inner = rest.as_deref().map_or(0, |r| r.bottom_inner);
         self.vec.push(Entry {
-            number: bottom.number,
+            install: handle::encode(Tag::Install, bottom.number),
             id: bottom.id,
             address: bottom.address,
+            slot: slot | if bottom.guard.is_some() { ASYNC } else { 0 },
             borrows: bottom.borrows,
-            // At most MAX_PAUSES: below ASYNC.
-            records: records as u32 | if bottom.guard.is_some() { ASYNC } else { 0 },
+            inner,
             guard: bottom.guard,
-            slot,
         });
         if let Some(rest) = rest {
             // Moved in bulk, their counts as they are.
             self.vec.append(&mut rest.entries);
             self.pauses.append(&mut rest.pauses);
-            rest.bottom_pauses = 0;
+            rest.bottom_inner = 0;
         }
         self.sync_top();
         Ok(())
     }
 
-    /// Puts the stores of `entries` (above an entry of store `below`) in
-    /// the set and their slots in the entries (the first of them to be
-    /// entry `first` of the stack); on a store the set has already, takes
-    /// out again those it put in and answers that store.
+    /// Puts the stores of `entries` (above an entry of store `below`;
+    /// detached, so their `slot` holds their ASYNC bit only) in the set and
+    /// their slots in the entries (the first of them to be entry `first` of
+    /// the stack); on a store the set has already, takes out again those it
+    /// put in (their `slot` back to the ASYNC bit) and answers that store.
     fn insert_stores(
         &mut self,
         mut below: u64,
         first: usize,
         entries: &mut [Entry],
     ) -> Result<(), u64> {
-        for k in 0..entries.len() {
-            let id = entries[k].id;
-            entries[k].slot = if id == below {
-                NO_SLOT
-            } else {
-                match self.present.insert_slot(id, (first + k) as u32) {
-                    Some(slot) => slot,
-                    None => {
-                        for entry in entries[..k].iter().rev() {
-                            // SAFETY: answered by the set just above.
-                            unsafe { self.present.clear_slot(entry.slot) };
-                        }
-                        return Err(id);
-                    }
-                }
-            };
+        for (index, entry) in (first as u32..).zip(entries.iter_mut()) {
+            let id = entry.id;
+            if id != below {
+                let Some(slot) = self.present.insert_slot(id, index) else {
+                    self.remove_stores(&mut entries[..(index as usize - first)]);
+                    return Err(id);
+                };
+                entry.slot |= slot;
+            }
             below = id;
         }
         Ok(())
+    }
+
+    /// Takes the stores `insert_stores` put in for `entries` out again.
+    #[cold]
+    #[inline(never)]
+    fn remove_stores(&mut self, entries: &mut [Entry]) {
+        for entry in entries.iter_mut().rev() {
+            // SAFETY: answered by the set in `insert_stores`.
+            unsafe { self.present.clear_slot(entry.slot()) };
+            entry.slot &= ASYNC;
+        }
     }
 
     /// Sizes the store set for the vector's capacity and re-inserts the ids
@@ -706,8 +841,9 @@ impl Entries {
     fn regrow_present(&mut self) {
         self.present.reserve_for(self.vec.capacity());
         for (k, e) in self.vec.iter_mut().enumerate() {
-            if e.slot != NO_SLOT {
-                e.slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);
+            if e.slot() != NO_SLOT {
+                let slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);
+                e.slot = slot | (e.slot & ASYNC);
             }
         }
     }
@@ -742,12 +878,16 @@ impl Entries {
         assert!(ids
             .iter()
             .all(|&id| self.topmost_of_store(id) == self.vec.iter().rposition(|e| e.id == id)));
-        let records: usize = self.vec.iter().map(Entry::pause_count).sum();
-        assert_eq!(records, self.pauses.len(), "every record has its entry");
+        let mut end = self.pauses.len();
+        for e in self.vec.iter().rev() {
+            let n = e.pause_count(&self.pauses[..end]);
+            end -= n.saturating_sub(1);
+        }
+        assert_eq!(end, 0, "every record has its entry");
         assert!(self
             .vec
             .iter()
-            .all(|e| (e.records & ASYNC != 0) == e.guard.is_some()));
+            .all(|e| (e.slot & ASYNC != 0) == e.guard.is_some()));
         assert!(self.present.capacity() >= self.vec.capacity() || self.vec.capacity() == 0);
     }
 }
@@ -794,5 +934,61 @@ mod tests {
         s.clear();
         s.entries.check();
         assert!(!s.is_active(0) && !s.is_active(EMPTY_TOP) && s.active_store() == 0);
+    }
+
+    /// Detached entries keep only their ASYNC bit in `slot`, and a resume
+    /// refused half-way (a store the stack has already, met after others
+    /// were put in the set) puts them back that way: the retry gives every
+    /// entry its new slot, the async one keeps its bit, pauses (nested
+    /// ones too) come back with their entries, and everything unwinds.
+    #[test]
+    fn a_refused_resume_leaves_detached_entries_as_they_were() {
+        let mut s = Stack::new();
+        let base = s.install(1, 0x10).unwrap();
+        let store = AsyncStore::new(50, 0x50).unwrap();
+        let ga = s.install_async(store.try_write().unwrap()).unwrap();
+        let p_outer = s.pause(50).unwrap();
+        let p_inner = s.pause(50).unwrap();
+        let g: Vec<u64> = (2..=6).map(|id| s.install(id, 0x20).unwrap()).collect();
+        let nested = s.install(6, 0x20).unwrap();
+        let mut seg = super::super::Segment::default();
+        s.suspend_into(1, &mut seg).unwrap();
+        s.entries.check();
+        let mut other = Stack::new();
+        let clash = other.install(5, 0x30).unwrap(); // met after 50, 2, 3, 4
+        assert!(other.resume_from(&mut seg).is_err());
+        other.entries.check();
+        assert_eq!(other.depth(), 1);
+        other.uninstall(clash).unwrap();
+        for _ in 0..2 {
+            // Refused and retried twice over: nothing accumulates.
+            let blocker = other.install(6, 0x30).unwrap();
+            assert!(other.resume_from(&mut seg).is_err());
+            other.uninstall(blocker).unwrap();
+            other.entries.check();
+        }
+        // Resumed onto a stack whose set is larger (other slots).
+        let mut third = Stack::new();
+        let below: Vec<u64> = (100..140)
+            .map(|id| third.install(id, 0x40).unwrap())
+            .collect();
+        third.resume_from(&mut seg).unwrap();
+        third.entries.check();
+        third.uninstall(nested).unwrap();
+        for raw in g.into_iter().rev() {
+            third.uninstall(raw).unwrap();
+            third.entries.check();
+        }
+        third.unpause(p_inner).unwrap();
+        third.unpause(p_outer).unwrap();
+        third.uninstall(ga).unwrap();
+        for raw in below.into_iter().rev() {
+            third.uninstall(raw).unwrap();
+        }
+        third.entries.check();
+        assert!(third.is_empty() && third.entries.present().is_empty());
+        assert!(!store.is_locked());
+        s.uninstall(base).unwrap();
+        assert!(s.is_empty() && s.entries.present().is_empty());
     }
 }

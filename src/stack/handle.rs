@@ -25,7 +25,7 @@ pub(crate) enum Tag {
     Pause = 4,
 }
 
-const TAG_BITS: u32 = 3;
+pub(super) const TAG_BITS: u32 = 3;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
 /// Numbers step by this, leaving room for one offset per kind.
@@ -41,6 +41,15 @@ const fn offset(tag: Tag) -> u64 {
 #[inline(always)]
 pub(crate) fn encode(tag: Tag, number: u64) -> u64 {
     ((number + offset(tag)) << TAG_BITS) | tag as u64
+}
+
+/// The handle of kind `tag` of the number whose install handle is
+/// `install` (`encode(Tag::Install, number)`): `encode(tag, number)`, one
+/// add.
+#[inline(always)]
+pub(crate) fn rebase(install: u64, tag: Tag) -> u64 {
+    debug_assert!(install & TAG_MASK == Tag::Install as u64);
+    install + ((offset(tag) << TAG_BITS) | tag as u64) - Tag::Install as u64
 }
 
 /// The number inside `raw` if `raw` is a handle of kind `tag`; `None` for
@@ -63,12 +72,20 @@ const BLOCK: u64 = STRIDE << 16;
 const LIMIT: u64 = (u64::MAX >> TAG_BITS) & !(STRIDE - 1);
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(STRIDE);
 
-/// A per-thread source of process-unique, never-reused, nonzero numbers.
+/// A per-thread source of process-unique, never-reused, nonzero numbers,
+/// kept as the install handle of each (`encode(Tag::Install, number)`), so
+/// that install hands the next one out with no arithmetic and any other
+/// kind's handle is one add away ([`rebase`]).
 #[derive(Debug)]
 pub(crate) struct NumberSource {
+    /// The install handle of the next number.
     next: u64,
+    /// The install handle of the first number past the block.
     end: u64,
 }
+
+/// How far the install handles of two consecutive numbers are.
+const HANDLE_STRIDE: u64 = STRIDE << TAG_BITS;
 
 impl NumberSource {
     /// An empty source; it takes its first block on first use.
@@ -76,38 +93,60 @@ impl NumberSource {
         NumberSource { next: 0, end: 0 }
     }
 
-    /// The next unique number if the current block has one: never calls
-    /// out (for fast paths that must not); `None` until [`Self::ensure`].
+    /// An empty source that [`Self::is_owned`]: no number (its install
+    /// handles 1 and 1: number 0, never handed out) until its first block.
+    pub const fn new_owned() -> Self {
+        NumberSource { next: 1, end: 1 }
+    }
+
+    /// Whether the source was made by [`Self::new_owned`] (a block's end is
+    /// never 0 either): how a thread's context is told from a refusing
+    /// stack.
     #[inline(always)]
-    pub fn try_next_number(&mut self) -> Option<u64> {
+    pub fn is_owned(&self) -> bool {
+        self.end != 0
+    }
+
+    /// The handle of kind `tag` of the next unique number, if the current
+    /// block has one (taken): never calls out (for fast paths that must
+    /// not); `None` until [`Self::ensure`].
+    #[inline(always)]
+    pub fn try_next_handle(&mut self, tag: Tag) -> Option<u64> {
         self.has_next().then(|| {
-            self.next += STRIDE;
-            self.next - STRIDE
+            self.next += HANDLE_STRIDE;
+            rebase(self.next - HANDLE_STRIDE, tag)
         })
     }
 
-    /// The next number, without taking it (once [`Self::has_next`] said
-    /// there is one).
+    /// The next unique number if the current block has one (tests).
+    #[cfg(test)]
+    pub fn try_next_number(&mut self) -> Option<u64> {
+        self.try_next_handle(Tag::Install).map(|h| h >> TAG_BITS)
+    }
+
+    /// The install handle of the next number, without taking it (once
+    /// [`Self::has_next`] said there is one).
     #[inline(always)]
     pub fn peek_after_check(&self) -> u64 {
         debug_assert!(self.has_next());
         self.next
     }
 
-    /// Takes the number [`Self::peek_after_check`] answered.
+    /// Takes the number whose install handle [`Self::peek_after_check`]
+    /// answered.
     #[inline(always)]
-    pub fn take_peeked(&mut self, number: u64) {
-        debug_assert_eq!(number, self.next);
-        self.next = number + STRIDE;
+    pub fn take_peeked(&mut self, install: u64) {
+        debug_assert_eq!(install, self.next);
+        self.next = install + HANDLE_STRIDE;
     }
 
-    /// Whether [`Self::try_next_number`] would succeed.
+    /// Whether [`Self::try_next_handle`] would succeed.
     #[inline(always)]
     pub fn has_next(&self) -> bool {
         self.next != self.end
     }
 
-    /// Makes sure the next call to [`Self::try_next_number`] succeeds;
+    /// Makes sure the next call to [`Self::try_next_handle`] succeeds;
     /// `Exhausted`, nothing changed, once the process used every number.
     #[inline]
     pub fn ensure(&mut self) -> Result<()> {
@@ -135,8 +174,9 @@ impl NumberSource {
                      numbers are never reused"
                 ))
             })?;
-        self.next = start;
-        self.end = start + BLOCK;
+        // Below LIMIT, so their install handles fit (LIMIT << TAG_BITS does).
+        self.next = encode(Tag::Install, start);
+        self.end = encode(Tag::Install, start + BLOCK);
         Ok(())
     }
 }
@@ -167,6 +207,18 @@ mod tests {
                         assert_eq!(decode(forged, *other), None, "{kind:?} as {other:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// Every kind's handle follows from the install handle with one add,
+    /// up to the largest number.
+    #[test]
+    fn rebase_is_encode() {
+        for number in [STRIDE, 40, 1 << 40, LIMIT - STRIDE] {
+            for kind in KINDS {
+                let install = encode(Tag::Install, number);
+                assert_eq!(rebase(install, kind), encode(kind, number), "{kind:?}");
             }
         }
     }

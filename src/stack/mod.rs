@@ -74,10 +74,40 @@ impl Stack {
         }
     }
 
+    /// An empty stack for a thread's context: as [`Stack::new`], but
+    /// [`Stack::is_owned`] (which `Stack::new()`, a refusing stack, is not).
+    pub(crate) const fn new_owned() -> Self {
+        Stack {
+            entries: Entries::new(),
+            numbers: NumberSource::new_owned(),
+        }
+    }
+
+    /// Whether this is a context's stack (made by [`Stack::new_owned`]),
+    /// not one of thread.rs's refusing stacks: one test.
+    #[inline(always)]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.numbers.is_owned()
+    }
+
     /// Number of entries.
     #[inline]
     pub(crate) fn depth(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether the stack has a top entry: the gate of the fast paths that
+    /// change it (`thread::with_stack_gated`), false on `Stack::new()`.
+    #[inline(always)]
+    pub(crate) fn has_top(&self) -> bool {
+        self.entries.top().is_some()
+    }
+
+    /// Whether the thread's block of numbers has one left: the gate of
+    /// install's fast path, false on `Stack::new()`.
+    #[inline(always)]
+    pub(crate) fn has_number(&self) -> bool {
+        self.numbers.has_next()
     }
 
     /// True when no store is installed.
@@ -139,18 +169,18 @@ impl Stack {
             let top = self.entries.top()?;
             if top.is_async() {
                 // The async entry already holds the store: nothing to push.
-                return Some(handle::encode(Tag::NoopInstall, top.number()));
+                return Some(top.handle(Tag::NoopInstall));
             }
             if top.address() != address {
                 return None;
             }
             crate::testing::maybe_panic();
-            return self.push(id, true, address, None).ok();
+            return self.push_sync(id, true, address);
         }
         // Another store on top: `push` refuses `id` if it is deeper
         // (paused), with the same probe that inserts it otherwise.
         crate::testing::maybe_panic();
-        self.push(id, false, address, None).ok()
+        self.push_sync(id, false, address)
     }
 
     /// Why [`Stack::try_install`] refused.
@@ -211,6 +241,21 @@ impl Stack {
         Ok(())
     }
 
+    /// [`Stack::push`] of a sync entry: `None` where it is refused. (The
+    /// guard handed back is `None`: forgotten, not dropped, so the compiler
+    /// keeps no drop call, nor the frame it would need, in the export.)
+    #[inline(always)]
+    fn push_sync(&mut self, id: u64, on_top: bool, address: usize) -> Option<u64> {
+        match self.push(id, on_top, address, None) {
+            Ok(raw) => Some(raw),
+            Err(none) => {
+                debug_assert!(none.is_none());
+                std::mem::forget(none);
+                None
+            }
+        }
+    }
+
     /// Pushes an entry owning `guard` (`Some` for an async entry) and
     /// answers its install guard's raw handle; refused, nothing changed and
     /// the guard handed back, without room or if `id` is deeper in the
@@ -228,13 +273,13 @@ impl Stack {
         if !self.numbers.has_next() {
             return Err(guard);
         }
-        // `has_next` saw a number in the thread's block; it is read before
-        // the push (so it stays in a register across the store-set write)
-        // and taken once the push is certain.
-        let number = self.numbers.peek_after_check();
-        self.entries.push(id, on_top, address, guard, || number)?;
-        self.numbers.take_peeked(number);
-        Ok(handle::encode(Tag::Install, number))
+        // `has_next` saw a number in the thread's block; its install handle
+        // is read before the push (so it stays in a register across the
+        // store-set write) and taken once the push is certain.
+        let install = self.numbers.peek_after_check();
+        self.entries.push(id, on_top, address, guard, || install)?;
+        self.numbers.take_peeked(install);
+        Ok(install)
     }
 
     /// Pops the entry named by an install guard; it must be on top and
@@ -258,11 +303,13 @@ impl Stack {
         let Some(top) = self.entries.top() else {
             return false;
         };
-        match guard_names(raw, top) {
-            Some(GuardKind::Pushed) if top.is_clear() => {}
+        // `guard_names`'s rule, the pushed guard's test (the entry's install
+        // handle less the guard, 0 when they match; `raw` stays intact for
+        // the slow path) folded into the clear test.
+        let distance = top.handle(Tag::Install).wrapping_sub(raw);
+        if !top.is_clear_and(distance) {
             // The no-op guard of the async entry on top: nothing to pop.
-            Some(GuardKind::Noop) => return true,
-            _ => return false,
+            return top.is_async() && raw == top.noop_handle_reloaded();
         }
         crate::testing::maybe_panic();
         self.entries.pop_clear();
@@ -488,9 +535,9 @@ enum GuardKind {
 #[inline(always)]
 fn guard_names(raw: u64, entry: &Entry) -> Option<GuardKind> {
     // Entry numbers are never 0, so comparing encodings is decoding.
-    if raw == handle::encode(Tag::Install, entry.number()) {
+    if raw == entry.handle(Tag::Install) {
         Some(GuardKind::Pushed)
-    } else if entry.is_async() && raw == handle::encode(Tag::NoopInstall, entry.number()) {
+    } else if entry.is_async() && raw == entry.handle(Tag::NoopInstall) {
         Some(GuardKind::Noop)
     } else {
         None
@@ -579,6 +626,35 @@ mod tests {
             assert!(!s.entries.contains_store(id));
         }
         assert!(s.is_empty() && s.entries.present().is_empty());
+    }
+
+    /// The fast paths' gates refuse a new stack (what a thread without a
+    /// context reaches: thread.rs's refusing stacks), so no `&mut` to a
+    /// refusing stack is ever made; every fast path refuses on it too,
+    /// changing nothing.
+    #[test]
+    fn the_gates_refuse_a_new_stack() {
+        let s = Stack::new();
+        assert!(!s.has_top() && !s.has_number() && !s.is_owned());
+        // A context's stack is told from it, before and after numbers.
+        let mut owned = Stack::new_owned();
+        assert!(owned.is_owned() && !owned.has_number() && !owned.has_top());
+        let g = owned.install(1, 0x10).unwrap();
+        owned.uninstall(g).unwrap();
+        assert!(owned.is_owned() && owned.has_number());
+        let mut s = Stack::new();
+        for id in [0, 1, 7, EMPTY_TOP] {
+            assert!(s.try_install(id, 0x10).is_none());
+            assert!(s.try_pause(id).is_none());
+            assert!(s.try_get_current(id).is_none());
+            assert!(s.try_get_current_transient(id).is_none());
+            assert!(!s.is_active(id));
+        }
+        for raw in [0, 1, 2, 3, 4, 0xc, u64::MAX] {
+            assert!(!s.try_uninstall(raw) && !s.try_unpause(raw));
+            assert!(!s.try_borrow_release(raw));
+        }
+        assert!(s.is_empty() && s.describe().is_empty());
     }
 
     fn err_kind(r: Result<impl std::fmt::Debug>) -> String {

@@ -5,7 +5,7 @@
 use super::borrow::too_many_borrows;
 use super::entries::PauseRecord;
 use super::handle::{self, Tag};
-use super::Stack;
+use super::{Entry, Stack};
 use crate::error::{Error, Result};
 
 impl Stack {
@@ -17,35 +17,50 @@ impl Stack {
             // Refused before anything grows: a refusal allocates nothing.
             return Err(self.not_on_top_error(id));
         }
-        // What try_pause leaves to this, the full path: room for the record
-        // (never past the most a stack holds) and a number.
+        // What try_pause leaves to this, the full path: a number, and room
+        // for the record a nested pause moves out of the entry (never past
+        // the most a stack holds).
+        self.numbers.ensure()?;
+        if let Some(raw) = self.try_pause(id) {
+            return Ok(raw);
+        }
         if !self.entries.reserve_pause() {
             return Err(Error::InvalidArgument(detail!(
-                "this thread's stack holds {} pauses, the most it can; unpause some first",
+                "this thread's stack holds {} nested pauses, the most it can; unpause some first",
                 self.entries.pauses().len()
             )));
         }
-        self.numbers.ensure()?;
-        match self.try_pause(id) {
-            Some(raw) => Ok(raw),
-            None => Err(self.not_on_top_error(id)),
+        let numbers = &mut self.numbers;
+        let mut raw = 0;
+        let pushed = self.entries.push_nested_pause(id, |top| {
+            Some(take_borrow(
+                top,
+                numbers.try_next_handle(Tag::Pause)?,
+                &mut raw,
+            ))
+        });
+        if pushed {
+            Ok(raw)
+        } else {
+            Err(self.not_on_top_error(id))
         }
     }
 
     /// [`Stack::pause`] without the error: `None`, and nothing changed,
-    /// where it fails or would have to allocate (the record vector is full,
-    /// or the thread's block of numbers is used up). Calls nothing, so the
-    /// C export that runs it needs no saved registers.
+    /// where it fails, where it would have to allocate (the thread's block
+    /// of numbers is used up) and for a pause nested in another (the full
+    /// path's). Calls nothing, so the C export that runs it needs no saved
+    /// registers.
     #[inline(always)]
     pub(crate) fn try_pause(&mut self, id: u64) -> Option<u64> {
         let numbers = &mut self.numbers;
         let mut raw = 0;
         let pushed = self.entries.push_pause(id, |top| {
-            let number = numbers.try_next_number()?;
-            let decremented = top.borrows > 0;
-            top.borrows -= u32::from(decremented);
-            raw = handle::encode(Tag::Pause, number);
-            Some(PauseRecord::new(raw, decremented))
+            Some(take_borrow(
+                top,
+                numbers.try_next_handle(Tag::Pause)?,
+                &mut raw,
+            ))
         });
         pushed.then_some(raw)
     }
@@ -53,63 +68,46 @@ impl Stack {
     /// Ends the innermost pause of the top entry, restoring its borrow.
     #[inline]
     pub(crate) fn unpause(&mut self, raw: u64) -> Result<()> {
-        if self.try_unpause(raw) {
+        if self
+            .entries
+            .pop_pause(false, |top, last| restore_borrow(top, last, raw))
+        {
             Ok(())
         } else {
             Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
         }
     }
 
-    /// [`Stack::unpause`] without the error: `false`, and nothing changed,
-    /// where it fails.
+    /// [`Stack::unpause`] of the top entry's only pause, without the error:
+    /// `false`, and nothing changed, where it fails or when the pause is
+    /// nested in another (the full path's).
     #[inline(always)]
     pub(crate) fn try_unpause(&mut self, raw: u64) -> bool {
-        self.entries.pop_pause(|top, last| {
-            // Pause numbers are never 0, so comparing encodings is decoding.
-            let Some(restore) = last.restores(raw) else {
-                return false;
-            };
-            // A restored borrow must fit: the count may have reached its
-            // limit while paused (then refused, nothing changed).
-            let Some(restored) = top
-                .borrows
-                .checked_add(restore)
-                .filter(|n| *n <= crate::testing::borrow_limit())
-            else {
-                return false;
-            };
-            crate::testing::maybe_panic();
-            top.borrows = restored;
-            true
-        })
+        self.entries
+            .pop_pause(true, |top, last| restore_borrow(top, last, raw))
     }
 
     #[cold]
+    #[inline(never)]
     fn unpause_error(&self, number: Option<u64>) -> Error {
         let Some(number) = number else {
             return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
         };
-        let pauses = self.entries.pauses();
         let raw = handle::encode(Tag::Pause, number);
-        let Some(at) = pauses.iter().rposition(|p| p.raw() == raw) else {
+        let Some((owner, inner)) = self.entries.find_pause(raw) else {
             return Error::StaleHandle(detail!(
                 "pause guard names no outstanding pause on this thread's stack (depth {}): \
                  already unpaused, its entry is gone or suspended, or from another thread",
                 self.depth()
             ));
         };
-        let owner = self
-            .entries
-            .pause_owner(at)
-            .expect("a pause record always belongs to an entry");
         let entry = &self.entries.as_slice()[owner];
-        if owner + 1 == self.depth() && at + 1 == pauses.len() {
+        if owner + 1 == self.depth() && inner == 0 {
             // Its innermost pause, on top: refused only because the
             // restored borrow would not fit.
             return too_many_borrows(entry.id());
         }
         if owner + 1 == self.depth() {
-            let inner = pauses.len() - 1 - at;
             Error::OutOfOrder(detail!(
                 "pause guard of store {} is not its innermost pause; unpause the {inner} later \
                  pause(s) first",
@@ -125,6 +123,37 @@ impl Stack {
             ))
         }
     }
+}
+
+/// Takes the top entry's borrow away, if it has one, for the pause whose
+/// guard is `pause` (written to `raw`); answers its record.
+#[inline(always)]
+fn take_borrow(top: &mut Entry, pause: u64, raw: &mut u64) -> PauseRecord {
+    let decremented = top.borrows > 0;
+    top.borrows -= u32::from(decremented);
+    *raw = pause;
+    PauseRecord::new(*raw, decremented)
+}
+
+/// Gives the top entry back the borrow its pause `last` took, if `raw` is
+/// that pause's guard and the borrow fits (the count may have reached its
+/// limit while paused); `false`, nothing changed, otherwise.
+#[inline(always)]
+fn restore_borrow(top: &mut Entry, last: PauseRecord, raw: u64) -> bool {
+    // Pause numbers are never 0, so comparing encodings is decoding.
+    let Some(restore) = last.restores(raw) else {
+        return false;
+    };
+    let Some(restored) = top
+        .borrows
+        .checked_add(restore)
+        .filter(|n| *n <= crate::testing::borrow_limit())
+    else {
+        return false;
+    };
+    crate::testing::maybe_panic();
+    top.borrows = restored;
+    true
 }
 
 #[cfg(test)]

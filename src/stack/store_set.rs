@@ -155,6 +155,11 @@ impl StoreSet {
             i = (i + 1) & unsafe { std::ptr::read_volatile(&self.mask) };
             s = self.at(i);
         }
+        // SAFETY: `i <= mask` and the table has fewer than 2^31 slots
+        // (`reserve_for`), so the slot, `1 + i`, fits in 31 bits: the
+        // compiler then needs no zero-extension to store it in an entry's
+        // `slot`/`borrows` word.
+        unsafe { std::hint::assert_unchecked(i < (1 << 31) - 1) };
         // SAFETY: as in `at`: `1 + i` is a slot of the table, and `entry`
         // is as long as `slots` (`reserve_for`).
         unsafe {
