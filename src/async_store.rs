@@ -48,6 +48,18 @@ pub(crate) enum Wait {
     Forever,
 }
 
+/// The wait as the C caller gave it, for messages: "timeout 0 (tried once)",
+/// "timeout 1000000 ns", "no timeout".
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wait::Never => f.write_str("timeout 0 (tried once)"),
+            Wait::For(d) => write!(f, "timeout {} ns", d.as_nanos()),
+            Wait::Forever => f.write_str("no timeout"),
+        }
+    }
+}
+
 impl Wait {
     /// The C convention: 0 tries once, `u64::MAX` waits forever.
     pub(crate) fn from_nanos(timeout_ns: u64) -> Self {
@@ -145,7 +157,7 @@ impl AsyncStore {
             Ok(self.guard())
         } else {
             Err(Error::TimedOut(detail!(
-                "store {} stayed locked for the whole timeout ({wait:?})",
+                "store {} stayed locked for the whole wait ({wait})",
                 self.id
             )))
         }
