@@ -12,6 +12,8 @@
 //! drains and reserves, so the LIFO, `pause_base` and store-set rules and
 //! the cached top cannot be broken by the rest of the stack either.
 
+#[cfg(test)]
+mod adversary_tests;
 mod borrow;
 mod entries;
 mod handle;
