@@ -323,11 +323,12 @@ impl Entries {
         self.vec.len() < self.vec.capacity()
     }
 
-    /// Makes [`Entries::has_room`] true.
+    /// Makes [`Entries::has_room`] true; `false`, nothing changed but
+    /// capacity, when memory is short.
     #[cold]
     #[inline(never)]
-    pub(super) fn make_room(&mut self) {
-        self.reserve(1);
+    pub(super) fn make_room(&mut self) -> bool {
+        self.try_reserve(1)
     }
 
     /// Room for `more` entries past the length: the vector grows by steps
@@ -339,20 +340,42 @@ impl Entries {
     #[cold]
     #[inline(never)]
     pub(super) fn reserve(&mut self, more: usize) {
+        assert!(self.try_reserve(more), "no memory to grow the stack");
+    }
+
+    /// [`Entries::reserve`], or `false` when the memory cannot be had: the
+    /// entries are unchanged then (the store set may have grown, its ids
+    /// re-inserted: a larger set is always valid). An embedder's runaway
+    /// recursion under a memory limit is refused, not aborted
+    /// (c-tests/adversary_stack_growth_out_of_memory.c).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn try_reserve(&mut self, more: usize) -> bool {
         let need = self.vec.len() + more;
         if need <= self.vec.capacity() {
-            return;
+            return true;
         }
         let mut cap = self.vec.capacity().max(MIN_ENTRIES);
         while cap < need {
             let step = (1usize << (usize::BITS - 1 - cap.leading_zeros())) / 4;
             cap = (cap / step + 1) * step;
         }
-        self.vec.reserve_exact(cap - self.vec.len());
+        // The set first, so that the vector never outgrows it.
+        if self.present.capacity() < cap {
+            if !self.present.try_reserve_for(cap) {
+                return false;
+            }
+            self.reinsert_present();
+        }
+        if self.vec.try_reserve_exact(cap - self.vec.len()).is_err() {
+            self.sync_top(); // unmoved; re-derived after the set's pass over them
+            return false;
+        }
         self.sync_top(); // the entries may have moved
         if self.present.capacity() < self.vec.capacity() {
-            self.regrow_present();
+            self.regrow_present(); // (only if the allocator gave more than asked)
         }
+        true
     }
 
     /// Room for one more pause record; `false` (nothing changed) when the
@@ -705,6 +728,13 @@ impl Entries {
     #[inline(never)]
     fn regrow_present(&mut self) {
         self.present.reserve_for(self.vec.capacity());
+        self.reinsert_present();
+    }
+
+    /// Re-inserts the ids in stack order into the (new, empty) store set
+    /// and records their slots.
+    #[cold]
+    fn reinsert_present(&mut self) {
         for (k, e) in self.vec.iter_mut().enumerate() {
             if e.slot != NO_SLOT {
                 e.slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);

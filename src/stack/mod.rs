@@ -59,6 +59,15 @@ fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
     ))
 }
 
+/// `EXHAUSTED`: the stack cannot grow past `depth` entries for lack of memory.
+#[cold]
+#[inline(never)]
+pub(super) fn no_memory(depth: usize) -> Error {
+    Error::Exhausted(detail!(
+        "no memory to grow this thread's stack past {depth} entries; nothing was pushed"
+    ))
+}
+
 #[cold]
 #[inline(never)]
 fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
@@ -209,7 +218,9 @@ impl Stack {
     #[inline(never)]
     fn make_room(&mut self) -> Result<()> {
         self.numbers.ensure()?;
-        self.entries.make_room();
+        if !self.entries.make_room() {
+            return Err(no_memory(self.depth()));
+        }
         Ok(())
     }
 

@@ -153,6 +153,10 @@ impl Stack {
             return Ok(base_depth);
         }
         crate::testing::maybe_panic();
+        // Room first: short of memory, refused with nothing changed.
+        if !self.entries.try_reserve(segment.len()) {
+            return Err(super::no_memory(base_depth));
+        }
         let rest = match shape {
             Shape::Spilled => segment.rest.as_deref_mut(),
             _ => None,
