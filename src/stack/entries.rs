@@ -331,22 +331,17 @@ impl Entries {
         self.try_reserve(1)
     }
 
-    /// Room for `more` entries past the length: the vector grows by steps
-    /// of a quarter of the power of two below its capacity (x1.14 to x1.25:
-    /// geometric, so pushes stay O(1) amortised, and at most a fifth of it
-    /// is spare just after a growth), then the store set is sized for the
-    /// new capacity. Heap bytes per entry stay below 96 at every depth
+    /// Room for `more` entries past the length: the store set is sized for
+    /// the new capacity, then the vector grows by steps of a quarter of the
+    /// power of two below its capacity (x1.14 to x1.25: geometric, so
+    /// pushes stay O(1) amortised, and at most a fifth of it is spare just
+    /// after a growth). Heap bytes per entry stay below 96 at every depth
     /// (BENCHMARKS.md, "Memory"; test `heap_bytes_per_entry_...`).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn reserve(&mut self, more: usize) {
-        assert!(self.try_reserve(more), "no memory to grow the stack");
-    }
-
-    /// [`Entries::reserve`], or `false` when the memory cannot be had: the
-    /// entries are unchanged then (the store set may have grown, its ids
-    /// re-inserted: a larger set is always valid). An embedder's runaway
-    /// recursion under a memory limit is refused, not aborted
+    ///
+    /// `false` when the memory cannot be had: the entries are unchanged
+    /// then (the store set may have grown, its ids re-inserted: a larger
+    /// set is always valid). An embedder's runaway recursion under a memory
+    /// limit is refused, not aborted
     /// (c-tests/adversary_stack_growth_out_of_memory.c).
     #[cold]
     #[inline(never)]
@@ -649,7 +644,8 @@ impl Entries {
     /// their pause records. Each store goes into the set with one probe
     /// that also finds one the stack has already: then the stores put in
     /// come out again, newest first, and `Err` answers that store, nothing
-    /// changed. A nested entry (the store of the entry below it) puts none.
+    /// changed; `Err(0)` (no store's id), nothing changed, when there is no
+    /// memory to make room. A nested entry (the store of the entry below it) puts none.
     #[inline(always)]
     pub(super) fn append(
         &mut self,
@@ -657,7 +653,9 @@ impl Entries {
         bottom: impl FnOnce() -> EntryParts,
         mut rest: Option<&mut Detached>,
     ) -> Result<(), u64> {
-        self.reserve(1 + rest.as_deref().map_or(0, Detached::len));
+        if !self.try_reserve(1 + rest.as_deref().map_or(0, Detached::len)) {
+            return Err(0); // no memory to grow: nothing changed
+        }
         let at = self.vec.len();
         let Some(slot) = self.present.insert_slot(bottom_id, at as u32) else {
             return Err(bottom_id);
