@@ -10,7 +10,7 @@
  * last store installed, every entry unwinds, and installs work again.
  * Skipped under AddressSanitizer and valgrind, which need address space of
  * their own beyond any such limit. */
-/* cprog: skip on=windows,darwin,freebsd RLIMIT_AS bounds every allocation only on Linux (macOS ignores it; Windows has none) */
+/* cprog: skip on=windows,darwin,freebsd,qemu RLIMIT_AS bounds every allocation only on Linux (macOS ignores it; Windows has none), and under qemu-user it would bound the emulator's own reservations too */
 /* cprog: timeout 120 */
 #define _GNU_SOURCE
 #include <stdint.h>
