@@ -409,36 +409,54 @@ impl Entries {
         self.vec.len() < self.vec.capacity()
     }
 
-    /// Makes [`Entries::has_room`] true.
+    /// Makes [`Entries::has_room`] true; `false`, nothing changed but
+    /// capacity, when memory is short.
     #[cold]
     #[inline(never)]
-    pub(super) fn make_room(&mut self) {
-        self.reserve(1);
+    pub(super) fn make_room(&mut self) -> bool {
+        self.try_reserve(1)
     }
 
-    /// Room for `more` entries past the length: the vector grows by steps
-    /// of a quarter of the power of two below its capacity (x1.14 to x1.25:
-    /// geometric, so pushes stay O(1) amortised, and at most a fifth of it
-    /// is spare just after a growth), then the store set is sized for the
-    /// new capacity. Heap bytes per entry stay below 96 at every depth
+    /// Room for `more` entries past the length: the store set is sized for
+    /// the new capacity, then the vector grows by steps of a quarter of the
+    /// power of two below its capacity (x1.14 to x1.25: geometric, so
+    /// pushes stay O(1) amortised, and at most a fifth of it is spare just
+    /// after a growth). Heap bytes per entry stay below 96 at every depth
     /// (BENCHMARKS.md, "Memory"; test `heap_bytes_per_entry_...`).
+    ///
+    /// `false` when the memory cannot be had: the entries are unchanged
+    /// then (the store set may have grown, its ids re-inserted: a larger
+    /// set is always valid). An embedder's runaway recursion under a memory
+    /// limit is refused, not aborted
+    /// (c-tests/adversary_stack_growth_out_of_memory.c).
     #[cold]
     #[inline(never)]
-    pub(super) fn reserve(&mut self, more: usize) {
+    pub(super) fn try_reserve(&mut self, more: usize) -> bool {
         let need = self.vec.len() + more;
         if need <= self.vec.capacity() {
-            return;
+            return true;
         }
         let mut cap = self.vec.capacity().max(MIN_ENTRIES);
         while cap < need {
             let step = (1usize << (usize::BITS - 1 - cap.leading_zeros())) / 4;
             cap = (cap / step + 1) * step;
         }
-        self.vec.reserve_exact(cap - self.vec.len());
+        // The set first, so that the vector never outgrows it.
+        if self.present.capacity() < cap {
+            if !self.present.try_reserve_for(cap) {
+                return false;
+            }
+            self.reinsert_present();
+        }
+        if self.vec.try_reserve_exact(cap - self.vec.len()).is_err() {
+            self.sync_top(); // unmoved; re-derived after the set's pass over them
+            return false;
+        }
         self.sync_top(); // the entries may have moved
         if self.present.capacity() < self.vec.capacity() {
-            self.regrow_present();
+            self.regrow_present(); // (only if the allocator gave more than asked)
         }
+        true
     }
 
     /// Room for one more pause record; `false` (nothing changed) when the
@@ -757,7 +775,8 @@ impl Entries {
     /// their pause records. Each store goes into the set with one probe
     /// that also finds one the stack has already: then the stores put in
     /// come out again, newest first, and `Err` answers that store, nothing
-    /// changed. A nested entry (the store of the entry below it) puts none.
+    /// changed; `Err(0)` (no store's id), nothing changed, when there is no
+    /// memory to make room. A nested entry (the store of the entry below it) puts none.
     #[inline(always)]
     pub(super) fn append(
         &mut self,
@@ -765,7 +784,9 @@ impl Entries {
         bottom: impl FnOnce() -> EntryParts,
         mut rest: Option<&mut Detached>,
     ) -> Result<(), u64> {
-        self.reserve(1 + rest.as_deref().map_or(0, Detached::len));
+        if !self.try_reserve(1 + rest.as_deref().map_or(0, Detached::len)) {
+            return Err(0); // no memory to grow: nothing changed
+        }
         let at = self.vec.len();
         let Some(slot) = self.present.insert_slot(bottom_id, at as u32) else {
             return Err(bottom_id);
@@ -840,6 +861,13 @@ impl Entries {
     #[inline(never)]
     fn regrow_present(&mut self) {
         self.present.reserve_for(self.vec.capacity());
+        self.reinsert_present();
+    }
+
+    /// Re-inserts the ids in stack order into the (new, empty) store set
+    /// and records their slots.
+    #[cold]
+    fn reinsert_present(&mut self) {
         for (k, e) in self.vec.iter_mut().enumerate() {
             if e.slot() != NO_SLOT {
                 let slot = self.present.insert_slot(e.id, k as u32).unwrap_or(NO_SLOT);
@@ -858,6 +886,44 @@ impl Entries {
     #[cfg(test)]
     pub(super) fn present(&self) -> &StoreSet {
         &self.present
+    }
+
+    /// Every entry's pauses, oldest first, as (guard's raw handle, took a
+    /// borrow), decoded from the records' layout (tests): an entry's
+    /// innermost pause is in the entry, its older ones follow in the vector
+    /// those of the entries below, the oldest marked [`LAST`] (an only
+    /// pause carries LAST in the entry). Panics unless every record belongs
+    /// to exactly one entry that way.
+    #[cfg(test)]
+    pub(super) fn pause_lists(&self) -> Vec<Vec<(u64, bool)>> {
+        let decode = |r: u64| (PauseRecord(r).raw(), r & 1 != 0);
+        let mut at = 0;
+        let mut lists = Vec::with_capacity(self.vec.len());
+        for e in &self.vec {
+            let mut list = Vec::new();
+            if e.inner != 0 && e.inner & LAST == 0 {
+                let first = self
+                    .pauses
+                    .get(at)
+                    .expect("an older record per nested pause");
+                assert!(
+                    first.0 & LAST != 0,
+                    "an entry's oldest record is marked LAST"
+                );
+                list.push(decode(first.0));
+                at += 1;
+                while let Some(r) = self.pauses.get(at).filter(|r| r.0 & LAST == 0) {
+                    list.push(decode(r.0));
+                    at += 1;
+                }
+            }
+            if e.inner != 0 {
+                list.push(decode(e.inner & !LAST));
+            }
+            lists.push(list);
+        }
+        assert_eq!(at, self.pauses.len(), "every record has its entry");
+        lists
     }
 
     /// Checks every invariant this type keeps (tests).

@@ -12,6 +12,8 @@
 //! drains and reserves, so the LIFO, `pause_base` and store-set rules and
 //! the cached top cannot be broken by the rest of the stack either.
 
+#[cfg(test)]
+mod adversary_tests;
 mod borrow;
 mod entries;
 mod handle;
@@ -54,6 +56,15 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
 fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
     Error::AddressMismatch(detail!(
         "store {id} is on top at {top:#x}, install asked for {address:#x}"
+    ))
+}
+
+/// `EXHAUSTED`: the stack cannot grow past `depth` entries for lack of memory.
+#[cold]
+#[inline(never)]
+pub(super) fn no_memory(depth: usize) -> Error {
+    Error::Exhausted(detail!(
+        "no memory to grow this thread's stack past {depth} entries; nothing was pushed"
     ))
 }
 
@@ -237,7 +248,9 @@ impl Stack {
     #[inline(never)]
     fn make_room(&mut self) -> Result<()> {
         self.numbers.ensure()?;
-        self.entries.make_room();
+        if !self.entries.make_room() {
+            return Err(no_memory(self.depth()));
+        }
         Ok(())
     }
 

@@ -169,8 +169,13 @@ impl Stack {
         };
         // One probe per store both checks and inserts it (see `append`);
         // on a clash nothing changed and the segment is as it was.
+        // (Store id 0 is never on a stack: `append` answers it for "no
+        // memory to grow", refused with nothing changed too.)
         if let Err(id) = self.entries.append(id, bottom, rest) {
-            return Err(cold_already_on_stack(self, id));
+            return Err(match id {
+                0 => super::no_memory(base_depth),
+                id => cold_already_on_stack(self, id),
+            });
         }
         segment.shape = Shape::Empty;
         Ok(base_depth)

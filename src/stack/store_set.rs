@@ -192,15 +192,33 @@ impl StoreSet {
     /// every depth (BENCHMARKS.md, "Memory").
     #[cold]
     pub(crate) fn reserve_for(&mut self, n: usize) {
+        assert!(self.try_reserve_for(n), "no memory for the store set");
+    }
+
+    /// [`StoreSet::reserve_for`], or `false` with the set unchanged when
+    /// the memory for its new table cannot be had (or it would need 2^31
+    /// slots): the caller refuses its push rather than abort.
+    #[cold]
+    pub(crate) fn try_reserve_for(&mut self, n: usize) -> bool {
         let mut size = MIN_SLOTS.max(self.mask + 1);
         while size / 8 * 5 < n {
+            if size >= 1 << 30 {
+                return false; // 2^31 slots or more: never needed
+            }
             size *= 2;
         }
-        assert!(size < 1 << 31, "a store set never needs 2^31 slots");
-        self.slots = vec![0; size + 1];
-        self.entry = vec![0; size + 1];
+        let (mut slots, mut entry) = (Vec::new(), Vec::new());
+        if slots.try_reserve_exact(size + 1).is_err() || entry.try_reserve_exact(size + 1).is_err()
+        {
+            return false;
+        }
+        slots.resize(size + 1, 0);
+        entry.resize(size + 1, 0);
+        self.slots = slots;
+        self.entry = entry;
         self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
+        true
     }
 }
 
@@ -273,6 +291,21 @@ mod tests {
             assert!(set.capacity() >= n && (set.mask + 1) * 5 >= 8 * n, "{n}");
             assert!(set.capacity() < 2 * n.max(10), "{n}: not more than needed");
         }
+    }
+
+    /// A table it cannot have is refused with the set unchanged (the
+    /// stack then refuses its push: no abort).
+    #[test]
+    fn try_reserve_for_refuses_and_changes_nothing() {
+        let mut set = StoreSet::new();
+        set.reserve_for(10);
+        let slot = set.insert_slot(7, 0).unwrap();
+        assert!(!set.try_reserve_for(1 << 31));
+        assert!(!set.try_reserve_for(usize::MAX / 2));
+        assert_eq!((set.capacity(), set.entry_of(7)), (10, Some(0)));
+        // SAFETY: answered by the set above, no reserve since.
+        unsafe { set.clear_slot(slot) };
+        assert!(set.is_empty());
     }
 
     #[test]
