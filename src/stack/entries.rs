@@ -784,7 +784,9 @@ impl Entries {
         bottom: impl FnOnce() -> EntryParts,
         mut rest: Option<&mut Detached>,
     ) -> Result<(), u64> {
-        if !self.try_reserve(1 + rest.as_deref().map_or(0, Detached::len)) {
+        let more = 1 + rest.as_deref().map_or(0, Detached::len);
+        // The room test inline: the cold call only when the vector grows.
+        if self.vec.capacity() - self.vec.len() < more && !self.try_reserve(more) {
             return Err(0); // no memory to grow: nothing changed
         }
         let at = self.vec.len();
