@@ -159,7 +159,7 @@ enum storectx_status
    */
   STORECTX_ERR_PANIC = 17,
   /**
-   * too many live write guards or segments, or a counter used up
+   * too many live write guards or segments, a counter used up, or no memory left
    */
   STORECTX_ERR_EXHAUSTED = 18,
 };
@@ -196,7 +196,10 @@ typedef struct storectx_write_guard storectx_write_guard;
 
 /**
  * A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
- * handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`).
+ * handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`). Take ids from
+ * `storectx_store_id_new()`: ids crafted to collide in a stack's hash set
+ * make lookups by id O(depth) for them (docs/threading.md, "The rules";
+ * answers stay right).
  *
  * \ingroup api_identity
  */
@@ -409,8 +412,10 @@ void storectx_write_guard_release(struct storectx_write_guard *g);
  *   came from this library.
  * - `STORECTX_ERR_ALREADY_ON_STACK`: the store is already on this thread's
  *   stack.
- * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
- *   see the first-call case below.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
+ *   or this thread's stack cannot grow for lack of memory (a memory limit
+ *   reached: nothing was pushed, `g` still holds the lock); or see the
+ *   first-call case below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.
@@ -722,8 +727,10 @@ const char *storectx_version(void);
  * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
  * - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
  * - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
- * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
- *   see the first-call case below.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
+ *   or this thread's stack cannot grow for lack of memory (a memory limit
+ *   reached: nothing was pushed, the stack is as it was); or see the
+ *   first-call case below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.
@@ -784,8 +791,9 @@ bool storectx_install_guard_installed(struct storectx_install_guard guard);
  * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
  * - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
  * - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
- * - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61), or
- *   see the first-call case below.
+ * - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61);
+ *   or a nested pause's record cannot be kept for lack of memory (a memory
+ *   limit reached: nothing was paused); or see the first-call case below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
  *   is exiting and its libstorectx state was already torn down (a call from
  *   a late thread-exit destructor): nothing was done.
@@ -837,8 +845,10 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  * - `STORECTX_ERR_INVALID_ARGUMENT`: `base_depth` is above this thread's
  *   stack.
  * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
- *   from any thread, and any thread can suspend again), or see the first-call
- *   case below.
+ *   from any thread, and any thread can suspend again); or there is no
+ *   memory for the detached entries and pause records (a memory limit
+ *   reached: nothing was suspended, the stack is as it was); or see the
+ *   first-call case below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.
@@ -868,7 +878,9 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
  *   came from this library.
  * - `STORECTX_ERR_ALREADY_ON_STACK`: one of its stores is already on this
  *   thread's stack (`s` untouched: resume it elsewhere or free it).
- * - `STORECTX_ERR_EXHAUSTED`: see the first-call case below.
+ * - `STORECTX_ERR_EXHAUSTED`: this thread's stack cannot grow to take the
+ *   segment's entries for lack of memory (a memory limit reached: `s`
+ *   untouched, nothing was pushed); or see the first-call case below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.

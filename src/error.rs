@@ -244,10 +244,11 @@ status_table! {
     /// An internal bug was caught at the FFI boundary.
     Panic = 17, "STORECTX_ERR_PANIC",
         "internal error caught at the boundary, state unchanged";
-    /// A table or counter is used up: live write guards or segments,
-    /// entry numbers, thread-specific data keys.
+    /// A table, counter or memory is used up: live write guards or
+    /// segments, entry numbers, thread-specific data keys, memory for a
+    /// stack to grow.
     Exhausted = 18, "STORECTX_ERR_EXHAUSTED",
-        "too many live write guards or segments, or a counter used up";
+        "too many live write guards or segments, a counter used up, or no memory left";
 }
 
 /// The text of an unknown status value.

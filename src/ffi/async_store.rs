@@ -312,8 +312,10 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 ///   came from this library.
 /// - `STORECTX_ERR_ALREADY_ON_STACK`: the store is already on this thread's
 ///   stack.
-/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
-///   see the first-call case below.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
+///   or this thread's stack cannot grow for lack of memory (a memory limit
+///   reached: nothing was pushed, `g` still holds the lock); or see the
+///   first-call case below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.

@@ -9,7 +9,10 @@ use super::boundary::{boundary, read_any_stack_unreentered, read_stack_unreenter
 use std::ffi::c_char;
 
 /// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
-/// handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`).
+/// handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`). Take ids from
+/// `storectx_store_id_new()`: ids crafted to collide in a stack's hash set
+/// make lookups by id O(depth) for them (docs/threading.md, "The rules";
+/// answers stay right).
 ///
 /// \ingroup api_identity
 pub type storectx_store_id = u64;

@@ -44,8 +44,10 @@ pub struct storectx_install_guard {
 /// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
 /// - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
 /// - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
-/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61), or
-///   see the first-call case below.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
+///   or this thread's stack cannot grow for lack of memory (a memory limit
+///   reached: nothing was pushed, the stack is as it was); or see the
+///   first-call case below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.

@@ -27,8 +27,9 @@ pub struct storectx_pause_guard {
 /// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
 /// - `STORECTX_ERR_NOT_INSTALLED`: `id` is not on this thread's stack.
 /// - `STORECTX_ERR_PAUSED`: `id` is on this thread's stack but not on top.
-/// - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61), or
-///   see the first-call case below.
+/// - `STORECTX_ERR_EXHAUSTED`: the process used every pause number (2^61);
+///   or a nested pause's record cannot be kept for lack of memory (a memory
+///   limit reached: nothing was paused); or see the first-call case below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread's stack is empty; or this thread
 ///   is exiting and its libstorectx state was already torn down (a call from
 ///   a late thread-exit destructor): nothing was done.

@@ -37,8 +37,10 @@ fn handle(s: *const storectx_suspended) -> u64 {
 /// - `STORECTX_ERR_INVALID_ARGUMENT`: `base_depth` is above this thread's
 ///   stack.
 /// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
-///   from any thread, and any thread can suspend again), or see the first-call
-///   case below.
+///   from any thread, and any thread can suspend again); or there is no
+///   memory for the detached entries and pause records (a memory limit
+///   reached: nothing was suspended, the stack is as it was); or see the
+///   first-call case below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.
@@ -86,7 +88,9 @@ pub unsafe extern "C" fn storectx_suspend(
 ///   came from this library.
 /// - `STORECTX_ERR_ALREADY_ON_STACK`: one of its stores is already on this
 ///   thread's stack (`s` untouched: resume it elsewhere or free it).
-/// - `STORECTX_ERR_EXHAUSTED`: see the first-call case below.
+/// - `STORECTX_ERR_EXHAUSTED`: this thread's stack cannot grow to take the
+///   segment's entries for lack of memory (a memory limit reached: `s`
+///   untouched, nothing was pushed); or see the first-call case below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.

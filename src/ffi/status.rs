@@ -51,7 +51,7 @@ pub enum storectx_status {
     STORECTX_ERR_ALREADY_ON_STACK = 16,
     /// internal error caught at the boundary, state unchanged
     STORECTX_ERR_PANIC = 17,
-    /// too many live write guards or segments, or a counter used up
+    /// too many live write guards or segments, a counter used up, or no memory left
     STORECTX_ERR_EXHAUSTED = 18,
 }
 

@@ -280,6 +280,15 @@ impl Detached {
     }
 }
 
+/// Why the entries refused to grow (nothing changed either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoRoom {
+    /// At the most a stack holds (pause records: [`MAX_PAUSES`]).
+    Full,
+    /// The allocator had no memory for the larger vector (or box).
+    NoMemory,
+}
+
 /// A thread's entries, bottom first, with their pause records and store set.
 #[derive(Debug)]
 pub(super) struct Entries {
@@ -459,17 +468,24 @@ impl Entries {
         true
     }
 
-    /// Room for one more pause record; `false` (nothing changed) when the
-    /// stack holds [`MAX_PAUSES`] already.
-    pub(super) fn reserve_pause(&mut self) -> bool {
+    /// Room for one more pause record; refused, nothing changed, when the
+    /// stack holds [`MAX_PAUSES`] already or the records cannot grow for
+    /// lack of memory.
+    pub(super) fn reserve_pause(&mut self) -> Result<(), NoRoom> {
         let len = self.pauses.len();
         if len == self.pauses.capacity() {
             if len >= MAX_PAUSES {
-                return false;
+                return Err(NoRoom::Full);
             }
-            self.pauses.reserve_exact(len.clamp(4, MAX_PAUSES - len));
+            if self
+                .pauses
+                .try_reserve_exact(len.clamp(4, MAX_PAUSES - len))
+                .is_err()
+            {
+                return Err(NoRoom::NoMemory);
+            }
         }
-        true
+        Ok(())
     }
 
     /// Pushes an entry for store `id` whose install handle `install`
@@ -705,12 +721,14 @@ impl Entries {
     /// fields are answered and, unless it is the only one and has no pause
     /// records, the others and all the records go to `rest()` (then
     /// `true`), detached. `None`, nothing changed, when there is no entry
-    /// above `base`.
+    /// above `base`, or when `rest()` answers `None` or its vectors cannot
+    /// grow for lack of memory (the caller tells these apart by the depth:
+    /// the fast path tests nothing more).
     #[inline(always)]
     pub(super) fn split_off<'r>(
         &mut self,
         base: usize,
-        rest: impl FnOnce() -> &'r mut Detached,
+        rest: impl FnOnce() -> Option<&'r mut Detached>,
     ) -> Option<(EntryParts, bool)> {
         let bottom = self.vec.get(base)?;
         if self.vec.len() == base + 1 && !bottom.is_paused() {
@@ -721,31 +739,30 @@ impl Entries {
             self.sync_top();
             return Some((bottom.into_parts(), false));
         }
-        let bottom = self.split_off_spilled(base, rest())?;
+        let bottom = self.split_off_spilled(base, rest()?)?;
         Some((bottom.into_parts(), true))
     }
 
-    /// [`Entries::split_off`] of several entries or of pause records.
+    /// [`Entries::split_off`] of several entries or of pause records;
+    /// `None`, nothing changed, when `rest` cannot grow for them.
     #[inline]
     fn split_off_spilled(&mut self, base: usize, rest: &mut Detached) -> Option<Entry> {
-        // Entries that put their store in the set clear their slot, newest
-        // first (a nested entry of the store below clears the scratch slot),
-        // keeping only their ASYNC bit (`insert_stores` ORs the new slot in),
-        // and their records are counted.
-        let mut records = 0;
-        for entry in self.vec[base..].iter_mut().rev() {
-            if entry.inner != 0 {
-                records += older_records(entry.inner, &self.pauses[..self.pauses.len() - records]);
-            }
-            // SAFETY: the slot of an entry of this stack (or NO_SLOT).
-            unsafe { self.present.clear_slot(entry.slot()) };
-            entry.slot &= ASYNC;
-        }
+        // Entries that put their store in the set clear their slot, and
+        // their records are counted.
+        let records = self.detach_slots(base);
         let pause_start = self.pauses.len() - records;
         // Moved as they are, in bulk: one copy of their bytes (their slots
         // are set again on resume).
         let moved = self.vec.len() - (base + 1);
-        rest.entries.reserve(moved);
+        // The room tests inline: the (out-of-line) reservations only to grow.
+        if (rest.entries.capacity() - rest.entries.len() < moved
+            && rest.entries.try_reserve(moved).is_err())
+            || (rest.pauses.capacity() - rest.pauses.len() < records
+                && rest.pauses.try_reserve(records).is_err())
+        {
+            self.restore_slots(base);
+            return None;
+        }
         let at = rest.entries.len();
         // SAFETY: `base + 1 + moved` is the length, so the source range is
         // `moved` live entries; the destination has room for them (reserved
@@ -762,12 +779,48 @@ impl Entries {
             self.vec.set_len(base + 1);
             rest.entries.set_len(at + moved);
         }
-        rest.pauses.extend_from_slice(&self.pauses[pause_start..]);
+        rest.pauses.extend_from_slice(&self.pauses[pause_start..]); // room: reserved above
         self.pauses.truncate(pause_start);
         let bottom = self.vec.pop();
         rest.bottom_inner = bottom.as_ref().map_or(0, |b| b.inner);
         self.sync_top();
         bottom
+    }
+
+    /// Takes the stores of the entries from `base` up out of the set,
+    /// newest first (a nested entry of the store below clears the scratch
+    /// slot), keeping only their ASYNC bit in `slot` (`insert_stores` ORs
+    /// the new slot in), and answers how many older pause records they have.
+    #[inline(always)]
+    fn detach_slots(&mut self, base: usize) -> usize {
+        let mut records = 0;
+        for entry in self.vec[base..].iter_mut().rev() {
+            if entry.inner != 0 {
+                records += older_records(entry.inner, &self.pauses[..self.pauses.len() - records]);
+            }
+            // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+            unsafe { self.present.clear_slot(entry.slot()) };
+            entry.slot &= ASYNC;
+        }
+        records
+    }
+
+    /// Undoes [`Entries::detach_slots`] for the entries from `base` up
+    /// (a suspend refused for lack of memory): their stores go back into the set in stack
+    /// order (as `reinsert_present` does: removal by slot stays valid) and
+    /// each entry records its slot again.
+    #[cold]
+    #[inline(never)]
+    fn restore_slots(&mut self, base: usize) {
+        let mut below = base.checked_sub(1).map_or(EMPTY_TOP, |k| self.vec[k].id);
+        for (k, entry) in self.vec.iter_mut().enumerate().skip(base) {
+            if entry.id != below {
+                let slot = self.present.insert_slot(entry.id, k as u32);
+                debug_assert!(slot.is_some(), "just removed");
+                entry.slot |= slot.unwrap_or(NO_SLOT);
+            }
+            below = entry.id;
+        }
     }
 
     /// Pushes detached entries back on top: `bottom` (store `bottom_id`),
@@ -1002,6 +1055,50 @@ mod tests {
         s.clear();
         s.entries.check();
         assert!(!s.is_active(0) && !s.is_active(EMPTY_TOP) && s.active_store() == 0);
+    }
+
+    /// A suspend refused for lack of memory takes the entries' stores out
+    /// of the set and puts them back (`detach_slots`, `restore_slots`): at
+    /// every base of a stack with nested, async and paused entries, deep
+    /// enough for a grown set, the stack is as it was and unwinds.
+    #[test]
+    fn restored_slots_leave_the_stack_as_it_was() {
+        let mut s = Stack::new();
+        let store = AsyncStore::new(77, 0x77).unwrap();
+        let mut ids: Vec<u64> = (1..=40).collect();
+        ids.insert(10, 10); // nested
+        ids.insert(25, 77); // async
+        let mut guards = Vec::new();
+        for &id in &ids {
+            guards.push(match id {
+                77 => s.install_async(store.try_write().unwrap()).unwrap(),
+                id => s.install(id, 0x10).unwrap(),
+            });
+            if id % 7 == 0 {
+                s.pause(id).unwrap();
+                s.pause(id).unwrap();
+            }
+        }
+        let before: Vec<u64> = s.entries.as_slice().iter().map(|e| e.slot_word()).collect();
+        let lists = s.entries.pause_lists();
+        for base in 0..=ids.len() {
+            let records = s.entries.detach_slots(base);
+            assert_eq!(
+                records,
+                lists[base..]
+                    .iter()
+                    .map(|l| l.len().saturating_sub(1))
+                    .sum()
+            );
+            s.entries.restore_slots(base);
+            s.entries.check();
+            let after: Vec<u64> = s.entries.as_slice().iter().map(|e| e.slot_word()).collect();
+            assert_eq!(after, before, "base {base}: every slot back");
+            assert_eq!(s.entries.pause_lists(), lists);
+        }
+        assert!(s.install(20, 0x10).is_err(), "20 still found deeper");
+        s.clear();
+        assert!(s.entries.present().is_empty() && !store.is_locked());
     }
 
     /// Detached entries keep only their ASYNC bit in `slot`, and a resume

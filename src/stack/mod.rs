@@ -68,6 +68,26 @@ pub(super) fn no_memory(depth: usize) -> Error {
     ))
 }
 
+/// `EXHAUSTED`: no memory to detach the entries above `base_depth` (with
+/// their pause records) into a segment.
+#[cold]
+#[inline(never)]
+pub(super) fn no_memory_to_suspend(base_depth: usize) -> Error {
+    Error::Exhausted(detail!(
+        "no memory to detach the entries above depth {base_depth} and their pause records; \
+         nothing was suspended"
+    ))
+}
+
+/// `EXHAUSTED`: no memory to grow the pause records past `count`.
+#[cold]
+#[inline(never)]
+pub(super) fn no_memory_for_pauses(count: usize) -> Error {
+    Error::Exhausted(detail!(
+        "no memory to grow this thread's nested pause records past {count}; nothing was paused"
+    ))
+}
+
 #[cold]
 #[inline(never)]
 fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {

@@ -3,7 +3,7 @@
 //! unpause gives it back.
 
 use super::borrow::too_many_borrows;
-use super::entries::PauseRecord;
+use super::entries::{NoRoom, PauseRecord};
 use super::handle::{self, Tag};
 use super::{Entry, Stack};
 use crate::error::{Error, Result};
@@ -24,11 +24,15 @@ impl Stack {
         if let Some(raw) = self.try_pause(id) {
             return Ok(raw);
         }
-        if !self.entries.reserve_pause() {
-            return Err(Error::InvalidArgument(detail!(
+        match self.entries.reserve_pause() {
+            Ok(()) => {}
+            Err(NoRoom::Full) => return Err(Error::InvalidArgument(detail!(
                 "this thread's stack holds {} nested pauses, the most it can; unpause some first",
                 self.entries.pauses().len()
-            )));
+            ))),
+            Err(NoRoom::NoMemory) => {
+                return Err(super::no_memory_for_pauses(self.entries.pauses().len()))
+            }
         }
         let numbers = &mut self.numbers;
         let mut raw = 0;

@@ -118,9 +118,30 @@ fn cold_base_above(base_depth: usize, depth: usize) -> Error {
     ))
 }
 
+/// A new, empty detached part, or `None` when the allocator has no memory
+/// for it (`Box::new` would abort the process).
+#[cold]
+#[inline(never)]
+fn try_box_detached() -> Option<Box<Detached>> {
+    let layout = std::alloc::Layout::new::<Detached>();
+    // SAFETY: `Detached` is not zero-sized (it holds two vectors).
+    let p = unsafe { std::alloc::alloc(layout) }.cast::<Detached>();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is non-null, allocated by the global allocator with
+    // `Detached`'s layout, so it is valid and aligned for one write, and
+    // `Box::from_raw` may own it (the layout `Box<Detached>` frees with).
+    unsafe {
+        p.write(Detached::default());
+        Some(Box::from_raw(p))
+    }
+}
+
 impl Stack {
     /// Moves every entry above `base_depth` into `segment`, which must be
-    /// empty.
+    /// empty. Refused with `EXHAUSTED`, nothing changed, when there is no
+    /// memory for the detached entries and pause records.
     pub(crate) fn suspend_into(&mut self, base_depth: usize, segment: &mut Segment) -> Result<()> {
         debug_assert!(segment.is_empty());
         if base_depth > self.depth() {
@@ -128,18 +149,26 @@ impl Stack {
         }
         crate::testing::maybe_panic();
         let rest = &mut segment.rest;
-        // Nothing above the base: an empty segment.
-        if let Some((bottom, spilled)) = self
-            .entries
-            .split_off(base_depth, || rest.get_or_insert_with(Box::default))
-        {
-            segment.set_bottom(bottom);
-            segment.shape = if spilled {
-                Shape::Spilled
-            } else {
-                Shape::Bottom
+        let split = self.entries.split_off(base_depth, || {
+            if rest.is_none() {
+                *rest = Some(try_box_detached()?);
+            }
+            rest.as_deref_mut()
+        });
+        let Some((bottom, spilled)) = split else {
+            // Nothing above the base: an empty segment. Entries above it
+            // still: no memory to detach them, refused, nothing changed.
+            return match base_depth < self.depth() {
+                true => Err(super::no_memory_to_suspend(base_depth)),
+                false => Ok(()),
             };
-        }
+        };
+        segment.set_bottom(bottom);
+        segment.shape = if spilled {
+            Shape::Spilled
+        } else {
+            Shape::Bottom
+        };
         Ok(())
     }
 
