@@ -268,8 +268,8 @@ storectx_status storectx_async_store_new(storectx_store_id id,
 
 /**
  * A new reference to the same store (NULL for NULL). The count cannot wrap:
- * it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
- * aborts the process rather than wrap.
+ * the process aborts at 2^60 references (36 years of clones at 10^9 a
+ * second), as Rust's `Arc` does rather than wrap.
  *
  * # Safety
  * `s` must be NULL or a live reference from this library.

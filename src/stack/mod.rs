@@ -23,11 +23,10 @@ pub(crate) use borrow::Borrowed;
 pub(crate) use entries::Entry;
 pub(crate) use segment::{Segment, SEGMENTS};
 
-use crate::async_store::{AsyncStore, WriteGuard};
+use crate::async_store::{StoreRef, WriteGuard};
 use crate::error::{Error, Result};
 use entries::Entries;
 use handle::{NumberSource, Tag};
-use std::sync::Arc;
 
 /// A thread's stack of store contexts: its entries (with their pause
 /// records and store set, one owner: [`Entries`]) and its source of handle
@@ -273,7 +272,7 @@ impl Stack {
     /// or a lock: `false`, nothing changed, where it fails.
     #[cold]
     #[inline(never)]
-    fn try_uninstall_full(&mut self, raw: u64) -> bool {
+    pub(crate) fn try_uninstall_full(&mut self, raw: u64) -> bool {
         let Some(top) = self.entries.top() else {
             return false;
         };
@@ -431,13 +430,13 @@ impl Stack {
 
     /// Whether an async entry on this stack holds `store`'s lock (so waiting
     /// for it here would never end).
-    pub(crate) fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
+    pub(crate) fn holds_lock(&self, store: &StoreRef) -> bool {
         self.entries.contains_store(store.id())
             && self
                 .entries
                 .as_slice()
                 .iter()
-                .any(|e| e.async_store().is_some_and(|s| Arc::ptr_eq(s, store)))
+                .any(|e| e.async_store().is_some_and(|s| StoreRef::ptr_eq(s, store)))
     }
 
     /// Writes the stack, top first, one line per entry (for debugging and
