@@ -467,6 +467,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// Parks the slot `index`, PARKED under `generation` already, in the
     /// caller's own `spot`; the slot parked there before goes to the free
     /// stack (unless a full table's allocation took it meanwhile).
+    #[inline(always)]
     fn park(&self, spot: &Spot, index: u32, generation: u32) {
         let cell = &self.spots[spot.index].0;
         // Relaxed: only this thread writes its spot.
@@ -474,10 +475,20 @@ impl<T: Default + Send + Peek> Registry<T> {
         // Release pairs with the Acquire load of a full table's allocation:
         // the PARKED state is seen when the spot names the slot.
         cell.store(parked(index, generation), Ordering::Release);
-        let Some(index) = (displaced as u32).checked_sub(1) else {
+        if displaced != 0 {
+            self.unpark_displaced(displaced);
+        }
+    }
+
+    /// The slot a park displaced (`hint`, a spot's old word) goes to the
+    /// free stack, unless a full table's allocation took it meanwhile.
+    #[cold]
+    #[inline(never)]
+    fn unpark_displaced(&self, hint: u64) {
+        let Some(index) = (hint as u32).checked_sub(1) else {
             return;
         };
-        let generation = (displaced >> 32) as u32;
+        let generation = (hint >> 32) as u32;
         let slot = self.slot(index).expect("a parked index has a slot");
         // Acquire: as `take_parked`; the free stack's Release then hands
         // the slot on.
@@ -700,6 +711,7 @@ struct Claim<'a, T: Default + Send + Peek> {
 }
 
 impl<T: Default + Send + Peek> Claim<'_, T> {
+    #[inline(always)]
     fn finish(self, next: u32) {
         let slot = self.slot;
         crate::valgrind::release(std::ptr::from_ref(slot).cast());

@@ -3,43 +3,60 @@
 //! locks. The store lock and registry hand-offs announce themselves, so the
 //! race detectors can check the embedder's own accesses to a store.
 //!
-//! Not running under valgrind, an annotation is one load and a branch on a
-//! flag set by the process's first annotation (`RUNNING_ON_VALGRIND`, itself
-//! a client request): the async path makes six per write guard (issue 20:
-//! the request sequence, its six argument words and its compiler barrier
-//! took ~12 instructions each). It is never on the sync hot path (install,
-//! get_current, pause).
+//! Not running under helgrind or DRD, an annotation is one load and a
+//! branch on a flag set by the process's first annotation: the async path
+//! makes six per write guard (issue 20: the request sequence, its six
+//! argument words and its compiler barrier took ~13 instructions each, and
+//! callgrind, which ignores them, counted them). It is never on the sync
+//! hot path (install, get_current, pause).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// 0: not asked yet; 1: not under valgrind; 2: under valgrind.
-static UNDER_VALGRIND: AtomicU8 = AtomicU8::new(0);
+/// 0: not asked yet; 1: no race detector reads annotations; 2: one does.
+static ANNOTATE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the process runs under valgrind (asked once).
+/// Whether helgrind or DRD runs the process (asked once).
 #[inline(always)]
-fn under_valgrind() -> bool {
+fn annotating() -> bool {
     // Relaxed: the flag orders nothing; every thread that asks gets the
     // same answer.
-    match UNDER_VALGRIND.load(Ordering::Relaxed) {
+    match ANNOTATE.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
-        _ => ask_valgrind(),
+        _ => ask(),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn ask_valgrind() -> bool {
-    let under = client_request(RUNNING_ON_VALGRIND, 0) != 0;
-    UNDER_VALGRIND.store(1 + u8::from(under), Ordering::Relaxed);
-    under
+fn ask() -> bool {
+    let annotate = client_request(RUNNING_ON_VALGRIND, 0) != 0 && race_detector_preloaded();
+    ANNOTATE.store(1 + u8::from(annotate), Ordering::Relaxed);
+    annotate
+}
+
+/// Whether valgrind preloaded helgrind's or DRD's library (it names its
+/// tool's `vgpreload_<tool>` in `LD_PRELOAD`); other tools ignore the
+/// annotations.
+fn race_detector_preloaded() -> bool {
+    // SAFETY: a NUL-terminated name; glibc's getenv neither allocates nor
+    // locks, and the answer is copied out at once.
+    let value = unsafe { libc::getenv(c"LD_PRELOAD".as_ptr()) };
+    if value.is_null() {
+        return false;
+    }
+    // SAFETY: getenv answers NULL (handled) or a NUL-terminated string.
+    let value = unsafe { std::ffi::CStr::from_ptr(value) }.to_bytes();
+    [&b"vgpreload_helgrind"[..], b"vgpreload_drd"]
+        .iter()
+        .any(|tool| value.windows(tool.len()).any(|w| w == *tool))
 }
 
 /// The lock or slot at `tag` is released: what happened before is visible
 /// to whoever acquires it next (helgrind's `ANNOTATE_HAPPENS_BEFORE`).
 #[inline(always)]
 pub fn release(tag: *const u8) {
-    if under_valgrind() {
+    if annotating() {
         client_request(HG_USERSO_SEND_PRE, tag as usize);
     }
 }
@@ -47,7 +64,7 @@ pub fn release(tag: *const u8) {
 /// The lock or slot at `tag` was acquired (`ANNOTATE_HAPPENS_AFTER`).
 #[inline(always)]
 pub fn acquire(tag: *const u8) {
-    if under_valgrind() {
+    if annotating() {
         client_request(HG_USERSO_RECV_POST, tag as usize);
     }
 }

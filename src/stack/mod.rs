@@ -170,27 +170,40 @@ impl Stack {
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
         let id = guard.store().id();
-        if self.entries.contains_store(id) {
-            let depth = self.depth_of_store(id).unwrap_or(0);
-            let err = Error::AlreadyOnStack(detail!(
-                "store {id} is already on this thread's stack at depth {depth}; \
-                 a store's lock can be installed once per stack"
-            ));
-            return Err((err, guard));
-        }
         let address = guard.store().address();
         if !self.has_room() {
+            // Refused before any room is made, as before a push.
+            if self.entries.contains_store(id) {
+                return Err((self.install_async_error(id), guard));
+            }
             if let Err(e) = self.make_room() {
                 return Err((e, guard));
             }
         }
-        // Not on the stack (checked above), so not on top either.
+        // Not on top (one compare); deeper, the push's own probe of the
+        // store set refuses it.
+        if self.entries.top_id() == id {
+            return Err((self.install_async_error(id), guard));
+        }
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
-            Err(guard) => Err((
-                Error::Panic(detail!("no room on the stack after making room")),
-                guard.expect("push hands back the guard it was given"),
+            Err(guard) => {
+                let guard = guard.expect("push hands back the guard it was given");
+                Err((self.install_async_error(id), guard))
+            }
+        }
+    }
+
+    /// Why [`Stack::install_async`]'s push refused, room made.
+    #[cold]
+    #[inline(never)]
+    fn install_async_error(&self, id: u64) -> Error {
+        match self.depth_of_store(id) {
+            Some(depth) => Error::AlreadyOnStack(detail!(
+                "store {id} is already on this thread's stack at depth {depth}; \
+                 a store's lock can be installed once per stack"
             )),
+            None => Error::Panic(detail!("no room on the stack after making room")),
         }
     }
 
@@ -655,6 +668,31 @@ mod tests {
         drop(back);
         s.uninstall(raw).unwrap();
         assert!(!store.is_locked() && !s.holds_lock(&store));
+    }
+
+    /// install_async refuses a store already on the stack, on top or deeper,
+    /// with or without room (the push's probe, or the check before making
+    /// room), and changes nothing.
+    #[test]
+    fn install_async_refuses_a_store_on_the_stack_anywhere() {
+        let mut s = Stack::new();
+        let store = AsyncStore::new(9, 0x90).unwrap();
+        let raw = s.install_async(store.try_write().unwrap()).unwrap();
+        let twin = || AsyncStore::new(9, 0x91).unwrap().try_write().unwrap();
+        let (err, _) = s.install_async(twin()).unwrap_err();
+        assert!(format!("{err:?}").contains("depth 1"), "{err:?}");
+        let mut guards = vec![];
+        for (i, id) in (100..).take(40).enumerate() {
+            guards.push(s.install(id, 0x1000 + i).unwrap());
+            let (err, _) = s.install_async(twin()).unwrap_err();
+            assert!(matches!(err, Error::AlreadyOnStack(_)), "{err:?}");
+            assert_eq!(s.depth(), i + 2);
+        }
+        for g in guards.into_iter().rev() {
+            s.uninstall(g).unwrap();
+        }
+        s.uninstall(raw).unwrap();
+        assert!(!store.is_locked());
     }
 
     /// Heap bytes per entry (entry vector and store set, as allocated)
