@@ -541,7 +541,7 @@ impl<T: Default + Send + Peek> Registry<T> {
         // Relaxed: after the fence above (for a peek of the slot's last
         // life) and before `finish`'s Release (for a peek of this one).
         slot.info.store(info, Ordering::Relaxed);
-        claim.finish(state(generation, LIVE));
+        Claim::finish(claim, state(generation, LIVE));
         Ok((self.encode(index, generation), r))
     }
 
@@ -647,16 +647,16 @@ impl<T: Default + Send + Peek> Registry<T> {
         let next = claim.generation + 1;
         if next == LAST_GENERATION {
             // Retired: stays BUSY under a generation no handle has.
-            claim.finish(state(next, BUSY));
+            Claim::finish(claim, state(next, BUSY));
         } else {
             let index = claim.index;
             match spot.filter(|spot| spot.index < SPOTS) {
                 Some(spot) => {
-                    claim.finish(state(next, PARKED));
+                    Claim::finish(claim, state(next, PARKED));
                     self.park(spot, index, next);
                 }
                 None => {
-                    claim.finish(state(next, FREE));
+                    Claim::finish(claim, state(next, FREE));
                     self.push_free(index);
                 }
             }
@@ -711,15 +711,18 @@ struct Claim<'a, T: Default + Send + Peek> {
 }
 
 impl<T: Default + Send + Peek> Claim<'_, T> {
+    /// Publishes the slot's next state and defuses the claim. By reference,
+    /// then forgotten: a move into `self` made the claim (kept in memory for
+    /// the unwinding path) be copied whole first (12 instructions).
     #[inline(always)]
-    fn finish(self, next: u32) {
-        let slot = self.slot;
+    fn finish(claim: Self, next: u32) {
+        let claim = std::mem::ManuallyDrop::new(claim);
+        let slot = claim.slot;
         crate::valgrind::release(std::ptr::from_ref(slot).cast());
         // Release pairs with the Acquire of `claim`, `peek` and
         // `insert_with`: what this call did to the value (and the info
         // word) is seen by the next call that finds the slot in `next`.
         slot.state.store(next, Ordering::Release);
-        std::mem::forget(self);
     }
 }
 
