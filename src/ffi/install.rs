@@ -156,7 +156,11 @@ extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
     boundary::status_fast(
         "uninstall",
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { existing_stack_unreentered(|s| s.try_uninstall_full(guard.raw)) } == Some(true),
+        || unsafe {
+            existing_stack_unreentered(|s| {
+                s.try_uninstall_async(guard.raw) || s.try_uninstall_full(guard.raw)
+            })
+        } == Some(true),
         || uninstall_refused_slow(guard),
     )
 }

@@ -164,7 +164,10 @@ impl Stack {
     }
 
     /// Pushes an async entry that takes over `guard` (and its lock). On
-    /// refusal the guard is handed back untouched.
+    /// refusal the guard is handed back untouched. Inline: its one caller
+    /// (`storectx_install_async`, inside the write-guard table's consume)
+    /// then keeps the result in registers.
+    #[inline]
     pub(crate) fn install_async(
         &mut self,
         guard: WriteGuard,
@@ -278,6 +281,27 @@ impl Stack {
         }
         crate::testing::maybe_panic();
         self.entries.pop_clear();
+        true
+    }
+
+    /// [`Stack::uninstall`] of the async entry on top, unborrowed, without
+    /// pause records (the common async uninstall): `false`, nothing
+    /// changed, otherwise. Inline, for `uninstall_slow`; the pop (which
+    /// unlocks) is out of line.
+    #[inline(always)]
+    pub(crate) fn try_uninstall_async(&mut self, raw: u64) -> bool {
+        let Some(top) = self.entries.top() else {
+            return false;
+        };
+        if !top.is_async()
+            || top.borrows != 0
+            || top.pause_count() != 0
+            || guard_names(raw, top) != Some(GuardKind::Pushed)
+        {
+            return false;
+        }
+        crate::testing::maybe_panic();
+        self.entries.pop();
         true
     }
 
