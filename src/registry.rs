@@ -1017,6 +1017,27 @@ mod tests {
         assert_eq!(PARKING.live(), 0);
     }
 
+    /// Spots are owned: contexts living at once get distinct spots (or
+    /// none, past SPOTS), and a dropped spot goes back to the pool (with
+    /// round-robin spots, as before, two of 65 threads shared one).
+    #[test]
+    fn live_spots_are_distinct_and_given_back() {
+        let held: Vec<Spot> = (0..SPOTS + 8).map(|_| Spot::next()).collect();
+        let mut owned: Vec<usize> = held
+            .iter()
+            .filter(|s| s.index < SPOTS)
+            .map(|s| s.index)
+            .collect();
+        let n = owned.len();
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(owned.len(), n, "a spot handed out twice");
+        assert!(held.iter().any(|s| s.index == SPOTS), "none past SPOTS");
+        drop(held);
+        let again = Spot::next();
+        assert!(again.index < SPOTS, "dropped spots go back to the pool");
+    }
+
     /// An index parked in another thread's spot is not lost: a full table
     /// takes it before it answers EXHAUSTED, and the message counts what is
     /// live (found by an adversarial pass: a pool thread that freed a handle
