@@ -159,9 +159,7 @@ extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
         "uninstall",
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         || unsafe {
-            gated_stack_unreentered(Stack::has_top, |s| {
-                s.try_uninstall_async(guard.raw) || s.try_uninstall_full(guard.raw)
-            })
+            gated_stack_unreentered(Stack::has_top, |s| s.try_uninstall_full(guard.raw))
         } == Some(true),
         || uninstall_refused_slow(guard),
     )

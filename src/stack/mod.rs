@@ -331,33 +331,19 @@ impl Stack {
         true
     }
 
-    /// [`Stack::uninstall`] of the async entry on top, unborrowed, without
-    /// pause records (the common async uninstall): `false`, nothing
-    /// changed, otherwise. Inline, for `uninstall_slow`; the pop (which
-    /// unlocks) is out of line.
+    /// [`Stack::uninstall`] of an unborrowed top entry that the fast path
+    /// leaves (an async entry, whose pop unlocks: the common async
+    /// uninstall; or one with pause records): `false`, nothing changed,
+    /// where it fails. Inline, for `uninstall_slow`: two compares before
+    /// the pop (out of line), and a refusal goes on to its explanation
+    /// without a call.
     #[inline(always)]
-    pub(crate) fn try_uninstall_async(&mut self, raw: u64) -> bool {
-        let Some(top) = self.entries.top() else {
-            return false;
-        };
-        if !top.is_async() || top.borrows != 0 || top.is_paused() || raw != top.handle(Tag::Install)
-        {
-            return false;
-        }
-        crate::testing::maybe_panic();
-        self.entries.pop();
-        true
-    }
-
-    /// [`Stack::uninstall`] of an unborrowed top entry with pause records
-    /// or a lock: `false`, nothing changed, where it fails.
-    #[cold]
-    #[inline(never)]
     pub(crate) fn try_uninstall_full(&mut self, raw: u64) -> bool {
         let Some(top) = self.entries.top() else {
             return false;
         };
-        if top.borrows != 0 || guard_names(raw, top) != Some(GuardKind::Pushed) {
+        // `guard_names`'s pushed guard: the entry's install handle.
+        if top.borrows != 0 || raw != top.handle(Tag::Install) {
             return false;
         }
         crate::testing::maybe_panic();
