@@ -98,9 +98,9 @@ struct Slot<T> {
 /// (the others allocate from the free stack; nothing is lost). 16 KiB per
 /// table.
 #[cfg(not(loom))]
-const SPOTS: usize = 256;
+pub(crate) const SPOTS: usize = 256;
 #[cfg(loom)]
-const SPOTS: usize = 2;
+pub(crate) const SPOTS: usize = 2;
 
 /// Which spots a thread owns (a bit each), for every table at once.
 static OWNED: [std::sync::atomic::AtomicU64; SPOTS.div_ceil(64)] =
@@ -148,6 +148,12 @@ impl Spot {
             index: SPOTS,
             pooled: false,
         }
+    }
+
+    /// Whether this spot came from the pool (a thread owns it until drop).
+    #[cfg(test)]
+    pub(crate) fn is_pooled(&self) -> bool {
+        self.pooled
     }
 
     /// Spot `index`, outside the pool: tests give each thread its own.
