@@ -281,8 +281,9 @@ storectx_status storectx_async_store_new(storectx_store_id id,
 
 /**
  * A new reference to the same store (NULL for NULL). The count cannot wrap:
- * it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
- * aborts the process rather than wrap. O(1), one atomic increment.
+ * the process aborts at 2^60 references (36 years of clones at 10^9 a
+ * second), as Rust's `Arc` does rather than wrap. O(1), one atomic
+ * increment.
  *
  * Thread rules: any thread, at the same time as any other call on the same
  * store (the count is atomic), as long as the reference `s` stays live

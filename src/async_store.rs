@@ -4,8 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::store_lock::StoreLock;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A new store id: unique in the process, nonzero, never reused. 0 once
@@ -19,8 +20,9 @@ pub(crate) fn new_store_id() -> u64 {
     .unwrap_or(0)
 }
 
-/// The embedder's store and the lock around it. Shared through `Arc`: every
-/// handle, write guard, entry and segment referring to it keeps it alive.
+/// The embedder's store and the lock around it. Shared through
+/// [`StoreRef`]: every handle, write guard, entry and segment referring to
+/// it keeps it alive.
 pub(crate) struct AsyncStore {
     id: u64,
     address: usize,
@@ -60,16 +62,19 @@ impl Wait {
 }
 
 impl AsyncStore {
-    /// Wraps the embedder's store (never dereferenced) under store id `id`.
-    pub(crate) fn new(id: u64, address: usize) -> Result<Arc<Self>> {
+    /// Wraps the embedder's store (never dereferenced) under store id `id`,
+    /// with one reference.
+    #[allow(clippy::new_ret_no_self)]
+    pub(crate) fn new(id: u64, address: usize) -> Result<StoreRef> {
         if !crate::stack::is_valid_id(id) {
             return Err(Error::reserved_id(id));
         }
-        Ok(Arc::new(AsyncStore {
+        let store = Box::new(AsyncStore {
             id,
             address,
             lock: StoreLock::new(),
-        }))
+        });
+        Ok(StoreRef(NonNull::from(Box::leak(store))))
     }
 
     /// The store id.
@@ -88,19 +93,95 @@ impl AsyncStore {
         self.lock.is_locked()
     }
 
-    fn guard(self: &Arc<Self>) -> WriteGuard {
-        crate::valgrind::acquire(self.lock_tag());
-        WriteGuard {
-            store: Arc::clone(self),
-        }
-    }
-
     fn lock_tag(&self) -> *const u8 {
         std::ptr::from_ref(&self.lock).cast()
     }
+}
+
+/// A counted reference to an async store: what `Arc<AsyncStore>` was,
+/// with the count kept in the store lock's word, so that the lock and the
+/// reference a write guard holds are taken in one read-modify-write and
+/// given back in one (see store_lock.rs).
+pub(crate) struct StoreRef(NonNull<AsyncStore>);
+
+// SAFETY: the store is immutable but for its lock's atomic words, and it is
+// freed only by whoever gives the last reference back: a `StoreRef` may go
+// to and be used from any thread, as `Arc<AsyncStore>` could.
+unsafe impl Send for StoreRef {}
+// SAFETY: as above.
+unsafe impl Sync for StoreRef {}
+
+impl std::ops::Deref for StoreRef {
+    type Target = AsyncStore;
+    fn deref(&self) -> &AsyncStore {
+        // SAFETY: this reference keeps the store alive.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Clone for StoreRef {
+    fn clone(&self) -> Self {
+        self.lock.add_ref();
+        StoreRef(self.0)
+    }
+}
+
+impl Drop for StoreRef {
+    fn drop(&mut self) {
+        if self.lock.release_ref() {
+            // SAFETY: the last reference: nobody else reaches the store.
+            unsafe { StoreRef::free(self.0) }
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl StoreRef {
+    /// Whether both refer to the same store.
+    pub(crate) fn ptr_eq(a: &StoreRef, b: &StoreRef) -> bool {
+        a.0 == b.0
+    }
+
+    /// Gives the reference up as a pointer (for C).
+    pub(crate) fn into_raw(self) -> *const AsyncStore {
+        ManuallyDrop::new(self).0.as_ptr().cast_const()
+    }
+
+    /// Takes back a reference given up by [`StoreRef::into_raw`].
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` and its reference is still held (it is
+    /// taken over here).
+    pub(crate) unsafe fn from_raw(p: *const AsyncStore) -> StoreRef {
+        // SAFETY: non-null: from `into_raw` (this function's contract).
+        StoreRef(unsafe { NonNull::new_unchecked(p.cast_mut()) })
+    }
+
+    /// Frees a store whose last reference was given back.
+    ///
+    /// # Safety
+    /// `store` came from `AsyncStore::new` and no reference is left.
+    unsafe fn free(store: NonNull<AsyncStore>) {
+        // SAFETY: boxed by `AsyncStore::new` (this function's contract).
+        drop(unsafe { Box::from_raw(store.as_ptr()) });
+    }
+
+    /// The guard of the lock just taken, holding the reference that was
+    /// taken with it (no count to change here).
+    fn guard(&self) -> WriteGuard {
+        crate::valgrind::acquire(self.lock_tag());
+        WriteGuard {
+            store: ManuallyDrop::new(StoreRef(self.0)),
+        }
+    }
 
     /// Takes the lock if it is free.
-    pub(crate) fn try_write(self: &Arc<Self>) -> Result<WriteGuard> {
+    pub(crate) fn try_write(&self) -> Result<WriteGuard> {
         if self.lock.try_lock() {
             Ok(self.guard())
         } else {
@@ -118,11 +199,7 @@ impl AsyncStore {
     /// resumed onto it), since waiting would never end. The caller looks at
     /// its stack first and waits here without holding it: a signal handler
     /// that runs during the wait may use the thread's stack.
-    pub(crate) fn write_from(
-        self: &Arc<Self>,
-        own_holds_lock: bool,
-        wait: Wait,
-    ) -> Result<WriteGuard> {
+    pub(crate) fn write_from(&self, own_holds_lock: bool, wait: Wait) -> Result<WriteGuard> {
         if own_holds_lock {
             return Err(Error::WouldDeadlock(detail!(
                 "this thread's stack holds store {}'s lock; uninstall it (or suspend its \
@@ -134,7 +211,7 @@ impl AsyncStore {
     }
 
     /// Takes the lock, waiting as `wait` allows (see [`AsyncStore::write_from`]).
-    pub(crate) fn write(self: &Arc<Self>, wait: Wait) -> Result<WriteGuard> {
+    pub(crate) fn write(&self, wait: Wait) -> Result<WriteGuard> {
         let locked = match wait {
             Wait::Never => self.lock.try_lock(),
             // A timeout too long to represent is forever.
@@ -169,16 +246,18 @@ impl crate::registry::Peek for Option<WriteGuard> {
     }
 }
 
-/// Owns the store's lock until dropped, on whichever thread that happens.
+/// Owns the store's lock, and the reference taken with it, until dropped,
+/// on whichever thread that happens.
 #[derive(Debug)]
 pub(crate) struct WriteGuard {
-    /// Invariant: `store.lock` is held on behalf of this guard.
-    store: Arc<AsyncStore>,
+    /// Invariant: `store.lock` is held on behalf of this guard, and this
+    /// reference is the lock's: the unlock gives it back.
+    store: ManuallyDrop<StoreRef>,
 }
 
 impl WriteGuard {
     /// The locked store.
-    pub(crate) fn store(&self) -> &Arc<AsyncStore> {
+    pub(crate) fn store(&self) -> &StoreRef {
         &self.store
     }
 }
@@ -186,9 +265,13 @@ impl WriteGuard {
 impl Drop for WriteGuard {
     fn drop(&mut self) {
         crate::valgrind::release(self.store.lock_tag());
+        let store = self.store.0;
         // SAFETY: the lock was taken when this guard was built and only this
         // guard releases it; StoreLock has no owner, so any thread may.
-        unsafe { self.store.lock.unlock() };
+        if unsafe { self.store.lock.unlock() } {
+            // SAFETY: the lock's reference was the last.
+            unsafe { StoreRef::free(store) }
+        }
     }
 }
 

@@ -99,9 +99,9 @@ pub(crate) struct Context {
 impl Drop for Context {
     /// The teardown order, written once: entries leave the stack top first,
     /// so each async entry releases its write lock; then the last error and
-    /// the context's memory go. (Indices parked in the thread's spot stay
-    /// there, for the next thread of that spot or any thread that needs
-    /// them.)
+    /// the context's memory go, and the parking spot goes back to the pool
+    /// (its own drop: `Spot`, registry.rs). (Slots parked in the spot stay
+    /// there, for its next owner or any thread that needs them.)
     fn drop(&mut self) {
         self.stack.clear();
     }
@@ -594,5 +594,31 @@ mod tests {
         unsafe { with_existing_unreentered(|cx| cx.stack.clear()) }.expect("the context exists");
         record_error("test", Error::Panic(detail!("after the nested calls")));
         assert!(!Held::is_held());
+    }
+
+    /// A thread's context owns a parking spot of the pool and its teardown
+    /// gives it back: of twice as many threads as there are spots, one
+    /// after another, more than `SPOTS` get one (with the spot leaked at
+    /// teardown at most `SPOTS` could; other tests running meanwhile may
+    /// hold spots for a moment).
+    #[test]
+    #[cfg_attr(miri, ignore)] // 512 threads
+    fn a_context_s_spot_goes_back_at_its_teardown() {
+        use crate::registry::SPOTS;
+        let pooled = (0..2 * SPOTS)
+            .filter(|_| {
+                std::thread::spawn(|| {
+                    // SAFETY: the closure only reads the context's spot.
+                    unsafe { with_unreentered(|cx| Ok(cx.spot.is_pooled())) }.expect("a context")
+                })
+                .join()
+                .expect("the thread ran")
+            })
+            .count();
+        assert!(
+            pooled > SPOTS,
+            "{pooled} of {} threads had a spot",
+            2 * SPOTS
+        );
     }
 }

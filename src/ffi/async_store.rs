@@ -6,12 +6,11 @@ use super::boundary::{self, boundary, put, read_stack_unreentered, required};
 use super::identity::storectx_store_id;
 use super::install::storectx_install_guard;
 use super::status::storectx_status;
-use crate::async_store::{AsyncStore, Wait, WriteGuard, WRITE_GUARDS};
+use crate::async_store::{AsyncStore, StoreRef, Wait, WriteGuard, WRITE_GUARDS};
 use crate::error::Error;
 use crate::thread;
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 
 /// A reference-counted lock around an embedder's store. Thread-safe.
 ///
@@ -29,19 +28,19 @@ pub struct storectx_write_guard {
 }
 
 /// Hands a new reference to C.
-pub(crate) fn async_store_into_c(store: Arc<AsyncStore>) -> *mut storectx_async_store {
-    Arc::into_raw(store).cast_mut().cast()
+pub(crate) fn async_store_into_c(store: StoreRef) -> *mut storectx_async_store {
+    StoreRef::into_raw(store).cast_mut().cast()
 }
 
-/// Borrows the `Arc` behind a C reference without consuming it.
+/// Borrows the reference behind a C reference without consuming it.
 ///
 /// # Safety
 /// `s` is NULL or a reference from `async_store_into_c` that the caller
 /// still owns.
-unsafe fn async_store_ref(s: *const storectx_async_store) -> Option<ManuallyDrop<Arc<AsyncStore>>> {
+unsafe fn async_store_ref(s: *const storectx_async_store) -> Option<ManuallyDrop<StoreRef>> {
     // SAFETY: by this function's contract; ManuallyDrop keeps the count
     // unchanged.
-    (!s.is_null()).then(|| ManuallyDrop::new(unsafe { Arc::from_raw(s.cast::<AsyncStore>()) }))
+    (!s.is_null()).then(|| ManuallyDrop::new(unsafe { StoreRef::from_raw(s.cast::<AsyncStore>()) }))
 }
 
 fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
@@ -54,7 +53,7 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
     // SAFETY: only `Stack` and registry methods run: none reaches the context.
     let (handle, ()) = unsafe {
         thread::with_any_unreentered(|cx| {
-            WRITE_GUARDS.insert_with(cx.map(|cx| cx.spot), |slot| {
+            WRITE_GUARDS.insert_with(cx.map(|cx| &cx.spot), |slot| {
                 *slot = Some(guard);
                 Ok(())
             })
@@ -106,8 +105,9 @@ pub unsafe extern "C" fn storectx_async_store_new(
 }
 
 /// A new reference to the same store (NULL for NULL). The count cannot wrap:
-/// it would take 2^63 clones (292 years at 10^9 a second), and Rust's `Arc`
-/// aborts the process rather than wrap. O(1), one atomic increment.
+/// the process aborts at 2^60 references (36 years of clones at 10^9 a
+/// second), as Rust's `Arc` does rather than wrap. O(1), one atomic
+/// increment.
 ///
 /// Thread rules: any thread, at the same time as any other call on the same
 /// store (the count is atomic), as long as the reference `s` stays live
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn storectx_async_store_clone(
     boundary("async_store_clone", || {
         // SAFETY: `s` is NULL or a live reference (this function's contract).
         match unsafe { async_store_ref(s) } {
-            Some(store) => async_store_into_c(Arc::clone(&store)),
+            Some(store) => async_store_into_c(StoreRef::clone(&store)),
             None => std::ptr::null_mut(),
         }
     })
@@ -149,7 +149,7 @@ pub unsafe extern "C" fn storectx_async_store_release(s: *mut storectx_async_sto
         if !s.is_null() {
             // SAFETY: `s` came from `async_store_into_c`; the caller gives
             // its reference back here, exactly once.
-            drop(unsafe { Arc::from_raw(s.cast_const().cast::<AsyncStore>()) });
+            drop(unsafe { StoreRef::from_raw(s.cast_const().cast::<AsyncStore>()) });
         }
     })
 }
@@ -290,7 +290,7 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
         // SAFETY: only `Stack` and registry methods run: none reaches the context.
         let released = unsafe {
             thread::with_any_unreentered(|cx| {
-                WRITE_GUARDS.take_with(cx.map(|cx| cx.spot), h, |slot| Ok(slot.take()))
+                WRITE_GUARDS.take_with(cx.map(|cx| &cx.spot), h, |slot| Ok(slot.take()))
             })
         };
         if let Err(e) = released {
@@ -343,7 +343,7 @@ pub unsafe extern "C" fn storectx_install_async(
         let raw = unsafe {
             thread::with_unreentered(|cx| {
                 let stack = &mut cx.stack;
-                WRITE_GUARDS.take_with(Some(cx.spot), write_guard_handle(g.as_ptr()), |slot| {
+                WRITE_GUARDS.take_with(Some(&cx.spot), write_guard_handle(g.as_ptr()), |slot| {
                     let Some(guard) = slot.take() else {
                         return Err(Error::StaleHandle(detail!("write guard slot is empty")));
                     };

@@ -149,10 +149,28 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
     )
 }
 
-/// `storectx_uninstall` when its fast path refused: explains why.
+/// `storectx_uninstall` when its fast path refused: pops an async entry
+/// (releasing its lock) or an entry with pause records, if that is what
+/// the guard names on top, unborrowed; else explains why not. The pop comes
+/// first, without looking for a refusal (issue 20: an async entry's
+/// uninstall is not a refusal).
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
+    boundary::status_fast(
+        "uninstall",
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        || unsafe {
+            gated_stack_unreentered(Stack::has_top, |s| s.try_uninstall_full(guard.raw))
+        } == Some(true),
+        || uninstall_refused_slow(guard),
+    )
+}
+
+/// `storectx_uninstall` when neither path popped: explains why.
+#[cold]
+#[inline(never)]
+extern "C" fn uninstall_refused_slow(guard: storectx_install_guard) -> storectx_status {
     boundary::status_or_refused(
         "uninstall",
         |s| s.uninstall_refusal(guard.raw),

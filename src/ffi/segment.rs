@@ -64,7 +64,7 @@ pub unsafe extern "C" fn storectx_suspend(
         let (h, ()) = unsafe {
             thread::with_unreentered(|cx| {
                 let stack = &mut cx.stack;
-                SEGMENTS.insert_with(Some(cx.spot), |segment| {
+                SEGMENTS.insert_with(Some(&cx.spot), |segment| {
                     stack.suspend_into(base_depth, segment)
                 })
             })
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn storectx_resume(
         let base = unsafe {
             thread::with_unreentered(|cx| {
                 let stack = &mut cx.stack;
-                SEGMENTS.take_with(Some(cx.spot), handle(s.as_ptr()), |segment| {
+                SEGMENTS.take_with(Some(&cx.spot), handle(s.as_ptr()), |segment| {
                     stack.resume_from(segment)
                 })
             })
@@ -163,7 +163,7 @@ pub extern "C" fn storectx_suspended_free(s: *mut storectx_suspended) {
         // SAFETY: only `Stack` and registry methods run: none reaches the context.
         let freed = unsafe {
             thread::with_any_unreentered(|cx| {
-                SEGMENTS.take_with(cx.map(|cx| cx.spot), handle(s), |segment| {
+                SEGMENTS.take_with(cx.map(|cx| &cx.spot), handle(s), |segment| {
                     segment.clear();
                     Ok(())
                 })

@@ -6,9 +6,8 @@
 
 use super::handle::Tag;
 use super::{Entry, Stack};
-use crate::async_store::AsyncStore;
+use crate::async_store::StoreRef;
 use crate::error::{Error, Result};
-use std::sync::Arc;
 
 /// What a successful borrow returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +100,7 @@ impl Stack {
 
     /// Like [`Stack::get_current`], also answering the entry's async store
     /// (`None` for a sync entry).
-    pub(crate) fn get_current_async(
-        &mut self,
-        id: u64,
-    ) -> Result<(Option<Arc<AsyncStore>>, Borrowed)> {
+    pub(crate) fn get_current_async(&mut self, id: u64) -> Result<(Option<StoreRef>, Borrowed)> {
         let borrowed = self.get_current(id)?;
         let store = self.top().and_then(Entry::async_store).cloned();
         Ok((store, borrowed))

@@ -13,8 +13,7 @@
 use super::handle::{self, Tag};
 use super::store_set::{StoreSet, NO_SLOT};
 use super::EMPTY_TOP;
-use crate::async_store::{AsyncStore, WriteGuard};
-use std::sync::Arc;
+use crate::async_store::{StoreRef, WriteGuard};
 
 /// One installed store on a thread's stack. Only `borrows` can be changed
 /// from outside this file; the rest is fixed when the entry is made (or
@@ -182,7 +181,7 @@ impl Entry {
     }
 
     /// The async store of an async entry.
-    pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
+    pub(crate) fn async_store(&self) -> Option<&StoreRef> {
         self.guard.as_ref().map(WriteGuard::store)
     }
 
@@ -1017,6 +1016,7 @@ impl Entries {
 mod tests {
     use super::super::Stack;
     use super::*;
+    use crate::async_store::AsyncStore;
 
     /// The cached top follows every change of the entries: pushes past
     /// capacity (the entries move), async and sync pops, suspend and resume

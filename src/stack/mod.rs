@@ -25,11 +25,10 @@ pub(crate) use borrow::Borrowed;
 pub(crate) use entries::Entry;
 pub(crate) use segment::{Segment, SEGMENTS};
 
-use crate::async_store::{AsyncStore, WriteGuard};
+use crate::async_store::{StoreRef, WriteGuard};
 use crate::error::{Error, Result};
 use entries::Entries;
 use handle::{NumberSource, Tag};
-use std::sync::Arc;
 
 /// A thread's stack of store contexts: its entries (with their pause
 /// records and store set, one owner: [`Entries`]) and its source of handle
@@ -226,33 +225,49 @@ impl Stack {
     }
 
     /// Pushes an async entry that takes over `guard` (and its lock). On
-    /// refusal the guard is handed back untouched.
+    /// refusal the guard is handed back untouched. Inline: its one caller
+    /// (`storectx_install_async`, inside the write-guard table's consume)
+    /// then keeps the result in registers.
+    #[inline]
     pub(crate) fn install_async(
         &mut self,
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
         let id = guard.store().id();
-        if self.entries.contains_store(id) {
-            let depth = self.depth_of_store(id).unwrap_or(0);
-            let err = Error::AlreadyOnStack(detail!(
-                "store {id} is already on this thread's stack at depth {depth}; \
-                 a store's lock can be installed once per stack"
-            ));
-            return Err((err, guard));
-        }
         let address = guard.store().address();
         if !self.has_room() {
+            // Refused before any room is made, as before a push.
+            if self.entries.contains_store(id) {
+                return Err((self.install_async_error(id), guard));
+            }
             if let Err(e) = self.make_room() {
                 return Err((e, guard));
             }
         }
-        // Not on the stack (checked above), so not on top either.
+        // Not on top (one compare); deeper, the push's own probe of the
+        // store set refuses it.
+        if self.entries.top_id() == id {
+            return Err((self.install_async_error(id), guard));
+        }
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
-            Err(guard) => Err((
-                Error::Panic(detail!("no room on the stack after making room")),
-                guard.expect("push hands back the guard it was given"),
+            Err(guard) => {
+                let guard = guard.expect("push hands back the guard it was given");
+                Err((self.install_async_error(id), guard))
+            }
+        }
+    }
+
+    /// Why [`Stack::install_async`]'s push refused, room made.
+    #[cold]
+    #[inline(never)]
+    fn install_async_error(&self, id: u64) -> Error {
+        match self.depth_of_store(id) {
+            Some(depth) => Error::AlreadyOnStack(detail!(
+                "store {id} is already on this thread's stack at depth {depth}; \
+                 a store's lock can be installed once per stack"
             )),
+            None => Error::Panic(detail!("no room on the stack after making room")),
         }
     }
 
@@ -349,15 +364,19 @@ impl Stack {
         true
     }
 
-    /// [`Stack::uninstall`] of an unborrowed top entry with pause records
-    /// or a lock: `false`, nothing changed, where it fails.
-    #[cold]
-    #[inline(never)]
-    fn try_uninstall_full(&mut self, raw: u64) -> bool {
+    /// [`Stack::uninstall`] of an unborrowed top entry that the fast path
+    /// leaves (an async entry, whose pop unlocks: the common async
+    /// uninstall; or one with pause records): `false`, nothing changed,
+    /// where it fails. Inline, for `uninstall_slow`: two compares before
+    /// the pop (out of line), and a refusal goes on to its explanation
+    /// without a call.
+    #[inline(always)]
+    pub(crate) fn try_uninstall_full(&mut self, raw: u64) -> bool {
         let Some(top) = self.entries.top() else {
             return false;
         };
-        if top.borrows != 0 || guard_names(raw, top) != Some(GuardKind::Pushed) {
+        // `guard_names`'s pushed guard: the entry's install handle.
+        if top.borrows != 0 || raw != top.handle(Tag::Install) {
             return false;
         }
         crate::testing::maybe_panic();
@@ -511,13 +530,13 @@ impl Stack {
 
     /// Whether an async entry on this stack holds `store`'s lock (so waiting
     /// for it here would never end).
-    pub(crate) fn holds_lock(&self, store: &Arc<AsyncStore>) -> bool {
+    pub(crate) fn holds_lock(&self, store: &StoreRef) -> bool {
         self.entries.contains_store(store.id())
             && self
                 .entries
                 .as_slice()
                 .iter()
-                .any(|e| e.async_store().is_some_and(|s| Arc::ptr_eq(s, store)))
+                .any(|e| e.async_store().is_some_and(|s| StoreRef::ptr_eq(s, store)))
     }
 
     /// Writes the stack, top first, one line per entry (for debugging and
@@ -765,6 +784,31 @@ mod tests {
         drop(back);
         s.uninstall(raw).unwrap();
         assert!(!store.is_locked() && !s.holds_lock(&store));
+    }
+
+    /// install_async refuses a store already on the stack, on top or deeper,
+    /// with or without room (the push's probe, or the check before making
+    /// room), and changes nothing.
+    #[test]
+    fn install_async_refuses_a_store_on_the_stack_anywhere() {
+        let mut s = Stack::new();
+        let store = AsyncStore::new(9, 0x90).unwrap();
+        let raw = s.install_async(store.try_write().unwrap()).unwrap();
+        let twin = || AsyncStore::new(9, 0x91).unwrap().try_write().unwrap();
+        let (err, _) = s.install_async(twin()).unwrap_err();
+        assert!(format!("{err:?}").contains("depth 1"), "{err:?}");
+        let mut guards = vec![];
+        for (i, id) in (100..).take(40).enumerate() {
+            guards.push(s.install(id, 0x1000 + i).unwrap());
+            let (err, _) = s.install_async(twin()).unwrap_err();
+            assert!(matches!(err, Error::AlreadyOnStack(_)), "{err:?}");
+            assert_eq!(s.depth(), i + 2);
+        }
+        for g in guards.into_iter().rev() {
+            s.uninstall(g).unwrap();
+        }
+        s.uninstall(raw).unwrap();
+        assert!(!store.is_locked());
     }
 
     /// Heap bytes per entry (entry vector and store set, as allocated)
