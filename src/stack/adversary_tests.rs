@@ -14,9 +14,8 @@
 //! growths (16, 20, 24, ...) and the store set's doublings many times.
 
 use super::{Segment, Stack};
-use crate::async_store::AsyncStore;
+use crate::async_store::{AsyncStore, StoreRef};
 use crate::error::Error;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 struct MEntry {
@@ -88,7 +87,7 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
         pool.push(0u64.wrapping_sub(k).wrapping_mul(cinv));
     }
     pool.extend(1..=6u64);
-    let asyncs: Vec<Arc<AsyncStore>> = (0..4)
+    let asyncs: Vec<StoreRef> = (0..4)
         .map(|k| AsyncStore::new(pool[k * 7 + 1], 0xa000 + k).unwrap())
         .collect();
     let mut stacks = [Stack::new(), Stack::new()];
