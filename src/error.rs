@@ -159,7 +159,28 @@ macro_rules! status_table {
             $( $(#[$doc])* $variant(Detail), )*
         }
 
+        /// The status of an [`Error`] without its detail: what a refusal
+        /// recorded in place answers (see [`Refusal`]). Its numbers are the
+        /// C status codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Code {
+            $( $(#[$doc])* $variant = $code, )*
+        }
+
         impl Error {
+            /// The error of status `code` with `detail`.
+            #[inline(always)]
+            pub fn new(code: Code, detail: Detail) -> Error {
+                match code { $( Code::$variant => Error::$variant(detail), )* }
+            }
+
+            /// This error's status.
+            #[inline(always)]
+            pub fn code(&self) -> Code {
+                match self { $( Error::$variant(_) => Code::$variant, )* }
+            }
+
             /// The row of this error's status.
             pub fn info(&self) -> &'static StatusInfo {
                 match self { $( Error::$variant(_) => &STATUSES[$code], )* }
@@ -262,15 +283,73 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A reserved store id (0 or `u64::MAX`) given where a store is meant.
+#[inline(always)]
+pub(crate) fn reserved_id<R: Refusal>(id: u64, to: R) -> R::Out {
+    to.refuse(
+        Code::InvalidArgument,
+        detail!(
+            "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
+             storectx_store_id_new()"
+        ),
+    )
+}
+
 impl Error {
-    /// A reserved store id (0 or `u64::MAX`) given where a store is meant.
+    /// [`reserved_id`] as an [`Error`].
     #[cold]
     #[inline(never)]
     pub(crate) fn reserved_id(id: u64) -> Error {
-        Error::InvalidArgument(detail!(
-            "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
-             storectx_store_id_new()"
-        ))
+        reserved_id(id, AsError)
+    }
+}
+
+/// Where the explanation of a refusal goes. The code that explains a
+/// refusal is written once, generic over this, and inlined where it is
+/// used: [`AsError`] makes an [`Error`] (the core's `Result`s), [`Record`]
+/// writes the detail in place as the thread's last error (the exports'
+/// refusal paths: no error value is built and copied through frames, which
+/// cost a refused call 60 to 110 instructions; BENCHMARKS.md, "Refusals").
+pub(crate) trait Refusal {
+    /// What the refusing function answers.
+    type Out;
+    /// Refuses with status `code`, whose message is `detail`.
+    fn refuse(self, code: Code, detail: Detail) -> Self::Out;
+}
+
+/// Makes the refusal an [`Error`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsError;
+
+impl Refusal for AsError {
+    type Out = Error;
+    #[inline(always)]
+    fn refuse(self, code: Code, detail: Detail) -> Error {
+        Error::new(code, detail)
+    }
+}
+
+/// Writes the refusal of operation `op` as the thread's last error, in
+/// place (`LastError::keep`), and answers its status.
+pub(crate) struct Record<'a> {
+    last: &'a mut LastError,
+    op: &'static str,
+}
+
+impl<'a> Record<'a> {
+    /// Records refusals of `op` into `last`.
+    #[inline(always)]
+    pub(crate) fn new(last: &'a mut LastError, op: &'static str) -> Self {
+        Record { last, op }
+    }
+}
+
+impl Refusal for Record<'_> {
+    type Out = Code;
+    #[inline(always)]
+    fn refuse(self, code: Code, detail: Detail) -> Code {
+        self.last.keep(self.op, detail);
+        code
     }
 }
 
@@ -282,14 +361,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// under 300 bytes with every number at its widest (tested below).
 pub(crate) const LAST_ERROR_BYTES: usize = 512;
 
-/// A thread's last error. A failed call keeps its operation's name and its
-/// [`Error`] as they are (a copy of a few words, nothing formatted, nothing
-/// allocated); reading writes the text into a buffer of the thread's own,
-/// which stays put until the thread's teardown, so the pointer a read
-/// returns stays valid at least until the thread's next failed call.
+/// A thread's last error. A failed call keeps its operation's name and the
+/// [`Detail`] of its error as they are (a few words written in place,
+/// nothing formatted, nothing allocated); reading writes the text into a
+/// buffer of the thread's own, which stays put until the thread's teardown,
+/// so the pointer a read returns stays valid at least until the thread's
+/// next failed call.
 pub(crate) struct LastError {
-    /// Not yet written into `text`: the failed operation and its error.
-    pending: Option<(&'static str, Error)>,
+    /// The failed operation of `pending`.
+    op: &'static str,
+    /// Not yet written into `text`: the last failure's detail.
+    pending: Option<Detail>,
     /// NUL-terminated text as of the last read ("" when none).
     text: [u8; LAST_ERROR_BYTES],
 }
@@ -298,6 +380,7 @@ impl LastError {
     /// No error yet: the text is "".
     pub(crate) const fn new() -> Self {
         LastError {
+            op: "",
             pending: None,
             text: [0; LAST_ERROR_BYTES],
         }
@@ -306,7 +389,15 @@ impl LastError {
     /// Keeps `e` as the last error of `op`, unformatted.
     #[inline]
     pub(crate) fn set(&mut self, op: &'static str, e: Error) {
-        self.pending = Some((op, e));
+        self.keep(op, *e.detail());
+    }
+
+    /// Keeps `detail` as the last error of `op`, unformatted: inlined into
+    /// a refusal path, the detail's words are stored here directly.
+    #[inline(always)]
+    pub(crate) fn keep(&mut self, op: &'static str, detail: Detail) {
+        self.op = op;
+        self.pending = Some(detail);
     }
 
     /// Writes `text` as the last error now: for the panic boundary, whose
@@ -319,8 +410,8 @@ impl LastError {
     /// The text, NUL-terminated: `"<operation>: <detail>"`, formatted here
     /// if the last failure has not been read yet. Allocates nothing.
     pub(crate) fn text(&mut self) -> *const u8 {
-        if let Some((op, e)) = self.pending.take() {
-            write_cut(&mut self.text, format_args!("{op}: {e}"));
+        if let Some(detail) = self.pending.take() {
+            write_cut(&mut self.text, format_args!("{}: {detail}", self.op));
         }
         self.text.as_ptr()
     }

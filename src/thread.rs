@@ -21,7 +21,7 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::error::{Error, LastError, Result};
+use crate::error::{Error, LastError, Record, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 
@@ -398,6 +398,13 @@ impl Context {
     #[inline]
     pub(crate) fn record_error(&mut self, op: &'static str, e: Error) {
         self.last_error.set(op, e);
+    }
+
+    /// The stack, to explain a refusal of `op`, and the [`Record`] that
+    /// writes the explanation in place as this thread's last error.
+    #[inline(always)]
+    pub(crate) fn refusal(&mut self, op: &'static str) -> (&Stack, Record<'_>) {
+        (&self.stack, Record::new(&mut self.last_error, op))
     }
 }
 

@@ -6,6 +6,7 @@ use super::boundary::{self, existing_stack_unreentered, put, required, stack_unr
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::stack::Borrowed;
+use crate::thread::Context;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -63,25 +64,35 @@ pub unsafe extern "C" fn storectx_get_current(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "get_current",
-        || match (NonNull::new(store), NonNull::new(out)) {
-            (Some(store), Some(out)) => {
-                // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { existing_stack_unreentered(|s| s.try_get_current(id)) }
-                    .flatten()
+        |cx| {
+            let (store, out) = (NonNull::new(store)?, NonNull::new(out)?);
+            Some(match cx.stack.try_get_current(id) {
+                Some(b) => {
                     // SAFETY: writable (this function's contract).
-                    .map(|b| unsafe { put_borrow(store, out, &b) })
-                    .is_some()
-            }
-            _ => false,
+                    unsafe { put_borrow(store, out, &b) };
+                    storectx_status::STORECTX_OK
+                }
+                None => get_current_refused(id, cx),
+            })
         },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_slow(id, store, out) },
     )
 }
 
-/// `storectx_get_current` when its fast path refused: explains why.
+/// `storectx_get_current` refused by its fast path (a thread with a stack,
+/// both pointers given): records why.
+#[cold]
+#[inline(never)]
+extern "C" fn get_current_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
+    boundary::refused("get_current", cx, |s, record| {
+        s.explain_get_current(id, record)
+    })
+}
+
+/// `storectx_get_current` without a stack or with a NULL pointer.
 ///
 /// # Safety
 /// As for `storectx_get_current`.
@@ -92,20 +103,14 @@ unsafe extern "C" fn get_current_slow(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "get_current",
-        |s| {
-            (!store.is_null() && !out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id))
-        },
-        || {
-            let (store, out) = (required(store, "store")?, required(out, "out")?);
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put_borrow(store, out, &b) };
-            Ok(())
-        },
-    )
+    boundary::status("get_current", || {
+        let (store, out) = (required(store, "store")?, required(out, "out")?);
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put_borrow(store, out, &b) };
+        Ok(())
+    })
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -135,25 +140,38 @@ pub unsafe extern "C" fn storectx_get_current_transient(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "get_current_transient",
-        || match NonNull::new(store) {
-            Some(store) => {
-                // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { existing_stack_unreentered(|s| s.try_get_current_transient(id)) }
-                    .flatten()
+        |cx| {
+            let store = NonNull::new(store)?;
+            Some(match cx.stack.try_get_current_transient(id) {
+                Some(address) => {
                     // SAFETY: writable (this function's contract).
-                    .map(|address| unsafe { put(store, address as *mut c_void) })
-                    .is_some()
-            }
-            None => false,
+                    unsafe { put(store, address as *mut c_void) };
+                    storectx_status::STORECTX_OK
+                }
+                None => get_current_transient_refused(id, cx),
+            })
         },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_transient_slow(id, store) },
     )
 }
 
-/// `storectx_get_current_transient` when its fast path refused.
+/// `storectx_get_current_transient` refused by its fast path (a thread
+/// with a stack, `store` given): `id` is not on top; records why.
+#[cold]
+#[inline(never)]
+extern "C" fn get_current_transient_refused(
+    id: storectx_store_id,
+    cx: &mut Context,
+) -> storectx_status {
+    boundary::refused("get_current_transient", cx, |s, record| {
+        s.explain_not_on_top(id, record)
+    })
+}
+
+/// `storectx_get_current_transient` without a stack or with `store` NULL.
 ///
 /// # Safety
 /// As for `storectx_get_current_transient`.
@@ -163,18 +181,14 @@ unsafe extern "C" fn get_current_transient_slow(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "get_current_transient",
-        |s| (!store.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
-        || {
-            let store = required(store, "store")?;
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put(store, address as *mut c_void) };
-            Ok(())
-        },
-    )
+    boundary::status("get_current_transient", || {
+        let store = required(store, "store")?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(store, address as *mut c_void) };
+        Ok(())
+    })
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0;
@@ -352,7 +366,7 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
     boundary::status_or_refused(
         "borrow_release",
-        |s| Some(s.borrow_release_error(b.raw)),
+        |s, record| Some(s.explain_borrow_release(b.raw, record)),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         || unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) },
     )

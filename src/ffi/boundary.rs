@@ -6,7 +6,7 @@
 //! states it keeps.
 
 use super::status::storectx_status;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Record, Result};
 use crate::stack::Stack;
 use crate::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -112,34 +112,72 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
 
 /// [`status`] for the slow half of an export whose common refusals can be
 /// told from the stack alone (a lookup by id that is not on top): when this
-/// thread has a context and `why` finds the call refused, the error is
-/// recorded and its status answered here, without running `body` (the
-/// export's full path) and without carrying the error through it. A
-/// refusal is routine for embedders (SPEC, "A refusal is cheap").
+/// thread has a context and `why` finds the call refused, it writes the
+/// explanation in place as the thread's last error (through the
+/// [`Record`] it is given) and its status is answered here, without
+/// running `body` (the export's full path) and without an error value
+/// carried through frames. A refusal is routine for embedders (SPEC, "A
+/// refusal is cheap").
 #[inline(always)]
 pub(crate) fn status_or_refused(
     op: &'static str,
-    why: impl FnOnce(&Stack) -> Option<Error>,
+    why: impl FnOnce(&Stack, Record<'_>) -> Option<Code>,
     body: impl FnOnce() -> Result<()>,
 ) -> storectx_status {
     boundary(op, || {
-        // SAFETY: `why` only reads the stack and the error is recorded after
-        // it returned: nothing reaches the context again.
+        // SAFETY: `why` only reads the stack and writes the last error:
+        // nothing reaches the context again.
         let refused = unsafe {
             thread::with_existing_unreentered(|cx| {
-                let e = why(&cx.stack)?;
-                let status = storectx_status::from(&e);
-                cx.record_error(op, e);
-                Some(status)
+                let (stack, record) = cx.refusal(op);
+                why(stack, record)
             })
         };
         match refused.flatten() {
-            Some(status) => status,
+            Some(code) => code.into(),
             None => match body() {
                 Ok(()) => storectx_status::STORECTX_OK,
                 Err(e) => fail(op, &e),
             },
         }
+    })
+}
+
+/// An export whose fast path sees this thread's context: `fast` either does
+/// the whole job or finds the call refused and records why (through
+/// [`thread::Context::refusal`], usually by a tail call to the export's
+/// out-of-line `*_refused` half, an `extern "C" fn` inside [`boundary`]),
+/// answering the status; or answers `None`, having changed nothing, and
+/// `slow` runs (as in [`status_fast`]). Without a context `slow` runs.
+#[inline(always)]
+pub(crate) fn status_fast_cx(
+    op: &'static str,
+    fast: impl FnOnce(&mut thread::Context) -> Option<storectx_status>,
+    slow: impl FnOnce() -> storectx_status,
+) -> storectx_status {
+    boundary(op, || {
+        // SAFETY: `fast` runs `Stack` methods and records into the last
+        // error it is given: nothing reaches the context again.
+        match unsafe { thread::with_existing_unreentered(fast) }.flatten() {
+            Some(status) => status,
+            None => slow(),
+        }
+    })
+}
+
+/// The body of an export's `*_refused` half: `why` explains the refusal
+/// its fast path found (reading the stack, writing the detail in place as
+/// the thread's last error through the [`Record`] it is given) and its
+/// status is answered.
+#[inline(always)]
+pub(crate) fn refused(
+    op: &'static str,
+    cx: &mut thread::Context,
+    why: impl FnOnce(&Stack, Record<'_>) -> Code,
+) -> storectx_status {
+    boundary(op, || {
+        let (stack, record) = cx.refusal(op);
+        why(stack, record).into()
     })
 }
 

@@ -7,6 +7,7 @@ use super::boundary::{
 };
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::error::reserved_id;
 use crate::stack::is_valid_id;
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -100,9 +101,14 @@ unsafe extern "C" fn install_slow(
         "install",
         // A paused store or a reserved id (install's other refusals, and
         // making room, are the full path's).
-        |s| {
-            (!out.is_null() && !store.is_null() && (s.is_paused(id) || !is_valid_id(id)))
-                .then(|| s.not_on_top_error(id))
+        |s, record| {
+            if out.is_null() || store.is_null() {
+                None
+            } else if !is_valid_id(id) {
+                Some(reserved_id(id, record))
+            } else {
+                s.explain_paused(id, record)
+            }
         },
         || {
             let out = required(out, "out")?;
@@ -151,7 +157,7 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
     boundary::status_or_refused(
         "uninstall",
-        |s| s.uninstall_refusal(guard.raw),
+        |s, record| s.uninstall_refusal(guard.raw, record),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         || unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) },
     )

@@ -73,7 +73,7 @@ unsafe extern "C" fn pause_slow(
 ) -> storectx_status {
     boundary::status_or_refused(
         "pause",
-        |s| (!out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
+        |s, record| (!out.is_null() && !s.is_active(id)).then(|| s.explain_not_on_top(id, record)),
         || {
             let out = required(out, "out")?;
             // SAFETY: only `Stack` methods run: nothing reaches the context again.
@@ -114,12 +114,16 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     )
 }
 
-/// `storectx_unpause` when its fast path refused: explains why.
+/// `storectx_unpause` when its fast path refused: explains why (the fast
+/// path refuses only what the full path refuses, so with a stack the
+/// refusal is explained at once).
 #[cold]
 #[inline(never)]
 extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
-    boundary::status("unpause", || {
+    boundary::status_or_refused(
+        "unpause",
+        |s, record| Some(s.explain_unpause(g.raw, record)),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        unsafe { stack_unreentered(|s| s.unpause(g.raw)) }
-    })
+        || unsafe { stack_unreentered(|s| s.unpause(g.raw)) },
+    )
 }

@@ -24,7 +24,7 @@ pub(crate) use entries::Entry;
 pub(crate) use segment::{Segment, SEGMENTS};
 
 use crate::async_store::{AsyncStore, WriteGuard};
-use crate::error::{Error, Result};
+use crate::error::{reserved_id, AsError, Code, Error, Refusal, Result};
 use entries::Entries;
 use handle::{NumberSource, Tag};
 use std::sync::Arc;
@@ -49,20 +49,20 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
     id.wrapping_add(1) > 1
 }
 
-#[cold]
-#[inline(never)]
-fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
-    Error::AddressMismatch(detail!(
-        "store {id} is on top at {top:#x}, install asked for {address:#x}"
-    ))
+#[inline(always)]
+fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R::Out {
+    to.refuse(
+        Code::AddressMismatch,
+        detail!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
+    )
 }
 
-#[cold]
-#[inline(never)]
-fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
-    Error::StillBorrowed(detail!(
-        "store {id} at depth {depth} still has {borrows} borrow(s); release them first"
-    ))
+#[inline(always)]
+fn still_borrowed<R: Refusal>(id: u64, depth: usize, borrows: u32, to: R) -> R::Out {
+    to.refuse(
+        Code::StillBorrowed,
+        detail!("store {id} at depth {depth} still has {borrows} borrow(s); release them first"),
+    )
 }
 
 impl Stack {
@@ -159,8 +159,10 @@ impl Stack {
     fn install_error(&self, id: u64, address: usize) -> Error {
         match self.top() {
             _ if !is_valid_id(id) => Error::reserved_id(id),
-            Some(top) if top.id() == id => cold_address_mismatch(id, top.address(), address),
-            _ => self.paused_error(id),
+            Some(top) if top.id() == id => address_mismatch(id, top.address(), address, AsError),
+            _ => self
+                .explain_paused(id, AsError)
+                .unwrap_or_else(|| Error::Panic(detail!("install refused store {id} unexplained"))),
         }
     }
 
@@ -285,12 +287,12 @@ impl Stack {
         true
     }
 
-    /// Why uninstall of `raw` is refused, or `None` when the full path
-    /// would pop (an async entry or one with pause records) or the guard is
-    /// the no-op guard of the entry on top. Changes nothing.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn uninstall_refusal(&self, raw: u64) -> Option<Error> {
+    /// Why uninstall of `raw` is refused, given `to`, or `None` (nothing
+    /// given) when the full path would pop (an async entry or one with pause
+    /// records) or the guard is the no-op guard of the entry on top.
+    /// Changes nothing.
+    #[inline(always)]
+    pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
         match self
             .entries
             .top()
@@ -298,7 +300,7 @@ impl Stack {
         {
             Some((GuardKind::Noop, _)) => None,
             Some((GuardKind::Pushed, top)) if top.borrows == 0 => None,
-            _ => Some(self.uninstall_error(raw)),
+            _ => Some(self.explain_uninstall(raw, to)),
         }
     }
 
@@ -306,19 +308,28 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn uninstall_error(&self, raw: u64) -> Error {
+        self.explain_uninstall(raw, AsError)
+    }
+
+    /// Why uninstall of `raw` is refused (it is), given `to`.
+    #[inline(always)]
+    fn explain_uninstall<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
         let entries = self.entries.as_slice();
         match entries.iter().rposition(|e| guard_names(raw, e).is_some()) {
             Some(index) if index + 1 == self.depth() => {
                 let top = &entries[index];
-                cold_still_borrowed(top.id(), index + 1, top.borrows)
+                still_borrowed(top.id(), index + 1, top.borrows, to)
             }
-            Some(index) => self.out_of_order(index, "install guard"),
-            None => Error::StaleHandle(detail!(
-                "install guard names no entry of its kind on this thread's stack (depth {}): \
-                 already uninstalled, zeroed or forged, from another thread, or its entry \
-                 is suspended",
-                self.depth()
-            )),
+            Some(index) => self.out_of_order(index, "install guard", to),
+            None => to.refuse(
+                Code::StaleHandle,
+                detail!(
+                    "install guard names no entry of its kind on this thread's stack (depth {}): \
+                     already uninstalled, zeroed or forged, from another thread, or its entry \
+                     is suspended",
+                    self.depth()
+                ),
+            ),
         }
     }
 
@@ -347,36 +358,63 @@ impl Stack {
     #[cold]
     #[inline(never)]
     pub(crate) fn not_on_top_error(&self, id: u64) -> Error {
-        if !is_valid_id(id) {
-            Error::reserved_id(id)
-        } else if self.is_empty() {
-            Error::NoContext(detail!(
-                "store {id} requested but this thread's context stack is empty"
-            ))
-        } else if let Some(index) = self.entries.topmost_of_store(id) {
-            self.paused_at(id, index + 1)
-        } else {
-            Error::NotInstalled(detail!(
-                "store {id} is not on this thread's stack; top is store {} at depth {}",
-                self.active_store(),
-                self.depth()
-            ))
+        self.explain_not_on_top(id, AsError)
+    }
+
+    /// Why `id` is not the top entry's store (it is not: `is_active(id)` is
+    /// false), given `to`. The common case, a paused store, is tested
+    /// first: the store set holds valid ids only, so a store it finds needs
+    /// no other test.
+    #[inline(always)]
+    pub(crate) fn explain_not_on_top<R: Refusal>(&self, id: u64, to: R) -> R::Out {
+        if self.is_empty() {
+            return if is_valid_id(id) {
+                to.refuse(
+                    Code::NoContext,
+                    detail!("store {id} requested but this thread's context stack is empty"),
+                )
+            } else {
+                reserved_id(id, to)
+            };
+        }
+        match self.entries.topmost_of_store(id) {
+            Some(index) => self.paused_at(id, index, to),
+            None if !is_valid_id(id) => reserved_id(id, to),
+            None => to.refuse(
+                Code::NotInstalled,
+                detail!(
+                    "store {id} is not on this thread's stack; top is store {} at depth {}",
+                    self.entries.top_id(),
+                    self.depth()
+                ),
+            ),
         }
     }
 
-    #[cold]
-    fn paused_error(&self, id: u64) -> Error {
-        self.paused_at(id, self.depth_of_store(id).unwrap_or(0))
+    /// `PAUSED`, given `to`, if `id` is on this stack below the top;
+    /// `None` (nothing given) otherwise.
+    #[inline(always)]
+    pub(crate) fn explain_paused<R: Refusal>(&self, id: u64, to: R) -> Option<R::Out> {
+        if self.is_active(id) {
+            return None;
+        }
+        let index = self.entries.topmost_of_store(id)?;
+        Some(self.paused_at(id, index, to))
     }
 
-    /// `PAUSED`: store `id`, whose topmost entry is at `depth`.
-    #[cold]
-    fn paused_at(&self, id: u64, depth: usize) -> Error {
-        Error::Paused(detail!(
-            "store {id} is paused at depth {depth}; top is store {} at depth {}",
-            self.active_store(),
-            self.depth()
-        ))
+    /// `PAUSED`: store `id`, whose topmost entry is at `index` (the stack
+    /// is not empty).
+    #[inline(always)]
+    fn paused_at<R: Refusal>(&self, id: u64, index: usize, to: R) -> R::Out {
+        to.refuse(
+            Code::Paused,
+            detail!(
+                "store {id} is paused at depth {}; top is store {} at depth {}",
+                index + 1,
+                self.entries.top_id(),
+                self.depth()
+            ),
+        )
     }
 
     /// Checks that the handle `raw` of kind `tag` names the top entry:
@@ -392,29 +430,53 @@ impl Stack {
     }
 
     #[cold]
+    #[inline(never)]
     fn handle_error(&self, number: Option<u64>, what: &'static str) -> Error {
+        self.explain_handle(number, what, AsError)
+    }
+
+    /// Why the handle of kind `what` whose number is `number` (`None`: no
+    /// handle of that kind) does not name the top entry, given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_handle<R: Refusal>(
+        &self,
+        number: Option<u64>,
+        what: &'static str,
+        to: R,
+    ) -> R::Out {
         let Some(number) = number else {
-            return Error::StaleHandle(detail!("{what} is zeroed, forged or of another kind"));
+            return to.refuse(
+                Code::StaleHandle,
+                detail!("{what} is zeroed, forged or of another kind"),
+            );
         };
         match self.index_of_number(number) {
-            Some(index) => self.out_of_order(index, what),
-            None => Error::StaleHandle(detail!(
-                "{what} names no entry on this thread's stack (depth {}): already \
-                 released, from another thread, or its entry is suspended",
-                self.depth()
-            )),
+            Some(index) => self.out_of_order(index, what, to),
+            None => to.refuse(
+                Code::StaleHandle,
+                detail!(
+                    "{what} names no entry on this thread's stack (depth {}): already \
+                     released, from another thread, or its entry is suspended",
+                    self.depth()
+                ),
+            ),
         }
     }
 
-    #[cold]
-    fn out_of_order(&self, index: usize, what: &'static str) -> Error {
-        Error::OutOfOrder(detail!(
-            "{what} for store {} is at depth {}, top is store {} at depth {}",
-            self.entries.as_slice()[index].id(),
-            index + 1,
-            self.active_store(),
-            self.depth()
-        ))
+    /// `OUT_OF_ORDER`: the handle of kind `what` names the entry at
+    /// `index`, below the top.
+    #[inline(always)]
+    fn out_of_order<R: Refusal>(&self, index: usize, what: &'static str, to: R) -> R::Out {
+        let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
+        to.refuse(
+            Code::OutOfOrder,
+            detail!(
+                "{what} for store {id} is at depth {}, top is store {} at depth {}",
+                index + 1,
+                self.active_store(),
+                self.depth()
+            ),
+        )
     }
 
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {

@@ -6,7 +6,7 @@ use super::borrow::too_many_borrows;
 use super::entries::PauseRecord;
 use super::handle::{self, Tag};
 use super::Stack;
-use crate::error::{Error, Result};
+use crate::error::{AsError, Code, Error, Refusal, Result};
 
 impl Stack {
     /// Pauses the top store `id` while guest code runs: takes one borrow
@@ -56,7 +56,7 @@ impl Stack {
         if self.try_unpause(raw) {
             Ok(())
         } else {
-            Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
+            Err(self.unpause_error(raw))
         }
     }
 
@@ -85,44 +85,68 @@ impl Stack {
     }
 
     #[cold]
-    fn unpause_error(&self, number: Option<u64>) -> Error {
-        let Some(number) = number else {
-            return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
-        };
+    #[inline(never)]
+    fn unpause_error(&self, raw: u64) -> Error {
+        self.explain_unpause(raw, AsError)
+    }
+
+    /// Why [`Stack::try_unpause`] refused `raw` (it did), given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_unpause<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        if handle::decode(raw, Tag::Pause).is_none() {
+            return to.refuse(
+                Code::StaleHandle,
+                detail!("pause guard is zeroed, forged or of another kind"),
+            );
+        }
         let pauses = self.entries.pauses();
-        let raw = handle::encode(Tag::Pause, number);
         let Some(at) = pauses.iter().rposition(|p| p.raw() == raw) else {
-            return Error::StaleHandle(detail!(
-                "pause guard names no outstanding pause on this thread's stack (depth {}): \
-                 already unpaused, its entry is gone or suspended, or from another thread",
-                self.depth()
-            ));
+            return to.refuse(
+                Code::StaleHandle,
+                detail!(
+                    "pause guard names no outstanding pause on this thread's stack (depth {}): \
+                     already unpaused, its entry is gone or suspended, or from another thread",
+                    self.depth()
+                ),
+            );
         };
+        self.explain_unpause_at(at, to)
+    }
+
+    /// Why the pause whose record is `at` cannot end now, given `to`.
+    #[cold]
+    #[inline(never)]
+    fn explain_unpause_at<R: Refusal>(&self, at: usize, to: R) -> R::Out {
+        let pauses = self.entries.pauses();
         let owner = self
             .entries
             .pause_owner(at)
             .expect("a pause record always belongs to an entry");
-        let entry = &self.entries.as_slice()[owner];
+        let id = self.entries.as_slice()[owner].id();
         if owner + 1 == self.depth() && at + 1 == pauses.len() {
             // Its innermost pause, on top: refused only because the
             // restored borrow would not fit.
-            return too_many_borrows(entry.id());
+            return too_many_borrows(id, to);
         }
         if owner + 1 == self.depth() {
             let inner = pauses.len() - 1 - at;
-            Error::OutOfOrder(detail!(
-                "pause guard of store {} is not its innermost pause; unpause the {inner} later \
-                 pause(s) first",
-                entry.id()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                detail!(
+                    "pause guard of store {id} is not its innermost pause; unpause the {inner} \
+                     later pause(s) first"
+                ),
+            )
         } else {
-            Error::OutOfOrder(detail!(
-                "pause guard for store {} is at depth {}, top is store {} at depth {}",
-                entry.id(),
-                owner + 1,
-                self.active_store(),
-                self.depth()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                detail!(
+                    "pause guard for store {id} is at depth {}, top is store {} at depth {}",
+                    owner + 1,
+                    self.active_store(),
+                    self.depth()
+                ),
+            )
         }
     }
 }
