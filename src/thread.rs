@@ -21,7 +21,7 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::error::{Error, LastError, Record, Result};
+use crate::error::{Error, LastError, Op, Record, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 
@@ -403,7 +403,7 @@ impl Context {
     /// The stack, to explain a refusal of `op`, and the [`Record`] that
     /// writes the explanation in place as this thread's last error.
     #[inline(always)]
-    pub(crate) fn refusal(&mut self, op: &'static str) -> (&Stack, Record<'_>) {
+    pub(crate) fn refusal<O: Op>(&mut self, op: O) -> (&Stack, Record<'_, O>) {
         (&self.stack, Record::new(&mut self.last_error, op))
     }
 }

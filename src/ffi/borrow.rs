@@ -2,7 +2,7 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
+use super::boundary::{self, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::stack::Borrowed;
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn storectx_get_current(
 #[cold]
 #[inline(never)]
 extern "C" fn get_current_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
-    boundary::refused("get_current", cx, |s, record| {
+    boundary::refused(op!("get_current"), cx, |s, record| {
         s.explain_get_current(id, record)
     })
 }
@@ -166,7 +166,7 @@ extern "C" fn get_current_transient_refused(
     id: storectx_store_id,
     cx: &mut Context,
 ) -> storectx_status {
-    boundary::refused("get_current_transient", cx, |s, record| {
+    boundary::refused(op!("get_current_transient"), cx, |s, record| {
         s.explain_not_on_top(id, record)
     })
 }
@@ -350,24 +350,35 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 /// \ingroup api_borrow
 #[no_mangle]
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "borrow_release",
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { existing_stack_unreentered(|s| s.try_borrow_release(b.raw)) } == Some(true),
+        |cx| {
+            Some(if cx.stack.try_borrow_release(b.raw) {
+                storectx_status::STORECTX_OK
+            } else {
+                borrow_release_refused(b, cx)
+            })
+        },
         || borrow_release_slow(b),
     )
 }
 
-/// `storectx_borrow_release` when its fast path refused: explains why (the
-/// fast path refuses only what the full path refuses, so with a stack the
-/// refusal is explained at once).
+/// `storectx_borrow_release` refused on a thread with a stack (the fast
+/// path refuses only what the full path refuses): records why.
+#[cold]
+#[inline(never)]
+extern "C" fn borrow_release_refused(b: storectx_borrow, cx: &mut Context) -> storectx_status {
+    boundary::refused(op!("borrow_release"), cx, |s, record| {
+        s.explain_borrow_release(b.raw, record)
+    })
+}
+
+/// `storectx_borrow_release` on a thread without a stack.
 #[cold]
 #[inline(never)]
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
-    boundary::status_or_refused(
-        "borrow_release",
-        |s, record| Some(s.explain_borrow_release(b.raw, record)),
+    boundary::status("borrow_release", || {
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) },
-    )
+        unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) }
+    })
 }

@@ -6,7 +6,7 @@
 //! states it keeps.
 
 use super::status::storectx_status;
-use crate::error::{Code, Error, Record, Result};
+use crate::error::{Code, Error, Op, Record, Result};
 use crate::stack::Stack;
 use crate::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -110,31 +110,25 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
-/// [`status`] for the slow half of an export whose common refusals can be
-/// told from the stack alone (a lookup by id that is not on top): when this
-/// thread has a context and `why` finds the call refused, it writes the
-/// explanation in place as the thread's last error (through the
-/// [`Record`] it is given) and its status is answered here, without
-/// running `body` (the export's full path) and without an error value
-/// carried through frames. A refusal is routine for embedders (SPEC, "A
-/// refusal is cheap").
+/// [`status`] for the slow half of a fast export whose common refusals can
+/// be told from the stack alone: on a thread with a context, `refused`
+/// either finds the call refused and answers its status, recorded in place
+/// as the thread's last error (usually by a tail call to the export's
+/// out-of-line `*_refused` half, an `extern "C" fn` inside [`refused`], so
+/// that this half keeps no frame on that path), or answers `None` having
+/// changed nothing, and `body` (the export's full path) runs. A refusal is
+/// routine for embedders (SPEC, "A refusal is cheap").
 #[inline(always)]
 pub(crate) fn status_or_refused(
     op: &'static str,
-    why: impl FnOnce(&Stack, Record<'_>) -> Option<Code>,
+    refused: impl FnOnce(&mut thread::Context) -> Option<storectx_status>,
     body: impl FnOnce() -> Result<()>,
 ) -> storectx_status {
     boundary(op, || {
-        // SAFETY: `why` only reads the stack and writes the last error:
-        // nothing reaches the context again.
-        let refused = unsafe {
-            thread::with_existing_unreentered(|cx| {
-                let (stack, record) = cx.refusal(op);
-                why(stack, record)
-            })
-        };
-        match refused.flatten() {
-            Some(code) => code.into(),
+        // SAFETY: `refused` runs `Stack` methods and records into the last
+        // error it is given: nothing reaches the context again.
+        match unsafe { thread::with_existing_unreentered(refused) }.flatten() {
+            Some(status) => status,
             None => match body() {
                 Ok(()) => storectx_status::STORECTX_OK,
                 Err(e) => fail(op, &e),
@@ -170,12 +164,12 @@ pub(crate) fn status_fast_cx(
 /// the thread's last error through the [`Record`] it is given) and its
 /// status is answered.
 #[inline(always)]
-pub(crate) fn refused(
-    op: &'static str,
+pub(crate) fn refused<O: Op>(
+    op: O,
     cx: &mut thread::Context,
-    why: impl FnOnce(&Stack, Record<'_>) -> Code,
+    why: impl FnOnce(&Stack, Record<'_, O>) -> Code,
 ) -> storectx_status {
-    boundary(op, || {
+    boundary(O::NAME, || {
         let (stack, record) = cx.refusal(op);
         why(stack, record).into()
     })

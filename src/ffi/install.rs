@@ -7,8 +7,8 @@ use super::boundary::{
 };
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::error::reserved_id;
 use crate::stack::is_valid_id;
+use crate::thread::Context;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -101,14 +101,9 @@ unsafe extern "C" fn install_slow(
         "install",
         // A paused store or a reserved id (install's other refusals, and
         // making room, are the full path's).
-        |s, record| {
-            if out.is_null() || store.is_null() {
-                None
-            } else if !is_valid_id(id) {
-                Some(reserved_id(id, record))
-            } else {
-                s.explain_paused(id, record)
-            }
+        |cx| {
+            (!out.is_null() && !store.is_null() && (!is_valid_id(id) || cx.stack.is_paused(id)))
+                .then(|| install_refused(id, cx))
         },
         || {
             let out = required(out, "out")?;
@@ -120,6 +115,16 @@ unsafe extern "C" fn install_slow(
             Ok(())
         },
     )
+}
+
+/// `storectx_install` of a reserved id or a paused store, on a thread with
+/// a stack: records why.
+#[cold]
+#[inline(never)]
+extern "C" fn install_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
+    boundary::refused(op!("install"), cx, |s, record| {
+        s.explain_not_on_top(id, record)
+    })
 }
 
 /// Pops the guard's entry. Uninstalling an async entry releases its write
@@ -151,16 +156,33 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
     )
 }
 
-/// `storectx_uninstall` when its fast path refused: explains why.
+/// `storectx_uninstall` when its fast path refused: explains why, or pops
+/// an entry the fast path leaves to the full path.
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
     boundary::status_or_refused(
         "uninstall",
-        |s, record| s.uninstall_refusal(guard.raw, record),
+        |cx| {
+            cx.stack
+                .refuses_uninstall(guard.raw)
+                .then(|| uninstall_refused(guard, cx))
+        },
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         || unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) },
     )
+}
+
+/// `storectx_uninstall` refused on a thread with a stack: records why.
+#[cold]
+#[inline(never)]
+extern "C" fn uninstall_refused(
+    guard: storectx_install_guard,
+    cx: &mut Context,
+) -> storectx_status {
+    boundary::refused(op!("uninstall"), cx, |s, record| {
+        s.explain_uninstall(guard.raw, record)
+    })
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

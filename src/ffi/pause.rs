@@ -4,6 +4,7 @@
 use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::thread::Context;
 use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
@@ -73,7 +74,7 @@ unsafe extern "C" fn pause_slow(
 ) -> storectx_status {
     boundary::status_or_refused(
         "pause",
-        |s, record| (!out.is_null() && !s.is_active(id)).then(|| s.explain_not_on_top(id, record)),
+        |cx| (!out.is_null() && !cx.stack.is_active(id)).then(|| pause_refused(id, cx)),
         || {
             let out = required(out, "out")?;
             // SAFETY: only `Stack` methods run: nothing reaches the context again.
@@ -83,6 +84,16 @@ unsafe extern "C" fn pause_slow(
             Ok(())
         },
     )
+}
+
+/// `storectx_pause` of a store not on top, on a thread with a stack:
+/// records why.
+#[cold]
+#[inline(never)]
+extern "C" fn pause_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
+    boundary::refused(op!("pause"), cx, |s, record| {
+        s.explain_not_on_top(id, record)
+    })
 }
 
 /// Ends a pause and restores the borrow it took. O(1).
@@ -122,8 +133,17 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
 extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
     boundary::status_or_refused(
         "unpause",
-        |s, record| Some(s.explain_unpause(g.raw, record)),
+        |cx| Some(unpause_refused(g, cx)),
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         || unsafe { stack_unreentered(|s| s.unpause(g.raw)) },
     )
+}
+
+/// `storectx_unpause` refused on a thread with a stack: records why.
+#[cold]
+#[inline(never)]
+extern "C" fn unpause_refused(g: storectx_pause_guard, cx: &mut Context) -> storectx_status {
+    boundary::refused(op!("unpause"), cx, |s, record| {
+        s.explain_unpause(g.raw, record)
+    })
 }

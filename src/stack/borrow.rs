@@ -204,7 +204,7 @@ pub(super) fn too_many_borrows_error(id: u64) -> Error {
 pub(super) fn too_many_borrows<R: Refusal>(id: u64, to: R) -> R::Out {
     to.refuse(
         Code::InvalidArgument,
-        detail!(
+        text!(
             "store {id} already has {} borrows, the most an entry can have",
             crate::testing::borrow_limit()
         ),
@@ -216,7 +216,7 @@ pub(super) fn too_many_borrows<R: Refusal>(id: u64, to: R) -> R::Out {
 fn not_borrowed<R: Refusal>(id: u64, to: R) -> R::Out {
     to.refuse(
         Code::NotBorrowed,
-        detail!("store {id} has a borrow count of 0; expected a live borrow"),
+        text!("store {id} has a borrow count of 0; expected a live borrow"),
     )
 }
 

@@ -309,11 +309,17 @@ impl Entries {
     /// so its nested entries follow that one.
     #[inline]
     pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
-        let mut index = self.present.entry_of(id)?;
+        let mut index = self.lowest_of_store(id)?;
         while self.vec.get(index + 1).is_some_and(|e| e.id == id) {
             index += 1;
         }
         Some(index)
+    }
+
+    /// The index of the lowest entry of store `id`, from the store set.
+    #[inline(always)]
+    pub(super) fn lowest_of_store(&self, id: u64) -> Option<usize> {
+        self.present.entry_of(id)
     }
 
     /// Room for one more entry without allocating. (The store set is sized

@@ -53,7 +53,7 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
 fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R::Out {
     to.refuse(
         Code::AddressMismatch,
-        detail!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
+        text!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
     )
 }
 
@@ -61,7 +61,7 @@ fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R
 fn still_borrowed<R: Refusal>(id: u64, depth: usize, borrows: u32, to: R) -> R::Out {
     to.refuse(
         Code::StillBorrowed,
-        detail!("store {id} at depth {depth} still has {borrows} borrow(s); release them first"),
+        text!("store {id} at depth {depth} still has {borrows} borrow(s); release them first"),
     )
 }
 
@@ -287,20 +287,20 @@ impl Stack {
         true
     }
 
-    /// Why uninstall of `raw` is refused, given `to`, or `None` (nothing
-    /// given) when the full path would pop (an async entry or one with pause
-    /// records) or the guard is the no-op guard of the entry on top.
-    /// Changes nothing.
+    /// Whether uninstall of `raw` is refused, once its fast path did not
+    /// pop: `false` when the full path pops (an unborrowed entry with pause
+    /// records or a lock) or the guard is the no-op guard of the entry on
+    /// top. Changes nothing.
     #[inline(always)]
-    pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+    pub(crate) fn refuses_uninstall(&self, raw: u64) -> bool {
         match self
             .entries
             .top()
             .and_then(|top| Some((guard_names(raw, top)?, top)))
         {
-            Some((GuardKind::Noop, _)) => None,
-            Some((GuardKind::Pushed, top)) if top.borrows == 0 => None,
-            _ => Some(self.explain_uninstall(raw, to)),
+            Some((GuardKind::Noop, _)) => false,
+            Some((GuardKind::Pushed, top)) => top.borrows != 0,
+            None => true,
         }
     }
 
@@ -311,11 +311,21 @@ impl Stack {
         self.explain_uninstall(raw, AsError)
     }
 
-    /// Why uninstall of `raw` is refused (it is), given `to`.
+    /// Why uninstall of `raw` is refused (it is: [`Stack::refuses_uninstall`]),
+    /// given `to`. The guard's entry is found by number (the one entry
+    /// [`guard_names`] accepts, if any): one compare per entry.
     #[inline(always)]
-    fn explain_uninstall<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+    pub(crate) fn explain_uninstall<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        let number = match handle::tag_bits(raw) {
+            t if t == Tag::Install as u64 => Some(handle::number_if(raw, Tag::Install)),
+            t if t == Tag::NoopInstall as u64 => Some(handle::number_if(raw, Tag::NoopInstall)),
+            _ => None,
+        };
         let entries = self.entries.as_slice();
-        match entries.iter().rposition(|e| guard_names(raw, e).is_some()) {
+        let index = number
+            .and_then(|n| entries.iter().rposition(|e| e.number() == n))
+            .filter(|&i| guard_names(raw, &entries[i]).is_some());
+        match index {
             Some(index) if index + 1 == self.depth() => {
                 let top = &entries[index];
                 still_borrowed(top.id(), index + 1, top.borrows, to)
@@ -323,7 +333,7 @@ impl Stack {
             Some(index) => self.out_of_order(index, "install guard", to),
             None => to.refuse(
                 Code::StaleHandle,
-                detail!(
+                text!(
                     "install guard names no entry of its kind on this thread's stack (depth {}): \
                      already uninstalled, zeroed or forged, from another thread, or its entry \
                      is suspended",
@@ -367,22 +377,20 @@ impl Stack {
     /// no other test.
     #[inline(always)]
     pub(crate) fn explain_not_on_top<R: Refusal>(&self, id: u64, to: R) -> R::Out {
-        if self.is_empty() {
-            return if is_valid_id(id) {
-                to.refuse(
-                    Code::NoContext,
-                    detail!("store {id} requested but this thread's context stack is empty"),
-                )
-            } else {
-                reserved_id(id, to)
-            };
-        }
-        match self.entries.topmost_of_store(id) {
-            Some(index) => self.paused_at(id, index, to),
+        match self.entries.lowest_of_store(id) {
+            // Usually a paused store has one entry: its topmost is its lowest.
+            Some(lowest) => match self.entries.as_slice().get(lowest + 1) {
+                Some(e) if e.id() == id => self.paused_nested(id, to),
+                _ => self.paused_at(id, lowest, to),
+            },
             None if !is_valid_id(id) => reserved_id(id, to),
+            None if self.is_empty() => to.refuse(
+                Code::NoContext,
+                text!("store {id} requested but this thread's context stack is empty"),
+            ),
             None => to.refuse(
                 Code::NotInstalled,
-                detail!(
+                text!(
                     "store {id} is not on this thread's stack; top is store {} at depth {}",
                     self.entries.top_id(),
                     self.depth()
@@ -402,13 +410,25 @@ impl Stack {
         Some(self.paused_at(id, index, to))
     }
 
+    /// `PAUSED`: store `id`, which has nested entries. Out of line (the
+    /// walk to its topmost entry keeps registers), and `extern "C"`, which
+    /// cannot unwind (nothing here panics), so that a refusal path calls it
+    /// last inside its panic boundary without a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn paused_nested<R: Refusal>(&self, id: u64, to: R) -> R::Out {
+        let index = self.entries.topmost_of_store(id).unwrap_or(0);
+        self.paused_at(id, index, to)
+    }
+
     /// `PAUSED`: store `id`, whose topmost entry is at `index` (the stack
     /// is not empty).
     #[inline(always)]
     fn paused_at<R: Refusal>(&self, id: u64, index: usize, to: R) -> R::Out {
         to.refuse(
             Code::Paused,
-            detail!(
+            text!(
                 "store {id} is paused at depth {}; top is store {} at depth {}",
                 index + 1,
                 self.entries.top_id(),
@@ -447,14 +467,14 @@ impl Stack {
         let Some(number) = number else {
             return to.refuse(
                 Code::StaleHandle,
-                detail!("{what} is zeroed, forged or of another kind"),
+                text!("{what} is zeroed, forged or of another kind"),
             );
         };
         match self.index_of_number(number) {
             Some(index) => self.out_of_order(index, what, to),
             None => to.refuse(
                 Code::StaleHandle,
-                detail!(
+                text!(
                     "{what} names no entry on this thread's stack (depth {}): already \
                      released, from another thread, or its entry is suspended",
                     self.depth()
@@ -470,10 +490,10 @@ impl Stack {
         let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
         to.refuse(
             Code::OutOfOrder,
-            detail!(
+            text!(
                 "{what} for store {id} is at depth {}, top is store {} at depth {}",
                 index + 1,
-                self.active_store(),
+                self.entries.top_id(),
                 self.depth()
             ),
         )

@@ -96,14 +96,14 @@ impl Stack {
         if handle::decode(raw, Tag::Pause).is_none() {
             return to.refuse(
                 Code::StaleHandle,
-                detail!("pause guard is zeroed, forged or of another kind"),
+                text!("pause guard is zeroed, forged or of another kind"),
             );
         }
         let pauses = self.entries.pauses();
         let Some(at) = pauses.iter().rposition(|p| p.raw() == raw) else {
             return to.refuse(
                 Code::StaleHandle,
-                detail!(
+                text!(
                     "pause guard names no outstanding pause on this thread's stack (depth {}): \
                      already unpaused, its entry is gone or suspended, or from another thread",
                     self.depth()
@@ -132,7 +132,7 @@ impl Stack {
             let inner = pauses.len() - 1 - at;
             to.refuse(
                 Code::OutOfOrder,
-                detail!(
+                text!(
                     "pause guard of store {id} is not its innermost pause; unpause the {inner} \
                      later pause(s) first"
                 ),
@@ -140,7 +140,7 @@ impl Stack {
         } else {
             to.refuse(
                 Code::OutOfOrder,
-                detail!(
+                text!(
                     "pause guard for store {id} is at depth {}, top is store {} at depth {}",
                     owner + 1,
                     self.active_store(),

@@ -120,17 +120,22 @@ impl StoreSet {
     /// of its store), `None` if `id` is not in the set.
     #[inline]
     pub(crate) fn entry_of(&self, id: u64) -> Option<usize> {
-        if self.slots.is_empty() {
+        // 0 marks an empty slot: never an id of the set.
+        if self.slots.is_empty() || id == 0 {
             return None;
         }
         let mut i = self.home(id);
         loop {
-            match self.at(i) {
-                0 => return None,
+            // A hit is tested first (the refusal of a paused store asks).
+            let s = self.at(i);
+            if s == id {
                 // SAFETY: as in `at`: `entry` is as long as `slots`.
-                s if s == id => return Some(unsafe { *self.entry.get_unchecked(1 + i) } as usize),
-                _ => i = (i + 1) & self.mask,
+                return Some(unsafe { *self.entry.get_unchecked(1 + i) } as usize);
             }
+            if s == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
         }
     }
 
