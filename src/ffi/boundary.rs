@@ -110,37 +110,10 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
-/// [`status`] for the slow half of a fast export whose common refusals can
-/// be told from the stack alone: on a thread with a context, `refused`
-/// either finds the call refused and answers its status, recorded in place
-/// as the thread's last error (usually by a tail call to the export's
-/// out-of-line `*_refused` half, an `extern "C" fn` inside [`refused`], so
-/// that this half keeps no frame on that path), or answers `None` having
-/// changed nothing, and `body` (the export's full path) runs. A refusal is
-/// routine for embedders (SPEC, "A refusal is cheap").
-#[inline(always)]
-pub(crate) fn status_or_refused(
-    op: &'static str,
-    refused: impl FnOnce(&mut thread::Context) -> Option<storectx_status>,
-    body: impl FnOnce() -> Result<()>,
-) -> storectx_status {
-    boundary(op, || {
-        // SAFETY: `refused` runs `Stack` methods and records into the last
-        // error it is given: nothing reaches the context again.
-        match unsafe { thread::with_existing_unreentered(refused) }.flatten() {
-            Some(status) => status,
-            None => match body() {
-                Ok(()) => storectx_status::STORECTX_OK,
-                Err(e) => fail(op, &e),
-            },
-        }
-    })
-}
-
 /// An export whose fast path sees this thread's context: `fast` either does
-/// the whole job or finds the call refused and records why (through
-/// [`thread::Context::refusal`], usually by a tail call to the export's
-/// out-of-line `*_refused` half, an `extern "C" fn` inside [`boundary`]),
+/// the whole job or finds the call refused and records why (by a tail call
+/// to the export's out-of-line `*_refused` half, an `extern "C" fn` inside
+/// [`refused`], given the context: no second read of the thread's word),
 /// answering the status; or answers `None`, having changed nothing, and
 /// `slow` runs (as in [`status_fast`]). Without a context `slow` runs.
 #[inline(always)]
@@ -172,6 +145,37 @@ pub(crate) fn refused<O: Op>(
     boundary(O::NAME, || {
         let (stack, record) = cx.refusal(op);
         why(stack, record).into()
+    })
+}
+
+/// The slow half of a fast export whose common refusals can be told from
+/// the stack alone: on a thread with a context, `why` either finds the
+/// call refused, writes why in place as the thread's last error (through
+/// the [`Record`] it is given) and its status is answered, or answers
+/// `None` having changed nothing; then (and on a thread without a context)
+/// `full` runs, a tail call to the export's `*_full` half (inside
+/// [`status`]). No error value is carried through frames, and the refusal
+/// keeps no frame of its own. A refusal is routine for embedders (SPEC, "A
+/// refusal is cheap").
+#[inline(always)]
+pub(crate) fn refused_or<O: Op>(
+    op: O,
+    why: impl FnOnce(&Stack, Record<'_, O>) -> Option<Code>,
+    full: impl FnOnce() -> storectx_status,
+) -> storectx_status {
+    boundary(O::NAME, || {
+        // SAFETY: `why` only reads the stack and writes the last error:
+        // nothing reaches the context again.
+        let refused = unsafe {
+            thread::with_existing_unreentered(|cx| {
+                let (stack, record) = cx.refusal(op);
+                why(stack, record)
+            })
+        };
+        match refused.flatten() {
+            Some(code) => code.into(),
+            None => full(),
+        }
     })
 }
 

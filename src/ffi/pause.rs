@@ -4,7 +4,6 @@
 use super::boundary::{self, existing_stack_unreentered, put, required, stack_unreentered};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::thread::Context;
 use std::ptr::NonNull;
 
 /// Names one pause. Pauses of an entry nest: unpause the innermost first.
@@ -62,7 +61,8 @@ pub unsafe extern "C" fn storectx_pause(
     )
 }
 
-/// `storectx_pause` when its fast path refused (room to make, or an error).
+/// `storectx_pause` when its fast path refused: explains a store not on
+/// top at once; otherwise runs the full path (room to make, or an error).
 ///
 /// # Safety
 /// As for `storectx_pause`.
@@ -72,27 +72,31 @@ unsafe extern "C" fn pause_slow(
     id: storectx_store_id,
     out: *mut storectx_pause_guard,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "pause",
-        |cx| (!out.is_null() && !cx.stack.is_active(id)).then(|| pause_refused(id, cx)),
-        || {
-            let out = required(out, "out")?;
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
-            // SAFETY: `out` is writable (this function's contract).
-            unsafe { put(out, storectx_pause_guard { raw }) };
-            Ok(())
-        },
+    boundary::refused_or(
+        op!("pause"),
+        |s, record| (!out.is_null() && !s.is_active(id)).then(|| s.explain_not_on_top(id, record)),
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { pause_full(id, out) },
     )
 }
 
-/// `storectx_pause` of a store not on top, on a thread with a stack:
-/// records why.
+/// `storectx_pause`'s full path: makes room, then pauses or explains.
+///
+/// # Safety
+/// As for `storectx_pause`.
 #[cold]
 #[inline(never)]
-extern "C" fn pause_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
-    boundary::refused(op!("pause"), cx, |s, record| {
-        s.explain_not_on_top(id, record)
+unsafe extern "C" fn pause_full(
+    id: storectx_store_id,
+    out: *mut storectx_pause_guard,
+) -> storectx_status {
+    boundary::status("pause", || {
+        let out = required(out, "out")?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
+        // SAFETY: `out` is writable (this function's contract).
+        unsafe { put(out, storectx_pause_guard { raw }) };
+        Ok(())
     })
 }
 
@@ -131,19 +135,19 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
 #[cold]
 #[inline(never)]
 extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
-    boundary::status_or_refused(
-        "unpause",
-        |cx| Some(unpause_refused(g, cx)),
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { stack_unreentered(|s| s.unpause(g.raw)) },
+    boundary::refused_or(
+        op!("unpause"),
+        |s, record| Some(s.explain_unpause(g.raw, record)),
+        || unpause_full(g),
     )
 }
 
-/// `storectx_unpause` refused on a thread with a stack: records why.
+/// `storectx_unpause` on a thread without a stack (refused: no pause).
 #[cold]
 #[inline(never)]
-extern "C" fn unpause_refused(g: storectx_pause_guard, cx: &mut Context) -> storectx_status {
-    boundary::refused(op!("unpause"), cx, |s, record| {
-        s.explain_unpause(g.raw, record)
+extern "C" fn unpause_full(g: storectx_pause_guard) -> storectx_status {
+    boundary::status("unpause", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { stack_unreentered(|s| s.unpause(g.raw)) }
     })
 }

@@ -5,7 +5,7 @@
 //! wraps.
 
 use super::handle::{self, Tag};
-use super::{Entry, Stack};
+use super::{BorrowHandle, Entry, Stack};
 use crate::async_store::AsyncStore;
 use crate::error::{AsError, Code, Error, Refusal, Result};
 use std::sync::Arc;
@@ -119,7 +119,7 @@ impl Stack {
     /// One more borrow of the same sync top entry; returns the handle to
     /// release it with.
     pub(crate) fn borrow_clone(&mut self, raw: u64) -> Result<u64> {
-        self.check_names_top(raw, Tag::Borrow, "borrow")?;
+        self.check_names_top::<BorrowHandle>(raw, Tag::Borrow)?;
         let Some(entry) = self.entries.top_mut() else {
             return Err(Error::Panic(detail!("no top entry after finding it")));
         };
@@ -174,7 +174,7 @@ impl Stack {
         let number = handle::decode(raw, Tag::Borrow);
         match (number, self.top()) {
             (Some(n), Some(top)) if top.number() == n => not_borrowed(top.id(), to),
-            _ => self.explain_handle(number, "borrow", to),
+            _ => self.explain_handle::<BorrowHandle, R>(number, to),
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::async_store::{AsyncStore, WriteGuard};
 use crate::error::{reserved_id, AsError, Code, Error, Refusal, Result};
 use entries::Entries;
 use handle::{NumberSource, Tag};
+use std::fmt;
 use std::sync::Arc;
 
 /// A thread's stack of store contexts: its entries (with their pause
@@ -287,51 +288,55 @@ impl Stack {
         true
     }
 
-    /// Whether uninstall of `raw` is refused, once its fast path did not
-    /// pop: `false` when the full path pops (an unborrowed entry with pause
-    /// records or a lock) or the guard is the no-op guard of the entry on
-    /// top. Changes nothing.
-    #[inline(always)]
-    pub(crate) fn refuses_uninstall(&self, raw: u64) -> bool {
-        match self
-            .entries
-            .top()
-            .and_then(|top| Some((guard_names(raw, top)?, top)))
-        {
-            Some((GuardKind::Noop, _)) => false,
-            Some((GuardKind::Pushed, top)) => top.borrows != 0,
-            None => true,
-        }
-    }
-
     /// Why [`Stack::try_uninstall`] refused.
     #[cold]
     #[inline(never)]
     fn uninstall_error(&self, raw: u64) -> Error {
-        self.explain_uninstall(raw, AsError)
+        self.uninstall_refusal(raw, AsError)
+            .unwrap_or_else(|| Error::Panic(detail!("uninstall of {raw:#x} refused unexplained")))
     }
 
-    /// Why uninstall of `raw` is refused (it is: [`Stack::refuses_uninstall`]),
-    /// given `to`. The guard's entry is found by number (the one entry
-    /// [`guard_names`] accepts, if any): one compare per entry.
+    /// Why uninstall of `raw` is refused, given `to`, once its fast path
+    /// did not pop; or `None` (nothing given) when the full path pops (an
+    /// unborrowed entry with pause records or a lock) or the guard is the
+    /// no-op guard of the async entry on top. Changes nothing. One pass:
+    /// the guard's entry is found by number (the one entry [`guard_names`]
+    /// accepts, if any), one compare per entry from the top.
     #[inline(always)]
-    pub(crate) fn explain_uninstall<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
-        let number = match handle::tag_bits(raw) {
-            t if t == Tag::Install as u64 => Some(handle::number_if(raw, Tag::Install)),
-            t if t == Tag::NoopInstall as u64 => Some(handle::number_if(raw, Tag::NoopInstall)),
-            _ => None,
-        };
-        let entries = self.entries.as_slice();
-        let index = number
-            .and_then(|n| entries.iter().rposition(|e| e.number() == n))
-            .filter(|&i| guard_names(raw, &entries[i]).is_some());
-        match index {
-            Some(index) if index + 1 == self.depth() => {
-                let top = &entries[index];
-                still_borrowed(top.id(), index + 1, top.borrows, to)
+    pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+        // An install guard carries its entry's number (a no-op guard too).
+        let found = if handle::tag_bits(raw) == Tag::Install as u64 {
+            let number = handle::number_if(raw, Tag::Install);
+            match self.entries.as_slice().split_last() {
+                // The top: refused only if it is borrowed.
+                Some((top, _)) if top.number() == number => {
+                    return (top.borrows != 0)
+                        .then(|| still_borrowed(top.id(), self.depth(), top.borrows, to));
+                }
+                Some((_, below)) => {
+                    let mut index = below.len();
+                    loop {
+                        if index == 0 {
+                            break None;
+                        }
+                        index -= 1;
+                        if below[index].number() == number {
+                            break Some((index, &below[index]));
+                        }
+                    }
+                }
+                None => None,
             }
-            Some(index) => self.out_of_order(index, "install guard", to),
-            None => to.refuse(
+        } else {
+            self.noop_guard_entry(raw)
+        };
+        match found {
+            Some((index, entry)) if index + 1 != self.depth() => {
+                Some(self.out_of_order::<InstallGuard, R>(index, entry.id(), to))
+            }
+            // The no-op guard of the async entry on top: nothing to pop.
+            Some(_) => None,
+            None => Some(to.refuse(
                 Code::StaleHandle,
                 text!(
                     "install guard names no entry of its kind on this thread's stack (depth {}): \
@@ -339,8 +344,24 @@ impl Stack {
                      is suspended",
                     self.depth()
                 ),
-            ),
+            )),
         }
+    }
+
+    /// The async entry whose no-op guard is `raw`, if any, and its index.
+    #[inline(always)]
+    fn noop_guard_entry(&self, raw: u64) -> Option<(usize, &Entry)> {
+        if handle::tag_bits(raw) != Tag::NoopInstall as u64 {
+            return None;
+        }
+        let number = handle::number_if(raw, Tag::NoopInstall);
+        self.entries
+            .as_slice()
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, e)| e.number() == number)
+            .filter(|(_, e)| guard_names(raw, e) == Some(GuardKind::Noop))
     }
 
     /// Whether the install guard `raw` names an entry on this stack.
@@ -437,66 +458,70 @@ impl Stack {
         )
     }
 
-    /// Checks that the handle `raw` of kind `tag` names the top entry:
-    /// `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE` if it names no
-    /// entry here.
+    /// Checks that the handle `raw` of kind `tag` (named `K` in messages)
+    /// names the top entry: `OUT_OF_ORDER` if its entry is deeper,
+    /// `STALE_HANDLE` if it names no entry here.
     #[inline]
-    pub(crate) fn check_names_top(&self, raw: u64, tag: Tag, what: &'static str) -> Result<()> {
+    pub(crate) fn check_names_top<K: HandleKind>(&self, raw: u64, tag: Tag) -> Result<()> {
         let number = handle::decode(raw, tag);
         match (number, self.top()) {
             (Some(n), Some(top)) if top.number() == n => Ok(()),
-            _ => Err(self.handle_error(number, what)),
+            _ => Err(self.handle_error::<K>(number)),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn handle_error(&self, number: Option<u64>, what: &'static str) -> Error {
-        self.explain_handle(number, what, AsError)
+    fn handle_error<K: HandleKind>(&self, number: Option<u64>) -> Error {
+        self.explain_handle::<K, _>(number, AsError)
     }
 
-    /// Why the handle of kind `what` whose number is `number` (`None`: no
+    /// Why the handle of kind `K` whose number is `number` (`None`: no
     /// handle of that kind) does not name the top entry, given `to`.
     #[inline(always)]
-    pub(crate) fn explain_handle<R: Refusal>(
+    pub(crate) fn explain_handle<K: HandleKind, R: Refusal>(
         &self,
         number: Option<u64>,
-        what: &'static str,
         to: R,
     ) -> R::Out {
         let Some(number) = number else {
-            return to.refuse(
-                Code::StaleHandle,
-                text!("{what} is zeroed, forged or of another kind"),
-            );
+            return to.refuse(Code::StaleHandle, |f: &mut fmt::Formatter<'_>| {
+                write!(f, "{} is zeroed, forged or of another kind", K::WHAT)
+            });
         };
         match self.index_of_number(number) {
-            Some(index) => self.out_of_order(index, what, to),
-            None => to.refuse(
-                Code::StaleHandle,
-                text!(
-                    "{what} names no entry on this thread's stack (depth {}): already \
-                     released, from another thread, or its entry is suspended",
-                    self.depth()
-                ),
-            ),
+            Some(index) => {
+                let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
+                self.out_of_order::<K, R>(index, id, to)
+            }
+            None => {
+                let depth = self.depth();
+                to.refuse(Code::StaleHandle, move |f: &mut fmt::Formatter<'_>| {
+                    write!(
+                        f,
+                        "{} names no entry on this thread's stack (depth {depth}): already \
+                         released, from another thread, or its entry is suspended",
+                        K::WHAT
+                    )
+                })
+            }
         }
     }
 
-    /// `OUT_OF_ORDER`: the handle of kind `what` names the entry at
-    /// `index`, below the top.
+    /// `OUT_OF_ORDER`: the handle of kind `K` names the entry at `index`,
+    /// below the top, of store `id`. (The kind's name is in the formatter,
+    /// not kept.)
     #[inline(always)]
-    fn out_of_order<R: Refusal>(&self, index: usize, what: &'static str, to: R) -> R::Out {
-        let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
-        to.refuse(
-            Code::OutOfOrder,
-            text!(
-                "{what} for store {id} is at depth {}, top is store {} at depth {}",
-                index + 1,
-                self.entries.top_id(),
-                self.depth()
-            ),
-        )
+    fn out_of_order<K: HandleKind, R: Refusal>(&self, index: usize, id: u64, to: R) -> R::Out {
+        let (top, depth) = (self.entries.top_id(), self.depth());
+        to.refuse(Code::OutOfOrder, move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "{} for store {id} is at depth {}, top is store {top} at depth {depth}",
+                K::WHAT,
+                index + 1
+            )
+        })
     }
 
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
@@ -553,6 +578,28 @@ impl Stack {
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
+}
+
+/// A handle kind as refusal messages name it, as a type: a refusal
+/// recorded in place writes the name from its formatter and keeps no word
+/// for it.
+pub(crate) trait HandleKind {
+    /// E.g. `"install guard"`.
+    const WHAT: &'static str;
+}
+
+/// [`HandleKind`] of install guards.
+pub(crate) enum InstallGuard {}
+
+impl HandleKind for InstallGuard {
+    const WHAT: &'static str = "install guard";
+}
+
+/// [`HandleKind`] of borrows.
+pub(crate) enum BorrowHandle {}
+
+impl HandleKind for BorrowHandle {
+    const WHAT: &'static str = "borrow";
 }
 
 /// Which kind of install guard names an entry.
