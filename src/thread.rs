@@ -205,6 +205,25 @@ pub(crate) unsafe fn with_existing_unreentered<R>(f: impl FnOnce(&mut Context) -
     Some(f(unsafe { &mut *p }))
 }
 
+/// Runs `f` on this thread's context at `p`, as [`with_existing_unreentered`]
+/// does: for an export whose fast path found the context and handed its
+/// address to its out-of-line half (`ffi::boundary::status_fast_cx`).
+///
+/// # Safety
+/// `p` is this thread's context, read from the word during the current
+/// export's call (so still live), no reference to it is live, and `f`
+/// must not reach the context again (as for [`with_existing_unreentered`]).
+#[inline(always)]
+pub(crate) unsafe fn with_context_at<R>(
+    p: std::ptr::NonNull<Context>,
+    f: impl FnOnce(&mut Context) -> R,
+) -> R {
+    let _held = Held::take();
+    // SAFETY: by this function's contract, this thread's live context, and
+    // nothing else refers to it while `f` runs.
+    f(unsafe { &mut *p.as_ptr() })
+}
+
 /// Runs `f` on this thread's context, or on `None` when it has none (for
 /// calls that need no state but use it when it is there).
 ///

@@ -29,7 +29,7 @@ fn every_export_starts_inside_the_panic_boundary() {
                     "boundary::status_fast(",
                     "boundary::status_fast_cx(",
                     "boundary::status_or_refused(",
-                    "boundary::refused(",
+                    "boundary::refused_at(",
                     "boundary::refused_or(",
                 ]
                 .iter()

@@ -2,7 +2,7 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{self, put, required, stack_unreentered};
+use super::boundary::{self, put, required, stack_unreentered, Fast};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
 use crate::stack::Borrowed;
@@ -67,29 +67,44 @@ pub unsafe extern "C" fn storectx_get_current(
     boundary::status_fast_cx(
         "get_current",
         |cx| {
-            let (store, out) = (NonNull::new(store)?, NonNull::new(out)?);
+            let (store_out, out) = (NonNull::new(store)?, NonNull::new(out)?);
             Some(match cx.stack.try_get_current(id) {
                 Some(b) => {
                     // SAFETY: writable (this function's contract).
-                    unsafe { put_borrow(store, out, &b) };
-                    storectx_status::STORECTX_OK
+                    unsafe { put_borrow(store_out, out, &b) };
+                    Fast::Done(storectx_status::STORECTX_OK)
                 }
-                None => get_current_refused(id, cx),
+                None => Fast::Refused(NonNull::from(cx)),
             })
         },
+        // SAFETY: the context the fast path found; the same arguments.
+        |cx| unsafe { get_current_refused(id, store, out, cx) },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_slow(id, store, out) },
     )
 }
 
-/// `storectx_get_current` refused by its fast path (a thread with a stack,
-/// both pointers given): records why.
+/// `storectx_get_current` refused by its fast path (a thread with a
+/// context, both pointers given): records why. An empty stack is the full
+/// path's (as on a thread without a context).
+///
+/// # Safety
+/// As for `storectx_get_current`; `cx` as for `boundary::refused_at`.
 #[cold]
 #[inline(never)]
-extern "C" fn get_current_refused(id: storectx_store_id, cx: &mut Context) -> storectx_status {
-    boundary::refused(op!("get_current"), cx, |s, record| {
-        s.explain_get_current(id, record)
-    })
+unsafe extern "C" fn get_current_refused(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+    cx: NonNull<Context>,
+) -> storectx_status {
+    boundary::refused_at(
+        op!("get_current"),
+        cx,
+        |s, record| s.explain_get_current(id, record),
+        // SAFETY: the export's arguments, under its contract.
+        || unsafe { get_current_slow(id, store, out) },
+    )
 }
 
 /// `storectx_get_current` without a stack or with a NULL pointer.
@@ -143,32 +158,44 @@ pub unsafe extern "C" fn storectx_get_current_transient(
     boundary::status_fast_cx(
         "get_current_transient",
         |cx| {
-            let store = NonNull::new(store)?;
+            let store_out = NonNull::new(store)?;
             Some(match cx.stack.try_get_current_transient(id) {
                 Some(address) => {
                     // SAFETY: writable (this function's contract).
-                    unsafe { put(store, address as *mut c_void) };
-                    storectx_status::STORECTX_OK
+                    unsafe { put(store_out, address as *mut c_void) };
+                    Fast::Done(storectx_status::STORECTX_OK)
                 }
-                None => get_current_transient_refused(id, cx),
+                None => Fast::Refused(NonNull::from(cx)),
             })
         },
+        // SAFETY: the context the fast path found; the same arguments.
+        |cx| unsafe { get_current_transient_refused(id, store, cx) },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_transient_slow(id, store) },
     )
 }
 
 /// `storectx_get_current_transient` refused by its fast path (a thread
-/// with a stack, `store` given): `id` is not on top; records why.
+/// with a context, `store` given): `id` is not on top; records why. An
+/// empty stack is the full path's (as on a thread without a context).
+///
+/// # Safety
+/// As for `storectx_get_current_transient`; `cx` as for
+/// `boundary::refused_at`.
 #[cold]
 #[inline(never)]
-extern "C" fn get_current_transient_refused(
+unsafe extern "C" fn get_current_transient_refused(
     id: storectx_store_id,
-    cx: &mut Context,
+    store: *mut *mut c_void,
+    cx: NonNull<Context>,
 ) -> storectx_status {
-    boundary::refused(op!("get_current_transient"), cx, |s, record| {
-        s.explain_not_on_top(id, record)
-    })
+    boundary::refused_at(
+        op!("get_current_transient"),
+        cx,
+        |s, record| s.explain_not_on_top(id, record),
+        // SAFETY: the export's arguments, under its contract.
+        || unsafe { get_current_transient_slow(id, store) },
+    )
 }
 
 /// `storectx_get_current_transient` without a stack or with `store` NULL.
@@ -354,23 +381,35 @@ pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status
         "borrow_release",
         |cx| {
             Some(if cx.stack.try_borrow_release(b.raw) {
-                storectx_status::STORECTX_OK
+                Fast::Done(storectx_status::STORECTX_OK)
             } else {
-                borrow_release_refused(b, cx)
+                Fast::Refused(NonNull::from(cx))
             })
         },
+        // SAFETY: the context the fast path found.
+        |cx| unsafe { borrow_release_refused(b, cx) },
         || borrow_release_slow(b),
     )
 }
 
-/// `storectx_borrow_release` refused on a thread with a stack (the fast
-/// path refuses only what the full path refuses): records why.
+/// `storectx_borrow_release` refused on a thread with a context (the fast
+/// path refuses only what the full path refuses): records why. An empty
+/// stack is the full path's (as on a thread without a context).
+///
+/// # Safety
+/// `cx` as for `boundary::refused_at`.
 #[cold]
 #[inline(never)]
-extern "C" fn borrow_release_refused(b: storectx_borrow, cx: &mut Context) -> storectx_status {
-    boundary::refused(op!("borrow_release"), cx, |s, record| {
-        s.explain_borrow_release(b.raw, record)
-    })
+unsafe extern "C" fn borrow_release_refused(
+    b: storectx_borrow,
+    cx: NonNull<Context>,
+) -> storectx_status {
+    boundary::refused_at(
+        op!("borrow_release"),
+        cx,
+        |s, record| s.explain_borrow_release(b.raw, record),
+        || borrow_release_slow(b),
+    )
 }
 
 /// `storectx_borrow_release` on a thread without a stack.

@@ -110,41 +110,76 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
+/// What an export's fast path found (see [`status_fast_cx`]).
+pub(crate) enum Fast {
+    /// The job is done: answer this status.
+    Done(storectx_status),
+    /// The call is refused: its `*_refused` half explains why, given the
+    /// context (left, so that no reference to it is live meanwhile).
+    Refused(NonNull<thread::Context>),
+}
+
 /// An export whose fast path sees this thread's context: `fast` either does
-/// the whole job or finds the call refused and records why (by a tail call
-/// to the export's out-of-line `*_refused` half, an `extern "C" fn` inside
-/// [`refused`], given the context: no second read of the thread's word),
-/// answering the status; or answers `None`, having changed nothing, and
-/// `slow` runs (as in [`status_fast`]). Without a context `slow` runs.
+/// the whole job, or finds the call refused and answers the context's
+/// address (made from the `&mut` it was given), or answers `None` having
+/// changed nothing; without a context, or on `None`, `slow` runs (as in
+/// [`status_fast`]). A refusal goes to `refused`, after the accessor is
+/// left: a tail call to the export's out-of-line `*_refused` half (an
+/// `extern "C" fn` inside [`refused_at`]), given the context: no second
+/// read of the thread's word.
 #[inline(always)]
 pub(crate) fn status_fast_cx(
     op: &'static str,
-    fast: impl FnOnce(&mut thread::Context) -> Option<storectx_status>,
+    fast: impl FnOnce(&mut thread::Context) -> Option<Fast>,
+    refused: impl FnOnce(NonNull<thread::Context>) -> storectx_status,
     slow: impl FnOnce() -> storectx_status,
 ) -> storectx_status {
     boundary(op, || {
-        // SAFETY: `fast` runs `Stack` methods and records into the last
-        // error it is given: nothing reaches the context again.
+        // SAFETY: `fast` runs `Stack` methods only: nothing reaches the
+        // context again.
         match unsafe { thread::with_existing_unreentered(fast) }.flatten() {
-            Some(status) => status,
+            Some(Fast::Done(status)) => status,
+            Some(Fast::Refused(cx)) => refused(cx),
             None => slow(),
         }
     })
 }
 
-/// The body of an export's `*_refused` half: `why` explains the refusal
-/// its fast path found (reading the stack, writing the detail in place as
-/// the thread's last error through the [`Record`] it is given) and its
-/// status is answered.
+/// The body of an export's `*_refused` half, given the context its fast
+/// path found (see [`status_fast_cx`]): `why` explains the refusal (reading
+/// the stack, writing the detail in place as the thread's last error
+/// through the [`Record`] it is given) and its status is answered. An
+/// empty stack is `empty`'s instead (a tail call to the export's full
+/// path, which explains it as on a thread without a context): testing it
+/// first also proves the context real where a fast path reached a stack it
+/// did not test.
+///
+/// # Safety
+/// `cx` is this thread's context, read from the thread's word during this
+/// export's call, and no reference to it is live.
 #[inline(always)]
-pub(crate) fn refused<O: Op>(
+pub(crate) unsafe fn refused_at<O: Op>(
     op: O,
-    cx: &mut thread::Context,
+    cx: NonNull<thread::Context>,
     why: impl FnOnce(&Stack, Record<'_, O>) -> Code,
+    empty: impl FnOnce() -> storectx_status,
 ) -> storectx_status {
     boundary(O::NAME, || {
-        let (stack, record) = cx.refusal(op);
-        why(stack, record).into()
+        // SAFETY: this function's contract; `why` only reads the stack and
+        // writes the last error: nothing reaches the context again.
+        let code = unsafe {
+            thread::with_context_at(cx, |cx| {
+                if cx.stack.is_empty() {
+                    return None;
+                }
+                let (stack, record) = cx.refusal(op);
+                Some(why(stack, record))
+            })
+        };
+        match code {
+            Some(code) => code.into(),
+            None => empty(),
+        }
     })
 }
 

@@ -319,7 +319,12 @@ impl Entries {
     /// The index of the lowest entry of store `id`, from the store set.
     #[inline(always)]
     pub(super) fn lowest_of_store(&self, id: u64) -> Option<usize> {
-        self.present.entry_of(id)
+        if self.vec.is_empty() {
+            return None;
+        }
+        // SAFETY: an entry, so the set has a table (`reserve` sizes it
+        // before the first push, and nothing shrinks it).
+        unsafe { self.present.entry_of_in_table(id) }
     }
 
     /// Room for one more entry without allocating. (The store set is sized
