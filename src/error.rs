@@ -98,7 +98,7 @@ where
 }
 
 /// The words a [`Detail`] keeps its captured values in: the largest
-/// detail (`OUT_OF_ORDER`: a handle kind's name and four numbers) fits.
+/// detail (four numbers, or a name and three) fits.
 type Words = [u64; 6];
 
 /// What one refusal found, in a few words and no heap: the values of its

@@ -217,8 +217,8 @@ pub(crate) fn refused_or<O: Op>(
 /// An export with a fast path: `fast` either does the whole job and
 /// answers `true`, or changes nothing and answers `false`; then `slow` —
 /// which must be a call to the export's own out-of-line `extern "C" fn`
-/// with the same arguments, itself inside [`status`] — does the job or
-/// explains why it cannot. A call through the C ABI cannot unwind, so when
+/// with the same arguments, itself inside [`status`] or [`refused_or`] —
+/// does the job or explains why it cannot. A call through the C ABI cannot unwind, so when
 /// `fast` cannot panic either, the panic boundary here costs nothing and
 /// the slow call is a tail jump: the hot function keeps no frame, no
 /// spilled arguments and no error value.
