@@ -181,6 +181,12 @@ impl Entry {
         self.inner != 0
     }
 
+    /// The entry's innermost pause, if it has one.
+    #[inline(always)]
+    pub(super) fn innermost_pause(&self) -> Option<PauseRecord> {
+        (self.inner != 0).then_some(PauseRecord(self.inner))
+    }
+
     /// The async store of an async entry.
     pub(crate) fn async_store(&self) -> Option<&Arc<AsyncStore>> {
         self.guard.as_ref().map(WriteGuard::store)
@@ -395,11 +401,22 @@ impl Entries {
     /// so its nested entries follow that one.
     #[inline]
     pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
-        let mut index = self.present.entry_of(id)?;
+        let mut index = self.lowest_of_store(id)?;
         while self.vec.get(index + 1).is_some_and(|e| e.id == id) {
             index += 1;
         }
         Some(index)
+    }
+
+    /// The index of the lowest entry of store `id`, from the store set.
+    #[inline(always)]
+    pub(super) fn lowest_of_store(&self, id: u64) -> Option<usize> {
+        if self.vec.is_empty() {
+            return None;
+        }
+        // SAFETY: an entry, so the set has a table (`reserve` sizes it
+        // before the first push, and nothing shrinks it).
+        unsafe { self.present.entry_of_in_table(id) }
     }
 
     /// Room for one more entry without allocating. (The store set is sized

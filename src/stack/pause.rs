@@ -6,7 +6,7 @@ use super::borrow::too_many_borrows;
 use super::entries::PauseRecord;
 use super::handle::{self, Tag};
 use super::{Entry, Stack};
-use crate::error::{Error, Result};
+use crate::error::{AsError, Code, Error, Refusal, Result};
 
 impl Stack {
     /// Pauses the top store `id` while guest code runs: takes one borrow
@@ -74,7 +74,7 @@ impl Stack {
         {
             Ok(())
         } else {
-            Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
+            Err(self.unpause_error(raw))
         }
     }
 
@@ -89,38 +89,77 @@ impl Stack {
 
     #[cold]
     #[inline(never)]
-    fn unpause_error(&self, number: Option<u64>) -> Error {
-        let Some(number) = number else {
-            return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
-        };
-        let raw = handle::encode(Tag::Pause, number);
+    fn unpause_error(&self, raw: u64) -> Error {
+        self.explain_unpause(raw, AsError)
+    }
+
+    /// Why unpause of `raw` is refused, given `to`, once its fast path did
+    /// not take it; `None` (nothing given) when `raw` is the top entry's
+    /// innermost pause: the full path's (a pause nested in another, or a
+    /// restored borrow that would not fit, which it explains).
+    #[inline(always)]
+    pub(crate) fn unpause_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+        if self
+            .top()
+            .and_then(Entry::innermost_pause)
+            .is_some_and(|p| p.raw() == raw)
+        {
+            return None;
+        }
+        Some(self.explain_unpause(raw, to))
+    }
+
+    /// Why [`Stack::unpause`] refused `raw` (it did), given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_unpause<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        if handle::decode(raw, Tag::Pause).is_none() {
+            return to.refuse(
+                Code::StaleHandle,
+                text!("pause guard is zeroed, forged or of another kind"),
+            );
+        }
         let Some((owner, inner)) = self.entries.find_pause(raw) else {
-            return Error::StaleHandle(detail!(
-                "pause guard names no outstanding pause on this thread's stack (depth {}): \
-                 already unpaused, its entry is gone or suspended, or from another thread",
-                self.depth()
-            ));
+            return to.refuse(
+                Code::StaleHandle,
+                text!(
+                    "pause guard names no outstanding pause on this thread's stack (depth {}): \
+                     already unpaused, its entry is gone or suspended, or from another thread",
+                    self.depth()
+                ),
+            );
         };
-        let entry = &self.entries.as_slice()[owner];
+        self.explain_unpause_at(owner, inner, to)
+    }
+
+    /// Why the pause of the entry at `owner`, with `inner` later pauses of
+    /// that entry, cannot end now, given `to`.
+    #[cold]
+    #[inline(never)]
+    fn explain_unpause_at<R: Refusal>(&self, owner: usize, inner: usize, to: R) -> R::Out {
+        let id = self.entries.as_slice()[owner].id();
         if owner + 1 == self.depth() && inner == 0 {
             // Its innermost pause, on top: refused only because the
             // restored borrow would not fit.
-            return too_many_borrows(entry.id());
+            return too_many_borrows(id, to);
         }
         if owner + 1 == self.depth() {
-            Error::OutOfOrder(detail!(
-                "pause guard of store {} is not its innermost pause; unpause the {inner} later \
-                 pause(s) first",
-                entry.id()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                text!(
+                    "pause guard of store {id} is not its innermost pause; unpause the {inner} \
+                     later pause(s) first"
+                ),
+            )
         } else {
-            Error::OutOfOrder(detail!(
-                "pause guard for store {} is at depth {}, top is store {} at depth {}",
-                entry.id(),
-                owner + 1,
-                self.active_store(),
-                self.depth()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                text!(
+                    "pause guard for store {id} is at depth {}, top is store {} at depth {}",
+                    owner + 1,
+                    self.active_store(),
+                    self.depth()
+                ),
+            )
         }
     }
 }
