@@ -678,6 +678,34 @@ impl Entries {
         true
     }
 
+    /// Where among the top entry's pauses the one whose guard is `raw` is:
+    /// how many later pauses the top has (0: it is the innermost); `None`
+    /// if it is none of the top's. O(the top's pauses): its older records
+    /// are the record vector's last ones.
+    #[inline]
+    pub(super) fn top_pause(&self, raw: u64) -> Option<usize> {
+        let inner = self.top()?.inner;
+        if inner == 0 {
+            return None;
+        }
+        if PauseRecord(inner).raw() == raw {
+            return Some(0);
+        }
+        let older = older_records(inner, &self.pauses);
+        let mine = &self.pauses[self.pauses.len() - older..];
+        mine.iter()
+            .rev()
+            .position(|r| r.raw() == raw)
+            .map(|k| k + 1)
+    }
+
+    /// Whether an older pause record (of any entry) has the guard `raw`.
+    /// O(older records): usually none (an entry keeps its innermost pause).
+    #[inline]
+    pub(super) fn has_older_pause(&self, raw: u64) -> bool {
+        self.pauses.iter().any(|r| r.raw() == raw)
+    }
+
     /// Where the pause whose guard is `raw` is: the index of its entry and
     /// how many later pauses that entry has (error paths: O(depth +
     /// pauses)).

@@ -37,6 +37,13 @@ use std::sync::Arc;
 pub(crate) struct Stack {
     entries: Entries,
     numbers: NumberSource,
+    /// The depth right after the last resume (0 if none): entries at and
+    /// above `min(resumed, depth)` were all installed on this thread, so
+    /// their numbers, and those of their pauses, increase up the stack (one
+    /// thread's numbers only grow): the refusal paths find a handle among
+    /// them without a scan ([`Stack::index_of_number`]). Entries below may
+    /// have come from another thread and are scanned.
+    resumed: usize,
 }
 
 /// The top id of an empty stack. Store id `u64::MAX` is reserved (refused
@@ -72,6 +79,7 @@ impl Stack {
         Stack {
             entries: Entries::new(),
             numbers: NumberSource::new(),
+            resumed: 0,
         }
     }
 
@@ -81,6 +89,7 @@ impl Stack {
         Stack {
             entries: Entries::new(),
             numbers: NumberSource::new_owned(),
+            resumed: 0,
         }
     }
 
@@ -346,34 +355,51 @@ impl Stack {
     /// Why uninstall of `raw` is refused, given `to`, once its fast path
     /// did not pop; or `None` (nothing given) when the full path pops (an
     /// unborrowed entry with pause records or a lock) or the guard is the
-    /// no-op guard of the async entry on top. Changes nothing. One pass:
-    /// the guard's entry is found by number (the one entry [`guard_names`]
-    /// accepts, if any), one compare per entry from the top.
+    /// no-op guard of the async entry on top. Changes nothing. The top
+    /// first, then the guard's entry by number (the one entry
+    /// [`guard_names`] accepts, if any: [`Stack::index_of_number`], no scan
+    /// of the entries installed on this thread).
     #[inline(always)]
     pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
-        // An install guard carries its entry's number (a no-op guard too).
+        let tag = handle::tag_bits(raw);
+        if tag == Tag::NoopInstall as u64 {
+            return self.uninstall_refusal_far(raw, to);
+        }
+        let entries = self.entries.as_slice();
+        let (Some((top, below)), true) = (entries.split_last(), tag == Tag::Install as u64) else {
+            // No entry, or no install guard (forged, zeroed, another kind).
+            return Some(self.uninstall_stale(to));
+        };
+        // An install guard is its entry's install handle.
+        let install = top.handle(Tag::Install);
+        if raw == install {
+            // The top: refused only if it is borrowed.
+            return (top.borrows != 0)
+                .then(|| still_borrowed(top.id(), self.depth(), top.borrows, to));
+        }
+        if let Some(under) = below.last().filter(|e| e.handle(Tag::Install) == raw) {
+            return Some(self.out_of_order::<InstallGuard, R>(below.len() - 1, under.id(), to));
+        }
+        // Above the top's: none of this thread's own entries (see
+        // `index_of_number`); with none from a resume, stale at once.
+        if raw > install && self.by_number().0.is_empty() {
+            return Some(self.uninstall_stale(to));
+        }
+        self.uninstall_refusal_far(raw, to)
+    }
+
+    /// [`Stack::uninstall_refusal`]'s search for the guard's entry (a
+    /// no-op guard's, or one deeper than the entry below the top), out of
+    /// line, and `extern "C"` (it cannot unwind: nothing here panics), so
+    /// that a refusal path calls it last inside its panic boundary without
+    /// a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn uninstall_refusal_far<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
         let found = if handle::tag_bits(raw) == Tag::Install as u64 {
-            let number = handle::number_if(raw, Tag::Install);
-            match self.entries.as_slice().split_last() {
-                // The top: refused only if it is borrowed.
-                Some((top, _)) if top.number() == number => {
-                    return (top.borrows != 0)
-                        .then(|| still_borrowed(top.id(), self.depth(), top.borrows, to));
-                }
-                Some((_, below)) => {
-                    let mut index = below.len();
-                    loop {
-                        if index == 0 {
-                            break None;
-                        }
-                        index -= 1;
-                        if below[index].number() == number {
-                            break Some((index, &below[index]));
-                        }
-                    }
-                }
-                None => None,
-            }
+            self.index_of_number(handle::number_if(raw, Tag::Install))
+                .map(|index| (index, &self.entries.as_slice()[index]))
         } else {
             self.noop_guard_entry(raw)
         };
@@ -382,17 +408,24 @@ impl Stack {
                 Some(self.out_of_order::<InstallGuard, R>(index, entry.id(), to))
             }
             // The no-op guard of the async entry on top: nothing to pop.
+            // (The top's own install guard was answered before.)
             Some(_) => None,
-            None => Some(to.refuse(
-                Code::StaleHandle,
-                text!(
-                    "install guard names no entry of its kind on this thread's stack (depth {}): \
-                     already uninstalled, zeroed or forged, from another thread, or its entry \
-                     is suspended",
-                    self.depth()
-                ),
-            )),
+            None => Some(self.uninstall_stale(to)),
         }
+    }
+
+    /// `STALE_HANDLE` of an install guard.
+    #[inline(always)]
+    fn uninstall_stale<R: Refusal>(&self, to: R) -> R::Out {
+        to.refuse(
+            Code::StaleHandle,
+            text!(
+                "install guard names no entry of its kind on this thread's stack (depth {}): \
+                 already uninstalled, zeroed or forged, from another thread, or its entry \
+                 is suspended",
+                self.depth()
+            ),
+        )
     }
 
     /// The async entry whose no-op guard is `raw`, if any, and its index.
@@ -402,13 +435,9 @@ impl Stack {
             return None;
         }
         let number = handle::number_if(raw, Tag::NoopInstall);
-        self.entries
-            .as_slice()
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, e)| e.number() == number)
-            .filter(|(_, e)| guard_names(raw, e) == Some(GuardKind::Noop))
+        let index = self.index_of_number(number)?;
+        let entry = &self.entries.as_slice()[index];
+        (guard_names(raw, entry) == Some(GuardKind::Noop)).then_some((index, entry))
     }
 
     /// Whether the install guard `raw` names an entry on this stack.
@@ -536,23 +565,49 @@ impl Stack {
                 write!(f, "{} is zeroed, forged or of another kind", K::WHAT)
             });
         };
+        // A number above the top's is none of this thread's own entries'
+        // (see `index_of_number`): with none from a resume, stale at once.
+        if self.entries.top().is_some_and(|top| number > top.number())
+            && self.by_number().0.is_empty()
+        {
+            return self.handle_stale::<K, R>(to);
+        }
+        self.explain_handle_far::<K, R>(number, to)
+    }
+
+    /// [`Stack::explain_handle`]'s search for the entry numbered `number`,
+    /// out of line, and `extern "C"` (it cannot unwind: nothing here
+    /// panics), so that a refusal path calls it last inside its panic
+    /// boundary without a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn explain_handle_far<K: HandleKind, R: Refusal>(
+        &self,
+        number: u64,
+        to: R,
+    ) -> R::Out {
         match self.index_of_number(number) {
             Some(index) => {
                 let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
                 self.out_of_order::<K, R>(index, id, to)
             }
-            None => {
-                let depth = self.depth();
-                to.refuse(Code::StaleHandle, move |f: &mut fmt::Formatter<'_>| {
-                    write!(
-                        f,
-                        "{} names no entry on this thread's stack (depth {depth}): already \
-                         released, from another thread, or its entry is suspended",
-                        K::WHAT
-                    )
-                })
-            }
+            None => self.handle_stale::<K, R>(to),
         }
+    }
+
+    /// `STALE_HANDLE`: a handle of kind `K` that names no entry here.
+    #[inline(always)]
+    fn handle_stale<K: HandleKind, R: Refusal>(&self, to: R) -> R::Out {
+        let depth = self.depth();
+        to.refuse(Code::StaleHandle, move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "{} names no entry on this thread's stack (depth {depth}): already \
+                 released, from another thread, or its entry is suspended",
+                K::WHAT
+            )
+        })
     }
 
     /// `OUT_OF_ORDER`: the handle of kind `K` names the entry at `index`,
@@ -571,11 +626,34 @@ impl Stack {
         })
     }
 
+    /// The index of the entry whose number is `number`, if any (refusal
+    /// paths). The entries installed here since the last resume (see
+    /// `resumed`) have numbers that grow up the stack: a number above the
+    /// top's is none of theirs (O(1)), another is found by binary search
+    /// (O(log depth)); only the entries below, which may have come from
+    /// another thread, are scanned (none unless a segment was resumed).
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
-        self.entries
-            .as_slice()
-            .iter()
-            .rposition(|e| e.number() == number)
+        // Compared as install handles (kept in the entries: no shift), in
+        // the same order as the numbers.
+        let install = handle::encode(Tag::Install, number);
+        let (foreign, ordered) = self.by_number();
+        let handle = |e: &Entry| e.handle(Tag::Install);
+        if ordered.last().is_some_and(|top| install <= handle(top)) {
+            let at = ordered.partition_point(|e| handle(e) < install);
+            if ordered.get(at).is_some_and(|e| handle(e) == install) {
+                return Some(foreign.len() + at);
+            }
+        }
+        foreign.iter().rposition(|e| handle(e) == install)
+    }
+
+    /// The entries split where their numbers start to grow up the stack:
+    /// those that may have come from a resume, then those installed here
+    /// since (see `resumed`).
+    #[inline(always)]
+    fn by_number(&self) -> (&[Entry], &[Entry]) {
+        let entries = self.entries.as_slice();
+        entries.split_at(self.resumed.min(entries.len()))
     }
 
     /// 1-based depth of the topmost entry for `id`.
