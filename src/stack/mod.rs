@@ -2,8 +2,9 @@
 //! operation relies on, and the lookups by store id.
 //!
 //! Hot-path operations touch only the top entry and the store set; telling
-//! an out-of-order handle from a stale one scans the stack, but only on the
-//! error path.
+//! an out-of-order handle from a stale one looks at the top, then searches
+//! the entries by number (O(log depth), only on the error path: see
+//! [`Stack::index_of_number`]).
 //!
 //! Everything that edits the stack lives in this module and its children
 //! (borrows, pauses, segments, handle numbering). The entries themselves,
