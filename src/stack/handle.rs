@@ -99,7 +99,7 @@ pub(crate) struct NumberSource {
 }
 
 /// How far the install handles of two consecutive numbers are.
-const HANDLE_STRIDE: u64 = STRIDE << TAG_BITS;
+pub(super) const HANDLE_STRIDE: u64 = STRIDE << TAG_BITS;
 
 impl NumberSource {
     /// An empty source; it takes its first block on first use.

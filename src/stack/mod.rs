@@ -629,20 +629,34 @@ impl Stack {
 
     /// The index of the entry whose number is `number`, if any (refusal
     /// paths). The entries installed here since the last resume (see
-    /// `resumed`) have numbers that grow up the stack: a number above the
-    /// top's is none of theirs (O(1)), another is found by binary search
-    /// (O(log depth)); only the entries below, which may have come from
-    /// another thread, are scanned (none unless a segment was resumed).
+    /// `resumed`) have numbers that grow up the stack, by at least one
+    /// stride an entry: a number above the top's is none of theirs (O(1)),
+    /// one that many strides below the top's is at most that many entries
+    /// below it, exactly there (O(1)) for entries installed one on another
+    /// with no number taken between, else found by binary search (O(log
+    /// depth)); only the entries below, which may have come from another
+    /// thread, are scanned (none unless a segment was resumed).
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
         // Compared as install handles (kept in the entries: no shift), in
         // the same order as the numbers.
         let install = handle::encode(Tag::Install, number);
         let (foreign, ordered) = self.by_number();
         let handle = |e: &Entry| e.handle(Tag::Install);
-        if ordered.last().is_some_and(|top| install <= handle(top)) {
-            let at = ordered.partition_point(|e| handle(e) < install);
-            if ordered.get(at).is_some_and(|e| handle(e) == install) {
-                return Some(foreign.len() + at);
+        if let Some(top) = ordered.last().filter(|top| install <= handle(top)) {
+            // Each entry is numbered at least one stride above the one
+            // below it, so the one sought is at most this far below the
+            // top: exactly this far where no number was taken in between
+            // (entries installed one on another), tried first.
+            let far = (handle(top) - install) / handle::HANDLE_STRIDE;
+            let from = ordered.len() - 1 - (far as usize).min(ordered.len() - 1);
+            let range = &ordered[from..];
+            let at = if handle(&range[0]) >= install {
+                0
+            } else {
+                range.partition_point(|e| handle(e) < install)
+            };
+            if range.get(at).is_some_and(|e| handle(e) == install) {
+                return Some(foreign.len() + from + at);
             }
         }
         foreign.iter().rposition(|e| handle(e) == install)

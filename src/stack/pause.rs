@@ -335,6 +335,17 @@ mod tests {
         pauses.push(nested);
         agree(&s, &pauses, &installs);
         s.unpause(nested).unwrap();
+        // Entries installed one on another (numbers a stride apart, found
+        // at the distance their numbers give), and a spent guard among them.
+        for id in 30..34u64 {
+            installs.push(s.install(id, id as usize * 0x10).unwrap());
+            agree(&s, &pauses, &installs);
+        }
+        let spent = s.install(34, 0x340).unwrap();
+        s.uninstall(spent).unwrap();
+        installs.push(spent);
+        installs.push(s.install(35, 0x350).unwrap());
+        agree(&s, &pauses, &installs);
 
         // Unwound, the guards go stale one entry at a time.
         while let Some(top) = s.top() {
