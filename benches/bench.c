@@ -889,8 +889,13 @@ static void build_cases(void) {
     add_case(r->op, "storectx", 2, 1, r->lib, NULL);
     if (r->floor_ie) add_case(r->op, "floor_ie", 2, 1, r->floor_ie, NULL);
   }
-  /* The paused-store message names the store's depth: a scan from the top. */
+  /* At depth 1,000 too: the paused-store message names the store's depth,
+   * and the handle refusals tell a deeper entry's handle from a spent one;
+   * none of them scans the stack. */
   add_case(REFUSALS[0].op, "storectx", 1000, 1, REFUSALS[0].lib, NULL);
+  for (size_t i = 0; i < N_REFUSALS; i++)
+    if (strstr(REFUSALS[i].op, "(out of order)") || strstr(REFUSALS[i].op, "(spent "))
+      add_case(REFUSALS[i].op, "storectx", 1000, 1, REFUSALS[i].lib, NULL);
   add_case(OP_X_TRANSPORT, "storectx", 0, 2, NULL, lib_handoff_transport);
   add_case(OP_X_SEGMENT, "storectx", 1, 2, NULL, lib_handoff_segment);
   add_case(OP_X_WASMER, "storectx", 1, 2, NULL, lib_handoff_wasmer);

@@ -13,45 +13,92 @@
 use std::fmt;
 use std::mem::{align_of, size_of, MaybeUninit};
 
-/// Builds a [`Detail`] the way `format!` builds a `String`, with the same
-/// syntax (inline `{name}` captures and trailing arguments, up to four):
-/// the arguments are evaluated now and kept by copy (each must be `Copy`,
-/// `Send`, `Sync` and `'static`: numbers, `&'static str`, `Duration`, ...);
-/// the text is formatted only when the detail is displayed.
-macro_rules! detail {
+/// Builds the text of a refusal the way `format!` builds a `String`, with
+/// the same syntax (inline `{name}` captures and trailing arguments, up to
+/// four), as a closure that writes it: the arguments are evaluated now and
+/// kept by copy (each must be `Copy`, `Send`, `Sync` and `'static`:
+/// numbers, `&'static str`, `Duration`, ...); the text is formatted only
+/// when the closure runs. What a [`Refusal`] takes; [`detail!`] keeps one
+/// as a [`Detail`].
+macro_rules! text {
     ($fmt:literal $(,)?) => {
-        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
-            f.write_fmt(format_args!($fmt))
-        })
+        move |f: &mut ::std::fmt::Formatter<'_>| f.write_fmt(format_args!($fmt))
     };
     ($fmt:literal, $a:expr $(,)?) => {{
         let a = $a;
-        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
-            f.write_fmt(format_args!($fmt, a))
-        })
+        move |f: &mut ::std::fmt::Formatter<'_>| f.write_fmt(format_args!($fmt, a))
     }};
     ($fmt:literal, $a:expr, $b:expr $(,)?) => {{
         let (a, b) = ($a, $b);
-        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
-            f.write_fmt(format_args!($fmt, a, b))
-        })
+        move |f: &mut ::std::fmt::Formatter<'_>| f.write_fmt(format_args!($fmt, a, b))
     }};
     ($fmt:literal, $a:expr, $b:expr, $c:expr $(,)?) => {{
         let (a, b, c) = ($a, $b, $c);
-        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
-            f.write_fmt(format_args!($fmt, a, b, c))
-        })
+        move |f: &mut ::std::fmt::Formatter<'_>| f.write_fmt(format_args!($fmt, a, b, c))
     }};
     ($fmt:literal, $a:expr, $b:expr, $c:expr, $d:expr $(,)?) => {{
         let (a, b, c, d) = ($a, $b, $c, $d);
-        $crate::error::Detail::new(move |f: &mut ::std::fmt::Formatter<'_>| {
-            f.write_fmt(format_args!($fmt, a, b, c, d))
-        })
+        move |f: &mut ::std::fmt::Formatter<'_>| f.write_fmt(format_args!($fmt, a, b, c, d))
     }};
 }
 
+/// Builds a [`Detail`] the way `format!` builds a `String` (see [`text!`]).
+macro_rules! detail {
+    ($($t:tt)*) => {
+        $crate::error::Detail::new(text!($($t)*))
+    };
+}
+
+/// An operation's name as a type (made by [`op!`]): a refusal recorded in
+/// place ([`Record`]) keeps a formatter that writes the name itself, so
+/// the name is not stored.
+pub(crate) trait Op {
+    /// The name `storectx_last_error()` shows, e.g. `"pause"`.
+    const NAME: &'static str;
+}
+
+/// The [`Op`] named `$name`: `op!("pause")`.
+macro_rules! op {
+    ($name:literal) => {{
+        struct Name;
+        impl $crate::error::Op for Name {
+            const NAME: &'static str = $name;
+        }
+        Name
+    }};
+}
+
+/// What writes a text from the bytes of a captured closure.
+type WriteFn<W> = unsafe fn(*const W, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// What runs a closure `F` stored in a `W`, as a [`WriteFn`]; a
+/// compile-time error where it is used if an `F` does not fit in a `W`.
+const fn writer<F, W>() -> WriteFn<W>
+where
+    F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result,
+{
+    assert!(
+        size_of::<F>() <= size_of::<W>() && align_of::<F>() <= align_of::<W>(),
+        "the closure does not fit: keep fewer or smaller values"
+    );
+    write_with::<F, W>
+}
+
+/// Stores `text` in `captured` and answers the function that runs it.
+#[inline(always)]
+fn capture<F, W>(captured: &mut MaybeUninit<W>, text: F) -> WriteFn<W>
+where
+    F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
+{
+    let write = const { writer::<F, W>() };
+    // SAFETY: `F` fits in `W` and needs no more alignment (checked at
+    // compile time by `writer`); the bytes are written once, here.
+    unsafe { captured.as_mut_ptr().cast::<F>().write(text) };
+    write
+}
+
 /// The words a [`Detail`] keeps its captured values in: the largest
-/// detail (`OUT_OF_ORDER`: a handle kind's name and four numbers) fits.
+/// detail (four numbers, or a name and three) fits.
 type Words = [u64; 6];
 
 /// What one refusal found, in a few words and no heap: the values of its
@@ -61,8 +108,8 @@ type Words = [u64; 6];
 /// running anything.
 #[derive(Clone, Copy)]
 pub struct Detail {
-    /// Writes the text from `captured` (a monomorphised `write_with::<F>`).
-    write: unsafe fn(*const Words, &mut fmt::Formatter<'_>) -> fmt::Result,
+    /// Writes the text from `captured` (a monomorphised `write_with::<F, _>`).
+    write: WriteFn<Words>,
     /// The closure made by `detail!`, its bytes as they are.
     captured: MaybeUninit<Words>,
 }
@@ -76,14 +123,14 @@ unsafe impl Sync for Detail {}
 /// Calls the closure of type `F` stored at `captured`.
 ///
 /// # Safety
-/// `captured` must hold a value of type `F` (written by `Detail::new::<F>`).
-unsafe fn write_with<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result>(
-    captured: *const Words,
+/// `captured` must hold a value of type `F` (written by `capture::<F, W>`).
+unsafe fn write_with<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result, W>(
+    captured: *const W,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     // SAFETY: by this function's contract `captured` holds an `F`, aligned
-    // (checked in `new`); `F: Copy`, so reading it by reference is reading
-    // one of its copies.
+    // (checked in `writer`); `F: Copy`, so reading it by reference is
+    // reading one of its copies.
     unsafe { (*captured.cast::<F>())(f) }
 }
 
@@ -96,26 +143,15 @@ impl Detail {
     where
         F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
     {
-        const {
-            assert!(
-                size_of::<F>() <= size_of::<Words>() && align_of::<F>() <= align_of::<Words>(),
-                "a detail! captures at most 48 bytes: keep fewer or smaller values"
-            )
-        };
         let mut captured = MaybeUninit::<Words>::uninit();
-        // SAFETY: `F` fits in `Words` and needs no more alignment (checked
-        // at compile time above); the bytes are written once, here.
-        unsafe { captured.as_mut_ptr().cast::<F>().write(text) };
-        Detail {
-            write: write_with::<F>,
-            captured,
-        }
+        let write = capture(&mut captured, text);
+        Detail { write, captured }
     }
 }
 
 impl fmt::Display for Detail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // SAFETY: `write` is `write_with::<F>` for the `F` that `new` stored
+        // SAFETY: `write` is `write_with::<F, _>` for the `F` that `new` stored
         // in `captured`, which a copy of the Detail copied byte for byte.
         unsafe { (self.write)(self.captured.as_ptr(), f) }
     }
@@ -159,7 +195,28 @@ macro_rules! status_table {
             $( $(#[$doc])* $variant(Detail), )*
         }
 
+        /// The status of an [`Error`] without its detail: what a refusal
+        /// recorded in place answers (see [`Refusal`]). Its numbers are the
+        /// C status codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(i32)]
+        pub enum Code {
+            $( $(#[$doc])* $variant = $code, )*
+        }
+
         impl Error {
+            /// The error of status `code` with `detail`.
+            #[inline(always)]
+            pub fn new(code: Code, detail: Detail) -> Error {
+                match code { $( Code::$variant => Error::$variant(detail), )* }
+            }
+
+            /// This error's status.
+            #[inline(always)]
+            pub fn code(&self) -> Code {
+                match self { $( Error::$variant(_) => Code::$variant, )* }
+            }
+
             /// The row of this error's status.
             pub fn info(&self) -> &'static StatusInfo {
                 match self { $( Error::$variant(_) => &STATUSES[$code], )* }
@@ -263,15 +320,86 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A reserved store id (0 or `u64::MAX`) given where a store is meant.
+#[inline(always)]
+pub(crate) fn reserved_id<R: Refusal>(id: u64, to: R) -> R::Out {
+    to.refuse(
+        Code::InvalidArgument,
+        text!(
+            "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
+             storectx_store_id_new()"
+        ),
+    )
+}
+
 impl Error {
-    /// A reserved store id (0 or `u64::MAX`) given where a store is meant.
+    /// [`reserved_id`] as an [`Error`].
     #[cold]
     #[inline(never)]
     pub(crate) fn reserved_id(id: u64) -> Error {
-        Error::InvalidArgument(detail!(
-            "store id {id:#x} is reserved (0 and UINT64_MAX name no store); use \
-             storectx_store_id_new()"
-        ))
+        reserved_id(id, AsError)
+    }
+}
+
+/// Where the explanation of a refusal goes. The code that explains a
+/// refusal is written once, generic over this, and inlined where it is
+/// used: [`AsError`] makes an [`Error`] (the core's `Result`s), [`Record`]
+/// writes it in place as the thread's last error (the exports' refusal
+/// paths: no error value is built and copied through frames, which cost
+/// each refused call 40 to 100 instructions; BENCHMARKS.md, "Refusals").
+pub(crate) trait Refusal {
+    /// What the refusing function answers.
+    type Out;
+    /// Refuses with status `code`; `text` (made by [`text!`]) writes the
+    /// message.
+    fn refuse<F>(self, code: Code, text: F) -> Self::Out
+    where
+        F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static;
+}
+
+/// Makes the refusal an [`Error`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsError;
+
+impl Refusal for AsError {
+    type Out = Error;
+    #[inline(always)]
+    fn refuse<F>(self, code: Code, text: F) -> Error
+    where
+        F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
+    {
+        Error::new(code, Detail::new(text))
+    }
+}
+
+/// Writes the refusal of operation `O` as the thread's last error, in
+/// place ([`LastError::keep`]), and answers its status. One word: passed
+/// in a register to an out-of-line explanation.
+pub(crate) struct Record<'a, O: Op> {
+    last: &'a mut LastError,
+    op: std::marker::PhantomData<O>,
+}
+
+impl<'a, O: Op> Record<'a, O> {
+    /// Records refusals of `O` into `last`.
+    #[inline(always)]
+    pub(crate) fn new(last: &'a mut LastError, _op: O) -> Self {
+        Record {
+            last,
+            op: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<O: Op> Refusal for Record<'_, O> {
+    type Out = Code;
+    #[inline(always)]
+    fn refuse<F>(self, code: Code, text: F) -> Code
+    where
+        F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
+    {
+        self.last.keep::<O, F>(text);
+        code
     }
 }
 
@@ -283,14 +411,24 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// under 300 bytes with every number at its widest (tested below).
 pub(crate) const LAST_ERROR_BYTES: usize = 512;
 
-/// A thread's last error. A failed call keeps its operation's name and its
-/// [`Error`] as they are (a copy of a few words, nothing formatted, nothing
-/// allocated); reading writes the text into a buffer of the thread's own,
-/// which stays put until the thread's teardown, so the pointer a read
-/// returns stays valid at least until the thread's next failed call.
+/// The bytes a thread's last error keeps its pending text's values in:
+/// an operation's name and a [`Detail`] (the [`Error`] path), or the values
+/// of a refusal recorded in place.
+type Kept = [u64; 9];
+
+/// A thread's last error. A failed call keeps what its text needs as it is
+/// (a few words written in place, nothing formatted, nothing allocated):
+/// the values of its message and the function that writes
+/// `"<operation>: <detail>"` from them. Reading writes the text into a
+/// buffer of the thread's own, which stays put until the thread's
+/// teardown, so the pointer a read returns stays valid at least until the
+/// thread's next failed call.
 pub(crate) struct LastError {
-    /// Not yet written into `text`: the failed operation and its error.
-    pending: Option<(&'static str, Error)>,
+    /// Writes the last failure's text from `kept`; `None` once the text is
+    /// in `text` (or when there is none).
+    pending: Option<WriteFn<Kept>>,
+    /// What `pending` writes from.
+    kept: MaybeUninit<Kept>,
     /// NUL-terminated text as of the last read ("" when none).
     text: [u8; LAST_ERROR_BYTES],
 }
@@ -300,6 +438,7 @@ impl LastError {
     pub(crate) const fn new() -> Self {
         LastError {
             pending: None,
+            kept: MaybeUninit::uninit(),
             text: [0; LAST_ERROR_BYTES],
         }
     }
@@ -307,7 +446,29 @@ impl LastError {
     /// Keeps `e` as the last error of `op`, unformatted.
     #[inline]
     pub(crate) fn set(&mut self, op: &'static str, e: Error) {
-        self.pending = Some((op, e));
+        let detail = *e.detail();
+        self.pending = Some(capture(
+            &mut self.kept,
+            move |f: &mut fmt::Formatter<'_>| write!(f, "{op}: {detail}"),
+        ));
+    }
+
+    /// Keeps `text` (made by [`text!`]) as the last error of `O`,
+    /// unformatted: inlined into a refusal path, its values are stored here
+    /// directly, with one function pointer that also writes `O`'s name.
+    #[inline(always)]
+    pub(crate) fn keep<O: Op, F>(&mut self, text: F)
+    where
+        F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result + Copy + Send + Sync + 'static,
+    {
+        self.pending = Some(capture(
+            &mut self.kept,
+            move |f: &mut fmt::Formatter<'_>| {
+                f.write_str(O::NAME)?;
+                f.write_str(": ")?;
+                text(f)
+            },
+        ));
     }
 
     /// Writes `text` as the last error now: for the panic boundary, whose
@@ -320,8 +481,17 @@ impl LastError {
     /// The text, NUL-terminated: `"<operation>: <detail>"`, formatted here
     /// if the last failure has not been read yet. Allocates nothing.
     pub(crate) fn text(&mut self) -> *const u8 {
-        if let Some((op, e)) = self.pending.take() {
-            write_cut(&mut self.text, format_args!("{op}: {e}"));
+        if let Some(write) = self.pending.take() {
+            struct Kept<'a>(WriteFn<self::Kept>, &'a MaybeUninit<self::Kept>);
+            impl fmt::Display for Kept<'_> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    // SAFETY: `pending` was set together with `kept`, by
+                    // `capture`, which answered the function that runs the
+                    // closure it stored there.
+                    unsafe { (self.0)(self.1.as_ptr(), f) }
+                }
+            }
+            write_cut(&mut self.text, format_args!("{}", Kept(write, &self.kept)));
         }
         self.text.as_ptr()
     }

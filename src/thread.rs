@@ -29,7 +29,7 @@
 //! thread's destructors have started (a first call made from a
 //! `pthread_key` destructor would never be cleaned up).
 
-use crate::error::{Error, LastError, Result};
+use crate::error::{Error, LastError, Op, Record, Result};
 use crate::registry::Spot;
 use crate::stack::Stack;
 
@@ -324,6 +324,89 @@ pub(crate) unsafe fn read_stack_any<R>(f: impl FnOnce(&Stack) -> R) -> R {
     f(unsafe { &*word::get().cast::<Stack>() })
 }
 
+/// The thread's word as a fast path read it: the address of the stack it
+/// points to (a refusing stack, or the first field of this thread's
+/// context), kept raw (not derived from a reference the fast path made),
+/// for the export's out-of-line `*_refused` half (see [`with_context_at`]).
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct Word(*mut Stack);
+
+/// [`with_stack_gated`] for a fast path whose refusal its `*_refused` half
+/// explains: `Ok` with what `f` answers, `Err(Some(word))` where `f`
+/// answers `None` (the word to hand on), `Err(None)` where `gate` refused
+/// (`f` not run).
+///
+/// # Safety
+/// As for [`with_stack_gated`].
+#[inline(always)]
+pub(crate) unsafe fn with_stack_gated_word<R>(
+    gate: impl FnOnce(&Stack) -> bool,
+    f: impl FnOnce(&mut Stack) -> Option<R>,
+) -> std::result::Result<R, Option<Word>> {
+    let _held = Held::take();
+    // As in `with_stack_gated`.
+    let p = word::get().cast::<Stack>();
+    // SAFETY: as in `with_stack_gated`.
+    if !gate(unsafe { &*p }) {
+        return Err(None);
+    }
+    debug_assert!(
+        context_ptr().is_some(),
+        "a gate let a refusing stack through"
+    );
+    // SAFETY: as in `with_stack_gated`; the `&mut` ends with `f`, and the
+    // word handed on is `p` itself.
+    unsafe { f(&mut *p) }.ok_or(Some(Word(p)))
+}
+
+/// [`read_stack_any`] for a fast path whose refusal its `*_refused` half
+/// explains: `Ok` with what `f` answers, `Err(word)` where it answers
+/// `None` (the word may point to a refusing stack: [`with_context_at`]
+/// tells).
+///
+/// # Safety
+/// As for [`read_stack_any`].
+#[inline(always)]
+pub(crate) unsafe fn read_stack_any_word<R>(
+    f: impl FnOnce(&Stack) -> Option<R>,
+) -> std::result::Result<R, Word> {
+    let _held = Held::take();
+    let p = word::get().cast::<Stack>();
+    // SAFETY: as in `read_stack_any`.
+    unsafe { f(&*p) }.ok_or(Word(p))
+}
+
+/// Runs `f` on this thread's context, given the word a fast path read
+/// during the current export's call (so still live) and handed to its
+/// out-of-line half, if the stack it points to is not empty; `None`, `f`
+/// not run, otherwise. The emptiness is read through a shared reference
+/// first: a refusing stack is empty, so no `&mut` to one is ever made, and
+/// a stack that is not empty is this thread's context's.
+///
+/// # Safety
+/// `w` was read from this thread's word during the current export's call,
+/// no reference to the context is live, and `f` must not reach the context
+/// again (as for [`with_existing_unreentered`]).
+#[inline(always)]
+pub(crate) unsafe fn with_context_at<R>(w: Word, f: impl FnOnce(&mut Context) -> R) -> Option<R> {
+    let _held = Held::take();
+    // SAFETY: a live stack (this function's contract); shared, and no
+    // `&mut` to it exists.
+    if unsafe { (*w.0).is_empty() } {
+        return None;
+    }
+    debug_assert!(
+        context_ptr() == Some(w.0.cast()),
+        "a word not this thread's context"
+    );
+    // SAFETY: not empty, so not a refusing stack but the first field of
+    // this thread's live context (`repr(C)`), whose whole address the word
+    // holds; by this function's contract nothing else refers to it while
+    // `f` runs.
+    Some(f(unsafe { &mut *w.0.cast::<Context>() }))
+}
+
 /// Runs `f` on this thread's context, or on `None` when it has none (for
 /// calls that need no state but use it when it is there).
 ///
@@ -517,6 +600,13 @@ impl Context {
     #[inline]
     pub(crate) fn record_error(&mut self, op: &'static str, e: Error) {
         self.last_error.set(op, e);
+    }
+
+    /// The stack, to explain a refusal of `op`, and the [`Record`] that
+    /// writes the explanation in place as this thread's last error.
+    #[inline(always)]
+    pub(crate) fn refusal<O: Op>(&mut self, op: O) -> (&Stack, Record<'_, O>) {
+        (&self.stack, Record::new(&mut self.last_error, op))
     }
 }
 

@@ -15,8 +15,8 @@ fn every_export_starts_inside_the_panic_boundary() {
         let text = std::fs::read_to_string(&path).expect("read source");
         let mut rest = text.as_str();
         // Safe and unsafe exports alike, and the private out-of-line halves
-        // of the fast exports (`*_slow`), which must be inside the boundary
-        // too but are not exported.
+        // of the fast exports (`*_slow`, `*_refused`, `*_full`), which must
+        // be inside the boundary too but are not exported.
         while let Some(at) = rest.find("extern \"C\" fn ") {
             rest = &rest[at..];
             let name: String = rest["extern \"C\" fn ".len()..]
@@ -30,14 +30,20 @@ fn every_export_starts_inside_the_panic_boundary() {
                     "boundary(",
                     "boundary::status(",
                     "boundary::status_fast(",
+                    "boundary::status_fast_cx(",
                     "boundary::status_or_refused(",
+                    "boundary::refused_at(",
+                    "boundary::refused_or(",
                 ]
                 .iter()
                 .any(|b| first.starts_with(b)),
                 "{}: export {name} does not start with boundary(..) / boundary::status(..)",
                 path.display()
             );
-            if name.ends_with("_slow") {
+            if ["_slow", "_refused", "_full"]
+                .iter()
+                .any(|s| name.ends_with(s))
+            {
                 assert!(!text.contains(&format!("pub extern \"C\" fn {name}")));
                 assert!(!text.contains(&format!("pub unsafe extern \"C\" fn {name}")));
                 rest = body;

@@ -153,6 +153,35 @@ fn nested_installs_and_lookups() {
         STORECTX_ERR_PAUSED
     );
     assert_eq!(transient(2), addr(2));
+    // Refused lookups of the paused store (nested: its topmost entry is
+    // found past the lowest one), recorded in place and read back.
+    let mut p = null_mut();
+    let mut out = storectx_borrow::default();
+    // SAFETY: `p` and `out` are live locals.
+    unsafe {
+        assert_eq!(
+            storectx_get_current_transient(1, &mut p),
+            STORECTX_ERR_PAUSED
+        );
+        assert_eq!(
+            storectx_get_current(1, &mut p, &mut out),
+            STORECTX_ERR_PAUSED
+        );
+        assert_eq!(
+            storectx_get_current_transient(3, &mut p),
+            STORECTX_ERR_NOT_INSTALLED
+        );
+        assert_eq!(
+            storectx_get_current_transient(1, &mut p),
+            STORECTX_ERR_PAUSED
+        );
+        let text = std::ffi::CStr::from_ptr(storectx::ffi::status::storectx_last_error());
+        assert_eq!(
+            text.to_str().unwrap(),
+            "get_current_transient: store 1 is paused at depth 2; top is store 2 at depth 3"
+        );
+    }
+    assert!(p.is_null(), "a refused call writes no out-parameter");
     ok(storectx_uninstall(b));
     assert_eq!(transient(1), addr(1));
     ok(storectx_uninstall(a2));

@@ -287,3 +287,125 @@ fn the_message_stays_until_the_next_failure() {
         );
     }
 }
+
+/// The refusals of every handle kind's other cases (out of order, zeroed,
+/// spent, not innermost) and of segments: each allocates nothing and says
+/// what it found. (The registry's texts, for segments and write guards, are
+/// checked by their start: the registry words them.)
+#[test]
+fn refusals_of_every_handle_kind_allocate_nothing() {
+    // SAFETY: as above.
+    unsafe {
+        let (a, b, c) = (
+            storectx_store_id_new(),
+            storectx_store_id_new(),
+            storectx_store_id_new(),
+        );
+        let mut p: *mut c_void = null_mut();
+        let (mut ga, mut gb, mut gc) = Default::default();
+        assert_eq!(storectx_install(a, store(1), &mut ga), STORECTX_OK);
+        // A borrow and a pause of store a's entry, then a spent borrow of
+        // an entry that is gone, then store b on top.
+        let mut ba = storectx_borrow::default();
+        assert_eq!(storectx_get_current(a, &mut p, &mut ba), STORECTX_OK);
+        let mut pa = storectx_pause_guard::default();
+        assert_eq!(storectx_pause(a, &mut pa), STORECTX_OK);
+        assert_eq!(storectx_install(c, store(3), &mut gc), STORECTX_OK);
+        let mut bc = storectx_borrow::default();
+        assert_eq!(storectx_get_current(c, &mut p, &mut bc), STORECTX_OK);
+        assert_eq!(storectx_borrow_release(bc), STORECTX_OK);
+        assert_eq!(storectx_uninstall(gc), STORECTX_OK);
+        assert_eq!(storectx_install(b, store(2), &mut gb), STORECTX_OK);
+        // The segment table and the pause records have grown already.
+        let mut seg = null_mut();
+        let mut base = 0;
+        assert_eq!(storectx_suspend(2, &mut seg), STORECTX_OK);
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_OK);
+
+        refused(
+            "borrow_release, out of order",
+            STORECTX_ERR_OUT_OF_ORDER,
+            &format!(
+                "borrow_release: borrow for store {a} is at depth 1, top is store {b} at depth 2"
+            ),
+            || storectx_borrow_release(ba),
+        );
+        refused(
+            "borrow_release, zeroed",
+            STORECTX_ERR_STALE_HANDLE,
+            "borrow_release: borrow is zeroed, forged or of another kind",
+            || storectx_borrow_release(storectx_borrow::default()),
+        );
+        refused("borrow_release, entry gone", STORECTX_ERR_STALE_HANDLE,
+            "borrow_release: borrow names no entry on this thread's stack (depth 2): already released, from another thread, or its entry is suspended",
+            || storectx_borrow_release(bc));
+        refused(
+            "borrow_clone, out of order",
+            STORECTX_ERR_OUT_OF_ORDER,
+            &format!(
+                "borrow_clone: borrow for store {a} is at depth 1, top is store {b} at depth 2"
+            ),
+            || storectx_borrow_clone(ba, &mut storectx_borrow::default()),
+        );
+        refused(
+            "unpause, out of order",
+            STORECTX_ERR_OUT_OF_ORDER,
+            &format!(
+                "unpause: pause guard for store {a} is at depth 1, top is store {b} at depth 2"
+            ),
+            || storectx_unpause(pa),
+        );
+        refused(
+            "unpause, zeroed",
+            STORECTX_ERR_STALE_HANDLE,
+            "unpause: pause guard is zeroed, forged or of another kind",
+            || storectx_unpause(storectx_pause_guard::default()),
+        );
+        let (mut p1, mut p2) = Default::default();
+        assert_eq!(storectx_pause(b, &mut p1), STORECTX_OK);
+        assert_eq!(storectx_pause(b, &mut p2), STORECTX_OK);
+        refused(
+            "unpause, not the innermost",
+            STORECTX_ERR_OUT_OF_ORDER,
+            &format!("unpause: pause guard of store {b} is not its innermost pause; unpause the 1 later pause(s) first"),
+            || storectx_unpause(p1),
+        );
+        assert_eq!(storectx_unpause(p2), STORECTX_OK);
+        assert_eq!(storectx_unpause(p1), STORECTX_OK);
+        refused(
+            "pause, id 0",
+            STORECTX_ERR_INVALID_ARGUMENT,
+            "pause: store id 0x0 is reserved (0 and UINT64_MAX name no store); use storectx_store_id_new()",
+            || storectx_pause(0, &mut storectx_pause_guard::default()),
+        );
+        refused(
+            "install, UINT64_MAX",
+            STORECTX_ERR_INVALID_ARGUMENT,
+            "install: store id 0xffffffffffffffff is reserved (0 and UINT64_MAX name no store); use storectx_store_id_new()",
+            || storectx_install(u64::MAX, store(1), &mut storectx_install_guard::default()),
+        );
+
+        // Segments: a spent one is refused, and freeing it is noted.
+        let before = allocations();
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_ERR_STALE_HANDLE);
+        assert_eq!(allocations(), before, "a refused resume allocated");
+        assert!(
+            last_error().starts_with("resume: this suspended segment handle was already"),
+            "{}",
+            last_error()
+        );
+        let before = allocations(); // (reading the text above allocated its copy)
+        storectx_suspended_free(seg);
+        assert_eq!(allocations(), before, "a refused free allocated");
+        assert!(
+            last_error().starts_with("suspended_free: this suspended segment handle"),
+            "{}",
+            last_error()
+        );
+
+        assert_eq!(storectx_uninstall(gb), STORECTX_OK);
+        assert_eq!(storectx_unpause(pa), STORECTX_OK);
+        assert_eq!(storectx_borrow_release(ba), STORECTX_OK);
+        assert_eq!(storectx_uninstall(ga), STORECTX_OK);
+    }
+}

@@ -2,13 +2,11 @@
 //! to use the store, given only its id.
 
 use super::async_store::{async_store_into_c, storectx_async_store};
-use super::boundary::{
-    self, gated_stack_unreentered, put, read_any_stack_unreentered, required, stack_unreentered,
-};
+use super::boundary::{self, put, required, stack_unreentered, Fast};
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
-use crate::stack::Borrowed;
-use crate::stack::Stack;
+use crate::stack::{Borrowed, Stack};
+use crate::thread::Word;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -66,25 +64,48 @@ pub unsafe extern "C" fn storectx_get_current(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "get_current",
         || match (NonNull::new(store), NonNull::new(out)) {
-            (Some(store), Some(out)) => {
+            (Some(store), Some(out)) => Fast::of(
                 // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_get_current(id)) }
-                    .flatten()
-                    // SAFETY: writable (this function's contract).
-                    .map(|b| unsafe { put_borrow(store, out, &b) })
-                    .is_some()
-            }
-            _ => false,
+                unsafe { boundary::gated_stack_word(Stack::has_top, |s| s.try_get_current(id)) },
+                // SAFETY: writable (this function's contract).
+                |b| unsafe { put_borrow(store, out, &b) },
+            ),
+            _ => Fast::Slow,
         },
+        // SAFETY: the word the fast path read; the same arguments.
+        |w| unsafe { get_current_refused(id, store, out, w) },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_slow(id, store, out) },
     )
 }
 
-/// `storectx_get_current` when its fast path refused: explains why.
+/// `storectx_get_current` refused by its fast path (a thread with a
+/// context, both pointers given): records why. An empty stack is the full
+/// path's (as on a thread without a context).
+///
+/// # Safety
+/// As for `storectx_get_current`; `w` as for `boundary::refused_at`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn get_current_refused(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+    out: *mut storectx_borrow,
+    w: Word,
+) -> storectx_status {
+    boundary::refused_at(
+        op!("get_current"),
+        w,
+        |s, record| s.explain_get_current(id, record),
+        // SAFETY: the export's arguments, under its contract.
+        || unsafe { get_current_slow(id, store, out) },
+    )
+}
+
+/// `storectx_get_current` without a stack or with a NULL pointer.
 ///
 /// # Safety
 /// As for `storectx_get_current`.
@@ -95,20 +116,14 @@ unsafe extern "C" fn get_current_slow(
     store: *mut *mut c_void,
     out: *mut storectx_borrow,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "get_current",
-        |s| {
-            (!store.is_null() && !out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id))
-        },
-        || {
-            let (store, out) = (required(store, "store")?, required(out, "out")?);
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put_borrow(store, out, &b) };
-            Ok(())
-        },
-    )
+    boundary::status("get_current", || {
+        let (store, out) = (required(store, "store")?, required(out, "out")?);
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let b = unsafe { stack_unreentered(|s| s.get_current(id)) }?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put_borrow(store, out, &b) };
+        Ok(())
+    })
 }
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
@@ -138,24 +153,55 @@ pub unsafe extern "C" fn storectx_get_current_transient(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "get_current_transient",
         || match NonNull::new(store) {
             Some(store) => {
                 // SAFETY: only `Stack` methods run: nothing reaches the context again.
-                unsafe { read_any_stack_unreentered(|s| s.try_get_current_transient(id)) }
-                    // SAFETY: writable (this function's contract).
-                    .map(|address| unsafe { put(store, address as *mut c_void) })
-                    .is_some()
+                let found =
+                    unsafe { boundary::read_any_stack_word(|s| s.try_get_current_transient(id)) };
+                match found {
+                    Ok(address) => {
+                        // SAFETY: writable (this function's contract).
+                        unsafe { put(store, address as *mut c_void) };
+                        Fast::Done
+                    }
+                    Err(w) => Fast::Refused(w),
+                }
             }
-            None => false,
+            None => Fast::Slow,
         },
+        // SAFETY: the word the fast path read; the same arguments.
+        |w| unsafe { get_current_transient_refused(id, store, w) },
         // SAFETY: the same arguments, under the same contract.
         || unsafe { get_current_transient_slow(id, store) },
     )
 }
 
-/// `storectx_get_current_transient` when its fast path refused.
+/// `storectx_get_current_transient` refused by its fast path (a thread
+/// with a context, `store` given): `id` is not on top; records why. An
+/// empty stack is the full path's (as on a thread without a context).
+///
+/// # Safety
+/// As for `storectx_get_current_transient`; `w` as for
+/// `boundary::refused_at`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn get_current_transient_refused(
+    id: storectx_store_id,
+    store: *mut *mut c_void,
+    w: Word,
+) -> storectx_status {
+    boundary::refused_at(
+        op!("get_current_transient"),
+        w,
+        |s, record| s.explain_not_on_top(id, record),
+        // SAFETY: the export's arguments, under its contract.
+        || unsafe { get_current_transient_slow(id, store) },
+    )
+}
+
+/// `storectx_get_current_transient` without a stack or with `store` NULL.
 ///
 /// # Safety
 /// As for `storectx_get_current_transient`.
@@ -165,18 +211,14 @@ unsafe extern "C" fn get_current_transient_slow(
     id: storectx_store_id,
     store: *mut *mut c_void,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "get_current_transient",
-        |s| (!store.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
-        || {
-            let store = required(store, "store")?;
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
-            // SAFETY: writable (this function's contract).
-            unsafe { put(store, address as *mut c_void) };
-            Ok(())
-        },
-    )
+    boundary::status("get_current_transient", || {
+        let store = required(store, "store")?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let address = unsafe { stack_unreentered(|s| s.get_current_transient(id)) }?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(store, address as *mut c_void) };
+        Ok(())
+    })
 }
 
 /// Borrows the top store whatever its id, only if its borrow count is 0;
@@ -346,24 +388,46 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 /// \ingroup api_borrow
 #[no_mangle]
 pub extern "C" fn storectx_borrow_release(b: storectx_borrow) -> storectx_status {
-    boundary::status_fast(
+    boundary::status_fast_cx(
         "borrow_release",
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { gated_stack_unreentered(Stack::has_top, |s| s.try_borrow_release(b.raw)) } == Some(true),
+        || {
+            // SAFETY: only `Stack` methods run: nothing reaches the context again.
+            let found = unsafe {
+                boundary::gated_stack_word(Stack::has_top, |s| {
+                    s.try_borrow_release(b.raw).then_some(())
+                })
+            };
+            Fast::of(found, |()| {})
+        },
+        // SAFETY: the word the fast path read.
+        |w| unsafe { borrow_release_refused(b, w) },
         || borrow_release_slow(b),
     )
 }
 
-/// `storectx_borrow_release` when its fast path refused: explains why (the
-/// fast path refuses only what the full path refuses, so with a stack the
-/// refusal is explained at once).
+/// `storectx_borrow_release` refused on a thread with a context (the fast
+/// path refuses only what the full path refuses): records why. An empty
+/// stack is the full path's (as on a thread without a context).
+///
+/// # Safety
+/// `w` as for `boundary::refused_at`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn borrow_release_refused(b: storectx_borrow, w: Word) -> storectx_status {
+    boundary::refused_at(
+        op!("borrow_release"),
+        w,
+        |s, record| s.explain_borrow_release(b.raw, record),
+        || borrow_release_slow(b),
+    )
+}
+
+/// `storectx_borrow_release` on a thread without a stack.
 #[cold]
 #[inline(never)]
 extern "C" fn borrow_release_slow(b: storectx_borrow) -> storectx_status {
-    boundary::status_or_refused(
-        "borrow_release",
-        |s| Some(s.borrow_release_error(b.raw)),
+    boundary::status("borrow_release", || {
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) },
-    )
+        unsafe { stack_unreentered(|s| s.borrow_release(b.raw)) }
+    })
 }

@@ -6,7 +6,7 @@
 //! states it keeps.
 
 use super::status::storectx_status;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Op, Record, Result};
 use crate::stack::Stack;
 use crate::thread;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -129,35 +129,151 @@ pub(crate) fn status(op: &'static str, body: impl FnOnce() -> Result<()>) -> sto
     })
 }
 
-/// [`status`] for the slow half of an export whose common refusals can be
-/// told from the stack alone (a lookup by id that is not on top): when this
-/// thread has a context and `why` finds the call refused, the error is
-/// recorded and its status answered here, without running `body` (the
-/// export's full path) and without carrying the error through it. A
-/// refusal is routine for embedders (SPEC, "A refusal is cheap").
+/// What an export's fast path found (see [`status_fast_cx`]).
+pub(crate) enum Fast {
+    /// The job is done: `STORECTX_OK`.
+    Done,
+    /// The call is refused by the stack the thread's word points to: its
+    /// `*_refused` half explains why, given the word.
+    Refused(thread::Word),
+    /// Not tried (a NULL argument, or a stack its gate refused): the
+    /// export's slow half runs.
+    Slow,
+}
+
+impl Fast {
+    /// A gated fast path's outcome ([`gated_stack_word`]): `Done` after
+    /// `done` wrote the result.
+    #[inline(always)]
+    pub(crate) fn of<R>(
+        found: std::result::Result<R, Option<thread::Word>>,
+        done: impl FnOnce(R),
+    ) -> Fast {
+        match found {
+            Ok(r) => {
+                done(r);
+                Fast::Done
+            }
+            Err(Some(w)) => Fast::Refused(w),
+            Err(None) => Fast::Slow,
+        }
+    }
+}
+
+/// Runs `f` on this thread's stack if `gate` lets it, as
+/// [`gated_stack_unreentered`]: `Ok` with what `f` answers, `Err(Some)`
+/// with the thread's word (for the export's `*_refused` half) where `f`
+/// answers `None`, `Err(None)` where `gate` refused.
+///
+/// # Safety
+/// As for [`gated_stack_unreentered`].
 #[inline(always)]
-pub(crate) fn status_or_refused(
+pub(crate) unsafe fn gated_stack_word<R>(
+    gate: impl FnOnce(&Stack) -> bool,
+    f: impl FnOnce(&mut Stack) -> Option<R>,
+) -> std::result::Result<R, Option<thread::Word>> {
+    // SAFETY: this function's contract is that of `with_stack_gated_word`.
+    unsafe { thread::with_stack_gated_word(gate, f) }
+}
+
+/// Reads this thread's stack, as [`read_any_stack_unreentered`]: `Ok`
+/// with what `f` answers, `Err` with the thread's word (for the export's
+/// `*_refused` half) where it answers `None`.
+///
+/// # Safety
+/// As for [`read_any_stack_unreentered`].
+#[inline(always)]
+pub(crate) unsafe fn read_any_stack_word<R>(
+    f: impl FnOnce(&Stack) -> Option<R>,
+) -> std::result::Result<R, thread::Word> {
+    // SAFETY: this function's contract is that of `read_stack_any_word`.
+    unsafe { thread::read_stack_any_word(f) }
+}
+
+/// An export whose fast path hands a refusal on with the thread's word:
+/// `fast` either does the whole job, or finds the call refused and answers
+/// the word it read, or did not try (`Fast::Slow`, nothing changed). A
+/// refusal goes to `refused`: a tail call to the export's out-of-line
+/// `*_refused` half (an `extern "C" fn` inside [`refused_at`]), given the
+/// word after the export's own arguments, so it stays in the next argument
+/// register: no second read of the thread's word. Otherwise `slow` runs, as
+/// in [`status_fast`].
+#[inline(always)]
+pub(crate) fn status_fast_cx(
     op: &'static str,
-    why: impl FnOnce(&Stack) -> Option<Error>,
-    body: impl FnOnce() -> Result<()>,
+    fast: impl FnOnce() -> Fast,
+    refused: impl FnOnce(thread::Word) -> storectx_status,
+    slow: impl FnOnce() -> storectx_status,
 ) -> storectx_status {
-    boundary(op, || {
-        // SAFETY: `why` only reads the stack and the error is recorded after
-        // it returned: nothing reaches the context again.
+    boundary(op, || match fast() {
+        Fast::Done => storectx_status::STORECTX_OK,
+        Fast::Refused(w) => refused(w),
+        Fast::Slow => slow(),
+    })
+}
+
+/// The body of an export's `*_refused` half, given the word its fast path
+/// read (see [`status_fast_cx`]): `why` explains the refusal (reading the
+/// stack, writing the detail in place as the thread's last error through
+/// the [`Record`] it is given) and its status is answered. An empty stack
+/// (a refusing one among them: a thread without a context) is `empty`'s
+/// instead (a tail call to the export's full path, which explains it as on
+/// a thread without a context): tested through a shared read first, before
+/// any `&mut` is made (`thread::with_context_at`).
+///
+/// # Safety
+/// `w` was read from this thread's word during this export's call, and no
+/// reference to the context is live.
+#[inline(always)]
+pub(crate) unsafe fn refused_at<O: Op>(
+    op: O,
+    w: thread::Word,
+    why: impl FnOnce(&Stack, Record<'_, O>) -> Code,
+    empty: impl FnOnce() -> storectx_status,
+) -> storectx_status {
+    boundary(O::NAME, || {
+        // SAFETY: this function's contract; `why` only reads the stack and
+        // writes the last error: nothing reaches the context again.
+        let code = unsafe {
+            thread::with_context_at(w, |cx| {
+                let (stack, record) = cx.refusal(op);
+                why(stack, record)
+            })
+        };
+        match code {
+            Some(code) => code.into(),
+            None => empty(),
+        }
+    })
+}
+
+/// The slow half of a fast export whose common refusals can be told from
+/// the stack alone: on a thread with a context, `why` either finds the
+/// call refused, writes why in place as the thread's last error (through
+/// the [`Record`] it is given) and its status is answered, or answers
+/// `None` having changed nothing; then (and on a thread without a context)
+/// `full` runs, a tail call to the export's `*_full` half (inside
+/// [`status`]). No error value is carried through frames, and the refusal
+/// keeps no frame of its own. A refusal is routine for embedders (SPEC, "A
+/// refusal is cheap").
+#[inline(always)]
+pub(crate) fn refused_or<O: Op>(
+    op: O,
+    why: impl FnOnce(&Stack, Record<'_, O>) -> Option<Code>,
+    full: impl FnOnce() -> storectx_status,
+) -> storectx_status {
+    boundary(O::NAME, || {
+        // SAFETY: `why` only reads the stack and writes the last error:
+        // nothing reaches the context again.
         let refused = unsafe {
             thread::with_existing_unreentered(|cx| {
-                let e = why(&cx.stack)?;
-                let status = storectx_status::from(&e);
-                cx.record_error(op, e);
-                Some(status)
+                let (stack, record) = cx.refusal(op);
+                why(stack, record)
             })
         };
         match refused.flatten() {
-            Some(status) => status,
-            None => match body() {
-                Ok(()) => storectx_status::STORECTX_OK,
-                Err(e) => fail(op, &e),
-            },
+            Some(code) => code.into(),
+            None => full(),
         }
     })
 }
@@ -165,8 +281,8 @@ pub(crate) fn status_or_refused(
 /// An export with a fast path: `fast` either does the whole job and
 /// answers `true`, or changes nothing and answers `false`; then `slow` —
 /// which must be a call to the export's own out-of-line `extern "C" fn`
-/// with the same arguments, itself inside [`status`] — does the job or
-/// explains why it cannot. A call through the C ABI cannot unwind, so when
+/// with the same arguments, itself inside [`status`] or [`refused_or`] —
+/// does the job or explains why it cannot. A call through the C ABI cannot unwind, so when
 /// `fast` cannot panic either, the panic boundary here costs nothing and
 /// the slow call is a tail jump: the hot function keeps no frame, no
 /// spilled arguments and no error value.

@@ -7,6 +7,7 @@ use super::boundary::{
 };
 use super::identity::storectx_store_id;
 use super::status::storectx_status;
+use crate::error::reserved_id;
 use crate::stack::{is_valid_id, Stack};
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -88,8 +89,9 @@ pub unsafe extern "C" fn storectx_install(
     )
 }
 
-/// `storectx_install` when its fast path refused: does the job (making
-/// room first) or explains why it cannot.
+/// `storectx_install` when its fast path refused: explains a reserved id
+/// or a paused store at once; otherwise runs the full path (which makes
+/// room first, or explains install's other refusals).
 ///
 /// # Safety
 /// As for `storectx_install`.
@@ -100,24 +102,42 @@ unsafe extern "C" fn install_slow(
     store: *mut c_void,
     out: *mut storectx_install_guard,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "install",
-        // A paused store or a reserved id (install's other refusals, and
-        // making room, are the full path's).
-        |s| {
-            (!out.is_null() && !store.is_null() && (s.is_paused(id) || !is_valid_id(id)))
-                .then(|| s.not_on_top_error(id))
+    boundary::refused_or(
+        op!("install"),
+        |s, record| {
+            if out.is_null() || store.is_null() {
+                None
+            } else if !is_valid_id(id) {
+                Some(reserved_id(id, record))
+            } else {
+                s.explain_paused(id, record)
+            }
         },
-        || {
-            let out = required(out, "out")?;
-            let store = required(store, "store")?;
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let raw = unsafe { stack_unreentered(|s| s.install(id, store.as_ptr() as usize)) }?;
-            // SAFETY: `out` is writable (this function's contract).
-            unsafe { put(out, storectx_install_guard { raw }) };
-            Ok(())
-        },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { install_full(id, store, out) },
     )
+}
+
+/// `storectx_install`'s full path: makes room, then pushes or explains.
+///
+/// # Safety
+/// As for `storectx_install`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn install_full(
+    id: storectx_store_id,
+    store: *mut c_void,
+    out: *mut storectx_install_guard,
+) -> storectx_status {
+    boundary::status("install", || {
+        let out = required(out, "out")?;
+        let store = required(store, "store")?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.install(id, store.as_ptr() as usize)) }?;
+        // SAFETY: `out` is writable (this function's contract).
+        unsafe { put(out, storectx_install_guard { raw }) };
+        Ok(())
+    })
 }
 
 /// Pops the guard's entry. Uninstalling an async entry releases its write
@@ -167,16 +187,26 @@ extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
     )
 }
 
-/// `storectx_uninstall` when neither path popped: explains why.
+/// `storectx_uninstall` when neither path popped: explains why, or runs
+/// the full path (a thread without a stack).
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_refused_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::status_or_refused(
-        "uninstall",
-        |s| s.uninstall_refusal(guard.raw),
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) },
+    boundary::refused_or(
+        op!("uninstall"),
+        |s, record| s.uninstall_refusal(guard.raw, record),
+        || uninstall_full(guard),
     )
+}
+
+/// `storectx_uninstall`'s full path.
+#[cold]
+#[inline(never)]
+extern "C" fn uninstall_full(guard: storectx_install_guard) -> storectx_status {
+    boundary::status("uninstall", || {
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        unsafe { stack_unreentered(|s| s.uninstall(guard.raw)) }
+    })
 }
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op

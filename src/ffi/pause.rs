@@ -63,7 +63,8 @@ pub unsafe extern "C" fn storectx_pause(
     )
 }
 
-/// `storectx_pause` when its fast path refused (room to make, or an error).
+/// `storectx_pause` when its fast path refused: explains a store not on
+/// top at once; otherwise runs the full path (room to make, or an error).
 ///
 /// # Safety
 /// As for `storectx_pause`.
@@ -73,18 +74,32 @@ unsafe extern "C" fn pause_slow(
     id: storectx_store_id,
     out: *mut storectx_pause_guard,
 ) -> storectx_status {
-    boundary::status_or_refused(
-        "pause",
-        |s| (!out.is_null() && !s.is_active(id)).then(|| s.not_on_top_error(id)),
-        || {
-            let out = required(out, "out")?;
-            // SAFETY: only `Stack` methods run: nothing reaches the context again.
-            let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
-            // SAFETY: `out` is writable (this function's contract).
-            unsafe { put(out, storectx_pause_guard { raw }) };
-            Ok(())
-        },
+    boundary::refused_or(
+        op!("pause"),
+        |s, record| (!out.is_null() && !s.is_active(id)).then(|| s.explain_not_on_top(id, record)),
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { pause_full(id, out) },
     )
+}
+
+/// `storectx_pause`'s full path: makes room, then pauses or explains.
+///
+/// # Safety
+/// As for `storectx_pause`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn pause_full(
+    id: storectx_store_id,
+    out: *mut storectx_pause_guard,
+) -> storectx_status {
+    boundary::status("pause", || {
+        let out = required(out, "out")?;
+        // SAFETY: only `Stack` methods run: nothing reaches the context again.
+        let raw = unsafe { stack_unreentered(|s| s.pause(id)) }?;
+        // SAFETY: `out` is writable (this function's contract).
+        unsafe { put(out, storectx_pause_guard { raw }) };
+        Ok(())
+    })
 }
 
 /// Ends a pause and restores the borrow it took. O(1).
@@ -116,10 +131,23 @@ pub extern "C" fn storectx_unpause(g: storectx_pause_guard) -> storectx_status {
     )
 }
 
-/// `storectx_unpause` when its fast path refused: explains why.
+/// `storectx_unpause` when its fast path refused: explains why, or runs
+/// the full path (the top entry's innermost pause nested in another, or a
+/// thread without a stack).
 #[cold]
 #[inline(never)]
 extern "C" fn unpause_slow(g: storectx_pause_guard) -> storectx_status {
+    boundary::refused_or(
+        op!("unpause"),
+        |s, record| s.unpause_refusal(g.raw, record),
+        || unpause_full(g),
+    )
+}
+
+/// `storectx_unpause` on a thread without a stack (refused: no pause).
+#[cold]
+#[inline(never)]
+extern "C" fn unpause_full(g: storectx_pause_guard) -> storectx_status {
     boundary::status("unpause", || {
         // SAFETY: only `Stack` methods run: nothing reaches the context again.
         unsafe { stack_unreentered(|s| s.unpause(g.raw)) }

@@ -4,7 +4,7 @@
 //! that the two agree.
 
 use super::boundary::boundary;
-use crate::error::{Error, STATUSES, UNKNOWN_STATUS};
+use crate::error::{Code, Error, STATUSES, UNKNOWN_STATUS};
 use std::ffi::c_char;
 
 /// The result of every fallible call. `STORECTX_OK` is 0; numbers are never
@@ -55,29 +55,37 @@ pub enum storectx_status {
     STORECTX_ERR_EXHAUSTED = 18,
 }
 
-impl From<&Error> for storectx_status {
-    fn from(e: &Error) -> Self {
+impl From<Code> for storectx_status {
+    #[inline(always)]
+    fn from(code: Code) -> Self {
         use storectx_status::*;
-        match e {
-            Error::NullArgument(_) => STORECTX_ERR_NULL_ARGUMENT,
-            Error::InvalidArgument(_) => STORECTX_ERR_INVALID_ARGUMENT,
-            Error::NoContext(_) => STORECTX_ERR_NO_CONTEXT,
-            Error::NotInstalled(_) => STORECTX_ERR_NOT_INSTALLED,
-            Error::Paused(_) => STORECTX_ERR_PAUSED,
-            Error::AddressMismatch(_) => STORECTX_ERR_ADDRESS_MISMATCH,
-            Error::OutOfOrder(_) => STORECTX_ERR_OUT_OF_ORDER,
-            Error::StaleHandle(_) => STORECTX_ERR_STALE_HANDLE,
-            Error::StillBorrowed(_) => STORECTX_ERR_STILL_BORROWED,
-            Error::NotBorrowed(_) => STORECTX_ERR_NOT_BORROWED,
-            Error::Borrowed(_) => STORECTX_ERR_BORROWED,
-            Error::NotSync(_) => STORECTX_ERR_NOT_SYNC,
-            Error::Busy(_) => STORECTX_ERR_BUSY,
-            Error::TimedOut(_) => STORECTX_ERR_TIMED_OUT,
-            Error::WouldDeadlock(_) => STORECTX_ERR_WOULD_DEADLOCK,
-            Error::AlreadyOnStack(_) => STORECTX_ERR_ALREADY_ON_STACK,
-            Error::Panic(_) => STORECTX_ERR_PANIC,
-            Error::Exhausted(_) => STORECTX_ERR_EXHAUSTED,
+        match code {
+            Code::NullArgument => STORECTX_ERR_NULL_ARGUMENT,
+            Code::InvalidArgument => STORECTX_ERR_INVALID_ARGUMENT,
+            Code::NoContext => STORECTX_ERR_NO_CONTEXT,
+            Code::NotInstalled => STORECTX_ERR_NOT_INSTALLED,
+            Code::Paused => STORECTX_ERR_PAUSED,
+            Code::AddressMismatch => STORECTX_ERR_ADDRESS_MISMATCH,
+            Code::OutOfOrder => STORECTX_ERR_OUT_OF_ORDER,
+            Code::StaleHandle => STORECTX_ERR_STALE_HANDLE,
+            Code::StillBorrowed => STORECTX_ERR_STILL_BORROWED,
+            Code::NotBorrowed => STORECTX_ERR_NOT_BORROWED,
+            Code::Borrowed => STORECTX_ERR_BORROWED,
+            Code::NotSync => STORECTX_ERR_NOT_SYNC,
+            Code::Busy => STORECTX_ERR_BUSY,
+            Code::TimedOut => STORECTX_ERR_TIMED_OUT,
+            Code::WouldDeadlock => STORECTX_ERR_WOULD_DEADLOCK,
+            Code::AlreadyOnStack => STORECTX_ERR_ALREADY_ON_STACK,
+            Code::Panic => STORECTX_ERR_PANIC,
+            Code::Exhausted => STORECTX_ERR_EXHAUSTED,
         }
+    }
+}
+
+impl From<&Error> for storectx_status {
+    #[inline(always)]
+    fn from(e: &Error) -> Self {
+        e.code().into()
     }
 }
 
@@ -136,6 +144,7 @@ mod tests {
             let c = storectx_status::from(&e);
             assert_eq!(c as i32, e.info().code);
             assert_eq!(format!("{c:?}"), e.info().name);
+            assert_eq!(e.code() as i32, e.info().code);
         }
         let text = |code| {
             // SAFETY: storectx_status_str returns a static C string.

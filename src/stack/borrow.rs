@@ -4,10 +4,10 @@
 //! `unpause`) is refused at `u32::MAX` with nothing changed, so it never
 //! wraps.
 
-use super::handle::Tag;
-use super::{Entry, Stack};
+use super::handle::{self, Tag};
+use super::{BorrowHandle, Entry, Stack};
 use crate::async_store::StoreRef;
-use crate::error::{Error, Result};
+use crate::error::{AsError, Code, Error, Refusal, Result};
 
 /// What a successful borrow returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +68,15 @@ impl Stack {
     #[cold]
     #[inline(never)]
     fn get_current_error(&self, id: u64) -> Error {
+        self.explain_get_current(id, AsError)
+    }
+
+    /// Why [`Stack::try_get_current`] refused, given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_get_current<R: Refusal>(&self, id: u64, to: R) -> R::Out {
         match self.top() {
-            Some(top) if top.id() == id => too_many_borrows(id),
-            _ => self.not_on_top_error(id),
+            Some(top) if top.id() == id => too_many_borrows(id, to),
+            _ => self.explain_not_on_top(id, to),
         }
     }
 
@@ -109,7 +115,7 @@ impl Stack {
     /// One more borrow of the same sync top entry; returns the handle to
     /// release it with.
     pub(crate) fn borrow_clone(&mut self, raw: u64) -> Result<u64> {
-        self.check_names_top(raw, Tag::Borrow, "borrow")?;
+        self.check_names_top::<BorrowHandle>(raw, Tag::Borrow)?;
         let Some(entry) = self.entries.top_mut() else {
             return Err(Error::Panic(detail!("no top entry after finding it")));
         };
@@ -120,7 +126,7 @@ impl Stack {
             )));
         }
         if entry.borrows == 0 {
-            return Err(not_borrowed(entry.id()));
+            return Err(not_borrowed(entry.id(), AsError));
         }
         let id = entry.id();
         add_borrow(&mut entry.borrows, id)?;
@@ -154,37 +160,60 @@ impl Stack {
 
     #[cold]
     #[inline(never)]
-    pub(crate) fn borrow_release_error(&self, raw: u64) -> Error {
-        match self.check_names_top(raw, Tag::Borrow, "borrow") {
-            Ok(()) => not_borrowed(self.active_store()),
-            Err(e) => e,
+    fn borrow_release_error(&self, raw: u64) -> Error {
+        self.explain_borrow_release(raw, AsError)
+    }
+
+    /// Why [`Stack::try_borrow_release`] refused (it did), given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_borrow_release<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        let number = handle::decode(raw, Tag::Borrow);
+        match (number, self.top()) {
+            (Some(n), Some(top)) if top.number() == n => not_borrowed(top.id(), to),
+            _ => self.explain_handle::<BorrowHandle, R>(number, to),
         }
     }
 }
 
 #[inline]
 pub(super) fn add_borrow(count: &mut u32, id: u64) -> Result<()> {
-    *count = count
+    match count
         .checked_add(1)
         .filter(|n| *n <= crate::testing::borrow_limit())
-        .ok_or_else(|| too_many_borrows(id))?;
-    Ok(())
+    {
+        Some(n) => {
+            *count = n;
+            Ok(())
+        }
+        None => Err(too_many_borrows_error(id)),
+    }
 }
 
 #[cold]
 #[inline(never)]
-pub(super) fn too_many_borrows(id: u64) -> Error {
-    Error::InvalidArgument(detail!(
-        "store {id} already has {} borrows, the most an entry can have",
-        crate::testing::borrow_limit()
-    ))
+pub(super) fn too_many_borrows_error(id: u64) -> Error {
+    too_many_borrows(id, AsError)
 }
 
-#[cold]
-fn not_borrowed(id: u64) -> Error {
-    Error::NotBorrowed(detail!(
-        "store {id} has a borrow count of 0; expected a live borrow"
-    ))
+/// `INVALID_ARGUMENT`: store `id`'s top entry has the most borrows it can.
+#[inline(always)]
+pub(super) fn too_many_borrows<R: Refusal>(id: u64, to: R) -> R::Out {
+    to.refuse(
+        Code::InvalidArgument,
+        text!(
+            "store {id} already has {} borrows, the most an entry can have",
+            crate::testing::borrow_limit()
+        ),
+    )
+}
+
+/// `NOT_BORROWED`: store `id`'s top entry has no borrow to give back.
+#[inline(always)]
+fn not_borrowed<R: Refusal>(id: u64, to: R) -> R::Out {
+    to.refuse(
+        Code::NotBorrowed,
+        text!("store {id} has a borrow count of 0; expected a live borrow"),
+    )
 }
 
 #[cfg(test)]

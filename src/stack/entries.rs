@@ -180,6 +180,12 @@ impl Entry {
         self.inner != 0
     }
 
+    /// The entry's innermost pause, if it has one.
+    #[inline(always)]
+    pub(super) fn innermost_pause(&self) -> Option<PauseRecord> {
+        (self.inner != 0).then_some(PauseRecord(self.inner))
+    }
+
     /// The async store of an async entry.
     pub(crate) fn async_store(&self) -> Option<&StoreRef> {
         self.guard.as_ref().map(WriteGuard::store)
@@ -403,11 +409,22 @@ impl Entries {
     /// so its nested entries follow that one.
     #[inline]
     pub(super) fn topmost_of_store(&self, id: u64) -> Option<usize> {
-        let mut index = self.present.entry_of(id)?;
+        let mut index = self.lowest_of_store(id)?;
         while self.vec.get(index + 1).is_some_and(|e| e.id == id) {
             index += 1;
         }
         Some(index)
+    }
+
+    /// The index of the lowest entry of store `id`, from the store set.
+    #[inline(always)]
+    pub(super) fn lowest_of_store(&self, id: u64) -> Option<usize> {
+        if self.vec.is_empty() {
+            return None;
+        }
+        // SAFETY: an entry, so the set has a table (`reserve` sizes it
+        // before the first push, and nothing shrinks it).
+        unsafe { self.present.entry_of_in_table(id) }
     }
 
     /// Room for one more entry without allocating. (The store set is sized
@@ -692,6 +709,34 @@ impl Entries {
             pauses.pop().map_or(0, |r| r.0)
         };
         true
+    }
+
+    /// Where among the top entry's pauses the one whose guard is `raw` is:
+    /// how many later pauses the top has (0: it is the innermost); `None`
+    /// if it is none of the top's. O(the top's pauses): its older records
+    /// are the record vector's last ones.
+    #[inline]
+    pub(super) fn top_pause(&self, raw: u64) -> Option<usize> {
+        let inner = self.top()?.inner;
+        if inner == 0 {
+            return None;
+        }
+        if PauseRecord(inner).raw() == raw {
+            return Some(0);
+        }
+        let older = older_records(inner, &self.pauses);
+        let mine = &self.pauses[self.pauses.len() - older..];
+        mine.iter()
+            .rev()
+            .position(|r| r.raw() == raw)
+            .map(|k| k + 1)
+    }
+
+    /// Whether an older pause record (of any entry) has the guard `raw`.
+    /// O(older records): usually none (an entry keeps its innermost pause).
+    #[inline]
+    pub(super) fn has_older_pause(&self, raw: u64) -> bool {
+        self.pauses.iter().any(|r| r.raw() == raw)
     }
 
     /// Where the pause whose guard is `raw` is: the index of its entry and

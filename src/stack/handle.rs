@@ -63,6 +63,20 @@ pub(crate) fn decode(raw: u64, tag: Tag) -> Option<u64> {
         .then_some(number)
 }
 
+/// The kind bits of `raw` (a [`Tag`] value if `raw` is a handle).
+#[inline(always)]
+pub(crate) fn tag_bits(raw: u64) -> u64 {
+    raw & TAG_MASK
+}
+
+/// The number `raw` carries if it is a handle of kind `tag`, unchecked:
+/// for a search by number (refusal paths), which finds nothing for a value
+/// that names no entry. [`decode`] checks.
+#[inline(always)]
+pub(crate) fn number_if(raw: u64, tag: Tag) -> u64 {
+    (raw >> TAG_BITS).wrapping_sub(offset(tag))
+}
+
 /// Numbers are handed out to threads in blocks so that the hot path touches
 /// only thread-local memory: one shared atomic add per `BLOCK` numbers
 /// (2^16 entries or pauses).
@@ -85,7 +99,7 @@ pub(crate) struct NumberSource {
 }
 
 /// How far the install handles of two consecutive numbers are.
-const HANDLE_STRIDE: u64 = STRIDE << TAG_BITS;
+pub(super) const HANDLE_STRIDE: u64 = STRIDE << TAG_BITS;
 
 impl NumberSource {
     /// An empty source; it takes its first block on first use.

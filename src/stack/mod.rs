@@ -2,8 +2,9 @@
 //! operation relies on, and the lookups by store id.
 //!
 //! Hot-path operations touch only the top entry and the store set; telling
-//! an out-of-order handle from a stale one scans the stack, but only on the
-//! error path.
+//! an out-of-order handle from a stale one looks at the top, then searches
+//! the entries by number (O(log depth), only on the error path: see
+//! [`Stack::index_of_number`]).
 //!
 //! Everything that edits the stack lives in this module and its children
 //! (borrows, pauses, segments, handle numbering). The entries themselves,
@@ -26,9 +27,10 @@ pub(crate) use entries::Entry;
 pub(crate) use segment::{Segment, SEGMENTS};
 
 use crate::async_store::{StoreRef, WriteGuard};
-use crate::error::{Error, Result};
+use crate::error::{reserved_id, AsError, Code, Error, Refusal, Result};
 use entries::Entries;
 use handle::{NumberSource, Tag};
+use std::fmt;
 
 /// A thread's stack of store contexts: its entries (with their pause
 /// records and store set, one owner: [`Entries`]) and its source of handle
@@ -37,6 +39,13 @@ use handle::{NumberSource, Tag};
 pub(crate) struct Stack {
     entries: Entries,
     numbers: NumberSource,
+    /// The depth right after the last resume (0 if none): entries at and
+    /// above `min(resumed, depth)` were all installed on this thread, so
+    /// their numbers, and those of their pauses, increase up the stack (one
+    /// thread's numbers only grow): the refusal paths find a handle among
+    /// them without a scan ([`Stack::index_of_number`]). Entries below may
+    /// have come from another thread and are scanned.
+    resumed: usize,
 }
 
 /// The top id of an empty stack. Store id `u64::MAX` is reserved (refused
@@ -50,12 +59,12 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
     id.wrapping_add(1) > 1
 }
 
-#[cold]
-#[inline(never)]
-fn cold_address_mismatch(id: u64, top: usize, address: usize) -> Error {
-    Error::AddressMismatch(detail!(
-        "store {id} is on top at {top:#x}, install asked for {address:#x}"
-    ))
+#[inline(always)]
+fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R::Out {
+    to.refuse(
+        Code::AddressMismatch,
+        text!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
+    )
 }
 
 /// `EXHAUSTED`: the stack cannot grow past `depth` entries for lack of memory.
@@ -87,12 +96,12 @@ pub(super) fn no_memory_for_pauses(count: usize) -> Error {
     ))
 }
 
-#[cold]
-#[inline(never)]
-fn cold_still_borrowed(id: u64, depth: usize, borrows: u32) -> Error {
-    Error::StillBorrowed(detail!(
-        "store {id} at depth {depth} still has {borrows} borrow(s); release them first"
-    ))
+#[inline(always)]
+fn still_borrowed<R: Refusal>(id: u64, depth: usize, borrows: u32, to: R) -> R::Out {
+    to.refuse(
+        Code::StillBorrowed,
+        text!("store {id} at depth {depth} still has {borrows} borrow(s); release them first"),
+    )
 }
 
 impl Stack {
@@ -101,6 +110,7 @@ impl Stack {
         Stack {
             entries: Entries::new(),
             numbers: NumberSource::new(),
+            resumed: 0,
         }
     }
 
@@ -110,6 +120,7 @@ impl Stack {
         Stack {
             entries: Entries::new(),
             numbers: NumberSource::new_owned(),
+            resumed: 0,
         }
     }
 
@@ -219,8 +230,10 @@ impl Stack {
     fn install_error(&self, id: u64, address: usize) -> Error {
         match self.top() {
             _ if !is_valid_id(id) => Error::reserved_id(id),
-            Some(top) if top.id() == id => cold_address_mismatch(id, top.address(), address),
-            _ => self.paused_error(id),
+            Some(top) if top.id() == id => address_mismatch(id, top.address(), address, AsError),
+            _ => self
+                .explain_paused(id, AsError)
+                .unwrap_or_else(|| Error::Panic(detail!("install refused store {id} unexplained"))),
         }
     }
 
@@ -384,41 +397,100 @@ impl Stack {
         true
     }
 
-    /// Why uninstall of `raw` is refused, or `None` when the full path
-    /// would pop (an async entry or one with pause records) or the guard is
-    /// the no-op guard of the entry on top. Changes nothing.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn uninstall_refusal(&self, raw: u64) -> Option<Error> {
-        match self
-            .entries
-            .top()
-            .and_then(|top| Some((guard_names(raw, top)?, top)))
-        {
-            Some((GuardKind::Noop, _)) => None,
-            Some((GuardKind::Pushed, top)) if top.borrows == 0 => None,
-            _ => Some(self.uninstall_error(raw)),
-        }
-    }
-
     /// Why [`Stack::try_uninstall`] refused.
     #[cold]
     #[inline(never)]
     fn uninstall_error(&self, raw: u64) -> Error {
+        self.uninstall_refusal(raw, AsError)
+            .unwrap_or_else(|| Error::Panic(detail!("uninstall of {raw:#x} refused unexplained")))
+    }
+
+    /// Why uninstall of `raw` is refused, given `to`, once its fast path
+    /// did not pop; or `None` (nothing given) when the full path pops (an
+    /// unborrowed entry with pause records or a lock) or the guard is the
+    /// no-op guard of the async entry on top. Changes nothing. The top
+    /// first, then the guard's entry by number (the one entry
+    /// [`guard_names`] accepts, if any: [`Stack::index_of_number`], no scan
+    /// of the entries installed on this thread).
+    #[inline(always)]
+    pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+        let tag = handle::tag_bits(raw);
+        if tag == Tag::NoopInstall as u64 {
+            return self.uninstall_refusal_far(raw, to);
+        }
         let entries = self.entries.as_slice();
-        match entries.iter().rposition(|e| guard_names(raw, e).is_some()) {
-            Some(index) if index + 1 == self.depth() => {
-                let top = &entries[index];
-                cold_still_borrowed(top.id(), index + 1, top.borrows)
+        let (Some((top, below)), true) = (entries.split_last(), tag == Tag::Install as u64) else {
+            // No entry, or no install guard (forged, zeroed, another kind).
+            return Some(self.uninstall_stale(to));
+        };
+        // An install guard is its entry's install handle.
+        let install = top.handle(Tag::Install);
+        if raw == install {
+            // The top: refused only if it is borrowed.
+            return (top.borrows != 0)
+                .then(|| still_borrowed(top.id(), self.depth(), top.borrows, to));
+        }
+        if let Some(under) = below.last().filter(|e| e.handle(Tag::Install) == raw) {
+            return Some(self.out_of_order::<InstallGuard, R>(below.len() - 1, under.id(), to));
+        }
+        // Above the top's: none of this thread's own entries (see
+        // `index_of_number`); with none from a resume, stale at once.
+        if raw > install && self.by_number().0.is_empty() {
+            return Some(self.uninstall_stale(to));
+        }
+        self.uninstall_refusal_far(raw, to)
+    }
+
+    /// [`Stack::uninstall_refusal`]'s search for the guard's entry (a
+    /// no-op guard's, or one deeper than the entry below the top), out of
+    /// line, and `extern "C"` (it cannot unwind: nothing here panics), so
+    /// that a refusal path calls it last inside its panic boundary without
+    /// a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn uninstall_refusal_far<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+        let found = if handle::tag_bits(raw) == Tag::Install as u64 {
+            self.index_of_number(handle::number_if(raw, Tag::Install))
+                .map(|index| (index, &self.entries.as_slice()[index]))
+        } else {
+            self.noop_guard_entry(raw)
+        };
+        match found {
+            Some((index, entry)) if index + 1 != self.depth() => {
+                Some(self.out_of_order::<InstallGuard, R>(index, entry.id(), to))
             }
-            Some(index) => self.out_of_order(index, "install guard"),
-            None => Error::StaleHandle(detail!(
+            // The no-op guard of the async entry on top: nothing to pop.
+            // (The top's own install guard was answered before.)
+            Some(_) => None,
+            None => Some(self.uninstall_stale(to)),
+        }
+    }
+
+    /// `STALE_HANDLE` of an install guard.
+    #[inline(always)]
+    fn uninstall_stale<R: Refusal>(&self, to: R) -> R::Out {
+        to.refuse(
+            Code::StaleHandle,
+            text!(
                 "install guard names no entry of its kind on this thread's stack (depth {}): \
                  already uninstalled, zeroed or forged, from another thread, or its entry \
                  is suspended",
                 self.depth()
-            )),
+            ),
+        )
+    }
+
+    /// The async entry whose no-op guard is `raw`, if any, and its index.
+    #[inline(always)]
+    fn noop_guard_entry(&self, raw: u64) -> Option<(usize, &Entry)> {
+        if handle::tag_bits(raw) != Tag::NoopInstall as u64 {
+            return None;
         }
+        let number = handle::number_if(raw, Tag::NoopInstall);
+        let index = self.index_of_number(number)?;
+        let entry = &self.entries.as_slice()[index];
+        (guard_names(raw, entry) == Some(GuardKind::Noop)).then_some((index, entry))
     }
 
     /// Whether the install guard `raw` names an entry on this stack.
@@ -446,81 +518,209 @@ impl Stack {
     #[cold]
     #[inline(never)]
     pub(crate) fn not_on_top_error(&self, id: u64) -> Error {
-        if !is_valid_id(id) {
-            Error::reserved_id(id)
-        } else if self.is_empty() {
-            Error::NoContext(detail!(
-                "store {id} requested but this thread's context stack is empty"
-            ))
-        } else if let Some(index) = self.entries.topmost_of_store(id) {
-            self.paused_at(id, index + 1)
-        } else {
-            Error::NotInstalled(detail!(
-                "store {id} is not on this thread's stack; top is store {} at depth {}",
-                self.active_store(),
-                self.depth()
-            ))
+        self.explain_not_on_top(id, AsError)
+    }
+
+    /// Why `id` is not the top entry's store (it is not: `is_active(id)` is
+    /// false), given `to`. The common case, a paused store, is tested
+    /// first: the store set holds valid ids only, so a store it finds needs
+    /// no other test.
+    #[inline(always)]
+    pub(crate) fn explain_not_on_top<R: Refusal>(&self, id: u64, to: R) -> R::Out {
+        match self.entries.lowest_of_store(id) {
+            // Usually a paused store has one entry: its topmost is its lowest.
+            Some(lowest) => match self.entries.as_slice().get(lowest + 1) {
+                Some(e) if e.id() == id => self.paused_nested(id, to),
+                _ => self.paused_at(id, lowest, to),
+            },
+            None if !is_valid_id(id) => reserved_id(id, to),
+            None if self.is_empty() => to.refuse(
+                Code::NoContext,
+                text!("store {id} requested but this thread's context stack is empty"),
+            ),
+            None => to.refuse(
+                Code::NotInstalled,
+                text!(
+                    "store {id} is not on this thread's stack; top is store {} at depth {}",
+                    self.entries.top_id(),
+                    self.depth()
+                ),
+            ),
         }
     }
 
-    #[cold]
-    fn paused_error(&self, id: u64) -> Error {
-        self.paused_at(id, self.depth_of_store(id).unwrap_or(0))
+    /// `PAUSED`, given `to`, if `id` is on this stack below the top;
+    /// `None` (nothing given) otherwise.
+    #[inline(always)]
+    pub(crate) fn explain_paused<R: Refusal>(&self, id: u64, to: R) -> Option<R::Out> {
+        if self.is_active(id) {
+            return None;
+        }
+        let index = self.entries.topmost_of_store(id)?;
+        Some(self.paused_at(id, index, to))
     }
 
-    /// `PAUSED`: store `id`, whose topmost entry is at `depth`.
+    /// `PAUSED`: store `id`, which has nested entries. Out of line (the
+    /// walk to its topmost entry keeps registers), and `extern "C"`, which
+    /// cannot unwind (nothing here panics), so that a refusal path calls it
+    /// last inside its panic boundary without a landing pad: a tail jump.
     #[cold]
-    fn paused_at(&self, id: u64, depth: usize) -> Error {
-        Error::Paused(detail!(
-            "store {id} is paused at depth {depth}; top is store {} at depth {}",
-            self.active_store(),
-            self.depth()
-        ))
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn paused_nested<R: Refusal>(&self, id: u64, to: R) -> R::Out {
+        let index = self.entries.topmost_of_store(id).unwrap_or(0);
+        self.paused_at(id, index, to)
     }
 
-    /// Checks that the handle `raw` of kind `tag` names the top entry:
-    /// `OUT_OF_ORDER` if its entry is deeper, `STALE_HANDLE` if it names no
-    /// entry here.
+    /// `PAUSED`: store `id`, whose topmost entry is at `index` (the stack
+    /// is not empty).
+    #[inline(always)]
+    fn paused_at<R: Refusal>(&self, id: u64, index: usize, to: R) -> R::Out {
+        to.refuse(
+            Code::Paused,
+            text!(
+                "store {id} is paused at depth {}; top is store {} at depth {}",
+                index + 1,
+                self.entries.top_id(),
+                self.depth()
+            ),
+        )
+    }
+
+    /// Checks that the handle `raw` of kind `tag` (named `K` in messages)
+    /// names the top entry: `OUT_OF_ORDER` if its entry is deeper,
+    /// `STALE_HANDLE` if it names no entry here.
     #[inline]
-    pub(crate) fn check_names_top(&self, raw: u64, tag: Tag, what: &'static str) -> Result<()> {
+    pub(crate) fn check_names_top<K: HandleKind>(&self, raw: u64, tag: Tag) -> Result<()> {
         let number = handle::decode(raw, tag);
         match (number, self.top()) {
             (Some(n), Some(top)) if top.number() == n => Ok(()),
-            _ => Err(self.handle_error(number, what)),
+            _ => Err(self.handle_error::<K>(number)),
         }
     }
 
     #[cold]
-    fn handle_error(&self, number: Option<u64>, what: &'static str) -> Error {
+    #[inline(never)]
+    fn handle_error<K: HandleKind>(&self, number: Option<u64>) -> Error {
+        self.explain_handle::<K, _>(number, AsError)
+    }
+
+    /// Why the handle of kind `K` whose number is `number` (`None`: no
+    /// handle of that kind) does not name the top entry, given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_handle<K: HandleKind, R: Refusal>(
+        &self,
+        number: Option<u64>,
+        to: R,
+    ) -> R::Out {
         let Some(number) = number else {
-            return Error::StaleHandle(detail!("{what} is zeroed, forged or of another kind"));
+            return to.refuse(Code::StaleHandle, |f: &mut fmt::Formatter<'_>| {
+                write!(f, "{} is zeroed, forged or of another kind", K::WHAT)
+            });
         };
+        // A number above the top's is none of this thread's own entries'
+        // (see `index_of_number`): with none from a resume, stale at once.
+        if self.entries.top().is_some_and(|top| number > top.number())
+            && self.by_number().0.is_empty()
+        {
+            return self.handle_stale::<K, R>(to);
+        }
+        self.explain_handle_far::<K, R>(number, to)
+    }
+
+    /// [`Stack::explain_handle`]'s search for the entry numbered `number`,
+    /// out of line, and `extern "C"` (it cannot unwind: nothing here
+    /// panics), so that a refusal path calls it last inside its panic
+    /// boundary without a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn explain_handle_far<K: HandleKind, R: Refusal>(
+        &self,
+        number: u64,
+        to: R,
+    ) -> R::Out {
         match self.index_of_number(number) {
-            Some(index) => self.out_of_order(index, what),
-            None => Error::StaleHandle(detail!(
-                "{what} names no entry on this thread's stack (depth {}): already \
-                 released, from another thread, or its entry is suspended",
-                self.depth()
-            )),
+            Some(index) => {
+                let id = self.entries.as_slice().get(index).map_or(0, Entry::id);
+                self.out_of_order::<K, R>(index, id, to)
+            }
+            None => self.handle_stale::<K, R>(to),
         }
     }
 
-    #[cold]
-    fn out_of_order(&self, index: usize, what: &'static str) -> Error {
-        Error::OutOfOrder(detail!(
-            "{what} for store {} is at depth {}, top is store {} at depth {}",
-            self.entries.as_slice()[index].id(),
-            index + 1,
-            self.active_store(),
-            self.depth()
-        ))
+    /// `STALE_HANDLE`: a handle of kind `K` that names no entry here.
+    #[inline(always)]
+    fn handle_stale<K: HandleKind, R: Refusal>(&self, to: R) -> R::Out {
+        let depth = self.depth();
+        to.refuse(Code::StaleHandle, move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "{} names no entry on this thread's stack (depth {depth}): already \
+                 released, from another thread, or its entry is suspended",
+                K::WHAT
+            )
+        })
     }
 
+    /// `OUT_OF_ORDER`: the handle of kind `K` names the entry at `index`,
+    /// below the top, of store `id`. (The kind's name is in the formatter,
+    /// not kept.)
+    #[inline(always)]
+    fn out_of_order<K: HandleKind, R: Refusal>(&self, index: usize, id: u64, to: R) -> R::Out {
+        let (top, depth) = (self.entries.top_id(), self.depth());
+        to.refuse(Code::OutOfOrder, move |f: &mut fmt::Formatter<'_>| {
+            write!(
+                f,
+                "{} for store {id} is at depth {}, top is store {top} at depth {depth}",
+                K::WHAT,
+                index + 1
+            )
+        })
+    }
+
+    /// The index of the entry whose number is `number`, if any (refusal
+    /// paths). The entries installed here since the last resume (see
+    /// `resumed`) have numbers that grow up the stack, by at least one
+    /// stride an entry: a number above the top's is none of theirs (O(1)),
+    /// one that many strides below the top's is at most that many entries
+    /// below it, exactly there (O(1)) for entries installed one on another
+    /// with no number taken between, else found by binary search (O(log
+    /// depth)); only the entries below, which may have come from another
+    /// thread, are scanned (none unless a segment was resumed).
     pub(crate) fn index_of_number(&self, number: u64) -> Option<usize> {
-        self.entries
-            .as_slice()
-            .iter()
-            .rposition(|e| e.number() == number)
+        // Compared as install handles (kept in the entries: no shift), in
+        // the same order as the numbers.
+        let install = handle::encode(Tag::Install, number);
+        let (foreign, ordered) = self.by_number();
+        let handle = |e: &Entry| e.handle(Tag::Install);
+        if let Some(top) = ordered.last().filter(|top| install <= handle(top)) {
+            // Each entry is numbered at least one stride above the one
+            // below it, so the one sought is at most this far below the
+            // top: exactly this far where no number was taken in between
+            // (entries installed one on another), tried first.
+            let far = (handle(top) - install) / handle::HANDLE_STRIDE;
+            let from = ordered.len() - 1 - (far as usize).min(ordered.len() - 1);
+            let range = &ordered[from..];
+            let at = if handle(&range[0]) >= install {
+                0
+            } else {
+                range.partition_point(|e| handle(e) < install)
+            };
+            if range.get(at).is_some_and(|e| handle(e) == install) {
+                return Some(foreign.len() + from + at);
+            }
+        }
+        foreign.iter().rposition(|e| handle(e) == install)
+    }
+
+    /// The entries split where their numbers start to grow up the stack:
+    /// those that may have come from a resume, then those installed here
+    /// since (see `resumed`).
+    #[inline(always)]
+    fn by_number(&self) -> (&[Entry], &[Entry]) {
+        let entries = self.entries.as_slice();
+        entries.split_at(self.resumed.min(entries.len()))
     }
 
     /// 1-based depth of the topmost entry for `id`.
@@ -570,6 +770,28 @@ impl Stack {
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
     }
+}
+
+/// A handle kind as refusal messages name it, as a type: a refusal
+/// recorded in place writes the name from its formatter and keeps no word
+/// for it.
+pub(crate) trait HandleKind {
+    /// E.g. `"install guard"`.
+    const WHAT: &'static str;
+}
+
+/// [`HandleKind`] of install guards.
+pub(crate) enum InstallGuard {}
+
+impl HandleKind for InstallGuard {
+    const WHAT: &'static str = "install guard";
+}
+
+/// [`HandleKind`] of borrows.
+pub(crate) enum BorrowHandle {}
+
+impl HandleKind for BorrowHandle {
+    const WHAT: &'static str = "borrow";
 }
 
 /// Which kind of install guard names an entry.

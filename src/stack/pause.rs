@@ -6,7 +6,8 @@ use super::borrow::too_many_borrows;
 use super::entries::{NoRoom, PauseRecord};
 use super::handle::{self, Tag};
 use super::{Entry, Stack};
-use crate::error::{Error, Result};
+use crate::error::{AsError, Code, Error, Refusal, Result};
+use std::fmt;
 
 impl Stack {
     /// Pauses the top store `id` while guest code runs: takes one borrow
@@ -78,7 +79,7 @@ impl Stack {
         {
             Ok(())
         } else {
-            Err(self.unpause_error(handle::decode(raw, Tag::Pause)))
+            Err(self.unpause_error(raw))
         }
     }
 
@@ -93,38 +94,143 @@ impl Stack {
 
     #[cold]
     #[inline(never)]
-    fn unpause_error(&self, number: Option<u64>) -> Error {
-        let Some(number) = number else {
-            return Error::StaleHandle(detail!("pause guard is zeroed, forged or of another kind"));
+    fn unpause_error(&self, raw: u64) -> Error {
+        self.explain_unpause(raw, AsError)
+    }
+
+    /// Why unpause of `raw` is refused, given `to`, once its fast path did
+    /// not take it; `None` (nothing given) when `raw` is the top entry's
+    /// innermost pause: the full path's (a pause nested in another, or a
+    /// restored borrow that would not fit, which it explains).
+    ///
+    /// The common refusal, a spent (or forged) guard, is told in O(1) with
+    /// no frame: no older pause record anywhere, no entry from a resume,
+    /// and the guard numbered above the top entry (a thread's numbers only
+    /// grow, so no pause of an entry below the top is numbered above it:
+    /// see [`Stack::locate_pause`]). Any other case is explained out of
+    /// line ([`Stack::explain_unpause_far`]).
+    #[inline(always)]
+    pub(crate) fn unpause_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
+        let Some(top) = self.top() else {
+            return Some(self.unpause_stale(raw, to));
         };
-        let raw = handle::encode(Tag::Pause, number);
-        let Some((owner, inner)) = self.entries.find_pause(raw) else {
-            return Error::StaleHandle(detail!(
-                "pause guard names no outstanding pause on this thread's stack (depth {}): \
-                 already unpaused, its entry is gone or suspended, or from another thread",
-                self.depth()
-            ));
-        };
-        let entry = &self.entries.as_slice()[owner];
+        if top.innermost_pause().is_some_and(|p| p.raw() == raw) {
+            return None;
+        }
+        // Compared as handles: a pause handle is above an install handle
+        // exactly when its number is.
+        if self.entries.pauses().is_empty()
+            && self.by_number().0.is_empty()
+            && raw > top.handle(Tag::Install)
+        {
+            return Some(self.unpause_stale(raw, to));
+        }
+        Some(self.explain_unpause_far(raw, to))
+    }
+
+    /// [`Stack::explain_unpause`] out of line, and `extern "C"` (it cannot
+    /// unwind: nothing here panics), so that a refusal path calls it last
+    /// inside its panic boundary without a landing pad: a tail jump.
+    #[cold]
+    #[inline(never)]
+    #[allow(improper_ctypes_definitions)] // called from Rust only
+    extern "C" fn explain_unpause_far<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        self.explain_unpause(raw, to)
+    }
+
+    /// `STALE_HANDLE`: `raw` names no outstanding pause here. Whether it is
+    /// a pause handle at all (zeroed, forged or of another kind) only the
+    /// message says: it is told when the message is written.
+    #[inline(always)]
+    fn unpause_stale<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        let depth = self.depth();
+        to.refuse(Code::StaleHandle, move |f: &mut fmt::Formatter<'_>| {
+            if handle::decode(raw, Tag::Pause).is_none() {
+                return f.write_str("pause guard is zeroed, forged or of another kind");
+            }
+            write!(
+                f,
+                "pause guard names no outstanding pause on this thread's stack (depth \
+                 {depth}): already unpaused, its entry is gone or suspended, or from another \
+                 thread"
+            )
+        })
+    }
+
+    /// Why [`Stack::unpause`] refused `raw` (it did), given `to`.
+    #[inline(always)]
+    pub(crate) fn explain_unpause<R: Refusal>(&self, raw: u64, to: R) -> R::Out {
+        match self.locate_pause(raw) {
+            Some((owner, inner)) => self.explain_unpause_at(owner, inner, to),
+            None => self.unpause_stale(raw, to),
+        }
+    }
+
+    /// Where the outstanding pause whose guard is `raw` is (any value: a
+    /// pause is found only by its own guard): its entry's index and how many later pauses that entry has;
+    /// `None` if there is none. The top's pauses first (O(its pauses)),
+    /// then the older records (usually none: each entry keeps its innermost
+    /// pause; where one matches, its entry is found by a scan), then the
+    /// innermost pauses of the entries below. Among the entries installed on
+    /// this thread since the last resume, a pause's number lies between its
+    /// entry's and the next entry's (a thread's numbers only grow, and an
+    /// entry above a paused one was installed after the pause), so the one
+    /// candidate is found by binary search, and none is looked for when the
+    /// number is above the top's (a spent guard of a pause of the top
+    /// entry, or of one gone: O(1)); entries that may have come from a
+    /// resume are scanned.
+    #[inline]
+    fn locate_pause(&self, raw: u64) -> Option<(usize, usize)> {
+        if let Some(later) = self.entries.top_pause(raw) {
+            return Some((self.depth() - 1, later));
+        }
+        if self.entries.has_older_pause(raw) {
+            return self.entries.find_pause(raw);
+        }
+        let is_it = |e: &Entry| e.innermost_pause().is_some_and(|p| p.raw() == raw);
+        let (foreign, ordered) = self.by_number();
+        let number = handle::number_if(raw, Tag::Pause);
+        if let Some((top, below)) = ordered.split_last() {
+            if number < top.number() {
+                // The candidate: the last entry numbered below the pause.
+                let at = below.partition_point(|e| e.number() < number);
+                if let Some(at) = at.checked_sub(1).filter(|&at| is_it(&below[at])) {
+                    return Some((foreign.len() + at, 0));
+                }
+            }
+        }
+        foreign.iter().rposition(is_it).map(|index| (index, 0))
+    }
+
+    /// Why the pause of the entry at `owner`, with `inner` later pauses of
+    /// that entry, cannot end now, given `to`.
+    #[cold]
+    #[inline(never)]
+    fn explain_unpause_at<R: Refusal>(&self, owner: usize, inner: usize, to: R) -> R::Out {
+        let id = self.entries.as_slice()[owner].id();
         if owner + 1 == self.depth() && inner == 0 {
             // Its innermost pause, on top: refused only because the
             // restored borrow would not fit.
-            return too_many_borrows(entry.id());
+            return too_many_borrows(id, to);
         }
         if owner + 1 == self.depth() {
-            Error::OutOfOrder(detail!(
-                "pause guard of store {} is not its innermost pause; unpause the {inner} later \
-                 pause(s) first",
-                entry.id()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                text!(
+                    "pause guard of store {id} is not its innermost pause; unpause the {inner} \
+                     later pause(s) first"
+                ),
+            )
         } else {
-            Error::OutOfOrder(detail!(
-                "pause guard for store {} is at depth {}, top is store {} at depth {}",
-                entry.id(),
-                owner + 1,
-                self.active_store(),
-                self.depth()
-            ))
+            to.refuse(
+                Code::OutOfOrder,
+                text!(
+                    "pause guard for store {id} is at depth {}, top is store {} at depth {}",
+                    owner + 1,
+                    self.active_store(),
+                    self.depth()
+                ),
+            )
         }
     }
 }
@@ -163,6 +269,108 @@ fn restore_borrow(top: &mut Entry, last: PauseRecord, raw: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Segment;
+
+    /// Every guard is located (entry, later pauses) as the full scan
+    /// (`Entries::find_pause`) finds it, and every install guard's entry by
+    /// number as a scan finds it.
+    fn agree(s: &Stack, pauses: &[u64], installs: &[u64]) {
+        for &raw in pauses {
+            assert_eq!(
+                s.locate_pause(raw),
+                s.entries.find_pause(raw),
+                "pause {raw:#x} on {}",
+                s.describe()
+            );
+        }
+        for &raw in installs {
+            let number = handle::number_if(raw, Tag::Install);
+            let scan = s
+                .entries
+                .as_slice()
+                .iter()
+                .rposition(|e| e.number() == number);
+            assert_eq!(s.index_of_number(number), scan, "install {raw:#x}");
+        }
+    }
+
+    /// The refusal paths find a pause or an entry without scanning the
+    /// entries installed on this thread (numbers grow up the stack there),
+    /// and scan those resumed from another thread, whose numbers need not:
+    /// here a segment numbered after this thread's block sits below entries
+    /// numbered from it, with pauses live, spent, nested and deeper on both
+    /// sides.
+    #[test]
+    fn pauses_and_entries_are_found_as_a_scan_finds_them() {
+        let mut s = Stack::new();
+        let (mut pauses, mut installs) = (Vec::new(), Vec::new());
+        installs.push(s.install(1, 0x10).unwrap());
+        pauses.push(s.pause(1).unwrap());
+        let spent = s.pause(1).unwrap();
+        pauses.push(spent);
+        s.unpause(spent).unwrap();
+        installs.push(s.install(2, 0x20).unwrap());
+        pauses.push(s.pause(2).unwrap());
+        agree(&s, &pauses, &installs);
+
+        // Another thread's entries, numbered later than this stack's block.
+        let mut other = Stack::new();
+        installs.push(other.install(10, 0x100).unwrap());
+        pauses.push(other.pause(10).unwrap());
+        installs.push(other.install(11, 0x110).unwrap());
+        pauses.push(other.pause(11).unwrap());
+        pauses.push(other.pause(11).unwrap()); // nested
+        let mut seg = Segment::default();
+        other.suspend_into(0, &mut seg).unwrap();
+        s.resume_from(&mut seg).unwrap();
+        agree(&s, &pauses, &installs);
+
+        // Entries installed here after the resume: numbered below the
+        // resumed ones (this stack's block is older).
+        for id in 20..24u64 {
+            installs.push(s.install(id, id as usize * 0x10).unwrap());
+            pauses.push(s.pause(id).unwrap());
+            let spent = s.pause(id).unwrap();
+            pauses.push(spent);
+            s.unpause(spent).unwrap();
+            agree(&s, &pauses, &installs);
+        }
+        let nested = s.pause(23).unwrap();
+        pauses.push(nested);
+        agree(&s, &pauses, &installs);
+        s.unpause(nested).unwrap();
+        // Entries installed one on another (numbers a stride apart, found
+        // at the distance their numbers give), and a spent guard among them.
+        for id in 30..34u64 {
+            installs.push(s.install(id, id as usize * 0x10).unwrap());
+            agree(&s, &pauses, &installs);
+        }
+        let spent = s.install(34, 0x340).unwrap();
+        s.uninstall(spent).unwrap();
+        installs.push(spent);
+        installs.push(s.install(35, 0x350).unwrap());
+        agree(&s, &pauses, &installs);
+
+        // Unwound, the guards go stale one entry at a time.
+        while let Some(top) = s.top() {
+            let id = top.id();
+            while s.is_paused(id) || s.top().unwrap().is_paused() {
+                let (_, raw) = pauses
+                    .iter()
+                    .filter_map(|&p| s.entries.top_pause(p).map(|k| (k, p)))
+                    .min()
+                    .unwrap();
+                s.unpause(raw).unwrap();
+                agree(&s, &pauses, &installs);
+            }
+            let g = *installs
+                .iter()
+                .find(|&&g| s.entries.top().unwrap().handle(Tag::Install) == g)
+                .unwrap();
+            s.uninstall(g).unwrap();
+            agree(&s, &pauses, &installs);
+        }
+    }
 
     #[test]
     fn pauses_nest_lifo_and_restore() {

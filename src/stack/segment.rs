@@ -206,6 +206,9 @@ impl Stack {
                 id => cold_already_on_stack(self, id),
             });
         }
+        // Numbered on another thread (or earlier here): below this depth,
+        // numbers need not grow up the stack (`Stack::index_of_number`).
+        self.resumed = self.depth();
         segment.shape = Shape::Empty;
         Ok(base_depth)
     }

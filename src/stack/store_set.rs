@@ -20,9 +20,11 @@ pub(crate) struct StoreSet {
     /// `slots[0]` is the scratch slot; `slots[1..]` the table, 0 marking an
     /// empty slot, its length 0 or a power of two (`mask + 1`).
     slots: Vec<u64>,
-    /// `entry[s]`: the index (in its stack) of the entry that put the id of
-    /// slot `s` there, so that the depth of a paused store, which a refusal
-    /// names, is found without scanning the stack. As long as `slots`.
+    /// `entry[i]`: the index (in its stack) of the entry that put the id of
+    /// table slot `i` (`slots[1 + i]`) there, so that the depth of a paused
+    /// store, which a refusal names, is found without scanning the stack.
+    /// (Indexed like the table, not like `slots`: the refusal's probe then
+    /// reads it at the index it probed.) As long as `slots`.
     entry: Vec<u32>,
     /// Table length - 1 (0 for no table).
     mask: usize,
@@ -118,19 +120,41 @@ impl StoreSet {
 
     /// The index of the entry that put `id` in the set (the lowest entry
     /// of its store), `None` if `id` is not in the set.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn entry_of(&self, id: u64) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
+        // SAFETY: the set has a table (tested just above).
+        unsafe { self.entry_of_in_table(id) }
+    }
+
+    /// [`StoreSet::entry_of`] of a set known to have a table (its owner
+    /// has an entry): the refusal of a paused store asks this, and a hit
+    /// is tested first.
+    ///
+    /// # Safety
+    /// The set has a table (`reserve_for` ran).
+    #[inline(always)]
+    pub(crate) unsafe fn entry_of_in_table(&self, id: u64) -> Option<usize> {
+        debug_assert!(!self.slots.is_empty());
+        // 0 marks an empty slot: never an id of the set.
+        if id == 0 {
+            return None;
+        }
         let mut i = self.home(id);
         loop {
-            match self.at(i) {
-                0 => return None,
-                // SAFETY: as in `at`: `entry` is as long as `slots`.
-                s if s == id => return Some(unsafe { *self.entry.get_unchecked(1 + i) } as usize),
-                _ => i = (i + 1) & self.mask,
+            // A hit is tested first (the refusal of a paused store asks).
+            let s = self.at(i);
+            if s == id {
+                // SAFETY: as in `at`: `i <= mask` and `entry` is as long
+                // as `slots`.
+                return Some(unsafe { *self.entry.get_unchecked(i) } as usize);
             }
+            if s == 0 {
+                return None;
+            }
+            i = (i + 1) & self.mask;
         }
     }
 
@@ -161,10 +185,10 @@ impl StoreSet {
         // `slot`/`borrows` word.
         unsafe { std::hint::assert_unchecked(i < (1 << 31) - 1) };
         // SAFETY: as in `at`: `1 + i` is a slot of the table, and `entry`
-        // is as long as `slots` (`reserve_for`).
+        // is as long as `slots` (`reserve_for`), so `i` is in it.
         unsafe {
             *self.slots.get_unchecked_mut(1 + i) = id;
-            *self.entry.get_unchecked_mut(1 + i) = entry;
+            *self.entry.get_unchecked_mut(i) = entry;
         }
         // At most 2^31 slots (reserve_for): never wraps to NO_SLOT.
         Some((1 + i) as u32)
