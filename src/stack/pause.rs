@@ -27,10 +27,12 @@ impl Stack {
         }
         match self.entries.reserve_pause() {
             Ok(()) => {}
-            Err(NoRoom::Full) => return Err(Error::InvalidArgument(detail!(
+            Err(NoRoom::Full) => {
+                return Err(Error::InvalidArgument(detail!(
                 "this thread's stack holds {} nested pauses, the most it can; unpause some first",
                 self.entries.pauses().len()
-            ))),
+            )))
+            }
             Err(NoRoom::NoMemory) => {
                 return Err(super::no_memory_for_pauses(self.entries.pauses().len()))
             }
