@@ -196,7 +196,7 @@ macro_rules! status_table {
         }
 
         /// The status of an [`Error`] without its detail: what a refusal
-        /// recorded in place answers (see [`Refusal`]). Its numbers are the
+        /// recorded in place answers (see `Refusal`). Its numbers are the
         /// C status codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(i32)]
