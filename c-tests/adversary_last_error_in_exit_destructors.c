@@ -1,3 +1,4 @@
+/* cprog: skip on=musl,windows the destructor order this checks is glibc's (pthread_key destructors in key-index order each round, the library's own key among them); musl runs them in another order and Windows tears the library's state down from an FLS callback, so which user destructor runs after the teardown is not fixed there (reading last_error there is still safe: the same code) */
 /* Behaviour: storectx_last_error() read from pthread_key destructors while
  * the thread exits, before and after the library's teardown, with the
  * thread's last refusal still unformatted (0.3 keeps a refusal as a Copy
