@@ -15,33 +15,13 @@
 /* cprog: timeout 120 */
 #define _GNU_SOURCE
 #include <stdint.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "check.h"
+#include "address_limit.h"
 
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
-
-static size_t vm_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  CHECK(f != NULL);
-  unsigned long pages = 0;
-  CHECK(fscanf(f, "%lu", &pages) == 1);
-  fclose(f);
-  return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 int main(void) {
-  const char *preload = getenv("LD_PRELOAD");
-  if (UNDER_ASAN || (preload && strstr(preload, "vgpreload"))) {
-    puts("adversary_pause_and_suspend_out_of_memory: skipped (ASan or valgrind)");
+  if (address_limit_unusable("adversary_pause_and_suspend_out_of_memory")) {
     return 0;
   }
   static int mem;
@@ -59,13 +39,7 @@ int main(void) {
   CHECK_OK(storectx_resume(seg, &base));
   CHECK_OK(storectx_unpause(inner));
   CHECK_OK(storectx_unpause(outer));
-  printf("limit: %zu MiB in use + 64 MiB\n", vm_bytes() >> 20);
-  fflush(stdout);
-  struct rlimit r;
-  CHECK(getrlimit(RLIMIT_AS, &r) == 0);
-  rlim_t hard = r.rlim_max;
-  r.rlim_cur = vm_bytes() + (64u << 20);
-  CHECK(setrlimit(RLIMIT_AS, &r) == 0);
+  rlim_t hard = address_limit_set(64u << 20);
 
   /* Nested pauses until the records cannot grow. */
   size_t n = 0;
@@ -110,8 +84,7 @@ int main(void) {
   CHECK_OK(storectx_pause(a, &inner));
 
   /* With memory again: suspended whole, freed with every record. */
-  r.rlim_cur = hard;
-  CHECK(setrlimit(RLIMIT_AS, &r) == 0);
+  address_limit_lift(hard);
   CHECK_OK(storectx_suspend(0, &seg));
   CHECK(storectx_suspended_len(seg) == 1 && storectx_is_empty());
   CHECK(!storectx_is_active(a));

@@ -15,35 +15,14 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "check.h"
-
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
+#include "address_limit.h"
 
 #define MAX_GUARDS (16u << 20)
 
-static size_t vm_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  CHECK(f != NULL);
-  unsigned long pages = 0;
-  CHECK(fscanf(f, "%lu", &pages) == 1);
-  fclose(f);
-  return pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(void) {
-  const char *preload = getenv("LD_PRELOAD");
-  if (UNDER_ASAN || (preload && strstr(preload, "vgpreload"))) {
-    puts("adversary_stack_growth_out_of_memory: skipped (ASan or valgrind)");
+  if (address_limit_unusable("adversary_stack_growth_out_of_memory")) {
     return 0;
   }
   static int mem;
@@ -56,13 +35,7 @@ int main(void) {
   storectx_install_guard g;
   CHECK_OK(storectx_install(storectx_store_id_new(), &mem, &g));
   CHECK_OK(storectx_uninstall(g));
-  printf("limit: %zu MiB in use + 192 MiB\n", vm_bytes() >> 20);
-  fflush(stdout);
-  struct rlimit r;
-  CHECK(getrlimit(RLIMIT_AS, &r) == 0);
-  rlim_t hard = r.rlim_max;
-  r.rlim_cur = vm_bytes() + (192u << 20);
-  CHECK(setrlimit(RLIMIT_AS, &r) == 0);
+  rlim_t hard = address_limit_set(192u << 20);
 
   size_t n = 0;
   storectx_status st = STORECTX_OK;
@@ -83,8 +56,7 @@ int main(void) {
   CHECK(storectx_depth() == n);
   while (n > 0) CHECK_OK(storectx_uninstall(guards[--n]));
   CHECK(storectx_is_empty());
-  r.rlim_cur = hard;
-  CHECK(setrlimit(RLIMIT_AS, &r) == 0);
+  address_limit_lift(hard);
   for (int i = 0; i < 1000; i++) CHECK_OK(storectx_install(storectx_store_id_new(), &mem, &guards[i]));
   for (int i = 999; i >= 0; i--) CHECK_OK(storectx_uninstall(guards[i]));
   puts("out of memory: refused, nothing changed, unwound");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "storectx.h"
+#include "under_asan.h"
 
 #define CHECK(cond)                                                          \
   do {                                                                       \

@@ -26,15 +26,6 @@
 
 #include "check.h"
 
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
-
 #if !UNDER_ASAN
 
 /* ---- the interposers: count what the flagged thread does ---- */

@@ -40,14 +40,7 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#else
-#define UNDER_ASAN 0
-#endif
+#include "under_asan.h"
 
 #define CYCLES 3000
 #define WARM_UP 100
