@@ -31,7 +31,6 @@ fn every_export_starts_inside_the_panic_boundary() {
                     "boundary::status(",
                     "boundary::status_fast(",
                     "boundary::status_fast_cx(",
-                    "boundary::status_or_refused(",
                     "boundary::refused_at(",
                     "boundary::refused_or(",
                 ]
