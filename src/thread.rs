@@ -608,6 +608,13 @@ impl Context {
     pub(crate) fn refusal<O: Op>(&mut self, op: O) -> (&Stack, Record<'_, O>) {
         (&self.stack, Record::new(&mut self.last_error, op))
     }
+
+    /// As [`Context::refusal`], with the stack to change (a slow half that
+    /// either does the job or explains why not).
+    #[inline(always)]
+    pub(crate) fn refusal_mut<O: Op>(&mut self, op: O) -> (&mut Stack, Record<'_, O>) {
+        (&mut self.stack, Record::new(&mut self.last_error, op))
+    }
 }
 
 /// Records `text`, formatted now, as this thread's last error (the panic

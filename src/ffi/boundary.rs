@@ -278,10 +278,40 @@ pub(crate) fn refused_or<O: Op>(
     })
 }
 
+/// As [`refused_or`], for a slow half that may also do the job: `why`,
+/// given the stack to change, answers `Some(Ok)` having done it,
+/// `Some(Err)` with the status of the refusal it recorded, or `None`
+/// having changed nothing; then (and on a thread without a context)
+/// `full` runs, a tail call to the export's `*_full` half.
+#[inline(always)]
+pub(crate) fn done_refused_or<O: Op>(
+    op: O,
+    why: impl FnOnce(&mut Stack, Record<'_, O>) -> Option<std::result::Result<(), Code>>,
+    full: impl FnOnce() -> storectx_status,
+) -> storectx_status {
+    boundary(O::NAME, || {
+        // SAFETY: `why` only changes the stack (dropping an entry's store
+        // reference reaches no context) and writes the last error: nothing
+        // reaches the context again.
+        let outcome = unsafe {
+            thread::with_existing_unreentered(|cx| {
+                let (stack, record) = cx.refusal_mut(op);
+                why(stack, record)
+            })
+        };
+        match outcome.flatten() {
+            Some(Ok(())) => storectx_status::STORECTX_OK,
+            Some(Err(code)) => code.into(),
+            None => full(),
+        }
+    })
+}
+
 /// An export with a fast path: `fast` either does the whole job and
 /// answers `true`, or changes nothing and answers `false`; then `slow` —
 /// which must be a call to the export's own out-of-line `extern "C" fn`
-/// with the same arguments, itself inside [`status`] or [`refused_or`] —
+/// with the same arguments, itself inside [`status`], [`refused_or`] or
+/// [`done_refused_or`] —
 /// does the job or explains why it cannot. A call through the C ABI cannot unwind, so when
 /// `fast` cannot panic either, the panic boundary here costs nothing and
 /// the slow call is a tail jump: the hot function keeps no frame, no

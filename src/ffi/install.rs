@@ -169,32 +169,18 @@ pub extern "C" fn storectx_uninstall(guard: storectx_install_guard) -> storectx_
     )
 }
 
-/// `storectx_uninstall` when its fast path refused: pops an async entry
-/// (releasing its lock) or an entry with pause records, if that is what
-/// the guard names on top, unborrowed; else explains why not. The pop comes
-/// first, without looking for a refusal (issue 20: an async entry's
-/// uninstall is not a refusal).
+/// `storectx_uninstall` when its fast path did not pop: pops an async
+/// entry (releasing its lock) or an entry with pause records, if that is
+/// what the guard names on top, unborrowed; else explains why not in place,
+/// or runs the full path (a thread without a stack, the no-op guard). One
+/// read of the thread's word for both (issue 20: an async entry's
+/// uninstall is not a refusal, and a refusal costs at most 3x a success).
 #[cold]
 #[inline(never)]
 extern "C" fn uninstall_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::status_fast(
-        "uninstall",
-        // SAFETY: only `Stack` methods run: nothing reaches the context again.
-        || unsafe {
-            gated_stack_unreentered(Stack::has_top, |s| s.try_uninstall_full(guard.raw))
-        } == Some(true),
-        || uninstall_refused_slow(guard),
-    )
-}
-
-/// `storectx_uninstall` when neither path popped: explains why, or runs
-/// the full path (a thread without a stack).
-#[cold]
-#[inline(never)]
-extern "C" fn uninstall_refused_slow(guard: storectx_install_guard) -> storectx_status {
-    boundary::refused_or(
+    boundary::done_refused_or(
         op!("uninstall"),
-        |s, record| s.uninstall_refusal(guard.raw, record),
+        |s, record| s.uninstall_or_refusal(guard.raw, record),
         || uninstall_full(guard),
     )
 }

@@ -405,22 +405,39 @@ impl Stack {
             .unwrap_or_else(|| Error::Panic(detail!("uninstall of {raw:#x} refused unexplained")))
     }
 
+    /// `storectx_uninstall` once its fast path did not pop: pops the entry
+    /// the guard names if it is on top and unborrowed (an async entry,
+    /// whose pop unlocks: the common async uninstall; or one with pause
+    /// records): `Some(Ok)`; or finds the call refused and answers `to`'s
+    /// refusal: `Some(Err)`; or `None`, nothing changed, where the full
+    /// path decides (the no-op guard of the async entry on top, a thread
+    /// without entries). One slow half for both, so a refusal reads the
+    /// thread's word once after the fast path (issue 20).
+    #[inline(always)]
+    pub(crate) fn uninstall_or_refusal<R: Refusal>(
+        &mut self,
+        raw: u64,
+        to: R,
+    ) -> Option<std::result::Result<(), R::Out>> {
+        if self.try_uninstall_full(raw) {
+            return Some(Ok(()));
+        }
+        self.uninstall_refusal(raw, to).map(Err)
+    }
+
     /// Why uninstall of `raw` is refused, given `to`, once its fast path
     /// did not pop; or `None` (nothing given) when the full path pops (an
     /// unborrowed entry with pause records or a lock) or the guard is the
     /// no-op guard of the async entry on top. Changes nothing. The top
-    /// first, then the guard's entry by number (the one entry
+    /// first, then the entry the guard would name if no number was taken
+    /// between it and the top (entries installed one on another: one
+    /// compare at any depth), then a search by number (the one entry
     /// [`guard_names`] accepts, if any: [`Stack::index_of_number`], no scan
     /// of the entries installed on this thread).
     #[inline(always)]
     pub(crate) fn uninstall_refusal<R: Refusal>(&self, raw: u64, to: R) -> Option<R::Out> {
-        let tag = handle::tag_bits(raw);
-        if tag == Tag::NoopInstall as u64 {
-            return self.uninstall_refusal_far(raw, to);
-        }
-        let entries = self.entries.as_slice();
-        let (Some((top, below)), true) = (entries.split_last(), tag == Tag::Install as u64) else {
-            // No entry, or no install guard (forged, zeroed, another kind).
+        let Some(top) = self.entries.top() else {
+            // No entry: no guard names one.
             return Some(self.uninstall_stale(to));
         };
         // An install guard is its entry's install handle.
@@ -430,20 +447,38 @@ impl Stack {
             return (top.borrows != 0)
                 .then(|| still_borrowed(top.id(), self.depth(), top.borrows, to));
         }
-        if let Some(under) = below.last().filter(|e| e.handle(Tag::Install) == raw) {
-            return Some(self.out_of_order::<InstallGuard, R>(below.len() - 1, under.id(), to));
+        if raw < install {
+            // Numbered below the top: the entry this many strides below
+            // it is tried first, where the guard's entry is if no number
+            // was taken between the two. Equal handles are proof (numbers
+            // are unique; only an install guard equals an install handle),
+            // so a wrong guess costs one compare and the search below.
+            let far = ((install - raw) / handle::HANDLE_STRIDE) as usize;
+            let entries = self.entries.as_slice();
+            let guess = (entries.len() - 1).checked_sub(far);
+            if let Some((index, entry)) = guess.and_then(|i| Some((i, entries.get(i)?))) {
+                if entry.handle(Tag::Install) == raw {
+                    return Some(self.out_of_order::<InstallGuard, R>(index, entry.id(), to));
+                }
+            }
+        } else if handle::tag_bits(raw) == Tag::Install as u64 && self.resumed == 0 {
+            // An install guard numbered above the top's: none of this
+            // thread's own entries (see `index_of_number`); with none from
+            // a resume, stale at once. (The top's no-op guard is numbered
+            // above it too: the search below tells.)
+            return Some(self.uninstall_stale(to));
         }
-        // Above the top's: none of this thread's own entries (see
-        // `index_of_number`); with none from a resume, stale at once.
-        if raw > install && self.by_number().0.is_empty() {
+        let tag = handle::tag_bits(raw);
+        if tag != Tag::Install as u64 && tag != Tag::NoopInstall as u64 {
+            // Not a guard: forged, zeroed or of another kind.
             return Some(self.uninstall_stale(to));
         }
         self.uninstall_refusal_far(raw, to)
     }
 
     /// [`Stack::uninstall_refusal`]'s search for the guard's entry (a
-    /// no-op guard's, or one deeper than the entry below the top), out of
-    /// line, and `extern "C"` (it cannot unwind: nothing here panics), so
+    /// no-op guard's, a forged guard's, or one its first guess missed: a
+    /// number was taken between the entry and the top), out of line, and `extern "C"` (it cannot unwind: nothing here panics), so
     /// that a refusal path calls it last inside its panic boundary without
     /// a landing pad: a tail jump.
     #[cold]
@@ -953,6 +988,56 @@ mod tests {
         s.uninstall(g1).unwrap();
         assert!(s.is_empty() && s.entries.present().is_empty());
         assert_eq!(err_kind(s.uninstall(g1)), "StaleHandle");
+    }
+
+    /// An out-of-order uninstall names the guard's entry at its depth
+    /// whether its first guess hits (no number taken between the entry and
+    /// the top) or misses (pauses and popped entries took numbers in
+    /// between: the search by number), and for entries that came from a
+    /// resume (numbered on another thread); a guard numbered above the top
+    /// is stale. Every depth of a stack built both ways is tried.
+    #[test]
+    fn out_of_order_uninstall_names_the_entry_however_it_is_found() {
+        let mut s = Stack::new();
+        let mut guards = Vec::new();
+        for id in 1..=40u64 {
+            guards.push(s.install(id, 0x10).unwrap());
+            if id % 4 == 0 {
+                // Takes a number between this entry and the next.
+                let p = s.pause(id).unwrap();
+                s.unpause(p).unwrap();
+            }
+            if id % 7 == 0 {
+                // So does an entry pushed and popped.
+                let g = s.install(1000 + id, 0x10).unwrap();
+                s.uninstall(g).unwrap();
+            }
+        }
+        let check = |s: &Stack, guards: &[u64]| {
+            let depth = s.depth();
+            for (index, &raw) in guards[..depth - 1].iter().enumerate() {
+                let e = s.uninstall_refusal(raw, AsError).expect("refused");
+                assert_eq!(e.code(), Code::OutOfOrder, "depth {}: {e}", index + 1);
+                let at = format!("is at depth {}, top is store", index + 1);
+                assert!(e.to_string().contains(&at), "{e}");
+            }
+        };
+        check(&s, &guards);
+        // Moved to another thread below an entry of its own, and covered.
+        let mut seg = Segment::default();
+        s.suspend_into(0, &mut seg).unwrap();
+        let mut other = Stack::new();
+        let own = other.install(500, 0x20).unwrap();
+        other.resume_from(&mut seg).unwrap();
+        let top = other.install(501, 0x20).unwrap();
+        let mut all = vec![own];
+        all.extend(&guards);
+        all.push(top);
+        check(&other, &all);
+        let spent = other.install(502, 0x20).unwrap();
+        other.uninstall(spent).unwrap();
+        let e = other.uninstall_refusal(spent, AsError).expect("refused");
+        assert_eq!(e.code(), Code::StaleHandle, "{e}");
     }
 
     #[test]
