@@ -39,7 +39,8 @@ use std::fmt;
 pub(crate) struct Stack {
     entries: Entries,
     numbers: NumberSource,
-    /// The depth right after the last resume (0 if none): entries at and
+    /// The depth right after the last resume (0 if none; lowered to the
+    /// base of each suspend): entries at and
     /// above `min(resumed, depth)` were all installed on this thread, so
     /// their numbers, and those of their pauses, increase up the stack (one
     /// thread's numbers only grow): the refusal paths find a handle among
@@ -1037,6 +1038,36 @@ mod tests {
         let spent = other.install(502, 0x20).unwrap();
         other.uninstall(spent).unwrap();
         let e = other.uninstall_refusal(spent, AsError).expect("refused");
+        assert_eq!(e.code(), Code::StaleHandle, "{e}");
+    }
+
+    /// A suspend lowers the resume marker to its base: after a coroutine
+    /// is resumed, run and suspended again, the entries this thread then
+    /// installs are searched by number, not scanned, and a guard numbered
+    /// above the top is stale at once.
+    #[test]
+    fn suspend_lowers_the_resume_marker_to_its_base() {
+        let mut a = Stack::new();
+        for id in 1..=3u64 {
+            a.install(id, 0x10).unwrap();
+        }
+        let mut seg = Segment::default();
+        a.suspend_into(0, &mut seg).unwrap();
+        let mut b = Stack::new();
+        b.install(100, 0x20).unwrap();
+        b.resume_from(&mut seg).unwrap();
+        assert_eq!(b.resumed, 4);
+        b.suspend_into(1, &mut seg).unwrap();
+        assert_eq!(b.resumed, 1, "the resumed entries left");
+        b.resume_from(&mut seg).unwrap();
+        b.suspend_into(3, &mut seg).unwrap();
+        assert_eq!(b.resumed, 3, "a suspend above the base of the resume");
+        b.suspend_into(0, &mut Segment::default()).unwrap();
+        assert_eq!((b.resumed, b.depth()), (0, 0));
+        let spent = b.install(101, 0x20).unwrap();
+        b.uninstall(spent).unwrap();
+        b.install(102, 0x20).unwrap();
+        let e = b.uninstall_refusal(spent, AsError).expect("refused");
         assert_eq!(e.code(), Code::StaleHandle, "{e}");
     }
 
