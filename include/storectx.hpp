@@ -32,8 +32,11 @@
  * release done by a destructor fails (say a guard dropped out of LIFO order),
  * the failure goes to the release-failure handler (see
  * set_release_failure_handler; by default one line on stderr) and the
- * destructor returns normally. Call the explicit end functions (uninstall(),
- * release(), unpause(), ...) where you want such a failure to throw instead.
+ * destructor returns normally; what it could not give back stays, owned by
+ * no object (an entry dropped out of order stays on the thread's stack until
+ * the thread exits). Call the explicit end functions (uninstall(),
+ * release(), unpause(), ...) where you want such a failure to throw instead:
+ * they keep the handle, so the caller can fix the cause and retry.
  *
  * The owner types are [[nodiscard]]: `storectx::install(id, &engine);` on its
  * own would uninstall at once, so the compiler warns about it.
