@@ -33,8 +33,12 @@
  */
 
 /**
- * \defgroup api_pause Pausing
- * \brief Make a store on the stack temporarily unavailable to lookups.
+ * \defgroup api_pause Pausing a borrow
+ * \brief Hand the current store's borrow back while guest code runs, and take it again.
+ *
+ * A pause leaves the store on top and usable; a store that is "paused" in
+ * the sense of ::STORECTX_ERR_PAUSED and storectx_is_paused() is one below
+ * the top.
  */
 
 /**
@@ -782,8 +786,13 @@ storectx_status storectx_uninstall(struct storectx_install_guard guard);
 bool storectx_install_guard_installed(struct storectx_install_guard guard);
 
 /**
- * Pauses the current store, which must be `id`: takes one borrow away if
- * its count is above 0 and remembers whether it did. O(1).
+ * Pauses a borrow of the current store, which must be `id`: takes one
+ * borrow away if its count is above 0 and remembers whether it did. O(1).
+ * Host code that holds a borrow pauses it before it calls back into guest
+ * code, so that the guest's imports may take the store unborrowed
+ * (`storectx_get_current_unborrowed`); `storectx_unpause` gives the borrow
+ * back. The store stays on top and usable: this is not the "paused" of
+ * `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;

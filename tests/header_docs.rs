@@ -266,6 +266,38 @@ fn lifetimes_and_edge_answers_are_stated() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `storectx_pause` pauses a borrow, not a store: the store stays on top,
+/// lookups find it, `storectx_is_paused` stays false. A new-user trial
+/// found the group's brief saying "Make a store on the stack temporarily
+/// unavailable to lookups" and the function saying "Pauses the current
+/// store", neither true, and nothing telling this pause from the "paused"
+/// of `STORECTX_ERR_PAUSED` / `storectx_is_paused` (a store below the top).
+#[test]
+fn pause_docs_say_it_pauses_a_borrow() {
+    let header = header_text();
+    let group = header
+        .split("\\defgroup api_pause")
+        .nth(1)
+        .and_then(|rest| rest.split("*/").next())
+        .expect("the api_pause group");
+    let mut failures = Vec::new();
+    if !group.contains("borrow") || group.contains("unavailable to lookups") {
+        failures.push(format!("api_pause group: {group:?}"));
+    }
+    failures.extend(doc_says(
+        &all_functions(&header),
+        "storectx_pause",
+        &[
+            "a borrow of the current store",
+            "stays on top",
+            "`storectx_is_paused`",
+            "`storectx_get_current_unborrowed`",
+        ],
+        &["Pauses the current store,"],
+    ));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The statuses a piece of documentation names: `STORECTX_ERR_X` or bare `X`.
 fn named_statuses(text: &str) -> Vec<&'static str> {
     let mut found = Vec::new();
