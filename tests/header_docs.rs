@@ -298,6 +298,29 @@ fn pause_docs_say_it_pauses_a_borrow() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `install` compares the address only with a sync entry on top: with an
+/// async entry of the same id on top it answers the no-op guard whatever
+/// the address (SPEC, `storectx_install`). A new-user trial installed an
+/// async store's id with another address, expected ADDRESS_MISMATCH from
+/// the docs ("if `id` is on top with another address") and got OK.
+#[test]
+fn address_mismatch_is_said_for_a_sync_top_only() {
+    let hpp =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.hpp"))
+            .expect("include/storectx.hpp");
+    let hpp = hpp
+        .replace("///", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "ADDRESS_MISMATCH if `id` is on top as a sync entry with another address",
+        "`store` is not compared",
+    ] {
+        assert!(hpp.contains(needle), "storectx.hpp does not say {needle:?}");
+    }
+}
+
 /// The statuses a piece of documentation names: `STORECTX_ERR_X` or bare `X`.
 fn named_statuses(text: &str) -> Vec<&'static str> {
     let mut found = Vec::new();

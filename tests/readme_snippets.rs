@@ -472,7 +472,10 @@ fn the_docs_build_outputs_are_ignored() {
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).expect("read doc");
         for (_, path, block) in snippets(&text) {
-            if !path.split_whitespace().any(|p| p == "tests/cargo_output.sh") {
+            if !path
+                .split_whitespace()
+                .any(|p| p == "tests/cargo_output.sh")
+            {
                 continue;
             }
             for line in block {
@@ -489,6 +492,13 @@ fn the_docs_build_outputs_are_ignored() {
             }
         }
     }
-    assert!(outputs >= 4, "found only {outputs} outputs of the build lines");
-    assert!(missing.is_empty(), "not in .gitignore:\n{}", missing.join("\n"));
+    assert!(
+        outputs >= 4,
+        "found only {outputs} outputs of the build lines"
+    );
+    assert!(
+        missing.is_empty(),
+        "not in .gitignore:\n{}",
+        missing.join("\n")
+    );
 }
