@@ -660,6 +660,11 @@ bool storectx_is_paused(storectx_store_id id);
 /**
  * Whether this thread's stack is empty. O(1).
  *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers true); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
+ *
  * \ingroup api_identity
  */
 bool storectx_is_empty(void);
@@ -667,12 +672,22 @@ bool storectx_is_empty(void);
 /**
  * Number of entries on this thread's stack. O(1).
  *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers 0); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
+ *
  * \ingroup api_identity
  */
 size_t storectx_depth(void);
 
 /**
  * The store id on top of this thread's stack, 0 when empty. O(1).
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers 0); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
  *
  * \ingroup api_identity
  */
@@ -683,7 +698,13 @@ storectx_store_id storectx_active_store(void);
  * `"depth 2: store 7 at 0x5581c0 sync borrows 1\n"`. Like `snprintf`: the
  * text is NUL-terminated and truncated to fit `len` (nothing is written when
  * `buf` is NULL or `len` is 0), and the return value is the length the full
- * text needs, without the NUL. O(depth); for debugging. Allocates nothing.
+ * text needs, without the NUL. O(depth); for debugging.
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * writes an empty text and answers 0); callable from a destructor, or a
+ * signal handler that did not interrupt a libstorectx call on the same
+ * thread.
  *
  * ```c
  * char text[512];

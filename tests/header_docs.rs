@@ -254,6 +254,26 @@ fn lifetimes_and_edge_answers_are_stated() {
         &[],
     ));
     failures.extend(doc_says(&f, "storectx_version", &["static"], &[]));
+    // docs/threading.md lists these as read-only calls a signal handler
+    // may make; their header docs said only "O(1)" (second new-user trial).
+    for name in [
+        "storectx_is_empty",
+        "storectx_depth",
+        "storectx_active_store",
+        "storectx_describe",
+    ] {
+        failures.extend(doc_says(
+            &f,
+            name,
+            &[
+                "Thread rules",
+                "Read-only",
+                "creates no state",
+                "signal handler",
+            ],
+            &[],
+        ));
+    }
     for name in ["storectx_is_active", "storectx_is_paused"] {
         failures.extend(doc_says(&f, name, &["false for 0 and `UINT64_MAX`"], &[]));
     }
