@@ -1071,6 +1071,24 @@ mod tests {
         assert_eq!(e.code(), Code::StaleHandle, "{e}");
     }
 
+    /// A paused borrow is not a live one (storectx_uninstall's doc): the
+    /// entry pops, and the pause guard is then stale; a live borrow above
+    /// the pause still refuses the uninstall.
+    #[test]
+    fn uninstall_pops_an_entry_whose_borrows_are_all_paused() {
+        let mut s = Stack::new();
+        let g = s.install(9, 0x90).unwrap();
+        s.get_current(9).unwrap();
+        let p = s.pause(9).unwrap();
+        s.get_current(9).unwrap();
+        assert_eq!(err_kind(s.uninstall(g)), "StillBorrowed");
+        let live = s.entries.top().unwrap().handle(Tag::Borrow);
+        s.borrow_release(live).unwrap();
+        s.uninstall(g).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(err_kind(s.unpause(p)), "StaleHandle");
+    }
+
     #[test]
     fn nested_same_store_needs_same_address() {
         let mut s = Stack::new();
