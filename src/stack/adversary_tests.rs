@@ -153,6 +153,64 @@ fn names_every_handle(s: &Stack, m: &[MEntry], elsewhere: impl Iterator<Item = u
     }
 }
 
+/// What uninstall of `raw` must answer on a stack modelled by `m`, found
+/// by a plain scan: `None` where it pops or does nothing (the top's own
+/// guard unborrowed, the no-op guard of the async entry on top), else the
+/// code and, for `OUT_OF_ORDER`, the entry's index.
+fn uninstall_oracle(m: &[MEntry], raw: u64) -> Option<(Code, usize)> {
+    let Some(top) = m.last() else {
+        return Some((Code::StaleHandle, 0));
+    };
+    if raw == top.guard {
+        return (top.borrows != 0).then_some((Code::StillBorrowed, m.len() - 1));
+    }
+    for (k, e) in m.iter().enumerate().rev() {
+        let noop = e.is_async && raw == handle::rebase(e.guard, Tag::NoopInstall);
+        if raw == e.guard || noop {
+            return (k + 1 != m.len()).then_some((Code::OutOfOrder, k));
+        }
+    }
+    Some((Code::StaleHandle, 0))
+}
+
+/// Values near the stack's guards (and the others given) and random ones,
+/// given to uninstall's refusal: the same answer as [`uninstall_oracle`]'s
+/// scan, the entry named at its depth.
+fn forged_guards_answer_as_a_scan(
+    s: &Stack,
+    m: &[MEntry],
+    others: &[u64],
+    rng: &mut Rng,
+    step: usize,
+) {
+    for _ in 0..64 {
+        let pick = rng.below(m.len() + others.len() + 1);
+        let base = match pick {
+            p if p < m.len() => m[p].guard,
+            p if p < m.len() + others.len() => others[p - m.len()],
+            _ => rng.next(),
+        };
+        let raw = match rng.below(5) {
+            0 => base.wrapping_add(rng.below(161) as u64),
+            1 => base.wrapping_sub(rng.below(161) as u64),
+            2 => (base & !7) | rng.below(8) as u64,
+            3 => base ^ (1 << rng.below(64)),
+            _ => base,
+        };
+        let got = s.uninstall_refusal(raw, AsError);
+        let want = uninstall_oracle(m, raw);
+        assert_eq!(
+            got.map(|e| e.code()),
+            want.map(|w| w.0),
+            "step {step}: uninstall({raw:#x}): {got:?}"
+        );
+        if let (Some(e), Some((Code::OutOfOrder, k))) = (got, want) {
+            let at = format!("is at depth {}, top is store", k + 1);
+            assert!(e.to_string().contains(&at), "step {step}: {e} (want {at})");
+        }
+    }
+}
+
 #[test]
 fn random_operations_on_colliding_ids_agree_with_a_model() {
     let cinv = inverse(0x9E37_79B9_7F4A_7C15);
@@ -169,6 +227,8 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
     let mut models: [Vec<MEntry>; 2] = [Vec::new(), Vec::new()];
     let mut segments: Vec<(Segment, Vec<MEntry>)> = Vec::new();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    // The forged values' own sequence (the operations' stays as it was).
+    let mut forge_rng = Rng(0xf0f0_5eed_0dd5_1234);
     // Handles of entries gone (popped, dropped in a segment): stale for good.
     let mut spent: Vec<u64> = Vec::new();
     // Under Miri (~1000x slower) a short run (60 steps took 39 s there).
@@ -367,7 +427,15 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                     .chain(segments.iter().flat_map(|(_, m)| m))
                     .flat_map(|e| [e.guard].into_iter().chain(e.noop))
                     .chain(spent.iter().copied().rev().take(200));
-                names_every_handle(&stacks[t], &models[t], elsewhere, step);
+                let elsewhere: Vec<u64> = elsewhere.collect();
+                names_every_handle(&stacks[t], &models[t], elsewhere.iter().copied(), step);
+                forged_guards_answer_as_a_scan(
+                    &stacks[t],
+                    &models[t],
+                    &elsewhere,
+                    &mut forge_rng,
+                    step,
+                );
             }
         }
     }
