@@ -64,7 +64,10 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
 fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R::Out {
     to.refuse(
         Code::AddressMismatch,
-        text!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
+        text!(
+            "store {id} is on top at {top:#x}, install asked for {address:#x} \
+             (a nested install of a store passes its address again)"
+        ),
     )
 }
 
@@ -572,7 +575,11 @@ impl Stack {
             None if !is_valid_id(id) => reserved_id(id, to),
             None if self.is_empty() => to.refuse(
                 Code::NoContext,
-                text!("store {id} requested but this thread's context stack is empty"),
+                text!(
+                    "store {id} requested but this thread's context stack is empty \
+                     (install it first; a coroutine moved here brings its entries \
+                     with storectx_resume)"
+                ),
             ),
             None => to.refuse(
                 Code::NotInstalled,
