@@ -48,16 +48,13 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
 }
 
 /// Puts `guard` in the table (the calling thread's parked index first, if
-/// it has a context) and answers its handle as a C pointer value.
+/// it has a context) and answers its handle as a C pointer value. Inline:
+/// the table's insert is too (no claim to keep, no result in memory).
+#[inline(always)]
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
-    // SAFETY: only `Stack` and registry methods run: none reaches the context.
-    let (handle, ()) = unsafe {
-        thread::with_any_unreentered(|cx| {
-            WRITE_GUARDS.insert_with(cx.map(|cx| &cx.spot), |slot| {
-                *slot = Some(guard);
-                Ok(())
-            })
-        })
+    // SAFETY: only registry methods run: none reaches the context.
+    let handle = unsafe {
+        thread::with_any_unreentered(|cx| WRITE_GUARDS.insert(cx.map(|cx| &cx.spot), Some(guard)))
     }?;
     Ok(std::ptr::without_provenance_mut(handle as usize))
 }

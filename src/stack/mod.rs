@@ -248,19 +248,38 @@ impl Stack {
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
         let id = guard.store().id();
         let address = guard.store().address();
-        if !self.has_room() {
-            // Refused before any room is made, as before a push.
-            if self.entries.contains_store(id) {
-                return Err((self.install_async_error(id), guard));
-            }
-            if let Err(e) = self.make_room() {
-                return Err((e, guard));
-            }
-        }
         // Not on top (one compare); deeper, the push's own probe of the
         // store set refuses it.
         if self.entries.top_id() == id {
             return Err((self.install_async_error(id), guard));
+        }
+        // The push checks the room itself: a refused push (no room, or the
+        // store deeper) is sorted out of line, so room is tested once.
+        match self.push(id, false, address, Some(guard)) {
+            Ok(raw) => Ok(raw),
+            Err(guard) => {
+                let guard = guard.expect("push hands back the guard it was given");
+                self.install_async_refused(guard)
+            }
+        }
+    }
+
+    /// [`Stack::install_async`] once its push was refused: the store is
+    /// deeper in the stack (refused, before any room is made, as before a
+    /// push), or there was no room: made, then pushed.
+    #[cold]
+    #[inline(never)]
+    fn install_async_refused(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, (Error, WriteGuard)> {
+        let id = guard.store().id();
+        let address = guard.store().address();
+        if self.entries.contains_store(id) {
+            return Err((self.install_async_error(id), guard));
+        }
+        if let Err(e) = self.make_room() {
+            return Err((e, guard));
         }
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
