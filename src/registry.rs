@@ -587,6 +587,35 @@ impl<T: Default + Send + Peek> Registry<T> {
         Ok(self.encode(index, generation))
     }
 
+    /// The fast half of [`Registry::insert`], for a thread with a spot in
+    /// a process no race detector annotates (`valgrind::quiet`; this makes
+    /// no annotation): puts `value` in the slot parked in `spot`, taken
+    /// back, and answers its handle; hands `value` back where the spot
+    /// holds no slot or a full table's allocation took it (nothing changed
+    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
+    /// export's fast path keeps no frame, its slow half does the rest.
+    #[inline(always)]
+    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
+        let Some((index, slot, generation)) = self.unpark(spot) else {
+            return Err(value);
+        };
+        // The seqlock's writer side, as in `insert_with`.
+        fence(Ordering::Release);
+        let info = value.peek();
+        slot.value.with_mut(|cell| {
+            // SAFETY: BUSY for this call alone (`unpark`).
+            let old = std::mem::replace(unsafe { &mut *cell }, value);
+            // Empty, forgotten: as in `insert`.
+            debug_assert_eq!(old.peek(), 0, "a free slot held a value");
+            std::mem::forget(old);
+        });
+        // Relaxed: as in `insert_with`.
+        slot.info.store(info, Ordering::Relaxed);
+        // Release: as in `Claim::finish`.
+        slot.state.store(state(generation, LIVE), Ordering::Release);
+        Ok(self.encode(index, generation))
+    }
+
     /// [`Registry::allocate`] for a caller that found nothing in its own
     /// spot (or has none): the free stack, a fresh index, or a slot parked
     /// in another thread's spot.
@@ -707,6 +736,74 @@ impl<T: Default + Send + Peek> Registry<T> {
             }
         }
         Ok(r)
+    }
+
+    /// The fast half of [`Registry::take_with`], for a thread with a spot
+    /// holding no slot, in a process no race detector annotates
+    /// (`valgrind::quiet`; this makes no annotation): claims the live slot
+    /// `handle` names, runs `consume` and, if it answers true, spends the
+    /// handle and parks the slot in `spot`: true. false, nothing changed,
+    /// where the spot holds a slot already, the handle is not live (or is
+    /// being consumed right now), or `consume` answers false (it must then
+    /// leave the value as it found it; the slot is LIVE again). Calls
+    /// nothing (nor may `consume`): an export's fast path keeps no frame,
+    /// its slow half does the rest (a busy slot's wait among it).
+    #[inline(always)]
+    pub(crate) fn take_parking(
+        &self,
+        spot: &Spot,
+        handle: u64,
+        consume: impl FnOnce(&mut T) -> bool,
+    ) -> bool {
+        let Some(ParkingSpot(cell)) = self.spots.get(spot.index) else {
+            return false;
+        };
+        // Relaxed: only this thread writes its spot. A slot parked there
+        // would be displaced by the park below: the slow half does that.
+        if cell.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let Some((index, generation)) = self.decode(handle) else {
+            return false;
+        };
+        if generation >= LAST_GENERATION {
+            return false; // no handle names it: `claim` explains
+        }
+        let Some(slot) = self.slot(index) else {
+            return false;
+        };
+        let live = state(generation, LIVE);
+        // Acquire: as in `claim`. A failure (stale, or consumed right
+        // now) only looks: the slow half's `claim` explains or waits.
+        if slot
+            .state
+            .compare_exchange(
+                live,
+                state(generation, BUSY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: BUSY for this call alone (the exchange above).
+        if !slot.value.with_mut(|value| consume(unsafe { &mut *value })) {
+            // Release: as in `Claim::finish` (the value as it was).
+            slot.state.store(live, Ordering::Release);
+            return false;
+        }
+        let next = generation + 1;
+        if next == LAST_GENERATION {
+            // Retired, as in `take_with`.
+            slot.state.store(state(next, BUSY), Ordering::Release);
+            return true;
+        }
+        // Release: as in `Claim::finish`; then parked, as `park` parks
+        // (nothing displaced: the spot was empty).
+        slot.state.store(state(next, PARKED), Ordering::Release);
+        cell.store(parked(index, next), Ordering::Release);
+        true
     }
 
     /// Handles alive right now (a snapshot; O(table), for messages).

@@ -16,6 +16,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// 0: not asked yet; 1: no race detector reads annotations; 2: one does.
 static ANNOTATE: AtomicU8 = AtomicU8::new(0);
 
+/// Whether no race detector reads annotations, known already (the
+/// process's first annotation asks): the async exports' fast paths, which
+/// make none, run only then; their slow halves annotate (and ask).
+#[inline(always)]
+pub fn quiet() -> bool {
+    // Relaxed: as in `annotate`.
+    ANNOTATE.load(Ordering::Relaxed) == 1
+}
+
 /// Makes client request `request` about `tag` if helgrind or DRD runs the
 /// process (asked once). Inline, the common case is one compare of the
 /// flag with memory and a branch (the flag is 1): anything else (not
