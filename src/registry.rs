@@ -1294,19 +1294,57 @@ mod loom_tests {
         t.insert(spot, v.to_vec())
     }
 
+    /// `put` as the try_write export does: the fast half first
+    /// ([`Registry::insert_parked`], the slot parked in the thread's spot),
+    /// then [`Registry::insert`].
+    fn put_fast(t: &Registry<Vec<u32>>, spot: Option<&Spot>, v: &[u32]) -> Result<u64> {
+        match spot.map(|own| t.insert_parked(own, v.to_vec())) {
+            Some(Ok(h)) => Ok(h),
+            Some(Err(v)) => t.insert(spot, v),
+            None => t.insert(None, v.to_vec()),
+        }
+    }
+
     type Put = fn(&Registry<Vec<u32>>, Option<&Spot>, &[u32]) -> Result<u64>;
 
     fn take(t: &Registry<Vec<u32>>, spot: Option<&Spot>, h: u64) -> Result<Vec<u32>> {
         t.take_with(spot, h, |v| Ok(std::mem::take(v)))
     }
 
+    /// `take` as the install_async export does: the fast half first
+    /// ([`Registry::take_parking`], parking in the thread's empty spot),
+    /// then `take_with`.
+    fn take_fast(t: &Registry<Vec<u32>>, spot: Option<&Spot>, h: u64) -> Result<Vec<u32>> {
+        let mut got = None;
+        if spot.is_some_and(|own| {
+            t.take_parking(own, h, |v| {
+                got = Some(std::mem::take(v));
+                true
+            })
+        }) {
+            return Ok(got.expect("taken"));
+        }
+        take(t, spot, h)
+    }
+
+    type Take = fn(&Registry<Vec<u32>>, Option<&Spot>, u64) -> Result<Vec<u32>>;
+
+    /// The ways a handle is made and spent: the models that check the
+    /// orderings of a filling or consuming call run with each.
+    const FLAVOURS: [(&str, Put, Take); 3] = [
+        ("insert_with", put, take),
+        ("insert", put_ready, take),
+        ("fast halves", put_fast, take_fast),
+    ];
+
     /// A peek of a handle being spent while its slot is reused answers the
     /// handle's own word or nothing, never the next life's (issue 17: with
     /// the writer's Release fence missing, loom finds `Some(2)`; so it does
-    /// with `insert`'s fence removed).
+    /// with `insert`'s fence removed). The writer spends and fills through
+    /// its spot: the fast halves park and take back.
     #[test]
     fn loom_peek_never_answers_a_later_life() {
-        for (name, put) in [("insert_with", put as Put), ("insert", put_ready)] {
+        for (name, put, take) in FLAVOURS {
             crate::sync::model(
                 &format!("registry: peek vs consume + reuse ({name})"),
                 move || {
@@ -1315,9 +1353,10 @@ mod loom_tests {
                     let writer = {
                         let t = Arc::clone(&t);
                         thread::spawn(move || {
-                            assert_eq!(take(&t, None, h).unwrap(), [1]);
+                            let spot = Spot::fixed(0);
+                            assert_eq!(take(&t, Some(&spot), h).unwrap(), [1]);
                             // The same slot (the only free one), next generation.
-                            put(&t, None, &[2, 2]).unwrap()
+                            put(&t, Some(&spot), &[2, 2]).unwrap()
                         })
                     };
                     let seen = t.peek(h);
@@ -1335,13 +1374,18 @@ mod loom_tests {
     /// synchronisation of the caller's own): claiming it still sees the
     /// value as filled, through `finish`'s (or `insert`'s) Release and
     /// `claim`'s Acquire (loom's cell fails the model if the fill is not
-    /// ordered before: with `insert`'s LIVE store Relaxed, it does).
+    /// ordered before: with `insert`'s LIVE store Relaxed, it does). The
+    /// handle is made in a slot parked in the maker's spot (the fast
+    /// halves take it back) and spent into the consumer's.
     #[test]
     fn loom_a_handle_carries_its_value_to_another_thread() {
-        for (name, put) in [("insert_with", put as Put), ("insert", put_ready)] {
+        for (name, put, take) in FLAVOURS {
             let name = format!("registry: handle passed through a Relaxed word ({name})");
             crate::sync::model(&name, move || {
                 let t = table(CAPACITY);
+                let spot = Spot::fixed(0);
+                let h0 = put(&t, Some(&spot), &[9]).unwrap();
+                assert_eq!(take(&t, Some(&spot), h0).unwrap(), [9]);
                 let word = Arc::new(loom::sync::atomic::AtomicU64::new(0));
                 let consumer = {
                     let (t, word) = (Arc::clone(&t), Arc::clone(&word));
@@ -1350,10 +1394,10 @@ mod loom_tests {
                     // is not.
                     thread::spawn(move || match word.load(Ordering::Relaxed) {
                         0 => None,
-                        h => take(&t, None, h).ok(),
+                        h => take(&t, Some(&Spot::fixed(1)), h).ok(),
                     })
                 };
-                let h = put(&t, None, &[5, 6]).unwrap();
+                let h = put(&t, Some(&spot), &[5, 6]).unwrap();
                 word.store(h, Ordering::Relaxed);
                 match consumer.join().unwrap() {
                     Some(v) => assert_eq!(v, [5, 6]),
@@ -1365,24 +1409,30 @@ mod loom_tests {
 
     /// Two calls consuming one handle at once: exactly one gets the value,
     /// the other answers stale; a peek meanwhile sees the value or nothing.
+    /// Both through `take_with`, then both through the fast half first.
     #[test]
     fn loom_one_of_two_consumes_wins() {
-        crate::sync::model("registry: two consumes of one handle", || {
-            let t = table(CAPACITY);
-            let h = put(&t, None, &[7]).unwrap();
-            let other = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || take(&t, Some(&Spot::fixed(1)), h).ok())
-            };
-            let mine = take(&t, Some(&Spot::fixed(0)), h).ok();
-            let theirs = other.join().unwrap();
-            assert!(
-                matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
-                "{mine:?} {theirs:?}"
+        for (name, take) in [("take_with", take as Take), ("fast halves", take_fast)] {
+            crate::sync::model(
+                &format!("registry: two consumes of one handle ({name})"),
+                move || {
+                    let t = table(CAPACITY);
+                    let h = put(&t, None, &[7]).unwrap();
+                    let other = {
+                        let t = Arc::clone(&t);
+                        thread::spawn(move || take(&t, Some(&Spot::fixed(1)), h).ok())
+                    };
+                    let mine = take(&t, Some(&Spot::fixed(0)), h).ok();
+                    let theirs = other.join().unwrap();
+                    assert!(
+                        matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
+                        "{mine:?} {theirs:?}"
+                    );
+                    assert_eq!(t.peek(h), None);
+                    assert_eq!(t.live(), 0);
+                },
             );
-            assert_eq!(t.peek(h), None);
-            assert_eq!(t.live(), 0);
-        });
+        }
     }
 
     /// Two threads take fresh indices in the second chunk at once (both may
@@ -1420,30 +1470,38 @@ mod loom_tests {
     /// Parking spots under a full table: one thread frees the only index
     /// into its spot while another allocates from its own; whichever way
     /// it goes, nothing is lost: once both are done the index is free for
-    /// anyone, and a live handle is never handed out twice.
+    /// anyone, and a live handle is never handed out twice. In each flavour
+    /// (the fast halves: the freer parks through `take_parking`).
     #[test]
     fn loom_parked_index_is_found_by_a_full_table() {
-        crate::sync::model("registry: park vs allocate, full table", || {
-            let t = table(1);
-            let h = put(&t, None, &[1]).unwrap();
-            let freer = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1]))
-            };
-            let got = put(&t, Some(&Spot::fixed(1)), &[2]);
-            freer.join().unwrap();
-            let h2 = match got {
-                Ok(h2) => h2,
-                Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
-                Err(e) => panic!("{e}"),
-            };
-            assert_ne!(h, h2);
-            assert!(matches!(
-                put(&t, Some(&Spot::fixed(0)), &[3]),
-                Err(Error::Exhausted(_))
-            ));
-            assert_eq!(take(&t, None, h2).unwrap(), [2]);
-        });
+        for (name, put, take) in FLAVOURS {
+            crate::sync::model(
+                &format!("registry: park vs allocate, full table ({name})"),
+                move || {
+                    let t = table(1);
+                    let h = put(&t, None, &[1]).unwrap();
+                    let freer = {
+                        let t = Arc::clone(&t);
+                        thread::spawn(move || {
+                            assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1])
+                        })
+                    };
+                    let got = put(&t, Some(&Spot::fixed(1)), &[2]);
+                    freer.join().unwrap();
+                    let h2 = match got {
+                        Ok(h2) => h2,
+                        Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    assert_ne!(h, h2);
+                    assert!(matches!(
+                        put(&t, Some(&Spot::fixed(0)), &[3]),
+                        Err(Error::Exhausted(_))
+                    ));
+                    assert_eq!(take(&t, None, h2).unwrap(), [2]);
+                },
+            );
+        }
     }
 
     /// Three threads, two spots (the third thread has none, as threads
@@ -1477,11 +1535,11 @@ mod loom_tests {
     /// allocation on another thread takes it from the spot: exactly one
     /// gets the slot, the other is refused EXHAUSTED, and the value each
     /// put in comes back (with the owner's exchange made a plain store,
-    /// both get it: the model fails). Both calls fill through
-    /// `insert_with`, then both through `insert`.
+    /// both get it: the model fails). In each flavour (the fast halves:
+    /// the owner's parking and taking back inline).
     #[test]
     fn loom_owner_and_full_table_race_for_a_parked_slot() {
-        for (name, put) in [("insert_with", put as Put), ("insert", put_ready)] {
+        for (name, put, take) in FLAVOURS {
             crate::sync::model(&format!("registry: unpark vs steal ({name})"), move || {
                 let t = table(1);
                 let h = put(&t, None, &[1]).unwrap();

@@ -199,10 +199,13 @@ pub unsafe extern "C" fn storectx_async_store_try_write(
         // A call through the C ABI cannot unwind and the fast path cannot
         // panic: the boundary costs nothing, and the two slow halves are
         // tail calls (see `boundary::status_fast`).
-        // SAFETY: this function's contract, here and below.
+        // SAFETY: this function's contract.
         match unsafe { try_write_fast(s, out) } {
             TryWrite::Done => storectx_status::STORECTX_OK,
+            // SAFETY: the store's guard the fast path gave up; `out` as
+            // above.
             TryWrite::Locked(store) => unsafe { try_write_held_slow(store, out) },
+            // SAFETY: the same arguments, under the same contract.
             TryWrite::Slow => unsafe { try_write_slow(s, out) },
         }
     })
@@ -252,11 +255,9 @@ unsafe fn try_write_fast(
             unsafe { put(out, std::ptr::without_provenance_mut(handle as usize)) };
             TryWrite::Done
         }
-        Some(Err(guard)) => match guard {
-            Some(guard) => TryWrite::Locked(StoreRef::guard_into_raw(guard)),
-            None => TryWrite::Slow, // (never: the value handed back)
-        },
-        None => TryWrite::Slow,
+        Some(Err(Some(guard))) => TryWrite::Locked(StoreRef::guard_into_raw(guard)),
+        // (`Err(None)` never: the value is handed back.)
+        Some(Err(None)) | None => TryWrite::Slow,
     }
 }
 
