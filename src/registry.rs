@@ -464,11 +464,10 @@ impl<T: Default + Send + Peek> Registry<T> {
     fn unpark(&self, spot: &Spot) -> Option<(u32, &Slot<T>, u32)> {
         let cell = &self.spots.get(spot.index)?.0;
         // Relaxed, and a plain store: only this thread writes its spot (the
-        // slot's state word says whether the slot is still parked).
+        // slot's state word says whether the slot is still parked). An
+        // empty spot is emptied again rather than tested twice (0 has no
+        // index: `take_parked` answers `None`).
         let hint = cell.load(Ordering::Relaxed);
-        if hint == 0 {
-            return None;
-        }
         cell.store(0, Ordering::Relaxed);
         self.take_parked(hint)
     }
