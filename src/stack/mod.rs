@@ -250,21 +250,52 @@ impl Stack {
         &mut self,
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
-        let id = guard.store().id();
-        let address = guard.store().address();
-        if !self.has_room() {
-            // Refused before any room is made, as before a push.
-            if self.entries.contains_store(id) {
-                return Err((self.install_async_error(id), guard));
-            }
-            if let Err(e) = self.make_room() {
-                return Err((e, guard));
+        match self.try_install_async(guard) {
+            Ok(raw) => Ok(raw),
+            Err(guard) => {
+                let guard = guard.expect("the push hands back the guard it was given");
+                self.install_async_refused(guard)
             }
         }
+    }
+
+    /// [`Stack::install_async`] where it needs nothing made and explains
+    /// nothing: refused, nothing changed and the guard handed back (always
+    /// `Some`), without room or where the store is on the stack already.
+    /// Calls nothing (`storectx_install_async`'s fast path).
+    #[inline(always)]
+    pub(crate) fn try_install_async(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, Option<WriteGuard>> {
+        let id = guard.store().id();
         // Not on top (one compare); deeper, the push's own probe of the
         // store set refuses it.
         if self.entries.top_id() == id {
+            return Err(Some(guard));
+        }
+        let address = guard.store().address();
+        // The push checks the room itself: a refused push (no room, or the
+        // store deeper) is sorted out of line, so room is tested once.
+        self.push(id, false, address, Some(guard))
+    }
+
+    /// [`Stack::install_async`] once its push was refused: the store is on
+    /// the stack (refused, before any room is made, as before a push), or
+    /// there was no room: made, then pushed.
+    #[cold]
+    #[inline(never)]
+    fn install_async_refused(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, (Error, WriteGuard)> {
+        let id = guard.store().id();
+        let address = guard.store().address();
+        if self.entries.contains_store(id) {
             return Err((self.install_async_error(id), guard));
+        }
+        if let Err(e) = self.make_room() {
+            return Err((e, guard));
         }
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
