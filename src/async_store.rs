@@ -186,7 +186,8 @@ impl StoreRef {
             Ok(self.guard())
         } else {
             Err(Error::Busy(detail!(
-                "store {} is locked by another write guard",
+                "store {} is locked (by a write guard, an async entry or a suspended \
+                 segment holding it; storectx_async_store_write waits for it)",
                 self.id
             )))
         }

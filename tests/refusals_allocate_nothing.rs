@@ -224,7 +224,7 @@ fn refusals_of_every_kind_allocate_nothing_and_say_what_they_found() {
         refused(
             "try_write, busy",
             STORECTX_ERR_BUSY,
-            &format!("async_store_try_write: store {s} is locked by another write guard"),
+            &format!("async_store_try_write: store {s} is locked (by a write guard, an async entry or a suspended segment holding it; storectx_async_store_write waits for it)"),
             || storectx_async_store_try_write(astore, &mut null_mut()),
         );
         let mut ga = storectx_install_guard::default();
