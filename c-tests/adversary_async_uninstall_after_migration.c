@@ -183,7 +183,7 @@ int main(void) {
   CHECK_OK(storectx_async_store_new(sid, &mem[0], &s));
   CHECK_OK(storectx_async_store_new(storectx_store_id_new(), &mem[2], &park_store));
   prime(NULL);
-  struct worker A, B;
+  static struct worker A, B; /* pending, quit: 0 */
   worker_start(&A);
   worker_start(&B);
   run_on(&A, prime, NULL);
