@@ -48,9 +48,13 @@ step "concurrent C programs"
 # has torn down the thread's state: TSan crashes (SEGV in
 # __tsan::TraceSwitchPart on entry to the program's destructor function,
 # before any library call). memcheck and helgrind run them in .ci/run.
+# Nor, for the same reason, adversary_async_fast_paths_exit_fork_crowd (its
+# destructors run to round 4), nor adversary_async_install_refused_for_room
+# (an RLIMIT_AS cap leaves TSan's shadow memory no room).
 CC="clang-$llvm" CXX="clang++-$llvm" STORECTX_TEST_CFLAGS="-fsanitize=thread -fno-omit-frame-pointer -g" STRESS_SCALE=4 \
   tsan --test c_programs -- coroutine_migrates wasmer_flow async_interleaved readme_ucontext async_misuse \
   thread_exit_first_call_in_key_destructor thread_exit_first_call_in_thread_local_dtor thread_exit_releases \
   stress_migration readme_coroutines readme_thread_pool demo cpp_raii misuse_foreign_thread \
-  consume_while_peeked exhaustion
+  consume_while_peeked exhaustion adversary_async_fast_paths_across adversary_async_fast_paths_stolen \
+  adversary_async_uninstall_after adversary_async_fast_paths_signal
 step "done"

@@ -1025,6 +1025,73 @@ mod tests {
         );
     }
 
+    /// The fast halves at a slot's last generation: a handle spent through
+    /// `take_parking` retires its slot (BUSY for good, never parked: the
+    /// spot stays empty and no later allocation gets the slot), a forged
+    /// handle naming the retired generation is refused at once, and
+    /// `insert_parked` with a spot naming a slot no longer parked there
+    /// hands the value back and empties the spot.
+    #[test]
+    fn the_fast_halves_retire_and_refuse_like_the_slow_ones() {
+        static RETIRING_FAST: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let t = &RETIRING_FAST;
+        let spot = Spot::fixed(7);
+        let h = t.insert(Some(&spot), vec![1]).unwrap();
+        let (index, _) = t.decode(h).unwrap();
+        t.take_with(None, h, clear).unwrap();
+        assert_eq!(t.pop_free(false), Some(index));
+        let slot = t.slot(index).unwrap();
+        slot.state
+            .store(state(LAST_GENERATION - 1, LIVE), Ordering::Relaxed);
+        let old = t.encode(index, LAST_GENERATION - 1);
+        assert!(t.take_parking(&spot, old, |v| {
+            v.clear();
+            true
+        }));
+        assert_eq!(
+            slot.state.load(Ordering::Relaxed),
+            state(LAST_GENERATION, BUSY)
+        );
+        assert_eq!(
+            t.spots[7].0.load(Ordering::Relaxed),
+            0,
+            "a retired slot parked"
+        );
+        let forged = t.encode(index, LAST_GENERATION);
+        assert!(!t.take_parking(&spot, forged, |_| true));
+        assert!(!t.take_parking(&spot, old, |_| true));
+        let before = BUSY_YIELDS.with(|n| n.get());
+        assert!(matches!(
+            t.take_with(Some(&spot), forged, |_| Ok(())),
+            Err(Error::StaleHandle(_))
+        ));
+        assert_eq!(BUSY_YIELDS.with(|n| n.get()), before);
+        for _ in 0..100 {
+            let h2 = match t.insert_parked(&spot, vec![2]) {
+                Ok(h2) => h2,
+                Err(v) => t.insert(Some(&spot), v).unwrap(),
+            };
+            assert_ne!(t.decode(h2).unwrap().0, index, "a retired slot reused");
+            assert!(t.take_parking(&spot, h2, |v| {
+                v.clear();
+                true
+            }));
+        }
+        // The spot names a parked slot; another allocation takes it (as a
+        // full table's would): the owner's fast half finds it gone.
+        let hint = t.spots[7].0.load(Ordering::Relaxed);
+        assert_ne!(hint, 0);
+        let (stolen, stolen_slot, _) = t.take_parked(hint).unwrap();
+        assert_eq!(t.insert_parked(&spot, vec![3]), Err(vec![3]));
+        assert_eq!(t.spots[7].0.load(Ordering::Relaxed), 0);
+        // Given back (as a consumed stolen slot would be, to the free stack).
+        stolen_slot
+            .state
+            .store(state((hint >> 32) as u32, FREE), Ordering::Release);
+        t.push_free(stolen);
+        assert_eq!(t.live(), 0);
+    }
+
     /// The free stack's tag takes every bit the index leaves, and wraps
     /// within them without touching the index.
     #[test]
