@@ -341,7 +341,6 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// An index never handed out before, its chunk allocated: `Ok(None)`
     /// when every index was handed out, `Err` (`Exhausted`, no index handed
     /// out) when there is no memory for its chunk.
-    #[cold]
     fn fresh_index(&self) -> Result<Option<u32>> {
         loop {
             // Relaxed: the counter only hands out distinct numbers (its
