@@ -169,3 +169,68 @@ mod tests {
         assert_eq!(AsyncStore::new(5, 0x50).unwrap().id(), 5);
     }
 }
+
+/// loom (`.ci/loom.sh`; under loom a table has two chunks of two slots):
+/// two threads need the second chunk at once and the first allocation of
+/// either fails (loom runs its threads on one OS thread, so the failure
+/// hook is shared: whichever builds first fails).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use crate::error::{Error, Result};
+    use crate::registry::{Peek, Registry, CAPACITY, CHUNK};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A value for the table (the registry's own tests' `Vec<u32>` is
+    /// theirs).
+    #[derive(Default)]
+    struct Cell(u32);
+
+    impl Peek for Cell {
+        fn peek(&self) -> u64 {
+            u64::from(self.0)
+        }
+    }
+
+    fn put(t: &Registry<Cell>, v: u32) -> Result<u64> {
+        t.insert_with(None, |c| {
+            c.0 = v;
+            Ok(())
+        })
+        .map(|(h, ())| h)
+    }
+
+    /// Whichever way the failed build and the other thread's interleave, a
+    /// refusal is EXHAUSTED, nothing is half made, and no index is lost:
+    /// once both are done the table still hands out every index it has.
+    #[test]
+    fn loom_a_chunk_build_without_memory_loses_no_index() {
+        crate::sync::model("registry: chunk build fails while another builds", || {
+            let t = Arc::new(Registry::<Cell>::with_limit(3, "test object", CAPACITY));
+            let mut live: Vec<u64> = (0..CHUNK as u32).map(|i| put(&t, i).unwrap()).collect();
+            super::fail_next(1);
+            let other = {
+                let t = Arc::clone(&t);
+                thread::spawn(move || put(&t, 10))
+            };
+            let mine = put(&t, 11);
+            let theirs = other.join().unwrap();
+            super::fail_next(0);
+            for got in [mine, theirs] {
+                match got {
+                    Ok(h) => live.push(h),
+                    Err(Error::Exhausted(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            while live.len() < CAPACITY as usize {
+                live.push(put(&t, 12).expect("an index was lost"));
+            }
+            assert!(matches!(put(&t, 13), Err(Error::Exhausted(_))));
+            for h in live {
+                t.take_with(None, h, |c| Ok(std::mem::take(&mut c.0)))
+                    .unwrap();
+            }
+        });
+    }
+}

@@ -268,11 +268,11 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     fn slot(&self, index: u32) -> Option<&Slot<T>> {
         let index = index as usize;
-        // Acquire pairs with the AcqRel publication in `chunk_for`: the
+        // Acquire pairs with the AcqRel publication in `build_chunk`: the
         // chunk's slots were initialised before we see its pointer.
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a non-null chunk pointer was published (Release) by
-        // `chunk_for` after its CHUNK slots were initialised, and chunks are
+        // `build_chunk` after its CHUNK slots were initialised, and chunks are
         // never freed while the library is loaded.
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(index % CHUNK) })
     }
@@ -343,21 +343,25 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// out) when there is no memory for its chunk.
     fn fresh_index(&self) -> Result<Option<u32>> {
         loop {
-            // Relaxed: the counter only hands out distinct numbers (its
-            // read-modify-write does); the chunk's publication orders the
-            // slots. It only grows, so an old value read that says "all
-            // handed out" is still true. An index is handed out only once
-            // its chunk exists (seen here through `slot`'s Acquire), so a
-            // chunk that cannot be allocated loses no index.
+            // An index is handed out only once its chunk exists, so a chunk
+            // that cannot be allocated loses none. Only a chunk's first
+            // index needs the test: the counter passes it only once the
+            // chunk exists, so every later index of the chunk finds it
+            // built. Acquire (load and exchange) and Release (exchange)
+            // carry that on: the claim of a chunk's first index happens
+            // after the chunk's publication was seen, and every later claim
+            // reads from it (a read-modify-write chain), so it sees the
+            // chunk too. The counter only grows, so an old value read that
+            // says "all handed out" is still true.
             let mut unbuilt = None;
             let got = self
                 .fresh
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                     unbuilt = None;
                     if n >= crate::testing::table_limit(self.limit) {
                         return None;
                     }
-                    if self.slot(n).is_none() {
+                    if n as usize % CHUNK == 0 && self.slot(n).is_none() {
                         unbuilt = Some(n);
                         return None;
                     }
@@ -366,21 +370,32 @@ impl<T: Default + Send + Peek> Registry<T> {
             match (got, unbuilt) {
                 (Ok(index), _) => return Ok(Some(index)),
                 (Err(_), None) => return Ok(None),
-                (Err(_), Some(index)) => self.chunk_for(index)?,
+                (Err(_), Some(index)) => {
+                    if let Err(e) = self.build_chunk(index) {
+                        // Unless another thread built it meanwhile.
+                        self.slot(index).ok_or(e)?;
+                    }
+                    // The chunk exists now: claim `index` if it is still the
+                    // next one; else look again. AcqRel: as above.
+                    if self
+                        .fresh
+                        .compare_exchange(index, index + 1, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return Ok(Some(index));
+                    }
+                }
             }
         }
     }
 
-    /// Makes sure the chunk of `index` exists; `Exhausted` when there is no
-    /// memory for it. Two threads may race to make it: the loser frees its
-    /// copy (no lock, so none to inherit at fork).
+    /// Builds and publishes the chunk of `index`, which was seen missing;
+    /// `Exhausted` when there is no memory for it. Two threads may race to
+    /// make it: the loser frees its copy (no lock, so none to inherit at
+    /// fork).
     #[cold]
-    fn chunk_for(&self, index: u32) -> Result<()> {
+    fn build_chunk(&self, index: u32) -> Result<()> {
         let cell = &self.chunks[index as usize / CHUNK];
-        // Acquire: as in `slot`.
-        if !cell.load(Ordering::Acquire).is_null() {
-            return Ok(());
-        }
         let fresh: Box<[Slot<T>]> = crate::fallible::try_boxed_slice(CHUNK, || Slot {
             state: AtomicU32::new(state(0, FREE)),
             next: AtomicU32::new(0),
