@@ -136,7 +136,10 @@ mod tests {
             Registry::with_limit(3, "test object", 2 * CHUNK as u32);
         let put = |i: u32| {
             GROWING
-                .insert_with(None, |v| Ok(v.push(i)))
+                .insert_with(None, |v| {
+                    v.push(i);
+                    Ok(())
+                })
                 .map(|(h, ())| h)
         };
         let mut live: Vec<u64> = (0..CHUNK as u32).map(|i| put(i).unwrap()).collect();

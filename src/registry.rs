@@ -340,7 +340,10 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     /// An index never handed out before, its chunk allocated: `Ok(None)`
     /// when every index was handed out, `Err` (`Exhausted`, no index handed
-    /// out) when there is no memory for its chunk.
+    /// out) when there is no memory for its chunk. Cold: each index is
+    /// fresh once in the process's life.
+    #[cold]
+    #[inline(never)]
     fn fresh_index(&self) -> Result<Option<u32>> {
         loop {
             // An index is handed out only once its chunk exists, so a chunk
