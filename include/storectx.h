@@ -33,8 +33,12 @@
  */
 
 /**
- * \defgroup api_pause Pausing
- * \brief Make a store on the stack temporarily unavailable to lookups.
+ * \defgroup api_pause Pausing a borrow
+ * \brief Hand the current store's borrow back while guest code runs, and take it again.
+ *
+ * A pause leaves the store on top and usable; a store that is "paused" in
+ * the sense of ::STORECTX_ERR_PAUSED and storectx_is_paused() is one below
+ * the top.
  */
 
 /**
@@ -662,6 +666,11 @@ bool storectx_is_paused(storectx_store_id id);
 /**
  * Whether this thread's stack is empty. O(1).
  *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers true); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
+ *
  * \ingroup api_identity
  */
 bool storectx_is_empty(void);
@@ -669,12 +678,22 @@ bool storectx_is_empty(void);
 /**
  * Number of entries on this thread's stack. O(1).
  *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers 0); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
+ *
  * \ingroup api_identity
  */
 size_t storectx_depth(void);
 
 /**
  * The store id on top of this thread's stack, 0 when empty. O(1).
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * answers 0); callable from a destructor, or a signal handler that did
+ * not interrupt a libstorectx call on the same thread.
  *
  * \ingroup api_identity
  */
@@ -685,7 +704,13 @@ storectx_store_id storectx_active_store(void);
  * `"depth 2: store 7 at 0x5581c0 sync borrows 1\n"`. Like `snprintf`: the
  * text is NUL-terminated and truncated to fit `len` (nothing is written when
  * `buf` is NULL or `len` is 0), and the return value is the length the full
- * text needs, without the NUL. O(depth); for debugging. Allocates nothing.
+ * text needs, without the NUL. O(depth); for debugging.
+ *
+ * Thread rules: the calling thread's stack only. Read-only: allocates
+ * nothing, takes no lock, creates no state (a thread without state
+ * writes an empty text and answers 0); callable from a destructor, or a
+ * signal handler that did not interrupt a libstorectx call on the same
+ * thread.
  *
  * ```c
  * char text[512];
@@ -732,17 +757,18 @@ const char *storectx_version(void);
  * `storectx_last_error()` says what it expected and found.
  * - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
  * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
- * - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
+ * - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top as a sync entry with
+ *   another address. (An async entry of `id` on top is not compared: the
+ *   call answers its no-op guard whatever `store` is.)
  * - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
  * - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
  *   or this thread's stack cannot grow for lack of memory (a memory limit
- *   reached: nothing was pushed, the stack is as it was); or see the
- *   first-call case below.
+ *   reached: nothing was pushed, the stack is as it was); or this thread's
+ *   first stateful call could not create its state (no thread-specific
+ *   data key or memory left).
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.
- * - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
- *   create its state (no thread-specific data key or memory left).
  * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
@@ -758,7 +784,10 @@ storectx_status storectx_install(storectx_store_id id,
 /**
  * Pops the guard's entry. Uninstalling an async entry releases its write
  * lock. The no-op guard pops nothing: it answers `STORECTX_OK` while the
- * async entry it stands for is on top.
+ * async entry it stands for is on top. A paused borrow is not a live one:
+ * an entry whose borrows are all paused (`storectx_pause`) is popped, and
+ * those pause guards become stale (`storectx_unpause` answers
+ * `STORECTX_ERR_STALE_HANDLE`).
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -788,8 +817,13 @@ storectx_status storectx_uninstall(struct storectx_install_guard guard);
 bool storectx_install_guard_installed(struct storectx_install_guard guard);
 
 /**
- * Pauses the current store, which must be `id`: takes one borrow away if
- * its count is above 0 and remembers whether it did. O(1).
+ * Pauses a borrow of the current store, which must be `id`: takes one
+ * borrow away if its count is above 0 and remembers whether it did. O(1).
+ * Host code that holds a borrow pauses it before it calls back into guest
+ * code, so that the guest's imports may take the store unborrowed
+ * (`storectx_get_current_unborrowed`); `storectx_unpause` gives the borrow
+ * back. The store stays on top and usable: this is not the "paused" of
+ * `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;

@@ -32,8 +32,11 @@
  * release done by a destructor fails (say a guard dropped out of LIFO order),
  * the failure goes to the release-failure handler (see
  * set_release_failure_handler; by default one line on stderr) and the
- * destructor returns normally. Call the explicit end functions (uninstall(),
- * release(), unpause(), ...) where you want such a failure to throw instead.
+ * destructor returns normally; what it could not give back stays, owned by
+ * no object (an entry dropped out of order stays on the thread's stack until
+ * the thread exits). Call the explicit end functions (uninstall(),
+ * release(), unpause(), ...) where you want such a failure to throw instead:
+ * they keep the handle, so the caller can fix the cause and retry.
  *
  * The owner types are [[nodiscard]]: `storectx::install(id, &engine);` on its
  * own would uninstall at once, so the compiler warns about it.
@@ -294,10 +297,11 @@ class [[nodiscard]] InstallGuard {
 /// Pushes a sync entry for `store` (the embedder's Function::call). Throws
 /// Error: INVALID_ARGUMENT for id 0 or UINT64_MAX (reserved), NULL_ARGUMENT
 /// for a null store, PAUSED if `id` is deeper in the stack, ADDRESS_MISMATCH
-/// if `id` is on top with another address, EXHAUSTED if the process used
-/// every entry number (2^61) or this thread's state could not be created,
-/// NO_CONTEXT after this thread's teardown. See InstallGuard for the no-op
-/// case.
+/// if `id` is on top as a sync entry with another address, EXHAUSTED if the
+/// process used every entry number (2^61) or this thread's state could not
+/// be created, NO_CONTEXT after this thread's teardown. If `id` is on top as
+/// an async entry, `store` is not compared with its address: the answer is
+/// the no-op guard (see InstallGuard) whatever `store` is.
 inline InstallGuard install(StoreId id, void *store) {
   storectx_install_guard raw{};
   detail::check(storectx_install(id, store, &raw));

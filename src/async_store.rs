@@ -197,9 +197,40 @@ impl StoreRef {
             Ok(self.guard())
         } else {
             Err(Error::Busy(detail!(
-                "store {} is locked by another write guard",
+                "store {} is locked (by a write guard, an async entry or a suspended \
+                 segment holding it; storectx_async_store_write waits for it)",
                 self.id
             )))
+        }
+    }
+
+    /// [`StoreRef::try_write`] for a fast path: `None` if the lock is
+    /// held, with no error made and no annotation for a race detector
+    /// (the caller checked `valgrind::quiet`). Calls nothing.
+    #[inline(always)]
+    pub(crate) fn try_write_quiet(&self) -> Option<WriteGuard> {
+        self.lock.try_lock().then(|| WriteGuard {
+            store: ManuallyDrop::new(StoreRef(self.0)),
+        })
+    }
+
+    /// Gives a guard's lock up as the store's pointer, still held: the
+    /// lock and the reference it holds are taken back by
+    /// [`StoreRef::guard_from_raw`] (a fast path handing its guard to its
+    /// slow half through the C ABI).
+    pub(crate) fn guard_into_raw(guard: WriteGuard) -> *const AsyncStore {
+        ManuallyDrop::new(guard).store.0.as_ptr().cast_const()
+    }
+
+    /// Takes back a guard given up by [`StoreRef::guard_into_raw`].
+    ///
+    /// # Safety
+    /// `p` came from `guard_into_raw` and is taken back once.
+    pub(crate) unsafe fn guard_from_raw(p: *const AsyncStore) -> WriteGuard {
+        WriteGuard {
+            // SAFETY: non-null, and the lock's reference (this function's
+            // contract).
+            store: ManuallyDrop::new(unsafe { StoreRef::from_raw(p) }),
         }
     }
 

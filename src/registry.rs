@@ -505,21 +505,20 @@ impl<T: Default + Send + Peek> Registry<T> {
     fn unpark(&self, spot: &Spot) -> Option<(u32, &Slot<T>, u32)> {
         let cell = &self.spots.get(spot.index)?.0;
         // Relaxed, and a plain store: only this thread writes its spot (the
-        // slot's state word says whether the slot is still parked).
+        // slot's state word says whether the slot is still parked). An
+        // empty spot is emptied again rather than tested twice (0 has no
+        // index: `take_parked` answers `None`).
         let hint = cell.load(Ordering::Relaxed);
-        if hint == 0 {
-            return None;
-        }
         cell.store(0, Ordering::Relaxed);
         self.take_parked(hint)
     }
 
     /// Parks the slot `index`, PARKED under `generation` already, in the
-    /// caller's own `spot`; the slot parked there before goes to the free
+    /// caller's own `spot` (this table's cell of it); the slot parked there before goes to the free
     /// stack (unless a full table's allocation took it meanwhile).
     #[inline(always)]
-    fn park(&self, spot: &Spot, index: u32, generation: u32) {
-        let cell = &self.spots[spot.index].0;
+    fn park(&self, spot: &ParkingSpot, index: u32, generation: u32) {
+        let cell = &spot.0;
         // Relaxed: only this thread writes its spot.
         let displaced = cell.load(Ordering::Relaxed);
         // Release pairs with the Acquire load of a full table's allocation:
@@ -580,7 +579,6 @@ impl<T: Default + Send + Peek> Registry<T> {
             slot,
             index,
             generation,
-            undo: FREE,
         };
         let (r, info) = slot.value.with_mut(|value| {
             // SAFETY: the index came off the free stack (or was fresh), so
@@ -595,12 +593,84 @@ impl<T: Default + Send + Peek> Registry<T> {
         Ok((self.encode(index, generation), r))
     }
 
-    /// Claims the live slot `handle` names (LIVE -> BUSY); dropping the
-    /// claim without finishing it (a refusal or a panic) makes it LIVE again.
-    /// Inline: one compare-and-swap when nobody else is consuming the
-    /// handle; the wait for one that is lives out of line.
+    /// [`Registry::insert_with`] of a value made already (a write guard):
+    /// a fill that can neither fail nor panic, so there is no claim to
+    /// undo and nothing is kept for an unwinding path. Inline, with the
+    /// slot parked in the caller's own `spot` taken back inline and any
+    /// other allocation out of line. Refused (`EXHAUSTED`), `value` is
+    /// dropped.
     #[inline(always)]
-    fn claim(&self, handle: u64) -> Result<(Claim<'_, T>, &Slot<T>)> {
+    pub(crate) fn insert(&self, spot: Option<&Spot>, value: T) -> Result<u64> {
+        let (index, slot, generation) = match spot.and_then(|spot| self.unpark(spot)) {
+            Some(own) => own,
+            None => self.allocate_elsewhere()?,
+        };
+        // For helgrind, and the seqlock's writer side: as in `insert_with`.
+        crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
+        fence(Ordering::Release);
+        let info = value.peek();
+        slot.value.with_mut(|cell| {
+            // SAFETY: the slot is BUSY for this call alone (`unpark` or
+            // `allocate` moved it there), so nothing else reaches the value.
+            let old = std::mem::replace(unsafe { &mut *cell }, value);
+            // A free slot's value is empty: `take_with`'s consumers leave it
+            // so, and chunks start with `T::default()`. Forgotten, not
+            // dropped: no destructor call (nor its unwinding path) here.
+            debug_assert_eq!(old.peek(), 0, "a free slot held a value");
+            std::mem::forget(old);
+        });
+        // Relaxed: as in `insert_with`.
+        slot.info.store(info, Ordering::Relaxed);
+        crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        // Release: as in `Claim::finish`.
+        slot.state.store(state(generation, LIVE), Ordering::Release);
+        Ok(self.encode(index, generation))
+    }
+
+    /// The fast half of [`Registry::insert`], for a thread with a spot in
+    /// a process no race detector annotates (`valgrind::quiet`; this makes
+    /// no annotation): puts `value` in the slot parked in `spot`, taken
+    /// back, and answers its handle; hands `value` back where the spot
+    /// holds no slot or a full table's allocation took it (nothing changed
+    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
+    /// export's fast path keeps no frame, its slow half does the rest.
+    #[inline(always)]
+    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
+        let Some((index, slot, generation)) = self.unpark(spot) else {
+            return Err(value);
+        };
+        // The seqlock's writer side, as in `insert_with`.
+        fence(Ordering::Release);
+        let info = value.peek();
+        slot.value.with_mut(|cell| {
+            // SAFETY: BUSY for this call alone (`unpark`).
+            let old = std::mem::replace(unsafe { &mut *cell }, value);
+            // Empty, forgotten: as in `insert`.
+            debug_assert_eq!(old.peek(), 0, "a free slot held a value");
+            std::mem::forget(old);
+        });
+        // Relaxed: as in `insert_with`.
+        slot.info.store(info, Ordering::Relaxed);
+        // Release: as in `Claim::finish`.
+        slot.state.store(state(generation, LIVE), Ordering::Release);
+        Ok(self.encode(index, generation))
+    }
+
+    /// [`Registry::allocate`] for a caller that found nothing in its own
+    /// spot (or has none): the free stack, a fresh index, or a slot parked
+    /// in another thread's spot.
+    #[cold]
+    #[inline(never)]
+    fn allocate_elsewhere(&self) -> Result<(u32, &Slot<T>, u32)> {
+        self.allocate(None)
+    }
+
+    /// Claims the live slot `handle` names (LIVE -> BUSY): (index,
+    /// generation, the claim); dropping the claim (a refusal or a panic)
+    /// makes it LIVE again. Inline: one compare-and-swap when nobody else
+    /// is consuming the handle; the wait for one that is lives out of line.
+    #[inline(always)]
+    fn claim(&self, handle: u64) -> Result<(u32, u32, Held<'_, T>)> {
         let (index, generation) = self.decode(handle).ok_or_else(|| self.stale())?;
         // No handle names the last generation: a slot that reaches it is
         // retired, BUSY for good, and the wait below would take it for a
@@ -622,14 +692,7 @@ impl<T: Default + Send + Peek> Registry<T> {
             self.claim_contended(slot, generation, seen)?;
         }
         crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
-        let claim = Claim {
-            registry: self,
-            slot,
-            index,
-            generation,
-            undo: LIVE,
-        };
-        Ok((claim, slot))
+        Ok((index, generation, Held { slot, live }))
     }
 
     /// [`Registry::claim`] when the slot was not LIVE under the handle's
@@ -683,35 +746,104 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// is parked in the calling thread's spot, if it has one (else it goes
     /// to the free stack). `consume` must leave the value empty on success;
     /// if it fails (or panics) nothing changes.
+    #[inline(always)]
     pub(crate) fn take_with<R>(
         &self,
         spot: Option<&Spot>,
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<R> {
-        let (claim, slot) = self.claim(handle)?;
+        let (index, generation, held) = self.claim(handle)?;
+        let slot = held.slot;
         // SAFETY: `claim` moved the slot to BUSY: this call alone reaches it.
         let r = slot
             .value
             .with_mut(|value| consume(unsafe { &mut *value }))?;
-        let next = claim.generation + 1;
+        let next = generation + 1;
         if next == LAST_GENERATION {
             // Retired: stays BUSY under a generation no handle has.
-            Claim::finish(claim, state(next, BUSY));
-        } else {
-            let index = claim.index;
-            match spot.filter(|spot| spot.index < SPOTS) {
-                Some(spot) => {
-                    Claim::finish(claim, state(next, PARKED));
-                    self.park(spot, index, next);
-                }
-                None => {
-                    Claim::finish(claim, state(next, FREE));
-                    self.push_free(index);
-                }
+            Held::finish(held, state(next, BUSY));
+            return Ok(r);
+        }
+        match spot.and_then(|spot| self.spots.get(spot.index)) {
+            Some(cell) => {
+                Held::finish(held, state(next, PARKED));
+                self.park(cell, index, next);
+            }
+            None => {
+                Held::finish(held, state(next, FREE));
+                self.push_free(index);
             }
         }
         Ok(r)
+    }
+
+    /// The fast half of [`Registry::take_with`], for a thread with a spot
+    /// holding no slot, in a process no race detector annotates
+    /// (`valgrind::quiet`; this makes no annotation): claims the live slot
+    /// `handle` names, runs `consume` and, if it answers true, spends the
+    /// handle and parks the slot in `spot`: true. false, nothing changed,
+    /// where the spot holds a slot already, the handle is not live (or is
+    /// being consumed right now), or `consume` answers false (it must then
+    /// leave the value as it found it; the slot is LIVE again). Calls
+    /// nothing (nor may `consume`): an export's fast path keeps no frame,
+    /// its slow half does the rest (a busy slot's wait among it).
+    #[inline(always)]
+    pub(crate) fn take_parking(
+        &self,
+        spot: &Spot,
+        handle: u64,
+        consume: impl FnOnce(&mut T) -> bool,
+    ) -> bool {
+        let Some(ParkingSpot(cell)) = self.spots.get(spot.index) else {
+            return false;
+        };
+        // Relaxed: only this thread writes its spot. A slot parked there
+        // would be displaced by the park below: the slow half does that.
+        if cell.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let Some((index, generation)) = self.decode(handle) else {
+            return false;
+        };
+        if generation >= LAST_GENERATION {
+            return false; // no handle names it: `claim` explains
+        }
+        let Some(slot) = self.slot(index) else {
+            return false;
+        };
+        let live = state(generation, LIVE);
+        // Acquire: as in `claim`. A failure (stale, or consumed right
+        // now) only looks: the slow half's `claim` explains or waits.
+        if slot
+            .state
+            .compare_exchange(
+                live,
+                state(generation, BUSY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: BUSY for this call alone (the exchange above).
+        if !slot.value.with_mut(|value| consume(unsafe { &mut *value })) {
+            // Release: as in `Claim::finish` (the value as it was).
+            slot.state.store(live, Ordering::Release);
+            return false;
+        }
+        let next = generation + 1;
+        if next == LAST_GENERATION {
+            // Retired, as in `take_with`.
+            slot.state.store(state(next, BUSY), Ordering::Release);
+            return true;
+        }
+        // Release: as in `Claim::finish`; then parked, as `park` parks
+        // (nothing displaced: the spot was empty).
+        slot.state.store(state(next, PARKED), Ordering::Release);
+        cell.store(parked(index, next), Ordering::Release);
+        true
     }
 
     /// Handles alive right now (a snapshot; O(table), for messages).
@@ -760,16 +892,15 @@ impl<T: Default + Send + Peek> Registry<T> {
     }
 }
 
-/// A slot this call moved to BUSY. `finish` publishes its next state;
-/// dropped unfinished (the call refused, or panicked) it puts the slot back
-/// as it was: `undo` is LIVE for a claimed handle, FREE for a new slot,
-/// which also goes back on the free stack.
+/// A free slot `insert_with` moved to BUSY. `finish` publishes its next
+/// state; dropped unfinished (the fill refused, or panicked) it makes the
+/// slot FREE again and puts it back on the free stack. (A claimed live
+/// slot is a [`Held`].)
 struct Claim<'a, T: Default + Send + Peek> {
     registry: &'a Registry<T>,
     slot: &'a Slot<T>,
     index: u32,
     generation: u32,
-    undo: u32,
 }
 
 impl<T: Default + Send + Peek> Claim<'_, T> {
@@ -794,10 +925,38 @@ impl<T: Default + Send + Peek> Drop for Claim<'_, T> {
         // Release: as in `finish`.
         self.slot
             .state
-            .store(state(self.generation, self.undo), Ordering::Release);
-        if self.undo == FREE {
-            self.registry.push_free(self.index);
-        }
+            .store(state(self.generation, FREE), Ordering::Release);
+        self.registry.push_free(self.index);
+    }
+}
+
+/// A live slot this call claimed (LIVE -> BUSY, `Registry::claim`).
+/// `finish` publishes its next state; dropped unfinished (the call
+/// refused, or panicked) it makes the slot `live` again. Two words: all
+/// that an unwinding path keeps.
+struct Held<'a, T: Default + Send + Peek> {
+    slot: &'a Slot<T>,
+    /// The slot's LIVE state word, under the handle's generation.
+    live: u32,
+}
+
+impl<T: Default + Send + Peek> Held<'_, T> {
+    /// Publishes the slot's next state and defuses the claim (by
+    /// reference, then forgotten: see `Claim::finish`).
+    #[inline(always)]
+    fn finish(held: Self, next: u32) {
+        let held = std::mem::ManuallyDrop::new(held);
+        crate::valgrind::release(std::ptr::from_ref(held.slot).cast());
+        // Release: as in `Claim::finish`.
+        held.slot.state.store(next, Ordering::Release);
+    }
+}
+
+impl<T: Default + Send + Peek> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        crate::valgrind::release(std::ptr::from_ref(self.slot).cast());
+        // Release: as in `Claim::finish`.
+        self.slot.state.store(self.live, Ordering::Release);
     }
 }
 
@@ -1180,82 +1339,152 @@ mod loom_tests {
         .map(|(h, ())| h)
     }
 
+    /// `put` through [`Registry::insert`] (a value made already: no claim
+    /// kept for a refusal) rather than `insert_with`: the models that check
+    /// a filling call's orderings run with both.
+    fn put_ready(t: &Registry<Vec<u32>>, spot: Option<&Spot>, v: &[u32]) -> Result<u64> {
+        t.insert(spot, v.to_vec())
+    }
+
+    /// `put` as the try_write export does: the fast half first
+    /// ([`Registry::insert_parked`], the slot parked in the thread's spot),
+    /// then [`Registry::insert`].
+    fn put_fast(t: &Registry<Vec<u32>>, spot: Option<&Spot>, v: &[u32]) -> Result<u64> {
+        match spot.map(|own| t.insert_parked(own, v.to_vec())) {
+            Some(Ok(h)) => Ok(h),
+            Some(Err(v)) => t.insert(spot, v),
+            None => t.insert(None, v.to_vec()),
+        }
+    }
+
+    type Put = fn(&Registry<Vec<u32>>, Option<&Spot>, &[u32]) -> Result<u64>;
+
     fn take(t: &Registry<Vec<u32>>, spot: Option<&Spot>, h: u64) -> Result<Vec<u32>> {
         t.take_with(spot, h, |v| Ok(std::mem::take(v)))
     }
 
+    /// `take` as the install_async export does: the fast half first
+    /// ([`Registry::take_parking`], parking in the thread's empty spot),
+    /// then `take_with`.
+    fn take_fast(t: &Registry<Vec<u32>>, spot: Option<&Spot>, h: u64) -> Result<Vec<u32>> {
+        let mut got = None;
+        if spot.is_some_and(|own| {
+            t.take_parking(own, h, |v| {
+                got = Some(std::mem::take(v));
+                true
+            })
+        }) {
+            return Ok(got.expect("taken"));
+        }
+        take(t, spot, h)
+    }
+
+    type Take = fn(&Registry<Vec<u32>>, Option<&Spot>, u64) -> Result<Vec<u32>>;
+
+    /// The ways a handle is made and spent: the models that check the
+    /// orderings of a filling or consuming call run with each.
+    const FLAVOURS: [(&str, Put, Take); 3] = [
+        ("insert_with", put, take),
+        ("insert", put_ready, take),
+        ("fast halves", put_fast, take_fast),
+    ];
+
     /// A peek of a handle being spent while its slot is reused answers the
     /// handle's own word or nothing, never the next life's (issue 17: with
-    /// the writer's Release fence missing, loom finds `Some(2)`).
+    /// the writer's Release fence missing, loom finds `Some(2)`; so it does
+    /// with `insert`'s fence removed). The writer spends and fills through
+    /// its spot: the fast halves park and take back.
     #[test]
     fn loom_peek_never_answers_a_later_life() {
-        crate::sync::model("registry: peek vs consume + reuse", || {
-            let t = table(CAPACITY);
-            let h = put(&t, None, &[1]).unwrap();
-            let writer = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || {
-                    assert_eq!(take(&t, None, h).unwrap(), [1]);
-                    // The same slot (the only free one), next generation.
-                    put(&t, None, &[2, 2]).unwrap()
-                })
-            };
-            let seen = t.peek(h);
-            assert!(seen.is_none() || seen == Some(1), "peek answered {seen:?}");
-            let h2 = writer.join().unwrap();
-            assert_eq!(t.decode(h2).unwrap().0, t.decode(h).unwrap().0);
-            assert_eq!(t.peek(h), None);
-            assert_eq!(t.peek(h2), Some(2));
-        });
+        for (name, put, take) in FLAVOURS {
+            crate::sync::model(
+                &format!("registry: peek vs consume + reuse ({name})"),
+                move || {
+                    let t = table(CAPACITY);
+                    let h = put(&t, None, &[1]).unwrap();
+                    let writer = {
+                        let t = Arc::clone(&t);
+                        thread::spawn(move || {
+                            let spot = Spot::fixed(0);
+                            assert_eq!(take(&t, Some(&spot), h).unwrap(), [1]);
+                            // The same slot (the only free one), next generation.
+                            put(&t, Some(&spot), &[2, 2]).unwrap()
+                        })
+                    };
+                    let seen = t.peek(h);
+                    assert!(seen.is_none() || seen == Some(1), "peek answered {seen:?}");
+                    let h2 = writer.join().unwrap();
+                    assert_eq!(t.decode(h2).unwrap().0, t.decode(h).unwrap().0);
+                    assert_eq!(t.peek(h), None);
+                    assert_eq!(t.peek(h2), Some(2));
+                },
+            );
+        }
     }
 
     /// A handle handed to another thread through a Relaxed word (no
     /// synchronisation of the caller's own): claiming it still sees the
-    /// value as filled, through `finish`'s Release and `claim`'s Acquire
-    /// (loom's cell fails the model if the fill is not ordered before).
+    /// value as filled, through `finish`'s (or `insert`'s) Release and
+    /// `claim`'s Acquire (loom's cell fails the model if the fill is not
+    /// ordered before: with `insert`'s LIVE store Relaxed, it does). The
+    /// handle is made in a slot parked in the maker's spot (the fast
+    /// halves take it back) and spent into the consumer's.
     #[test]
     fn loom_a_handle_carries_its_value_to_another_thread() {
-        crate::sync::model("registry: handle passed through a Relaxed word", || {
-            let t = table(CAPACITY);
-            let word = Arc::new(loom::sync::atomic::AtomicU64::new(0));
-            let consumer = {
-                let (t, word) = (Arc::clone(&t), Arc::clone(&word));
-                // Without synchronisation the slot (even its chunk) may not
-                // be seen yet: STALE is a fair answer, a torn value is not.
-                thread::spawn(move || match word.load(Ordering::Relaxed) {
-                    0 => None,
-                    h => take(&t, None, h).ok(),
-                })
-            };
-            let h = put(&t, None, &[5, 6]).unwrap();
-            word.store(h, Ordering::Relaxed);
-            match consumer.join().unwrap() {
-                Some(v) => assert_eq!(v, [5, 6]),
-                None => assert_eq!(take(&t, None, h).unwrap(), [5, 6]),
-            }
-        });
+        for (name, put, take) in FLAVOURS {
+            let name = format!("registry: handle passed through a Relaxed word ({name})");
+            crate::sync::model(&name, move || {
+                let t = table(CAPACITY);
+                let spot = Spot::fixed(0);
+                let h0 = put(&t, Some(&spot), &[9]).unwrap();
+                assert_eq!(take(&t, Some(&spot), h0).unwrap(), [9]);
+                let word = Arc::new(loom::sync::atomic::AtomicU64::new(0));
+                let consumer = {
+                    let (t, word) = (Arc::clone(&t), Arc::clone(&word));
+                    // Without synchronisation the slot (even its chunk) may
+                    // not be seen yet: STALE is a fair answer, a torn value
+                    // is not.
+                    thread::spawn(move || match word.load(Ordering::Relaxed) {
+                        0 => None,
+                        h => take(&t, Some(&Spot::fixed(1)), h).ok(),
+                    })
+                };
+                let h = put(&t, Some(&spot), &[5, 6]).unwrap();
+                word.store(h, Ordering::Relaxed);
+                match consumer.join().unwrap() {
+                    Some(v) => assert_eq!(v, [5, 6]),
+                    None => assert_eq!(take(&t, None, h).unwrap(), [5, 6]),
+                }
+            });
+        }
     }
 
     /// Two calls consuming one handle at once: exactly one gets the value,
     /// the other answers stale; a peek meanwhile sees the value or nothing.
+    /// Both through `take_with`, then both through the fast half first.
     #[test]
     fn loom_one_of_two_consumes_wins() {
-        crate::sync::model("registry: two consumes of one handle", || {
-            let t = table(CAPACITY);
-            let h = put(&t, None, &[7]).unwrap();
-            let other = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || take(&t, Some(&Spot::fixed(1)), h).ok())
-            };
-            let mine = take(&t, Some(&Spot::fixed(0)), h).ok();
-            let theirs = other.join().unwrap();
-            assert!(
-                matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
-                "{mine:?} {theirs:?}"
+        for (name, take) in [("take_with", take as Take), ("fast halves", take_fast)] {
+            crate::sync::model(
+                &format!("registry: two consumes of one handle ({name})"),
+                move || {
+                    let t = table(CAPACITY);
+                    let h = put(&t, None, &[7]).unwrap();
+                    let other = {
+                        let t = Arc::clone(&t);
+                        thread::spawn(move || take(&t, Some(&Spot::fixed(1)), h).ok())
+                    };
+                    let mine = take(&t, Some(&Spot::fixed(0)), h).ok();
+                    let theirs = other.join().unwrap();
+                    assert!(
+                        matches!((&mine, &theirs), (Some(v), None) | (None, Some(v)) if v == &[7]),
+                        "{mine:?} {theirs:?}"
+                    );
+                    assert_eq!(t.peek(h), None);
+                    assert_eq!(t.live(), 0);
+                },
             );
-            assert_eq!(t.peek(h), None);
-            assert_eq!(t.live(), 0);
-        });
+        }
     }
 
     /// Two threads take fresh indices in the second chunk at once (both may
@@ -1293,30 +1522,38 @@ mod loom_tests {
     /// Parking spots under a full table: one thread frees the only index
     /// into its spot while another allocates from its own; whichever way
     /// it goes, nothing is lost: once both are done the index is free for
-    /// anyone, and a live handle is never handed out twice.
+    /// anyone, and a live handle is never handed out twice. In each flavour
+    /// (the fast halves: the freer parks through `take_parking`).
     #[test]
     fn loom_parked_index_is_found_by_a_full_table() {
-        crate::sync::model("registry: park vs allocate, full table", || {
-            let t = table(1);
-            let h = put(&t, None, &[1]).unwrap();
-            let freer = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1]))
-            };
-            let got = put(&t, Some(&Spot::fixed(1)), &[2]);
-            freer.join().unwrap();
-            let h2 = match got {
-                Ok(h2) => h2,
-                Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
-                Err(e) => panic!("{e}"),
-            };
-            assert_ne!(h, h2);
-            assert!(matches!(
-                put(&t, Some(&Spot::fixed(0)), &[3]),
-                Err(Error::Exhausted(_))
-            ));
-            assert_eq!(take(&t, None, h2).unwrap(), [2]);
-        });
+        for (name, put, take) in FLAVOURS {
+            crate::sync::model(
+                &format!("registry: park vs allocate, full table ({name})"),
+                move || {
+                    let t = table(1);
+                    let h = put(&t, None, &[1]).unwrap();
+                    let freer = {
+                        let t = Arc::clone(&t);
+                        thread::spawn(move || {
+                            assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1])
+                        })
+                    };
+                    let got = put(&t, Some(&Spot::fixed(1)), &[2]);
+                    freer.join().unwrap();
+                    let h2 = match got {
+                        Ok(h2) => h2,
+                        Err(Error::Exhausted(_)) => put(&t, None, &[2]).unwrap(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    assert_ne!(h, h2);
+                    assert!(matches!(
+                        put(&t, Some(&Spot::fixed(0)), &[3]),
+                        Err(Error::Exhausted(_))
+                    ));
+                    assert_eq!(take(&t, None, h2).unwrap(), [2]);
+                },
+            );
+        }
     }
 
     /// Three threads, two spots (the third thread has none, as threads
@@ -1350,40 +1587,43 @@ mod loom_tests {
     /// allocation on another thread takes it from the spot: exactly one
     /// gets the slot, the other is refused EXHAUSTED, and the value each
     /// put in comes back (with the owner's exchange made a plain store,
-    /// both get it: the model fails).
+    /// both get it: the model fails). In each flavour (the fast halves:
+    /// the owner's parking and taking back inline).
     #[test]
     fn loom_owner_and_full_table_race_for_a_parked_slot() {
-        crate::sync::model("registry: unpark vs steal", || {
-            let t = table(1);
-            let h = put(&t, None, &[1]).unwrap();
-            assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1]);
-            let owner = {
-                let t = Arc::clone(&t);
-                thread::spawn(move || {
-                    let spot = Spot::fixed(0);
-                    let got = put(&t, Some(&spot), &[2]);
-                    // Taken back, or stolen: then the spot is empty and the
-                    // owner parks its next free there again.
-                    got.map(|h| (h, take(&t, Some(&spot), h).unwrap()))
-                })
-            };
-            let thief = put(&t, Some(&Spot::fixed(1)), &[3]);
-            let stolen = thief.as_ref().map(|&h| (h, take(&t, None, h).unwrap()));
-            let owned = owner.join().unwrap();
-            match (owned, stolen) {
-                (Ok((_, v)), Err(Error::Exhausted(_))) => assert_eq!(v, [2]),
-                (Err(Error::Exhausted(_)), Ok((_, v))) => assert_eq!(v, [3]),
-                // Both, one after the other (the first freed it in time).
-                (Ok((a, v)), Ok((b, w))) => {
-                    assert_ne!(a, b);
-                    assert_eq!((v, w), (vec![2], vec![3]));
+        for (name, put, take) in FLAVOURS {
+            crate::sync::model(&format!("registry: unpark vs steal ({name})"), move || {
+                let t = table(1);
+                let h = put(&t, None, &[1]).unwrap();
+                assert_eq!(take(&t, Some(&Spot::fixed(0)), h).unwrap(), [1]);
+                let owner = {
+                    let t = Arc::clone(&t);
+                    thread::spawn(move || {
+                        let spot = Spot::fixed(0);
+                        let got = put(&t, Some(&spot), &[2]);
+                        // Taken back, or stolen: then the spot is empty and the
+                        // owner parks its next free there again.
+                        got.map(|h| (h, take(&t, Some(&spot), h).unwrap()))
+                    })
+                };
+                let thief = put(&t, Some(&Spot::fixed(1)), &[3]);
+                let stolen = thief.as_ref().map(|&h| (h, take(&t, None, h).unwrap()));
+                let owned = owner.join().unwrap();
+                match (owned, stolen) {
+                    (Ok((_, v)), Err(Error::Exhausted(_))) => assert_eq!(v, [2]),
+                    (Err(Error::Exhausted(_)), Ok((_, v))) => assert_eq!(v, [3]),
+                    // Both, one after the other (the first freed it in time).
+                    (Ok((a, v)), Ok((b, w))) => {
+                        assert_ne!(a, b);
+                        assert_eq!((v, w), (vec![2], vec![3]));
+                    }
+                    (a, b) => panic!("{a:?} {b:?}"),
                 }
-                (a, b) => panic!("{a:?} {b:?}"),
-            }
-            assert_eq!(t.live(), 0);
-            let h = put(&t, None, &[4]).unwrap();
-            assert_eq!(take(&t, None, h).unwrap(), [4]);
-        });
+                assert_eq!(t.live(), 0);
+                let h = put(&t, None, &[4]).unwrap();
+                assert_eq!(take(&t, None, h).unwrap(), [4]);
+            });
+        }
     }
 
     /// Two threads each running two lives through their own spot while the

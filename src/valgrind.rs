@@ -3,11 +3,12 @@
 //! locks. The store lock and registry hand-offs announce themselves, so the
 //! race detectors can check the embedder's own accesses to a store.
 //!
-//! Not running under helgrind or DRD, an annotation is one load and a
-//! branch on a flag set by the process's first annotation: the async path
-//! makes six per write guard (issue 20: the request sequence, its six
-//! argument words and its compiler barrier took ~13 instructions each, and
-//! callgrind, which ignores them, counted them). It is never on the sync
+//! Not running under helgrind or DRD, an annotation is one compare of a
+//! flag (set by the process's first annotation) with memory and a branch:
+//! the async path makes six per write guard (issue 20: the request
+//! sequence, its six argument words and its compiler barrier took ~13
+//! instructions each, and callgrind, which ignores them, counted them; a
+//! load, compare and branch on the flag's three values took 4). It is never on the sync
 //! hot path (install, get_current, pause).
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -15,20 +16,42 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// 0: not asked yet; 1: no race detector reads annotations; 2: one does.
 static ANNOTATE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether helgrind or DRD runs the process (asked once).
+/// Whether no race detector reads annotations, known already (the
+/// process's first annotation asks): the async exports' fast paths, which
+/// make none, run only then; their slow halves annotate (and ask).
 #[inline(always)]
-fn annotating() -> bool {
+pub fn quiet() -> bool {
+    // Relaxed: as in `annotate`.
+    ANNOTATE.load(Ordering::Relaxed) == 1
+}
+
+/// Makes client request `request` about `tag` if helgrind or DRD runs the
+/// process (asked once). Inline, the common case is one compare of the
+/// flag with memory and a branch (the flag is 1): anything else (not
+/// asked yet, or a race detector running) goes out of line.
+#[inline(always)]
+fn annotate(request: u64, tag: *const u8) {
     // Relaxed: the flag orders nothing; every thread that asks gets the
     // same answer.
-    match ANNOTATE.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => ask(),
+    if ANNOTATE.load(Ordering::Relaxed) != 1 {
+        annotate_slow(request, tag);
     }
 }
 
 #[cold]
 #[inline(never)]
+fn annotate_slow(request: u64, tag: *const u8) {
+    // Relaxed: as in `annotate`.
+    let annotate = match ANNOTATE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => ask(),
+    };
+    if annotate {
+        client_request(request, tag as usize);
+    }
+}
+
 fn ask() -> bool {
     let annotate = client_request(RUNNING_ON_VALGRIND, 0) != 0 && race_detector_preloaded();
     ANNOTATE.store(1 + u8::from(annotate), Ordering::Relaxed);
@@ -56,17 +79,13 @@ fn race_detector_preloaded() -> bool {
 /// to whoever acquires it next (helgrind's `ANNOTATE_HAPPENS_BEFORE`).
 #[inline(always)]
 pub fn release(tag: *const u8) {
-    if annotating() {
-        client_request(HG_USERSO_SEND_PRE, tag as usize);
-    }
+    annotate(HG_USERSO_SEND_PRE, tag);
 }
 
 /// The lock or slot at `tag` was acquired (`ANNOTATE_HAPPENS_AFTER`).
 #[inline(always)]
 pub fn acquire(tag: *const u8) {
-    if annotating() {
-        client_request(HG_USERSO_RECV_POST, tag as usize);
-    }
+    annotate(HG_USERSO_RECV_POST, tag);
 }
 
 /// `VG_USERREQ__RUNNING_ON_VALGRIND` from valgrind.h: answers how many

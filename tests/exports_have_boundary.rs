@@ -33,6 +33,7 @@ fn every_export_starts_inside_the_panic_boundary() {
                     "boundary::status_fast_cx(",
                     "boundary::refused_at(",
                     "boundary::refused_or(",
+                    "boundary::done_refused_or(",
                 ]
                 .iter()
                 .any(|b| first.starts_with(b)),

@@ -254,6 +254,26 @@ fn lifetimes_and_edge_answers_are_stated() {
         &[],
     ));
     failures.extend(doc_says(&f, "storectx_version", &["static"], &[]));
+    // docs/threading.md lists these as read-only calls a signal handler
+    // may make; their header docs said only "O(1)" (second new-user trial).
+    for name in [
+        "storectx_is_empty",
+        "storectx_depth",
+        "storectx_active_store",
+        "storectx_describe",
+    ] {
+        failures.extend(doc_says(
+            &f,
+            name,
+            &[
+                "Thread rules",
+                "Read-only",
+                "creates no state",
+                "signal handler",
+            ],
+            &[],
+        ));
+    }
     for name in ["storectx_is_active", "storectx_is_paused"] {
         failures.extend(doc_says(&f, name, &["false for 0 and `UINT64_MAX`"], &[]));
     }
@@ -264,6 +284,61 @@ fn lifetimes_and_edge_answers_are_stated() {
         &[],
     ));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `storectx_pause` pauses a borrow, not a store: the store stays on top,
+/// lookups find it, `storectx_is_paused` stays false. A new-user trial
+/// found the group's brief saying "Make a store on the stack temporarily
+/// unavailable to lookups" and the function saying "Pauses the current
+/// store", neither true, and nothing telling this pause from the "paused"
+/// of `STORECTX_ERR_PAUSED` / `storectx_is_paused` (a store below the top).
+#[test]
+fn pause_docs_say_it_pauses_a_borrow() {
+    let header = header_text();
+    let group = header
+        .split("\\defgroup api_pause")
+        .nth(1)
+        .and_then(|rest| rest.split("*/").next())
+        .expect("the api_pause group");
+    let mut failures = Vec::new();
+    if !group.contains("borrow") || group.contains("unavailable to lookups") {
+        failures.push(format!("api_pause group: {group:?}"));
+    }
+    failures.extend(doc_says(
+        &all_functions(&header),
+        "storectx_pause",
+        &[
+            "a borrow of the current store",
+            "stays on top",
+            "`storectx_is_paused`",
+            "`storectx_get_current_unborrowed`",
+        ],
+        &["Pauses the current store,"],
+    ));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `install` compares the address only with a sync entry on top: with an
+/// async entry of the same id on top it answers the no-op guard whatever
+/// the address (SPEC, `storectx_install`). A new-user trial installed an
+/// async store's id with another address, expected ADDRESS_MISMATCH from
+/// the docs ("if `id` is on top with another address") and got OK.
+#[test]
+fn address_mismatch_is_said_for_a_sync_top_only() {
+    let hpp =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/storectx.hpp"))
+            .expect("include/storectx.hpp");
+    let hpp = hpp
+        .replace("///", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "ADDRESS_MISMATCH if `id` is on top as a sync entry with another address",
+        "`store` is not compared",
+    ] {
+        assert!(hpp.contains(needle), "storectx.hpp does not say {needle:?}");
+    }
 }
 
 /// The statuses a piece of documentation names: `STORECTX_ERR_X` or bare `X`.

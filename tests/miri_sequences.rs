@@ -337,3 +337,75 @@ fn thread_exit_releases_locks() {
     // SAFETY: our reference, given back once.
     unsafe { storectx_async_store_release(store.0) };
 }
+
+/// The async path's fast and slow halves on one thread of its own (its
+/// parking spot starts empty): a write guard taken with no slot parked
+/// (the lock handed to the slow half) and with one; installed into the
+/// empty spot (the fast half) and with the spot full (the slow half, which
+/// displaces); a fast install refused (the store on top) hands the guard
+/// back whole; a busy lock, a spent guard and NULLs answered as before.
+#[test]
+fn async_fast_and_slow_halves() {
+    let a = new_async(70, addr(70));
+    let b = new_async(71, addr(71));
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            let g = try_write(a);
+            assert_eq!(storectx_write_guard_store(g.0), addr(70));
+            let ig = install_async(g);
+            assert!(storectx_is_active(70));
+            ok(storectx_uninstall(ig));
+            assert!(storectx_is_empty());
+        }
+        // Two guards at once: the second finds no slot parked; the second
+        // install finds the spot full.
+        let (ga, gb) = (try_write(a), try_write(b));
+        let mut again = null_mut();
+        // SAFETY: `a` is a live reference, `again` a live local.
+        let busy = unsafe { storectx_async_store_try_write(a.0, &mut again) };
+        assert_eq!((busy, again), (STORECTX_ERR_BUSY, null_mut()));
+        let (ia, ib) = (install_async(ga), install_async(gb));
+        ok(storectx_uninstall(ib));
+        ok(storectx_uninstall(ia));
+        // A fast install refused: the store is on top already (sync).
+        let sync = install(70, addr(70));
+        let g = try_write(a);
+        let mut out = storectx_install_guard { raw: 77 };
+        // SAFETY: `out` is a live local; `g` may be any value.
+        let refused = unsafe { storectx_install_async(g.0, &mut out) };
+        assert_eq!((refused, out.raw), (STORECTX_ERR_ALREADY_ON_STACK, 77));
+        assert_eq!(storectx_write_guard_store(g.0), addr(70), "not consumed");
+        ok(storectx_uninstall(sync));
+        let spent = g.0;
+        let ig = install_async(g);
+        ok(storectx_uninstall(ig));
+        // SAFETY: as above; the guard was consumed by the install.
+        let stale = unsafe { storectx_install_async(spent, &mut out) };
+        assert_eq!((stale, out.raw), (STORECTX_ERR_STALE_HANDLE, 77));
+        // SAFETY: NULLs are refused before anything is read or written.
+        unsafe {
+            assert_eq!(
+                storectx_async_store_try_write(null_mut(), &mut again),
+                STORECTX_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                storectx_async_store_try_write(a.0, null_mut()),
+                STORECTX_ERR_NULL_ARGUMENT
+            );
+            assert_eq!(
+                storectx_install_async(null_mut(), &mut out),
+                STORECTX_ERR_NULL_ARGUMENT
+            );
+        }
+        let g = try_write(a);
+        storectx_write_guard_release(g.0);
+    })
+    .join()
+    .unwrap();
+    for s in [a, b] {
+        let g = try_write(s);
+        storectx_write_guard_release(g.0);
+        // SAFETY: our reference, given back once.
+        unsafe { storectx_async_store_release(s.0) };
+    }
+}

@@ -457,3 +457,48 @@ fn the_meson_line_is_built() {
         "docs/building.md's `static: true` is not what meson.build builds"
     );
 }
+
+/// What the docs' build lines leave in the checkout's root is ignored by
+/// git: every `-o NAME` of a block run from the root (the blocks of
+/// tests/cargo_output.sh) has its `/NAME` line in .gitignore. A new-user
+/// trial found docs/cpp.md's `app-cpp` and `app-cpp20` left as untracked
+/// files in the root after following the page.
+#[test]
+fn the_docs_build_outputs_are_ignored() {
+    let gitignore = std::fs::read_to_string(root().join(".gitignore")).expect(".gitignore");
+    let ignored: Vec<&str> = gitignore.lines().map(str::trim).collect();
+    let mut missing = Vec::new();
+    let mut outputs = 0;
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("read doc");
+        for (_, path, block) in snippets(&text) {
+            if !path
+                .split_whitespace()
+                .any(|p| p == "tests/cargo_output.sh")
+            {
+                continue;
+            }
+            for line in block {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                for pair in words.windows(2) {
+                    if pair[0] == "-o" && !pair[1].contains('/') {
+                        outputs += 1;
+                        let entry = format!("/{}", pair[1]);
+                        if !ignored.contains(&entry.as_str()) {
+                            missing.push(format!("{}: {entry}", doc.display()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        outputs >= 4,
+        "found only {outputs} outputs of the build lines"
+    );
+    assert!(
+        missing.is_empty(),
+        "not in .gitignore:\n{}",
+        missing.join("\n")
+    );
+}

@@ -160,7 +160,7 @@ fn refusals_of_every_kind_allocate_nothing_and_say_what_they_found() {
         refused(
             "install, address mismatch",
             STORECTX_ERR_ADDRESS_MISMATCH,
-            &format!("install: store {b} is on top at 0x2000, install asked for 0x3000"),
+            &format!("install: store {b} is on top at 0x2000, install asked for 0x3000 (a nested install of a store passes its address again)"),
             || storectx_install(b, store(3), &mut storectx_install_guard::default()),
         );
         refused(
@@ -224,7 +224,7 @@ fn refusals_of_every_kind_allocate_nothing_and_say_what_they_found() {
         refused(
             "try_write, busy",
             STORECTX_ERR_BUSY,
-            &format!("async_store_try_write: store {s} is locked by another write guard"),
+            &format!("async_store_try_write: store {s} is locked (by a write guard, an async entry or a suspended segment holding it; storectx_async_store_write waits for it)"),
             || storectx_async_store_try_write(astore, &mut null_mut()),
         );
         let mut ga = storectx_install_guard::default();
@@ -254,7 +254,7 @@ fn refusals_of_every_kind_allocate_nothing_and_say_what_they_found() {
         assert_eq!(storectx_uninstall(g2), STORECTX_OK);
         assert_eq!(storectx_uninstall(g1), STORECTX_OK);
         refused("transient, empty stack", STORECTX_ERR_NO_CONTEXT,
-            &format!("get_current_transient: store {a} requested but this thread's context stack is empty"),
+            &format!("get_current_transient: store {a} requested but this thread's context stack is empty (install it first; a coroutine moved here brings its entries with storectx_resume)"),
             || storectx_get_current_transient(a, &mut p));
         storectx_async_store_release(astore);
     }

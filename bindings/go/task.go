@@ -212,25 +212,17 @@ func (t *Task) handle() C.uintptr_t {
 // second Close does nothing. Closing a task that another goroutine is using
 // or has pinned fails with ErrBusy; so does closing it inside its own Call.
 func (t *Task) Close() error {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_task_close(c)
-	settle(&r)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_task_close(c) })
 	for i := C.uint32_t(0); i < r.n; i++ {
 		runtime.UnlockOSThread()
 	}
-	runtime.KeepAlive(t)
 	return fromRet("Task.Close", &r)
 }
 
 // Install is storectx_install: pushes a sync entry for store (see "Store
 // addresses") under id.
 func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_install(c, C.uint64_t(id), C.uintptr_t(store))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_install(c, C.uint64_t(id), C.uintptr_t(store)) })
 	return InstallGuard{uint64(r.u)}, fromRet("Task.Install", &r)
 }
 
@@ -238,62 +230,38 @@ func (t *Task) Install(id StoreID, store uintptr) (InstallGuard, error) {
 // guard for an entry that was on the thread before the call (a pinned or
 // calling C frame's) is refused with ErrStaleHandle.
 func (t *Task) Uninstall(g InstallGuard) error {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_uninstall(c, C.uint64_t(g.raw))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_uninstall(c, C.uint64_t(g.raw)) })
 	return fromRet("Task.Uninstall", &r)
 }
 
 // Installed is storectx_install_guard_installed for the task's entries.
 func (t *Task) Installed(g InstallGuard) (bool, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_installed(c, C.uint64_t(g.raw))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_installed(c, C.uint64_t(g.raw)) })
 	return r.n != 0, fromRet("Task.Installed", &r)
 }
 
 // GetCurrent is storectx_get_current: the top entry must be id.
 func (t *Task) GetCurrent(id StoreID) (uintptr, Borrow, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_get_current(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_get_current(c, C.uint64_t(id)) })
 	return uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrent", &r)
 }
 
 // GetCurrentTransient is storectx_get_current_transient: a look, no borrow.
 func (t *Task) GetCurrentTransient(id StoreID) (uintptr, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_get_current_transient(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_get_current_transient(c, C.uint64_t(id)) })
 	return uintptr(r.store), fromRet("Task.GetCurrentTransient", &r)
 }
 
 // GetCurrentUnborrowed is storectx_get_current_unborrowed.
 func (t *Task) GetCurrentUnborrowed() (StoreID, uintptr, Borrow, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_get_current_unborrowed(c)
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_get_current_unborrowed(c) })
 	return StoreID(r.id), uintptr(r.store), Borrow{uint64(r.u)}, fromRet("Task.GetCurrentUnborrowed", &r)
 }
 
 // GetCurrentAsync is storectx_get_current_async. The AsyncStore is a new
 // reference (Release it) or nil for a sync entry.
 func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_get_current_async(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_get_current_async(c, C.uint64_t(id)) })
 	var s *AsyncStore
 	if r.ptr != nil {
 		s = wrapAsyncStore((*C.storectx_async_store)(r.ptr))
@@ -303,93 +271,57 @@ func (t *Task) GetCurrentAsync(id StoreID) (*AsyncStore, uintptr, Borrow, error)
 
 // BorrowClone is storectx_borrow_clone.
 func (t *Task) BorrowClone(b Borrow) (Borrow, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_borrow_clone(c, C.uint64_t(b.raw))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_borrow_clone(c, C.uint64_t(b.raw)) })
 	return Borrow{uint64(r.u)}, fromRet("Task.BorrowClone", &r)
 }
 
 // ReleaseBorrow is storectx_borrow_release.
 func (t *Task) ReleaseBorrow(b Borrow) error {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_borrow_release(c, C.uint64_t(b.raw))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_borrow_release(c, C.uint64_t(b.raw)) })
 	return fromRet("Task.ReleaseBorrow", &r)
 }
 
 // Pause is storectx_pause.
 func (t *Task) Pause(id StoreID) (PauseGuard, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_pause(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_pause(c, C.uint64_t(id)) })
 	return PauseGuard{uint64(r.u)}, fromRet("Task.Pause", &r)
 }
 
 // Unpause is storectx_unpause.
 func (t *Task) Unpause(p PauseGuard) error {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_unpause(c, C.uint64_t(p.raw))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_unpause(c, C.uint64_t(p.raw)) })
 	return fromRet("Task.Unpause", &r)
 }
 
 // IsActive is storectx_is_active with the task's entries on the thread.
 func (t *Task) IsActive(id StoreID) (bool, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_inspect(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_inspect(c, C.uint64_t(id)) })
 	return r.n&1 != 0, fromRet("Task.IsActive", &r)
 }
 
 // IsPaused is storectx_is_paused with the task's entries on the thread.
 func (t *Task) IsPaused(id StoreID) (bool, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_inspect(c, C.uint64_t(id))
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_inspect(c, C.uint64_t(id)) })
 	return r.n&2 != 0, fromRet("Task.IsPaused", &r)
 }
 
 // Depth is the number of the task's own entries.
 func (t *Task) Depth() (int, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_inspect(c, 0)
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_inspect(c, 0) })
 	return int(r.u), fromRet("Task.Depth", &r)
 }
 
 // ActiveStore is storectx_active_store with the task's entries on the
 // thread (0 when the stack is empty).
 func (t *Task) ActiveStore() (StoreID, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_inspect(c, 0)
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_inspect(c, 0) })
 	return StoreID(r.id), fromRet("Task.ActiveStore", &r)
 }
 
 // Describe is storectx_describe of the thread's stack with the task's
 // entries on it: one line per entry, top first. For debugging.
 func (t *Task) Describe() (string, error) {
-	c := t.handle()
-	runtime.LockOSThread()
-	r := C.sx_describe(c)
-	settle(&r)
-	runtime.KeepAlive(t)
+	r := t.call(func(c C.uintptr_t) C.sx_ret { return C.sx_describe(c) })
 	if err := fromRet("Task.Describe", &r); err != nil {
 		return "", err
 	}
@@ -508,6 +440,20 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// call makes one shim call for the task on this goroutine's OS thread:
+// locks the thread first (the shim keeps the lock as a pin's, or says in
+// r.unlock how many locks to give back: settle) and keeps t reachable until
+// the call returned (the finalizer of its state must not destroy the C task
+// under the call).
+func (t *Task) call(f func(c C.uintptr_t) C.sx_ret) C.sx_ret {
+	c := t.handle()
+	runtime.LockOSThread()
+	r := f(c)
+	settle(&r)
+	runtime.KeepAlive(t)
+	return r
 }
 
 func settle(r *C.sx_ret) {

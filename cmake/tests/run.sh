@@ -151,6 +151,12 @@ ok "SONAME $got"
 grep -qF "IMPORTED_SONAME \"$soname\"" "$prefix/lib/cmake/storectx/storectxConfig.cmake" ||
   fail "storectxConfig.cmake does not declare IMPORTED_SONAME $soname"
 ok "storectxConfig.cmake: IMPORTED_SONAME $soname"
+# configure_package_config_file expands @VAR@ in comments too: the template
+# once named PACKAGE_INIT between at-signs in a comment, which pasted the
+# whole init block (macros and all) a second time into the middle of it.
+inits=$(grep -c 'Expanded from @PACKAGE_INIT@' "$prefix/lib/cmake/storectx/storectxConfig.cmake" || true)
+[ "$inits" = 1 ] || fail "storectxConfig.cmake holds $inits expansions of PACKAGE_INIT, expected 1"
+ok "storectxConfig.cmake: one PACKAGE_INIT block"
 grep -qF "set(PACKAGE_VERSION \"$version\")" "$prefix/lib/cmake/storectx/storectxConfigVersion.cmake" ||
   fail "storectxConfigVersion.cmake does not say version $version"
 if [ "$major" = 0 ]; then

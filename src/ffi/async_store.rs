@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::thread;
 use std::ffi::c_void;
 use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 
 /// A reference-counted lock around an embedder's store. Thread-safe.
 ///
@@ -48,16 +49,13 @@ fn write_guard_handle(g: *const storectx_write_guard) -> u64 {
 }
 
 /// Puts `guard` in the table (the calling thread's parked index first, if
-/// it has a context) and answers its handle as a C pointer value.
+/// it has a context) and answers its handle as a C pointer value. Inline:
+/// the table's insert is too (no claim to keep, no result in memory).
+#[inline(always)]
 fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Error> {
-    // SAFETY: only `Stack` and registry methods run: none reaches the context.
-    let (handle, ()) = unsafe {
-        thread::with_any_unreentered(|cx| {
-            WRITE_GUARDS.insert_with(cx.map(|cx| &cx.spot), |slot| {
-                *slot = Some(guard);
-                Ok(())
-            })
-        })
+    // SAFETY: only registry methods run: none reaches the context.
+    let handle = unsafe {
+        thread::with_any_unreentered(|cx| WRITE_GUARDS.insert(cx.map(|cx| &cx.spot), Some(guard)))
     }?;
     Ok(std::ptr::without_provenance_mut(handle as usize))
 }
@@ -201,6 +199,107 @@ pub unsafe extern "C" fn storectx_async_store_try_write(
     s: *mut storectx_async_store,
     out: *mut *mut storectx_write_guard,
 ) -> storectx_status {
+    boundary("async_store_try_write", || {
+        // A call through the C ABI cannot unwind and the fast path cannot
+        // panic: the boundary costs nothing, and the two slow halves are
+        // tail calls (see `boundary::status_fast`).
+        // SAFETY: this function's contract.
+        match unsafe { try_write_fast(s, out) } {
+            TryWrite::Done => storectx_status::STORECTX_OK,
+            // SAFETY: the store's guard the fast path gave up; `out` as
+            // above.
+            TryWrite::Locked(store) => unsafe { try_write_held_slow(store, out) },
+            // SAFETY: the same arguments, under the same contract.
+            TryWrite::Slow => unsafe { try_write_slow(s, out) },
+        }
+    })
+}
+
+/// What `storectx_async_store_try_write`'s fast path did.
+enum TryWrite {
+    /// The job: `STORECTX_OK`.
+    Done,
+    /// The lock taken (given up as the store's pointer, see
+    /// `StoreRef::guard_into_raw`), no slot parked in the thread's spot:
+    /// `try_write_held_slow` puts the guard in the table.
+    Locked(*const AsyncStore),
+    /// Nothing done: the slow half does the job or explains why not.
+    Slow,
+}
+
+/// `storectx_async_store_try_write` where it calls nothing: the lock free
+/// and the slot parked in the thread's own spot taken back, in a process
+/// no race detector annotates.
+///
+/// # Safety
+/// As for `storectx_async_store_try_write`.
+#[inline(always)]
+unsafe fn try_write_fast(
+    s: *mut storectx_async_store,
+    out: *mut *mut storectx_write_guard,
+) -> TryWrite {
+    let (Some(out), false) = (NonNull::new(out), s.is_null()) else {
+        return TryWrite::Slow;
+    };
+    if !crate::valgrind::quiet() {
+        return TryWrite::Slow;
+    }
+    // SAFETY: `s` is a live reference (this function's contract).
+    let store = unsafe { async_store_ref(s) };
+    // SAFETY: only registry and lock methods run: none reaches the context.
+    let done = unsafe {
+        thread::with_existing_unreentered(|cx| {
+            let guard = store.as_ref()?.try_write_quiet()?;
+            Some(WRITE_GUARDS.insert_parked(&cx.spot, Some(guard)))
+        })
+    };
+    match done.flatten() {
+        Some(Ok(handle)) => {
+            // SAFETY: writable (this function's contract).
+            unsafe { put(out, std::ptr::without_provenance_mut(handle as usize)) };
+            TryWrite::Done
+        }
+        Some(Err(Some(guard))) => TryWrite::Locked(StoreRef::guard_into_raw(guard)),
+        // (`Err(None)` never: the value is handed back.)
+        Some(Err(None)) | None => TryWrite::Slow,
+    }
+}
+
+/// `storectx_async_store_try_write` with the lock taken by its fast path
+/// (`store`, from `StoreRef::guard_into_raw`): the guard goes in the table
+/// (any slot), or is released if the table is full.
+///
+/// # Safety
+/// `store` came from `StoreRef::guard_into_raw` in this call's fast path;
+/// `out` as for `storectx_async_store_try_write`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn try_write_held_slow(
+    store: *const AsyncStore,
+    out: *mut *mut storectx_write_guard,
+) -> storectx_status {
+    boundary::status("async_store_try_write", || {
+        // SAFETY: this function's contract.
+        // (No annotation for a race detector: the fast path runs without.)
+        let guard = unsafe { StoreRef::guard_from_raw(store) };
+        let out = required(out, "out")?;
+        let guard = write_guard_into_c(guard)?;
+        // SAFETY: writable (this function's contract).
+        unsafe { put(out, guard) };
+        Ok(())
+    })
+}
+
+/// `storectx_async_store_try_write`'s full path.
+///
+/// # Safety
+/// As for `storectx_async_store_try_write`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn try_write_slow(
+    s: *mut storectx_async_store,
+    out: *mut *mut storectx_write_guard,
+) -> storectx_status {
     boundary::status("async_store_try_write", || {
         let out = required(out, "out")?;
         // SAFETY: `s` is NULL or a live reference (this function's contract).
@@ -337,6 +436,78 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 /// \ingroup api_async
 #[no_mangle]
 pub unsafe extern "C" fn storectx_install_async(
+    g: *mut storectx_write_guard,
+    out: *mut storectx_install_guard,
+) -> storectx_status {
+    boundary::status_fast(
+        "install_async",
+        // SAFETY: this function's contract.
+        || unsafe { install_async_fast(g, out) },
+        // SAFETY: the same arguments, under the same contract.
+        || unsafe { install_async_slow(g, out) },
+    )
+}
+
+/// `storectx_install_async` where it calls nothing: the guard live and
+/// unclaimed, pushed with room to spare, the thread's spot empty (the
+/// guard's slot is parked there), in a process no race detector
+/// annotates. `false`, nothing changed, otherwise (the slow half then
+/// does the job or explains why not).
+///
+/// # Safety
+/// As for `storectx_install_async`.
+#[inline(always)]
+unsafe fn install_async_fast(
+    g: *mut storectx_write_guard,
+    out: *mut storectx_install_guard,
+) -> bool {
+    let Some(out) = NonNull::new(out) else {
+        return false;
+    };
+    if !crate::valgrind::quiet() {
+        return false;
+    }
+    let mut raw = 0;
+    // SAFETY: only `Stack` and registry methods run: none reaches the context.
+    let done = unsafe {
+        thread::with_existing_unreentered(|cx| {
+            let stack = &mut cx.stack;
+            WRITE_GUARDS.take_parking(&cx.spot, write_guard_handle(g), |slot| {
+                let Some(guard) = slot.take() else {
+                    return false;
+                };
+                match stack.try_install_async(guard) {
+                    Ok(pushed) => {
+                        raw = pushed;
+                        true
+                    }
+                    Err(guard) => {
+                        // Back in its slot, as found (empty until then:
+                        // nothing is dropped).
+                        if let Some(guard) = guard {
+                            std::mem::forget(slot.replace(guard));
+                        }
+                        false
+                    }
+                }
+            })
+        })
+    };
+    if done != Some(true) {
+        return false;
+    }
+    // SAFETY: writable (this function's contract).
+    unsafe { put(out, storectx_install_guard { raw }) };
+    true
+}
+
+/// `storectx_install_async`'s full path.
+///
+/// # Safety
+/// As for `storectx_install_async`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn install_async_slow(
     g: *mut storectx_write_guard,
     out: *mut storectx_install_guard,
 ) -> storectx_status {

@@ -69,6 +69,11 @@ pub extern "C" fn storectx_is_paused(id: storectx_store_id) -> bool {
 
 /// Whether this thread's stack is empty. O(1).
 ///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// answers true); callable from a destructor, or a signal handler that did
+/// not interrupt a libstorectx call on the same thread.
+///
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_is_empty() -> bool {
@@ -80,6 +85,11 @@ pub extern "C" fn storectx_is_empty() -> bool {
 
 /// Number of entries on this thread's stack. O(1).
 ///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// answers 0); callable from a destructor, or a signal handler that did
+/// not interrupt a libstorectx call on the same thread.
+///
 /// \ingroup api_identity
 #[no_mangle]
 pub extern "C" fn storectx_depth() -> usize {
@@ -90,6 +100,11 @@ pub extern "C" fn storectx_depth() -> usize {
 }
 
 /// The store id on top of this thread's stack, 0 when empty. O(1).
+///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// answers 0); callable from a destructor, or a signal handler that did
+/// not interrupt a libstorectx call on the same thread.
 ///
 /// \ingroup api_identity
 #[no_mangle]
@@ -128,7 +143,13 @@ impl std::fmt::Write for CBuffer {
 /// `"depth 2: store 7 at 0x5581c0 sync borrows 1\n"`. Like `snprintf`: the
 /// text is NUL-terminated and truncated to fit `len` (nothing is written when
 /// `buf` is NULL or `len` is 0), and the return value is the length the full
-/// text needs, without the NUL. O(depth); for debugging. Allocates nothing.
+/// text needs, without the NUL. O(depth); for debugging.
+///
+/// Thread rules: the calling thread's stack only. Read-only: allocates
+/// nothing, takes no lock, creates no state (a thread without state
+/// writes an empty text and answers 0); callable from a destructor, or a
+/// signal handler that did not interrupt a libstorectx call on the same
+/// thread.
 ///
 /// ```c
 /// char text[512];

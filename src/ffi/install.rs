@@ -43,17 +43,18 @@ pub struct storectx_install_guard {
 /// `storectx_last_error()` says what it expected and found.
 /// - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
 /// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
-/// - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top with another address.
+/// - `STORECTX_ERR_ADDRESS_MISMATCH`: `id` is on top as a sync entry with
+///   another address. (An async entry of `id` on top is not compared: the
+///   call answers its no-op guard whatever `store` is.)
 /// - `STORECTX_ERR_PAUSED`: `id` is deeper in this thread's stack.
 /// - `STORECTX_ERR_EXHAUSTED`: the process used every entry number (2^61);
 ///   or this thread's stack cannot grow for lack of memory (a memory limit
-///   reached: nothing was pushed, the stack is as it was); or see the
-///   first-call case below.
+///   reached: nothing was pushed, the stack is as it was); or this thread's
+///   first stateful call could not create its state (no thread-specific
+///   data key or memory left).
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.
-/// - `STORECTX_ERR_EXHAUSTED`: this thread's first stateful call could not
-///   create its state (no thread-specific data key or memory left).
 /// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
@@ -142,7 +143,10 @@ unsafe extern "C" fn install_full(
 
 /// Pops the guard's entry. Uninstalling an async entry releases its write
 /// lock. The no-op guard pops nothing: it answers `STORECTX_OK` while the
-/// async entry it stands for is on top.
+/// async entry it stands for is on top. A paused borrow is not a live one:
+/// an entry whose borrows are all paused (`storectx_pause`) is popped, and
+/// those pause guards become stale (`storectx_unpause` answers
+/// `STORECTX_ERR_STALE_HANDLE`).
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

@@ -17,8 +17,13 @@ pub struct storectx_pause_guard {
     pub raw: u64,
 }
 
-/// Pauses the current store, which must be `id`: takes one borrow away if
-/// its count is above 0 and remembers whether it did. O(1).
+/// Pauses a borrow of the current store, which must be `id`: takes one
+/// borrow away if its count is above 0 and remembers whether it did. O(1).
+/// Host code that holds a borrow pauses it before it calls back into guest
+/// code, so that the guest's imports may take the store unborrowed
+/// (`storectx_get_current_unborrowed`); `storectx_unpause` gives the borrow
+/// back. The store stays on top and usable: this is not the "paused" of
+/// `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

@@ -13,15 +13,18 @@
 //! agree. Deep enough to cross the entry vector's quarter-step
 //! growths (16, 20, 24, ...) and the store set's doublings many times.
 
-use super::{Segment, Stack};
+use super::handle::{self, Tag};
+use super::{BorrowHandle, Segment, Stack};
 use crate::async_store::{AsyncStore, StoreRef};
-use crate::error::Error;
+use crate::error::{AsError, Code, Error};
 
 #[derive(Debug, Clone)]
 struct MEntry {
     id: u64,
     guard: u64,
     is_async: bool,
+    /// The no-op guard an install on this async entry answered, if any.
+    noop: Option<u64>,
     borrows: u32,
     borrow: Option<u64>,
     /// (pause guard, took a borrow)
@@ -78,6 +81,136 @@ fn compare(s: &Stack, m: &[MEntry], pool: &[u64], step: usize) {
     }
 }
 
+/// Every refusal of a handle of `m`'s entries names the entry at its
+/// depth, as a scan of the model finds it (uninstall of an install or
+/// no-op guard, borrow release, unpause below the top: `OUT_OF_ORDER` with
+/// "at depth D"; the top's pauses but the innermost: `OUT_OF_ORDER`), and
+/// every guard of an entry elsewhere (the other stack, a segment, gone) is
+/// `STALE_HANDLE`: the refusal paths' guesses, searches by number and
+/// "stale at once" shortcuts against the plain answer.
+fn names_every_handle(s: &Stack, m: &[MEntry], elsewhere: impl Iterator<Item = u64>, step: usize) {
+    let depth = m.len();
+    let top_id = m.last().map_or(0, |e| e.id);
+    for (k, e) in m.iter().enumerate() {
+        let at = format!(
+            "for store {} is at depth {}, top is store {top_id} at depth {depth}",
+            e.id,
+            k + 1
+        );
+        let out_of_order = |r: Option<Error>, what: &str| {
+            let r = r.unwrap_or_else(|| panic!("step {step}: {what} of entry {k} not refused"));
+            assert_eq!(
+                r.code(),
+                Code::OutOfOrder,
+                "step {step}: {what} of entry {k}: {r}"
+            );
+            assert!(
+                r.to_string().ends_with(&at),
+                "step {step}: {what}: {r} (want ...{at})"
+            );
+        };
+        if k + 1 < depth {
+            for guard in [e.guard].into_iter().chain(e.noop) {
+                out_of_order(s.uninstall_refusal(guard, AsError), "uninstall");
+            }
+            if let Some(b) = e.borrow {
+                let number = handle::decode(b, Tag::Borrow);
+                out_of_order(
+                    Some(s.explain_handle::<BorrowHandle, _>(number, AsError)),
+                    "borrow release",
+                );
+            }
+            for &(p, _) in &e.pauses {
+                out_of_order(Some(s.explain_unpause(p, AsError)), "unpause");
+            }
+        } else {
+            let r = s.uninstall_refusal(e.guard, AsError);
+            assert_eq!(
+                r.map(|r| r.code()),
+                (e.borrows != 0).then_some(Code::StillBorrowed),
+                "step {step}: the top's guard"
+            );
+            if let Some(noop) = e.noop {
+                assert!(
+                    s.uninstall_refusal(noop, AsError).is_none(),
+                    "step {step}: no-op"
+                );
+            }
+            for &(p, _) in e.pauses.iter().rev().skip(1) {
+                let r = s.explain_unpause(p, AsError);
+                assert_eq!(r.code(), Code::OutOfOrder, "step {step}: {r}");
+            }
+        }
+    }
+    for guard in elsewhere {
+        let r = s.uninstall_refusal(guard, AsError);
+        let code = r.map(|r| r.code());
+        assert_eq!(
+            code,
+            Some(Code::StaleHandle),
+            "step {step}: guard {guard:#x} elsewhere"
+        );
+    }
+}
+
+/// What uninstall of `raw` must answer on a stack modelled by `m`, found
+/// by a plain scan: `None` where it pops or does nothing (the top's own
+/// guard unborrowed, the no-op guard of the async entry on top), else the
+/// code and, for `OUT_OF_ORDER`, the entry's index.
+fn uninstall_oracle(m: &[MEntry], raw: u64) -> Option<(Code, usize)> {
+    let Some(top) = m.last() else {
+        return Some((Code::StaleHandle, 0));
+    };
+    if raw == top.guard {
+        return (top.borrows != 0).then_some((Code::StillBorrowed, m.len() - 1));
+    }
+    for (k, e) in m.iter().enumerate().rev() {
+        let noop = e.is_async && raw == handle::rebase(e.guard, Tag::NoopInstall);
+        if raw == e.guard || noop {
+            return (k + 1 != m.len()).then_some((Code::OutOfOrder, k));
+        }
+    }
+    Some((Code::StaleHandle, 0))
+}
+
+/// Values near the stack's guards (and the others given) and random ones,
+/// given to uninstall's refusal: the same answer as [`uninstall_oracle`]'s
+/// scan, the entry named at its depth.
+fn forged_guards_answer_as_a_scan(
+    s: &Stack,
+    m: &[MEntry],
+    others: &[u64],
+    rng: &mut Rng,
+    step: usize,
+) {
+    for _ in 0..64 {
+        let pick = rng.below(m.len() + others.len() + 1);
+        let base = match pick {
+            p if p < m.len() => m[p].guard,
+            p if p < m.len() + others.len() => others[p - m.len()],
+            _ => rng.next(),
+        };
+        let raw = match rng.below(5) {
+            0 => base.wrapping_add(rng.below(161) as u64),
+            1 => base.wrapping_sub(rng.below(161) as u64),
+            2 => (base & !7) | rng.below(8) as u64,
+            3 => base ^ (1 << rng.below(64)),
+            _ => base,
+        };
+        let got = s.uninstall_refusal(raw, AsError);
+        let want = uninstall_oracle(m, raw);
+        assert_eq!(
+            got.map(|e| e.code()),
+            want.map(|w| w.0),
+            "step {step}: uninstall({raw:#x}): {got:?}"
+        );
+        if let (Some(e), Some((Code::OutOfOrder, k))) = (got, want) {
+            let at = format!("is at depth {}, top is store", k + 1);
+            assert!(e.to_string().contains(&at), "step {step}: {e} (want {at})");
+        }
+    }
+}
+
 #[test]
 fn random_operations_on_colliding_ids_agree_with_a_model() {
     let cinv = inverse(0x9E37_79B9_7F4A_7C15);
@@ -94,6 +227,10 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
     let mut models: [Vec<MEntry>; 2] = [Vec::new(), Vec::new()];
     let mut segments: Vec<(Segment, Vec<MEntry>)> = Vec::new();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    // The forged values' own sequence (the operations' stays as it was).
+    let mut forge_rng = Rng(0xf0f0_5eed_0dd5_1234);
+    // Handles of entries gone (popped, dropped in a segment): stale for good.
+    let mut spent: Vec<u64> = Vec::new();
     // Under Miri (~1000x slower) a short run (60 steps took 39 s there).
     let steps = if cfg!(miri) { 30 } else { 60_000 };
     let mut deepest = 0;
@@ -122,12 +259,14 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                 let top = m.last().map(|e| (e.id, e.is_async));
                 match top {
                     Some((tid, true)) if tid == id => {
-                        assert!(r.is_ok(), "step {step}: no-op install {r:?}")
+                        let noop = r.unwrap_or_else(|e| panic!("step {step}: no-op install {e:?}"));
+                        m.last_mut().unwrap().noop = Some(noop);
                     }
                     Some((tid, false)) if tid == id => m.push(MEntry {
                         id,
                         guard: r.unwrap(),
                         is_async: false,
+                        noop: None,
                         borrows: 0,
                         borrow: None,
                         pauses: Vec::new(),
@@ -139,6 +278,7 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                         id,
                         guard: r.unwrap(),
                         is_async: false,
+                        noop: None,
                         borrows: 0,
                         borrow: None,
                         pauses: Vec::new(),
@@ -157,6 +297,7 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                                 id: a.id(),
                                 guard: raw,
                                 is_async: true,
+                                noop: None,
                                 borrows: 0,
                                 borrow: None,
                                 pauses: Vec::new(),
@@ -182,7 +323,11 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                 let r = s.uninstall(m[k].guard);
                 if k + 1 == m.len() && m[k].borrows == 0 {
                     r.unwrap();
-                    m.pop();
+                    let gone = m.pop().unwrap();
+                    spent.push(gone.guard);
+                    spent.extend(gone.noop);
+                    spent.extend(gone.borrow);
+                    spent.extend(gone.pauses.iter().map(|p| p.0));
                 } else {
                     let want = if k + 1 == m.len() {
                         "STORECTX_ERR_STILL_BORROWED"
@@ -263,8 +408,9 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
             _ => {
                 if !segments.is_empty() {
                     let k = rng.below(segments.len());
-                    let (mut seg, _) = segments.swap_remove(k);
+                    let (mut seg, gone) = segments.swap_remove(k);
                     seg.clear();
+                    spent.extend(gone.iter().map(|e| e.guard));
                 }
             }
         }
@@ -272,6 +418,24 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
         if step % every == 0 {
             for t in 0..2 {
                 compare(&stacks[t], &models[t], &pool, step);
+            }
+        }
+        if step % (every * 7) == 0 {
+            for t in 0..2 {
+                let elsewhere = models[1 - t]
+                    .iter()
+                    .chain(segments.iter().flat_map(|(_, m)| m))
+                    .flat_map(|e| [e.guard].into_iter().chain(e.noop))
+                    .chain(spent.iter().copied().rev().take(200));
+                let elsewhere: Vec<u64> = elsewhere.collect();
+                names_every_handle(&stacks[t], &models[t], elsewhere.iter().copied(), step);
+                forged_guards_answer_as_a_scan(
+                    &stacks[t],
+                    &models[t],
+                    &elsewhere,
+                    &mut forge_rng,
+                    step,
+                );
             }
         }
     }

@@ -594,9 +594,47 @@ impl Entries {
     /// Pops the top entry with its pause records (none if empty). Dropping
     /// an async entry releases its lock, last, once all is consistent. Out
     /// of line: the fast path pops clear entries only ([`Entries::pop_clear`]).
+    /// An entry without pause records (an async entry's common uninstall)
+    /// is popped as `pop_clear` pops, its guard moved out and dropped last;
+    /// one with records goes on to [`Entries::pop_paused`].
     #[cold]
     #[inline(never)]
     pub(super) fn pop(&mut self) {
+        let Some(top) = self.top() else {
+            return;
+        };
+        if top.inner != 0 {
+            return self.pop_paused();
+        }
+        let slot = top.slot();
+        // SAFETY: the slot of an entry of this stack (or NO_SLOT).
+        unsafe { self.present.clear_slot(slot) };
+        let len = self.vec.len() - 1;
+        // SAFETY: `top` points to the live entry `len`, whose guard is moved
+        // out here and never read again: `set_len` below forgets the entry
+        // without dropping it (its other fields have no destructor).
+        let guard = unsafe { (&raw const (*self.top).guard).read() };
+        // SAFETY: the vector is not empty (its top was read above); the
+        // entry's one field with a destructor was moved out just above.
+        unsafe { self.vec.set_len(len) };
+        if len == 0 {
+            self.top = std::ptr::null_mut();
+            self.top_id = EMPTY_TOP;
+        } else {
+            // SAFETY: `top` pointed to entry `len`; one below is entry
+            // `len - 1`, live, in the same buffer (same provenance).
+            unsafe {
+                self.top = self.top.sub(1);
+                self.top_id = (*self.top).id;
+            }
+        }
+        drop(guard); // the lock goes last, once the stack is consistent
+    }
+
+    /// [`Entries::pop`] of a top entry with pause records.
+    #[cold]
+    #[inline(never)]
+    fn pop_paused(&mut self) {
         let Some(top) = self.top() else {
             return;
         };

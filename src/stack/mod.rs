@@ -39,7 +39,8 @@ use std::fmt;
 pub(crate) struct Stack {
     entries: Entries,
     numbers: NumberSource,
-    /// The depth right after the last resume (0 if none): entries at and
+    /// The depth right after the last resume (0 if none; lowered to the
+    /// base of each suspend): entries at and
     /// above `min(resumed, depth)` were all installed on this thread, so
     /// their numbers, and those of their pauses, increase up the stack (one
     /// thread's numbers only grow): the refusal paths find a handle among
@@ -63,7 +64,10 @@ pub(crate) fn is_valid_id(id: u64) -> bool {
 fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R::Out {
     to.refuse(
         Code::AddressMismatch,
-        text!("store {id} is on top at {top:#x}, install asked for {address:#x}"),
+        text!(
+            "store {id} is on top at {top:#x}, install asked for {address:#x} \
+             (a nested install of a store passes its address again)"
+        ),
     )
 }
 
@@ -246,21 +250,52 @@ impl Stack {
         &mut self,
         guard: WriteGuard,
     ) -> std::result::Result<u64, (Error, WriteGuard)> {
-        let id = guard.store().id();
-        let address = guard.store().address();
-        if !self.has_room() {
-            // Refused before any room is made, as before a push.
-            if self.entries.contains_store(id) {
-                return Err((self.install_async_error(id), guard));
-            }
-            if let Err(e) = self.make_room() {
-                return Err((e, guard));
+        match self.try_install_async(guard) {
+            Ok(raw) => Ok(raw),
+            Err(guard) => {
+                let guard = guard.expect("the push hands back the guard it was given");
+                self.install_async_refused(guard)
             }
         }
+    }
+
+    /// [`Stack::install_async`] where it needs nothing made and explains
+    /// nothing: refused, nothing changed and the guard handed back (always
+    /// `Some`), without room or where the store is on the stack already.
+    /// Calls nothing (`storectx_install_async`'s fast path).
+    #[inline(always)]
+    pub(crate) fn try_install_async(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, Option<WriteGuard>> {
+        let id = guard.store().id();
         // Not on top (one compare); deeper, the push's own probe of the
         // store set refuses it.
         if self.entries.top_id() == id {
+            return Err(Some(guard));
+        }
+        let address = guard.store().address();
+        // The push checks the room itself: a refused push (no room, or the
+        // store deeper) is sorted out of line, so room is tested once.
+        self.push(id, false, address, Some(guard))
+    }
+
+    /// [`Stack::install_async`] once its push was refused: the store is on
+    /// the stack (refused, before any room is made, as before a push), or
+    /// there was no room: made, then pushed.
+    #[cold]
+    #[inline(never)]
+    fn install_async_refused(
+        &mut self,
+        guard: WriteGuard,
+    ) -> std::result::Result<u64, (Error, WriteGuard)> {
+        let id = guard.store().id();
+        let address = guard.store().address();
+        if self.entries.contains_store(id) {
             return Err((self.install_async_error(id), guard));
+        }
+        if let Err(e) = self.make_room() {
+            return Err((e, guard));
         }
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
@@ -571,7 +606,11 @@ impl Stack {
             None if !is_valid_id(id) => reserved_id(id, to),
             None if self.is_empty() => to.refuse(
                 Code::NoContext,
-                text!("store {id} requested but this thread's context stack is empty"),
+                text!(
+                    "store {id} requested but this thread's context stack is empty \
+                     (install it first; a coroutine moved here brings its entries \
+                     with storectx_resume)"
+                ),
             ),
             None => to.refuse(
                 Code::NotInstalled,
@@ -1038,6 +1077,54 @@ mod tests {
         other.uninstall(spent).unwrap();
         let e = other.uninstall_refusal(spent, AsError).expect("refused");
         assert_eq!(e.code(), Code::StaleHandle, "{e}");
+    }
+
+    /// A suspend lowers the resume marker to its base: after a coroutine
+    /// is resumed, run and suspended again, the entries this thread then
+    /// installs are searched by number, not scanned, and a guard numbered
+    /// above the top is stale at once.
+    #[test]
+    fn suspend_lowers_the_resume_marker_to_its_base() {
+        let mut a = Stack::new();
+        for id in 1..=3u64 {
+            a.install(id, 0x10).unwrap();
+        }
+        let mut seg = Segment::default();
+        a.suspend_into(0, &mut seg).unwrap();
+        let mut b = Stack::new();
+        b.install(100, 0x20).unwrap();
+        b.resume_from(&mut seg).unwrap();
+        assert_eq!(b.resumed, 4);
+        b.suspend_into(1, &mut seg).unwrap();
+        assert_eq!(b.resumed, 1, "the resumed entries left");
+        b.resume_from(&mut seg).unwrap();
+        b.suspend_into(3, &mut seg).unwrap();
+        assert_eq!(b.resumed, 3, "a suspend above the base of the resume");
+        b.suspend_into(0, &mut Segment::default()).unwrap();
+        assert_eq!((b.resumed, b.depth()), (0, 0));
+        let spent = b.install(101, 0x20).unwrap();
+        b.uninstall(spent).unwrap();
+        b.install(102, 0x20).unwrap();
+        let e = b.uninstall_refusal(spent, AsError).expect("refused");
+        assert_eq!(e.code(), Code::StaleHandle, "{e}");
+    }
+
+    /// A paused borrow is not a live one (storectx_uninstall's doc): the
+    /// entry pops, and the pause guard is then stale; a live borrow above
+    /// the pause still refuses the uninstall.
+    #[test]
+    fn uninstall_pops_an_entry_whose_borrows_are_all_paused() {
+        let mut s = Stack::new();
+        let g = s.install(9, 0x90).unwrap();
+        s.get_current(9).unwrap();
+        let p = s.pause(9).unwrap();
+        s.get_current(9).unwrap();
+        assert_eq!(err_kind(s.uninstall(g)), "StillBorrowed");
+        let live = s.entries.top().unwrap().handle(Tag::Borrow);
+        s.borrow_release(live).unwrap();
+        s.uninstall(g).unwrap();
+        assert!(s.is_empty());
+        assert_eq!(err_kind(s.unpause(p)), "StaleHandle");
     }
 
     #[test]

@@ -169,6 +169,11 @@ impl Stack {
         } else {
             Shape::Bottom
         };
+        // The entries that came from a resume and left with this segment no
+        // longer count as such: the refusal paths scan only what remains
+        // below the base (a coroutine's resume, run and suspend at one base
+        // leaves the marker where it found it).
+        self.resumed = self.resumed.min(base_depth);
         Ok(())
     }
 
