@@ -271,6 +271,8 @@ extern "C" {
  * `storectx_last_error()` says what it expected and found.
  * - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
  * - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+ * - `STORECTX_ERR_EXHAUSTED`: there is no memory for the new store (a
+ *   memory limit reached: nothing was made).
  * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
@@ -341,7 +343,9 @@ storectx_store_id storectx_async_store_id(const struct storectx_async_store *s);
  * - `STORECTX_ERR_BUSY`: the store is locked (by a write guard, an entry or
  *   a suspended segment, of any thread).
  * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
- *   some, from any thread, and any thread can take one again).
+ *   some, from any thread, and any thread can take one again); or the table
+ *   of write guards must grow (by 1,024 slots) and there is no memory for
+ *   it (a memory limit reached: the lock was not taken).
  * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
@@ -367,7 +371,9 @@ storectx_status storectx_async_store_try_write(struct storectx_async_store *s,
  *   lock (refused at once, without waiting).
  * - `STORECTX_ERR_TIMED_OUT`: the store stayed locked for `timeout_ns`.
  * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
- *   some, from any thread, and any thread can take one again).
+ *   some, from any thread, and any thread can take one again); or the table
+ *   of write guards must grow (by 1,024 slots) and there is no memory for
+ *   it (a memory limit reached: the lock was not taken).
  * - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
  *
  * # Safety
@@ -881,9 +887,10 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  *   stack.
  * - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
  *   from any thread, and any thread can suspend again); or there is no
- *   memory for the detached entries and pause records (a memory limit
- *   reached: nothing was suspended, the stack is as it was); or see the
- *   first-call case below.
+ *   memory for the detached entries and pause records, or for the growth
+ *   of the segment table (by 1,024 slots) (a memory limit reached: nothing
+ *   was suspended, the stack is as it was); or see the first-call case
+ *   below.
  * - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
  *   state was already torn down (a call from a late thread-exit destructor):
  *   nothing was done.

@@ -625,7 +625,7 @@ class AsyncStore {
 
   /// A new async store for `store` under `id`. Throws Error:
   /// INVALID_ARGUMENT for id 0 or UINT64_MAX (reserved), NULL_ARGUMENT for a
-  /// null store. `store` must stay valid until the last reference, write
+  /// null store, EXHAUSTED when there is no memory for it. `store` must stay valid until the last reference, write
   /// guard, entry and segment of this async store is gone.
   AsyncStore(StoreId id, void *store) {
     detail::check(storectx_async_store_new(id, store, &raw_));

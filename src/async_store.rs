@@ -20,6 +20,16 @@ pub(crate) fn new_store_id() -> u64 {
     .unwrap_or(0)
 }
 
+/// `EXHAUSTED`: no memory for a new async store.
+#[cold]
+#[inline(never)]
+fn no_memory_for_store() -> Error {
+    Error::Exhausted(detail!(
+        "no memory for a new async store ({} bytes); nothing was made",
+        std::mem::size_of::<AsyncStore>()
+    ))
+}
+
 /// The embedder's store and the lock around it. Shared through
 /// [`StoreRef`]: every handle, write guard, entry and segment referring to
 /// it keeps it alive.
@@ -63,17 +73,18 @@ impl Wait {
 
 impl AsyncStore {
     /// Wraps the embedder's store (never dereferenced) under store id `id`,
-    /// with one reference.
+    /// with one reference. `Exhausted` when there is no memory for it.
     #[allow(clippy::new_ret_no_self)]
     pub(crate) fn new(id: u64, address: usize) -> Result<StoreRef> {
         if !crate::stack::is_valid_id(id) {
             return Err(Error::reserved_id(id));
         }
-        let store = Box::new(AsyncStore {
+        let store = crate::fallible::try_box(|| AsyncStore {
             id,
             address,
             lock: StoreLock::new(),
-        });
+        })
+        .ok_or_else(no_memory_for_store)?;
         Ok(StoreRef(NonNull::from(Box::leak(store))))
     }
 

@@ -11,6 +11,8 @@
 //! * `async_store` — the store lock, owned write guards, keep-alive, the
 //!   would-deadlock rule and store ids;
 //! * `registry` — validated handles for heap objects C may misuse;
+//! * `fallible` — the allocations that refuse, not abort, when memory runs
+//!   out (a thread's context, a registry chunk, an async store);
 //! * [`error`] — the one table of status codes, names and texts;
 //! * `platform` — what each OS provides: thread exit, wait/wake, unload;
 //! * `valgrind` — happens-before annotations so helgrind sees our locks;
@@ -32,6 +34,7 @@ pub mod error;
 // built on loom's primitives (`sync`), so that loom checks the real code.
 #[cfg(not(loom))]
 mod async_store;
+mod fallible;
 #[cfg(not(loom))]
 pub mod ffi;
 #[cfg(not(loom))]

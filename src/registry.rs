@@ -33,14 +33,15 @@
 use crate::error::{Error, Result};
 use crate::sync::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering, UnsafeCell};
 
+/// Slots per chunk: a table grows by one chunk (one allocation) at a time.
 #[cfg(not(loom))]
-const CHUNK: usize = 1024;
+pub(crate) const CHUNK: usize = 1024;
 #[cfg(not(loom))]
 const MAX_CHUNKS: usize = 4096;
 // Under loom: two chunks of two slots and two spots, so that a model
 // reaches chunk publication, the free stack and exhaustion in a few steps.
 #[cfg(loom)]
-const CHUNK: usize = 2;
+pub(crate) const CHUNK: usize = 2;
 #[cfg(loom)]
 const MAX_CHUNKS: usize = 2;
 /// Slots in a full table: 4,194,304 live handles.
@@ -267,11 +268,11 @@ impl<T: Default + Send + Peek> Registry<T> {
 
     fn slot(&self, index: u32) -> Option<&Slot<T>> {
         let index = index as usize;
-        // Acquire pairs with the AcqRel publication in `chunk_for`: the
+        // Acquire pairs with the AcqRel publication in `build_chunk`: the
         // chunk's slots were initialised before we see its pointer.
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a non-null chunk pointer was published (Release) by
-        // `chunk_for` after its CHUNK slots were initialised, and chunks are
+        // `build_chunk` after its CHUNK slots were initialised, and chunks are
         // never freed while the library is loaded.
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(index % CHUNK) })
     }
@@ -337,40 +338,74 @@ impl<T: Default + Send + Peek> Registry<T> {
         }
     }
 
-    /// An index never handed out before, its chunk allocated; `None` when
-    /// every index was handed out.
-    fn fresh_index(&self) -> Option<u32> {
-        // Relaxed: the counter only hands out distinct numbers (its
-        // read-modify-write does); the chunk's publication orders the slots.
-        // It only grows, so an old value read that says "all handed out" is
-        // still true.
-        let index = self
-            .fresh
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < crate::testing::table_limit(self.limit)).then_some(n + 1)
-            })
-            .ok()?;
-        self.chunk_for(index);
-        Some(index)
+    /// An index never handed out before, its chunk allocated: `Ok(None)`
+    /// when every index was handed out, `Err` (`Exhausted`, no index handed
+    /// out) when there is no memory for its chunk. Cold: each index is
+    /// fresh once in the process's life.
+    #[cold]
+    #[inline(never)]
+    fn fresh_index(&self) -> Result<Option<u32>> {
+        loop {
+            // An index is handed out only once its chunk exists, so a chunk
+            // that cannot be allocated loses none. Only a chunk's first
+            // index needs the test: the counter passes it only once the
+            // chunk exists, so every later index of the chunk finds it
+            // built. Acquire (load and exchange) and Release (exchange)
+            // carry that on: the claim of a chunk's first index happens
+            // after the chunk's publication was seen, and every later claim
+            // reads from it (a read-modify-write chain), so it sees the
+            // chunk too. The counter only grows, so an old value read that
+            // says "all handed out" is still true.
+            let mut unbuilt = None;
+            let got = self
+                .fresh
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    unbuilt = None;
+                    if n >= crate::testing::table_limit(self.limit) {
+                        return None;
+                    }
+                    if n as usize % CHUNK == 0 && self.slot(n).is_none() {
+                        unbuilt = Some(n);
+                        return None;
+                    }
+                    Some(n + 1)
+                });
+            match (got, unbuilt) {
+                (Ok(index), _) => return Ok(Some(index)),
+                (Err(_), None) => return Ok(None),
+                (Err(_), Some(index)) => {
+                    if let Err(e) = self.build_chunk(index) {
+                        // Unless another thread built it meanwhile.
+                        self.slot(index).ok_or(e)?;
+                    }
+                    // The chunk exists now: claim `index` if it is still the
+                    // next one; else look again. AcqRel: as above.
+                    if self
+                        .fresh
+                        .compare_exchange(index, index + 1, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return Ok(Some(index));
+                    }
+                }
+            }
+        }
     }
 
-    /// Makes sure the chunk of `index` exists. Two threads may race to make
-    /// it: the loser frees its copy (no lock, so none to inherit at fork).
+    /// Builds and publishes the chunk of `index`, which was seen missing;
+    /// `Exhausted` when there is no memory for it. Two threads may race to
+    /// make it: the loser frees its copy (no lock, so none to inherit at
+    /// fork).
     #[cold]
-    fn chunk_for(&self, index: u32) {
+    fn build_chunk(&self, index: u32) -> Result<()> {
         let cell = &self.chunks[index as usize / CHUNK];
-        // Acquire: as in `slot`.
-        if !cell.load(Ordering::Acquire).is_null() {
-            return;
-        }
-        let fresh: Box<[Slot<T>]> = (0..CHUNK)
-            .map(|_| Slot {
-                state: AtomicU32::new(state(0, FREE)),
-                next: AtomicU32::new(0),
-                info: AtomicU64::new(0),
-                value: UnsafeCell::new(T::default()),
-            })
-            .collect();
+        let fresh: Box<[Slot<T>]> = crate::fallible::try_boxed_slice(CHUNK, || Slot {
+            state: AtomicU32::new(state(0, FREE)),
+            next: AtomicU32::new(0),
+            info: AtomicU64::new(0),
+            value: UnsafeCell::new(T::default()),
+        })
+        .ok_or_else(|| self.no_memory())?;
         // For helgrind: each slot's first `insert_with` (on any thread)
         // acquires what was initialised here; the publication below is an
         // atomic it cannot see. (Once per chunk: 1024 no-op requests natively.)
@@ -394,6 +429,7 @@ impl<T: Default + Send + Peek> Registry<T> {
             // slice just above and was never published.
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, CHUNK)) });
         }
+        Ok(())
     }
 
     /// A free slot, BUSY for this call: (index, slot, generation).
@@ -401,7 +437,11 @@ impl<T: Default + Send + Peek> Registry<T> {
         if let Some(own) = spot.and_then(|spot| self.unpark(spot)) {
             return Ok(own);
         }
-        if let Some(index) = self.pop_free(false).or_else(|| self.fresh_index()) {
+        if let Some(index) = self.pop_free(false) {
+            return Ok(self.own(index));
+        }
+        let fresh = self.fresh_index();
+        if let Ok(Some(index)) = fresh {
             return Ok(self.own(index));
         }
         // Freed by another thread since the first look, onto the free stack
@@ -423,7 +463,8 @@ impl<T: Default + Send + Peek> Registry<T> {
                 let hint = self.spots[spot].0.load(Ordering::Acquire);
                 self.take_parked(hint)
             })
-            .ok_or_else(|| self.exhausted())
+            // No memory for a fresh index's chunk: say so, not "full".
+            .ok_or_else(|| fresh.err().unwrap_or_else(|| self.exhausted()))
     }
 
     /// Makes the free `index` (off the free stack, or fresh: this call's
@@ -816,6 +857,18 @@ impl<T: Default + Send + Peek> Registry<T> {
                 matches!(s & 3, LIVE | BUSY) && (s >> 2) != LAST_GENERATION
             })
             .count()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn no_memory(&self) -> Error {
+        Error::Exhausted(detail!(
+            "no memory for {} more {}s ({} bytes; {} are live); nothing was made",
+            CHUNK,
+            self.what,
+            CHUNK * std::mem::size_of::<Slot<T>>(),
+            self.live()
+        ))
     }
 
     #[cold]

@@ -20,8 +20,8 @@
 //!   teardown could fall in the last round and never be torn down: refusing
 //!   is the only answer that never leaks a lock.)
 //! * [`Refusing::NoState`] — the thread's state could not be made (its last
-//!   try failed: no thread-specific data key or FLS index left); the next
-//!   call that needs state tries again.
+//!   try failed: no thread-specific data key or FLS index left, or no
+//!   memory for the context); the next call that needs state tries again.
 //!
 //! Why a `pthread_key` and not a Rust `thread_local!` with a destructor:
 //! the latter registers through `__cxa_thread_atexit_impl`, which allocates
@@ -42,7 +42,7 @@ enum Refusing {
     Never = 0,
     /// The thread's teardown ran.
     TornDown = 1,
-    /// The thread's state could not be made.
+    /// The thread's state could not be made (no key or index, or no memory).
     NoState = 2,
 }
 
@@ -421,7 +421,9 @@ pub(crate) unsafe fn with_any_unreentered<R>(f: impl FnOnce(Option<&mut Context>
 
 /// Runs `f` on this thread's context, creating it on the thread's first
 /// call. Refused (`NoContext`, nothing changed) once this thread's
-/// teardown ran.
+/// teardown ran; `Exhausted`, nothing changed, when the context cannot be
+/// made (no thread-specific data key or FLS index, or no memory left: the
+/// next call tries again).
 ///
 /// # Safety
 /// As for [`with_existing_unreentered`].
@@ -513,11 +515,17 @@ fn create() -> Result<*mut Context> {
              state made now might never be, so nothing was done"
         )));
     }
-    let context = Box::into_raw(Box::new(Context {
+    // Fallible: without memory the call is refused, nothing changed, and
+    // the next call that needs state tries again (no spot was taken).
+    let Some(context) = crate::fallible::try_box(|| Context {
         stack: Stack::new_owned(),
         spot: Spot::next(),
         last_error: LastError::new(),
-    }));
+    }) else {
+        word::set(refusing_word(Refusing::NoState));
+        return Err(no_memory_for_context());
+    };
+    let context = Box::into_raw(context);
     if let Err(e) = crate::platform::arm_thread_exit(context.cast()) {
         // SAFETY: `context` was boxed just above and never published.
         drop(unsafe { Box::from_raw(context) });
@@ -528,6 +536,16 @@ fn create() -> Result<*mut Context> {
     }
     word::set(context.cast());
     Ok(context)
+}
+
+/// `EXHAUSTED`: no memory for a thread's first context.
+#[cold]
+#[inline(never)]
+fn no_memory_for_context() -> Error {
+    Error::Exhausted(detail!(
+        "no memory for this thread's libstorectx state ({} bytes); nothing was done",
+        std::mem::size_of::<Context>()
+    ))
 }
 
 /// The one teardown, run by the platform's thread-exit hook

@@ -79,6 +79,8 @@ fn write_guard_into_c(guard: WriteGuard) -> Result<*mut storectx_write_guard, Er
 /// `storectx_last_error()` says what it expected and found.
 /// - `STORECTX_ERR_NULL_ARGUMENT`: `store` or `out` is NULL.
 /// - `STORECTX_ERR_INVALID_ARGUMENT`: `id` is 0 or `UINT64_MAX` (reserved).
+/// - `STORECTX_ERR_EXHAUSTED`: there is no memory for the new store (a
+///   memory limit reached: nothing was made).
 /// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
@@ -181,7 +183,9 @@ pub unsafe extern "C" fn storectx_async_store_id(
 /// - `STORECTX_ERR_BUSY`: the store is locked (by a write guard, an entry or
 ///   a suspended segment, of any thread).
 /// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
-///   some, from any thread, and any thread can take one again).
+///   some, from any thread, and any thread can take one again); or the table
+///   of write guards must grow (by 1,024 slots) and there is no memory for
+///   it (a memory limit reached: the lock was not taken).
 /// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety
@@ -324,7 +328,9 @@ fn null_store() -> Error {
 ///   lock (refused at once, without waiting).
 /// - `STORECTX_ERR_TIMED_OUT`: the store stayed locked for `timeout_ns`.
 /// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 write guards are live at once (release
-///   some, from any thread, and any thread can take one again).
+///   some, from any thread, and any thread can take one again); or the table
+///   of write guards must grow (by 1,024 slots) and there is no memory for
+///   it (a memory limit reached: the lock was not taken).
 /// - `STORECTX_ERR_PANIC`: an internal bug was caught at the boundary.
 ///
 /// # Safety

@@ -38,9 +38,10 @@ fn handle(s: *const storectx_suspended) -> u64 {
 ///   stack.
 /// - `STORECTX_ERR_EXHAUSTED`: 4,194,304 segments are live at once (free some,
 ///   from any thread, and any thread can suspend again); or there is no
-///   memory for the detached entries and pause records (a memory limit
-///   reached: nothing was suspended, the stack is as it was); or see the
-///   first-call case below.
+///   memory for the detached entries and pause records, or for the growth
+///   of the segment table (by 1,024 slots) (a memory limit reached: nothing
+///   was suspended, the stack is as it was); or see the first-call case
+///   below.
 /// - `STORECTX_ERR_NO_CONTEXT`: this thread is exiting and its libstorectx
 ///   state was already torn down (a call from a late thread-exit destructor):
 ///   nothing was done.
