@@ -558,12 +558,19 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// Fills a free slot with `fill` and answers its handle; the index
     /// parked in the calling thread's spot first, if it passes one. If
     /// `fill` fails (or panics), the slot goes back unused, to the free stack.
+    /// Inline, with the slot parked in the caller's own `spot` taken back
+    /// inline and any other allocation out of line (as [`Registry::insert`]):
+    /// a suspend that reuses its thread's parked slot makes no call but `fill`.
+    #[inline(always)]
     pub(crate) fn insert_with<R>(
         &self,
         spot: Option<&Spot>,
         fill: impl FnOnce(&mut T) -> Result<R>,
     ) -> Result<(u64, R)> {
-        let (index, slot, generation) = self.allocate(spot)?;
+        let (index, slot, generation) = match spot.and_then(|spot| self.unpark(spot)) {
+            Some(own) => own,
+            None => self.allocate_elsewhere()?,
+        };
         // For helgrind: the slot came to us through the free stack or a
         // parking spot (atomics it cannot see); its last `finish` or dropped
         // claim announced the matching release.
@@ -846,6 +853,68 @@ impl<T: Default + Send + Peek> Registry<T> {
         true
     }
 
+    /// [`Registry::take_parking`] for a `consume` that may refuse (a
+    /// segment's resume): claims the live slot `handle` names and runs
+    /// `consume`; on success spends the handle and parks the slot in
+    /// `spot`: `Some(Ok)`. `Some(Err)` where `consume` refused: the slot
+    /// LIVE again under the same handle, nothing else changed (`consume`
+    /// must leave the value as it found it). `None`, nothing changed, where
+    /// the spot holds a slot already or the handle is not live (or is being
+    /// consumed right now): the slow half ([`Registry::take_with`]) explains
+    /// or waits. For a thread with a spot in a process no race detector
+    /// annotates (`valgrind::quiet`; this makes no annotation). Calls
+    /// nothing but `consume`; if `consume` panics, the slot is LIVE again.
+    #[inline(always)]
+    pub(crate) fn take_parking_with<R>(
+        &self,
+        spot: &Spot,
+        handle: u64,
+        consume: impl FnOnce(&mut T) -> Result<R>,
+    ) -> Option<Result<R>> {
+        let ParkingSpot(cell) = self.spots.get(spot.index)?;
+        // Relaxed: only this thread writes its spot. A slot parked there
+        // would be displaced by the park below: the slow half does that.
+        if cell.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        let (index, generation) = self.decode(handle)?;
+        if generation >= LAST_GENERATION {
+            return None; // no handle names it: `claim` explains
+        }
+        let slot = self.slot(index)?;
+        let live = state(generation, LIVE);
+        // Acquire: as in `claim`. A failure only looks, as in `take_parking`.
+        slot.state
+            .compare_exchange(
+                live,
+                state(generation, BUSY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()?;
+        // Only for a panic of `consume`: its drop makes the slot LIVE again.
+        let held = Held { slot, live };
+        // SAFETY: BUSY for this call alone (the exchange above).
+        let r = slot.value.with_mut(|value| consume(unsafe { &mut *value }));
+        std::mem::forget(held);
+        let Ok(r) = r else {
+            // Release: as in `Claim::finish` (the value as it was).
+            slot.state.store(live, Ordering::Release);
+            return Some(r);
+        };
+        let next = generation + 1;
+        if next == LAST_GENERATION {
+            // Retired, as in `take_with`.
+            slot.state.store(state(next, BUSY), Ordering::Release);
+            return Some(Ok(r));
+        }
+        // Release: as in `Claim::finish`; then parked, as `park` parks
+        // (nothing displaced: the spot was empty).
+        slot.state.store(state(next, PARKED), Ordering::Release);
+        cell.store(parked(index, next), Ordering::Release);
+        Some(Ok(r))
+    }
+
     /// Handles alive right now (a snapshot; O(table), for messages).
     pub(crate) fn live(&self) -> usize {
         // Relaxed here and below: a count for a message, ordering nothing.
@@ -1078,6 +1147,75 @@ mod tests {
         );
     }
 
+    /// The fallible fast half (`take_parking_with`, the resume export's):
+    /// a refusal of `consume` leaves the handle live with its value and the
+    /// spot empty; a panic of `consume` too; a spot holding a slot, a
+    /// forged, another table's or a spent handle answer `None` with
+    /// nothing changed (the slow half explains); a success spends the
+    /// handle and parks its slot, which the next insert takes back.
+    #[test]
+    fn the_fallible_fast_half_changes_nothing_unless_it_succeeds() {
+        static FALLIBLE: Registry<Vec<u32>> = Registry::new(3, "test object");
+        static OTHER: Registry<Vec<u32>> = Registry::new(1, "other object");
+        let t = &FALLIBLE;
+        let spot = Spot::fixed(9);
+        let h = t.insert(None, vec![4]).unwrap();
+        let refused = t.take_parking_with(&spot, h, |_| -> Result<()> {
+            Err(Error::InvalidArgument(detail!("no")))
+        });
+        assert!(matches!(refused, Some(Err(Error::InvalidArgument(_)))));
+        assert_eq!(
+            (t.peek(h), t.spots[9].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        let panicked = std::panic::catch_unwind(|| {
+            t.take_parking_with(&spot, h, |_| -> Result<()> { panic!("consume") })
+        });
+        assert!(panicked.is_err());
+        assert_eq!(
+            (t.peek(h), t.spots[9].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        let forged = h ^ (1 << 40);
+        assert!(t.take_parking_with(&spot, forged, |_| Ok(())).is_none());
+        let foreign = OTHER.insert(None, vec![1]).unwrap();
+        assert!(t.take_parking_with(&spot, foreign, |_| Ok(())).is_none());
+        assert_eq!(OTHER.peek(foreign), Some(1));
+        // Another slot parked in the spot: the slow half displaces it.
+        let h2 = t.insert(None, vec![5]).unwrap();
+        assert_eq!(
+            t.take_parking_with(&spot, h2, |v| Ok(std::mem::take(v)))
+                .unwrap()
+                .unwrap(),
+            [5]
+        );
+        let parked = t.spots[9].0.load(Ordering::Relaxed);
+        assert_eq!(parked as u32, t.decode(h2).unwrap().0 + 1);
+        assert!(t.take_parking_with(&spot, h, |_| Ok(())).is_none());
+        assert_eq!(t.peek(h), Some(1));
+        assert!(
+            t.take_parking_with(&spot, h2, |_| Ok(())).is_none(),
+            "spent"
+        );
+        let h3 = t.insert(Some(&spot), vec![6]).unwrap();
+        assert_eq!(
+            t.decode(h3).unwrap().0,
+            t.decode(h2).unwrap().0,
+            "taken back"
+        );
+        assert_eq!(
+            t.take_with(Some(&spot), h, |v| Ok(std::mem::take(v)))
+                .unwrap(),
+            [4]
+        );
+        assert_eq!(
+            t.take_with(None, h3, |v| Ok(std::mem::take(v))).unwrap(),
+            [6]
+        );
+        OTHER.take_with(None, foreign, clear).unwrap();
+        assert_eq!(t.live(), 0);
+    }
+
     /// The fast halves at a slot's last generation: a handle spent through
     /// `take_parking` retires its slot (BUSY for good, never parked: the
     /// spot stays empty and no later allocation gets the slot), a forged
@@ -1129,8 +1267,11 @@ mod tests {
                 Err(v) => t.insert(Some(&spot), v).unwrap(),
             };
             assert_ne!(t.decode(h2).unwrap().0, index, "a retired slot reused");
+            // Taken, not cleared: `insert_parked` forgets the value it
+            // replaces (empty, by the table's rule), so a cleared vector's
+            // buffer would leak (Miri: 99 leaks here).
             assert!(t.take_parking(&spot, h2, |v| {
-                drop(std::mem::take(v)); // frees: the static table is never dropped
+                drop(std::mem::take(v));
                 true
             }));
         }
@@ -1450,14 +1591,27 @@ mod loom_tests {
         take(t, spot, h)
     }
 
+    /// `take` as the resume export does: the fallible fast half first
+    /// ([`Registry::take_parking_with`], parking in the thread's empty
+    /// spot), then `take_with`.
+    fn take_fast_with(t: &Registry<Vec<u32>>, spot: Option<&Spot>, h: u64) -> Result<Vec<u32>> {
+        match spot.and_then(|own| t.take_parking_with(own, h, |v| Ok(std::mem::take(v)))) {
+            Some(r) => r,
+            None => take(t, spot, h),
+        }
+    }
+
     type Take = fn(&Registry<Vec<u32>>, Option<&Spot>, u64) -> Result<Vec<u32>>;
 
     /// The ways a handle is made and spent: the models that check the
-    /// orderings of a filling or consuming call run with each.
-    const FLAVOURS: [(&str, Put, Take); 3] = [
+    /// orderings of a filling or consuming call run with each (the
+    /// segment exports: `insert_with`, whose own-spot path is inline, and
+    /// the fallible fast half).
+    const FLAVOURS: [(&str, Put, Take); 4] = [
         ("insert_with", put, take),
         ("insert", put_ready, take),
         ("fast halves", put_fast, take_fast),
+        ("segment halves", put, take_fast_with),
     ];
 
     /// A peek of a handle being spent while its slot is reused answers the
@@ -1535,7 +1689,11 @@ mod loom_tests {
     /// Both through `take_with`, then both through the fast half first.
     #[test]
     fn loom_one_of_two_consumes_wins() {
-        for (name, take) in [("take_with", take as Take), ("fast halves", take_fast)] {
+        for (name, take) in [
+            ("take_with", take as Take),
+            ("fast halves", take_fast),
+            ("segment halves", take_fast_with),
+        ] {
             crate::sync::model(
                 &format!("registry: two consumes of one handle ({name})"),
                 move || {

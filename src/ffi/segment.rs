@@ -112,20 +112,46 @@ pub unsafe extern "C" fn storectx_resume(
 ) -> storectx_status {
     boundary::status("resume", || {
         let base_out = required(base_depth, "base_depth")?;
-        let s = required(s, "s")?;
-        // SAFETY: only `Stack` and registry methods run: none reaches the context.
-        let base = unsafe {
-            thread::with_unreentered(|cx| {
-                let stack = &mut cx.stack;
-                SEGMENTS.take_with(Some(&cx.spot), handle(s.as_ptr()), |segment| {
-                    stack.resume_from(segment)
+        let s = handle(required(s, "s")?.as_ptr());
+        // The fast half: a thread with a context and an empty parking spot,
+        // the handle live, in a process no race detector annotates (the
+        // slow half annotates): the slot is claimed, resumed from and
+        // parked inline (`Registry::take_parking_with`).
+        let fast = match crate::valgrind::quiet() {
+            // SAFETY: only `Stack` and registry methods run: none reaches
+            // the context.
+            true => unsafe {
+                thread::with_existing_unreentered(|cx| {
+                    let stack = &mut cx.stack;
+                    SEGMENTS.take_parking_with(&cx.spot, s, |segment| stack.resume_from(segment))
                 })
-            })
-        }?;
+            }
+            .flatten(),
+            false => None,
+        };
+        let base = match fast {
+            Some(base) => base?,
+            None => resume_slow(s)?,
+        };
         // SAFETY: writable (this function's contract).
         unsafe { put(base_out, base) };
         Ok(())
     })
+}
+
+/// `storectx_resume` where its fast half did nothing: the context made on
+/// a thread's first call, a slot parked in the spot displaced, a busy
+/// handle waited for, a stale one explained, annotations made.
+#[cold]
+#[inline(never)]
+fn resume_slow(s: u64) -> Result<usize, crate::error::Error> {
+    // SAFETY: only `Stack` and registry methods run: none reaches the context.
+    unsafe {
+        thread::with_unreentered(|cx| {
+            let stack = &mut cx.stack;
+            SEGMENTS.take_with(Some(&cx.spot), s, |segment| stack.resume_from(segment))
+        })
+    }
 }
 
 /// Number of entries in the segment (0 for NULL, a spent or a forged

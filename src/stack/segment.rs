@@ -141,7 +141,9 @@ fn try_box_detached() -> Option<Box<Detached>> {
 impl Stack {
     /// Moves every entry above `base_depth` into `segment`, which must be
     /// empty. Refused with `EXHAUSTED`, nothing changed, when there is no
-    /// memory for the detached entries and pause records.
+    /// memory for the detached entries and pause records. Inline: into
+    /// the suspend export, whose registry half is inline too (one frame).
+    #[inline(always)]
     pub(crate) fn suspend_into(&mut self, base_depth: usize, segment: &mut Segment) -> Result<()> {
         debug_assert!(segment.is_empty());
         if base_depth > self.depth() {
@@ -180,6 +182,8 @@ impl Stack {
     /// Pushes `segment`'s entries back on top of this stack, leaving it
     /// empty, and answers the depth where they start. Refused, with the
     /// segment untouched, if one of its stores is already on this stack.
+    /// Inline: into the resume export's halves (one frame each).
+    #[inline(always)]
     pub(crate) fn resume_from(&mut self, segment: &mut Segment) -> Result<usize> {
         let base_depth = self.depth();
         let shape = segment.shape;
