@@ -22,65 +22,11 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "worker.h"
 
 /* cprog: timeout 120 */
 
 #define SENTINEL ((void *)0x5e71)
-
-/* ---- worker threads that run one job at a time -------------------------- */
-
-struct worker {
-  pthread_t t;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  void (*job)(void *);
-  void *arg;
-  int pending, quit;
-};
-
-static void *worker_main(void *p) {
-  struct worker *w = p;
-  pthread_mutex_lock(&w->mu);
-  for (;;) {
-    while (!w->pending && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
-    if (w->pending) {
-      pthread_mutex_unlock(&w->mu);
-      w->job(w->arg);
-      pthread_mutex_lock(&w->mu);
-      w->pending = 0;
-      pthread_cond_broadcast(&w->cv);
-    } else {
-      break;
-    }
-  }
-  pthread_mutex_unlock(&w->mu);
-  return NULL;
-}
-
-static void worker_start(struct worker *w) {
-  CHECK(pthread_mutex_init(&w->mu, NULL) == 0);
-  CHECK(pthread_cond_init(&w->cv, NULL) == 0);
-  w->pending = w->quit = 0;
-  CHECK(pthread_create(&w->t, NULL, worker_main, w) == 0);
-}
-
-static void run_on(struct worker *w, void (*job)(void *), void *arg) {
-  pthread_mutex_lock(&w->mu);
-  w->job = job;
-  w->arg = arg;
-  w->pending = 1;
-  pthread_cond_broadcast(&w->cv);
-  while (w->pending) pthread_cond_wait(&w->cv, &w->mu);
-  pthread_mutex_unlock(&w->mu);
-}
-
-static void worker_stop(struct worker *w) {
-  pthread_mutex_lock(&w->mu);
-  w->quit = 1;
-  pthread_cond_broadcast(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-  CHECK(pthread_join(w->t, NULL) == 0);
-}
 
 static void *fresh_thread_job(void *p) {
   void **job = p;

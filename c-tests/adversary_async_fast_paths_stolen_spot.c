@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "worker.h"
 
 #define N 6
 #define SENTINEL ((void *)0x5e71)
@@ -33,41 +34,6 @@ extern void storectx_stolen_limit_weak(size_t) __asm__("storectx_testing_set_tab
 static int mem;
 static storectx_async_store *stores[N + 4];
 static storectx_write_guard *held[N];
-
-struct worker {
-  pthread_t t;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  void (*job)(void *);
-  void *arg;
-  int pending, quit;
-};
-
-static void *worker_main(void *p) {
-  struct worker *w = p;
-  pthread_mutex_lock(&w->mu);
-  for (;;) {
-    while (!w->pending && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
-    if (!w->pending) break;
-    pthread_mutex_unlock(&w->mu);
-    w->job(w->arg);
-    pthread_mutex_lock(&w->mu);
-    w->pending = 0;
-    pthread_cond_broadcast(&w->cv);
-  }
-  pthread_mutex_unlock(&w->mu);
-  return NULL;
-}
-
-static void run_on(struct worker *w, void (*job)(void *), void *arg) {
-  pthread_mutex_lock(&w->mu);
-  w->job = job;
-  w->arg = arg;
-  w->pending = 1;
-  pthread_cond_broadcast(&w->cv);
-  while (w->pending) pthread_cond_wait(&w->cv, &w->mu);
-  pthread_mutex_unlock(&w->mu);
-}
 
 static void prime(void *unused) {
   (void)unused;
@@ -188,18 +154,12 @@ int main(void) {
   for (int i = 0; i < N + 4; i++)
     CHECK_OK(storectx_async_store_new(storectx_store_id_new(), &mem, &stores[i]));
   prime(NULL);
-  struct worker A = {.pending = 0};
-  CHECK(pthread_mutex_init(&A.mu, NULL) == 0);
-  CHECK(pthread_cond_init(&A.cv, NULL) == 0);
-  CHECK(pthread_create(&A.t, NULL, worker_main, &A) == 0);
+  struct worker A;
+  worker_start(&A);
   run_on(&A, prime, NULL);
   for (int later = 0; later < 2; later++)
     for (int round = 0; round < 3; round++) run(&A, later);
-  pthread_mutex_lock(&A.mu);
-  A.quit = 1;
-  pthread_cond_broadcast(&A.cv);
-  pthread_mutex_unlock(&A.mu);
-  CHECK(pthread_join(A.t, NULL) == 0);
+  worker_stop(&A);
   recount();
   for (int i = 0; i < N + 4; i++) storectx_async_store_release(stores[i]);
   printf("adversary_async_fast_paths_stolen_spot: ok\n");
