@@ -349,6 +349,23 @@ impl Entries {
         }
     }
 
+    /// Moves the cached top one entry down after a pop left `len` entries
+    /// (the top was entry `len`).
+    #[inline(always)]
+    fn lower_top(&mut self, len: usize) {
+        if len == 0 {
+            self.top = std::ptr::null_mut();
+            self.top_id = EMPTY_TOP;
+        } else {
+            // SAFETY: `top` pointed to entry `len`; one below is entry
+            // `len - 1`, live, in the same buffer (same provenance).
+            unsafe {
+                self.top = self.top.sub(1);
+                self.top_id = (*self.top).id;
+            }
+        }
+    }
+
     /// Number of entries.
     #[inline(always)]
     pub(super) fn len(&self) -> usize {
@@ -578,17 +595,7 @@ impl Entries {
         // SAFETY: the vector is not empty (its top was read above) and the
         // entry's only field with a destructor, `guard`, is `None` (clear).
         unsafe { self.vec.set_len(len) };
-        if len == 0 {
-            self.top = std::ptr::null_mut();
-            self.top_id = EMPTY_TOP;
-        } else {
-            // SAFETY: `top` pointed to entry `len`; one below is entry
-            // `len - 1`, live, in the same buffer (same provenance).
-            unsafe {
-                self.top = self.top.sub(1);
-                self.top_id = (*self.top).id;
-            }
-        }
+        self.lower_top(len);
     }
 
     /// Pops the top entry with its pause records (none if empty). Dropping
@@ -617,17 +624,7 @@ impl Entries {
         // SAFETY: the vector is not empty (its top was read above); the
         // entry's one field with a destructor was moved out just above.
         unsafe { self.vec.set_len(len) };
-        if len == 0 {
-            self.top = std::ptr::null_mut();
-            self.top_id = EMPTY_TOP;
-        } else {
-            // SAFETY: `top` pointed to entry `len`; one below is entry
-            // `len - 1`, live, in the same buffer (same provenance).
-            unsafe {
-                self.top = self.top.sub(1);
-                self.top_id = (*self.top).id;
-            }
-        }
+        self.lower_top(len);
         drop(guard); // the lock goes last, once the stack is consistent
     }
 
