@@ -426,39 +426,76 @@ static double floor_ie_locked_install(thread_ctx *c, size_t depth, uint64_t n,
 
 /* ------------------------------------------------------------------------ */
 /* Does a cost depend on the id's hash? install+uninstall of one store above */
-/* one other, whose id either shares its home slot in the store set with    */
-/* the measured id (for every table size) or not.                           */
+/* one other, whose id either shares its home slot with the measured id     */
+/* under a fixed multiplier (0.2's hash, for every table size) or not. Each */
+/* store set table now draws its own multiplier (src/stack/store_set.rs),   */
+/* so each of these rows runs on HASH_THREADS fresh threads in turn, each   */
+/* with a table of its own draw, and gives the mean: what a pair of ids     */
+/* costs wherever it runs. A pair collides on a draw with probability at    */
+/* most 2/slots (32 slots at this depth): the two rows should agree.        */
 
-/* The store set's hash (src/stack/store_set.rs, Fibonacci hashing: the high
- * bits of id * K). If it changes there, change it here: the two cases then
- * print the same home slot and the check says so. */
-#define STORESET_K 0x9E3779B97F4A7C15ull
+/* 0.2's multiplier (Fibonacci hashing: the high bits of id * K). */
+#define FIXED_K 0x9E3779B97F4A7C15ull
+#define HASH_THREADS 128
 
 /* An id whose product with K is the filler's plus one: the same high bits,
  * so the same home slot at any table size (barring a carry into them). */
 static storectx_store_id colliding_id(storectx_store_id filler) {
-  uint64_t inv = STORESET_K; /* Newton's iteration for K^-1 mod 2^64 */
-  for (int i = 0; i < 6; i++) inv *= 2 - STORESET_K * inv;
+  uint64_t inv = FIXED_K; /* Newton's iteration for K^-1 mod 2^64 */
+  for (int i = 0; i < 6; i++) inv *= 2 - FIXED_K * inv;
   return filler + inv;
 }
 
 static bool same_home(storectx_store_id a, storectx_store_id b, int bits) {
-  return (a * STORESET_K) >> (64 - bits) == (b * STORESET_K) >> (64 - bits);
+  return (a * FIXED_K) >> (64 - bits) == (b * FIXED_K) >> (64 - bits);
 }
 
-static double install_over(storectx_store_id filler, storectx_store_id id, void *store,
-                           uint64_t n, start_line *bar) {
+/* install+uninstall of `id` above `filler`, n times on this thread: total ns. */
+static uint64_t install_over(storectx_store_id filler, storectx_store_id id, void *store,
+                             uint64_t n) {
   storectx_install_guard below;
   MUST(storectx_install(filler, store, &below));
   int bad = 0;
-  uint64_t elapsed_ns = TIMED_LOOP(bar, n, {
+  uint64_t elapsed_ns = TIMED_LOOP(NULL, n, {
     storectx_install_guard g;
     bad |= storectx_install(id, store, &g);
     bad |= storectx_uninstall(g);
   });
   check_loop("install+uninstall over one store", bad);
   MUST(storectx_uninstall(below));
-  return (double)elapsed_ns / (double)n;
+  return elapsed_ns;
+}
+
+typedef struct {
+  storectx_store_id filler, id;
+  void *store;
+  uint64_t n, ns;
+} over_arg;
+
+static void *install_over_main(void *p) {
+  over_arg *a = p;
+  a->ns = install_over(a->filler, a->id, a->store, a->n);
+  return NULL;
+}
+
+/* install_over's n iterations spread over HASH_THREADS fresh threads, one
+ * after the other (the thread's creation and first install untimed): ns/op. */
+static double install_over_threads(storectx_store_id filler, storectx_store_id id, void *store,
+                                   uint64_t n) {
+  uint64_t left = n, ns = 0;
+  for (int t = 0; t < HASH_THREADS; t++) {
+    over_arg a = {filler, id, store, left / (uint64_t)(HASH_THREADS - t), 0};
+    if (a.n == 0) continue;
+    left -= a.n;
+    pthread_t th;
+    if (pthread_create(&th, NULL, install_over_main, &a) != 0) {
+      perror("bench: pthread_create");
+      exit(2);
+    }
+    pthread_join(th, NULL);
+    ns += a.ns;
+  }
+  return (double)ns / (double)n;
 }
 
 /* The filler: the first id whose collider keeps the same high 20 bits. */
@@ -472,16 +509,16 @@ static storectx_store_id collision_filler(thread_ctx *c) {
 }
 
 static double lib_install_colliding(thread_ctx *c, size_t depth, uint64_t n, start_line *bar) {
-  (void)depth;
+  (void)depth, (void)bar;
   storectx_store_id a = collision_filler(c);
-  return install_over(a, colliding_id(a), MAIN_STORE(c), n, bar);
+  return install_over_threads(a, colliding_id(a), MAIN_STORE(c), n);
 }
 
 static double lib_install_apart(thread_ctx *c, size_t depth, uint64_t n, start_line *bar) {
-  (void)depth;
+  (void)depth, (void)bar;
   storectx_store_id a = collision_filler(c);
   for (size_t k = 0; k < N_EXTRA - 1; k++) /* another home at 16 slots: apart at any size */
-    if (!same_home(a, EXTRA_ID(c, k), 4)) return install_over(a, EXTRA_ID(c, k), MAIN_STORE(c), n, bar);
+    if (!same_home(a, EXTRA_ID(c, k), 4)) return install_over_threads(a, EXTRA_ID(c, k), MAIN_STORE(c), n);
   fprintf(stderr, "bench: no id apart from the filler\n");
   exit(2);
 }
@@ -799,8 +836,8 @@ static const char *const OP_ASYNC_INSTALL = "try_write+install_async+uninstall";
 static const char *const OP_SR1 = "suspend+resume, 1 entry";
 static const char *const OP_SR4 = "suspend+resume, 4 entries";
 static const char *const OP_SR16 = "suspend+resume, 16 entries";
-static const char *const OP_COLLIDE = "install+uninstall, id colliding in the store set";
-static const char *const OP_APART = "install+uninstall, id apart in the store set";
+static const char *const OP_COLLIDE = "install+uninstall, ids colliding under a fixed hash";
+static const char *const OP_APART = "install+uninstall, ids apart under a fixed hash";
 static const char *const OP_WASMER = "wasmer flow (uninstall; write+install_async)";
 static const char *const OP_X_TRANSPORT = "hand-off, transport only";
 static const char *const OP_X_SEGMENT = "hand-off, suspend+resume 1 entry";
@@ -1061,7 +1098,8 @@ static void print_main_table(void) {
     char a[64], b[64];
     fmt_cell(a, sizeof a, co);
     fmt_cell(b, sizeof b, ap);
-    printf("\nDoes the id's hash matter? install+uninstall of a store above one other store\n");
+    printf("\nDoes the id's hash matter? install+uninstall of a store above one other store,\n"
+           "mean over %d fresh threads (each store set draws its own multiplier)\n", HASH_THREADS);
     printf("%-52s %-26s\n%-52s %-26s\n  colliding / apart: %.2fx\n", OP_COLLIDE, a, OP_APART, b,
            co->med / ap->med);
   }

@@ -128,10 +128,10 @@ awk -F '\t' '
     m = ir["try_write+install_async+uninstall", 1, "floor_ie"]
     if (a != "" && m != "")
       printf "try_write+install_async+uninstall %.1f, pthread_mutex equivalent (floor_ie) %.1f: %.2fx\n", a, m, a / m
-    c = ir["install+uninstall, id colliding in the store set", 2, "storectx"]
-    p = ir["install+uninstall, id apart in the store set", 2, "storectx"]
+    c = ir["install+uninstall, ids colliding under a fixed hash", 2, "storectx"]
+    p = ir["install+uninstall, ids apart under a fixed hash", 2, "storectx"]
     if (c != "" && p != "")
-      printf "install+uninstall above one store, id colliding in the store set %.1f, apart %.1f: %+.1f  %s (same count)\n",
+      printf "install+uninstall above one store (mean over 128 threads, each table its own multiplier), ids colliding under a fixed hash %.1f, apart %.1f: %+.1f  %s (same count within 0.5)\n",
         c, p, c - p, c - p < 0.5 && p - c < 0.5 ? "PASS" : "MISS"
 
     # Refusals: the count of the export itself (inclusive, no loop), refused and succeeding.

@@ -74,3 +74,42 @@ pub extern "C" fn storectx_testing_set_table_limit(limit: usize) {
     let limit = u32::try_from(limit).unwrap_or(u32::MAX);
     TABLE_LIMIT.store(limit, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// The store sets' hash multiplier when fixed (testing builds, and the
+/// crate's own tests): `Some` once [`storectx_testing_set_hash_multiplier`]
+/// or [`fix_hash_multiplier`] set a nonzero one, so that tests can craft ids
+/// that collide; `None` (every table draws its own) otherwise.
+#[inline]
+pub(crate) fn fixed_hash_multiplier() -> Option<u64> {
+    #[cfg(any(test, feature = "testing"))]
+    {
+        match HASH_MULTIPLIER.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            m => Some(m),
+        }
+    }
+    #[cfg(not(any(test, feature = "testing")))]
+    {
+        None
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
+static HASH_MULTIPLIER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Fixes the multiplier of every store set table made from now on, process
+/// wide (made odd); 0 goes back to a draw per table.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn fix_hash_multiplier(multiplier: u64) {
+    HASH_MULTIPLIER.store(multiplier, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Testing builds only (not in the header): fixes the store sets' hash
+/// multiplier for every table made from now on (a table is made at a
+/// thread's first install and when its stack outgrows the set), so that a C
+/// test can craft colliding ids; 0 goes back to a draw per table.
+#[cfg(feature = "testing")]
+#[no_mangle]
+pub extern "C" fn storectx_testing_set_hash_multiplier(multiplier: u64) {
+    fix_hash_multiplier(multiplier);
+}

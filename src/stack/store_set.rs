@@ -13,6 +13,21 @@
 //! Slot 0 is a scratch slot, never probed: an entry that put no id in the
 //! set (a nested entry of the store below it) holds [`NO_SLOT`] = 0, and
 //! clearing it writes 0 there, so that removal needs no test.
+//!
+//! The hash is multiply-shift, `(id * a) >> (64 - log2(slots))`, with a
+//! multiplier `a` each table draws afresh ([`draw_multiplier`]): an odd
+//! number, different from one table to the next (threads, growths,
+//! processes). For any two distinct ids and a random odd `a`, the chance
+//! that they share a home slot is at most 2 / slots (Dietzfelbinger,
+//! Hagerup, Katajainen and Penttonen, "A reliable randomized algorithm for
+//! the closest-pair problem", J. Algorithms 25, 1997; a short proof is in
+//! Morin's "Open Data Structures", section 5.1.1). So no id,
+//! and no pair of ids, costs more than another by construction: a
+//! collision, which costs one probe step, is a draw of the table's, not a
+//! property of the ids (a fixed multiplier made some pairs collide on every
+//! thread of every process, and let crafted ids make lookups O(depth)).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A set of nonzero `u64` store ids with LIFO removal by slot.
 #[derive(Debug)]
@@ -30,6 +45,8 @@ pub(crate) struct StoreSet {
     mask: usize,
     /// 64 - log2(table length): how far `home` shifts the hash.
     shift: u32,
+    /// The table's odd multiplier ([`draw_multiplier`]); 0 without a table.
+    multiplier: u64,
 }
 
 const MIN_SLOTS: usize = 16;
@@ -51,15 +68,16 @@ impl StoreSet {
             entry: Vec::new(),
             mask: 0,
             shift: 64,
+            multiplier: 0,
         }
     }
 
     /// The table's first slot's index in `slots`: home `h` is `slots[1 + h]`.
     #[inline(always)]
     fn home(&self, id: u64) -> usize {
-        // Fibonacci hashing: the high bits of the product are well mixed.
+        // Multiply-shift: the high bits of the product are well mixed.
         // (`shift` is 64 only without a table, which callers rule out.)
-        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (self.shift & 63)) as usize
+        (id.wrapping_mul(self.multiplier) >> (self.shift & 63)) as usize
     }
 
     /// The id in table slot `i` (`i <= mask`).
@@ -238,12 +256,43 @@ impl StoreSet {
         }
         slots.resize(size + 1, 0);
         entry.resize(size + 1, 0);
+        self.multiplier = draw_multiplier(slots.as_ptr() as usize);
         self.slots = slots;
         self.entry = entry;
         self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
         true
     }
+}
+
+/// A fresh odd multiplier for a new table: the splitmix64 finalizer (Steele,
+/// Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA
+/// 2014) of a process-wide draw counter mixed with the table's address and
+/// the address of a static (which ASLR moves from one process to the next).
+/// Spread, not secrecy, is what the set needs: no syscall, no lock and no
+/// thread-local is touched, so a table can be made anywhere a thread's
+/// first call can happen (its TLS teardown included), and under valgrind,
+/// which keeps addresses fixed, the draws and so the instruction counts are
+/// the same from one run to the next. Testing builds can fix it instead
+/// ([`crate::testing::fixed_hash_multiplier`]).
+#[cold]
+fn draw_multiplier(table: usize) -> u64 {
+    match crate::testing::fixed_hash_multiplier() {
+        Some(fixed) => fixed | 1,
+        None => fresh_multiplier(table),
+    }
+}
+
+/// [`draw_multiplier`]'s draw, never fixed.
+fn fresh_multiplier(table: usize) -> u64 {
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let n = DRAWS.fetch_add(1, Ordering::Relaxed);
+    let here = &DRAWS as *const AtomicU64 as u64;
+    let mut z = (n ^ (table as u64).rotate_left(17) ^ here.rotate_left(41))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) | 1
 }
 
 #[cfg(test)]
@@ -330,6 +379,71 @@ mod tests {
         // SAFETY: answered by the set above, no reserve since.
         unsafe { set.clear_slot(slot) };
         assert!(set.is_empty());
+    }
+
+    /// Each draw is odd (multiply-shift needs it) and differs from the
+    /// others: threads and growths do not share a hash.
+    #[test]
+    fn fresh_multipliers_are_odd_and_all_differ() {
+        let draws: Vec<u64> = (0..4096).map(|_| fresh_multiplier(0x1000)).collect();
+        assert!(draws.iter().all(|m| m & 1 == 1));
+        let distinct: std::collections::HashSet<_> = draws.iter().collect();
+        assert_eq!(distinct.len(), draws.len());
+    }
+
+    /// No pair of ids shares a home slot on most tables: over 4,000 draws
+    /// (200 under Miri) of a 16-slot table, each pair below collides on at
+    /// most 20% of them (the bound is 2/16 = 12.5%; at 4,000 draws 20% is
+    /// over 10 standard deviations above it). The pairs are the worst for
+    /// the old fixed multiplier (they shared a home at every table size, on
+    /// every thread), consecutive ids (what `storectx_store_id_new` hands
+    /// out) and page-aligned addresses (what hosts that use pointers as ids
+    /// pass).
+    #[test]
+    fn no_pair_of_ids_collides_on_most_draws() {
+        let fib = 0x9E37_79B9_7F4A_7C15u64;
+        let cinv = crate::stack::adversary_tests::inverse(fib);
+        let pairs = [
+            (cinv, cinv.wrapping_mul(2)),
+            (cinv, 0u64.wrapping_sub(cinv)),
+            (1, 2),
+            (41, 42),
+            (0x7f00_0000_1000, 0x7f00_0000_2000),
+            (0x7f00_0000_1000, 0x7f00_0001_1000),
+            (1 << 40, 1 << 41),
+        ];
+        let draws = if cfg!(miri) { 200 } else { 4000 };
+        for (a, b) in pairs {
+            let mut set = StoreSet::new();
+            let mut same = 0;
+            for _ in 0..draws {
+                set.multiplier = fresh_multiplier(&set as *const _ as usize);
+                set.shift = 60;
+                same += usize::from(set.home(a) == set.home(b));
+            }
+            assert!(
+                same * 5 <= draws,
+                "{a:#x}, {b:#x}: same home on {same} of {draws} draws"
+            );
+        }
+        // The old multiplier put the first two pairs in one home always.
+        let home = |id: u64| id.wrapping_mul(fib) >> 60;
+        assert_eq!(home(cinv), home(cinv.wrapping_mul(2)));
+        assert_eq!(home(cinv), 0);
+    }
+
+    /// A fixed multiplier (testing builds) is what new tables hash with, so
+    /// that tests can craft collisions. (The same value as the adversary
+    /// tests fix: tests run in parallel and the setting is process-wide.)
+    #[test]
+    fn a_fixed_multiplier_is_what_new_tables_use() {
+        let fib = 0x9E37_79B9_7F4A_7C15u64;
+        crate::testing::fix_hash_multiplier(fib);
+        let mut set = StoreSet::new();
+        set.reserve_for(1);
+        assert_eq!(set.multiplier, fib);
+        let cinv = crate::stack::adversary_tests::inverse(fib);
+        assert_eq!((set.home(cinv), set.home(cinv.wrapping_mul(2))), (0, 0));
     }
 
     #[test]
