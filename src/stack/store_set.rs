@@ -490,6 +490,7 @@ mod tests {
                 set.multiplier = good_multiplier(&set as *const _ as usize, 32);
                 same += usize::from(set.home(a) == set.home(b));
             }
+            println!("ids {a:#x} and {b:#x}: same home on {same} of {draws} draws");
             match exactly {
                 Some(n) => assert_eq!(same, n, "{a:#x}, {b:#x}"),
                 None => assert!(
