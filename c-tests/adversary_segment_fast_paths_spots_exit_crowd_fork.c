@@ -16,8 +16,9 @@
  *   one too; a segment resumed onto a stack holding its store is refused
  *   ALREADY_ON_STACK on the fast half, untouched, and resumes elsewhere;
  * - thread exit: 20 threads one after another resume a segment, suspend it
- *   again for main, resume another and exit holding that entry and a parked
- *   slot;
+ *   again for main, resume another (a sync and an async entry) and exit
+ *   holding those entries and a parked slot: the write lock is free after
+ *   the exit, the entries' guards stale on main;
  * - crowd: 300 threads at once (more than the 256 spots: some have none)
  *   pass 150 two-entry segments in pairs (a borrow and a pause inside, kept
  *   across every hop), 200 hops each; the entries are the holder's only;
@@ -239,9 +240,11 @@ static void stolen_spot(void) {
 
 /* ---- thread exit ---------------------------------------------------------- */
 
+static storectx_async_store *exit_store;
+
 struct exit_job {
   storectx_store_id keep_id, back_id;
-  storectx_install_guard keep_guard, back_guard;
+  storectx_install_guard keep_guard, back_guard, keep_async;
   storectx_suspended *keep, *back;
 };
 
@@ -252,15 +255,20 @@ static void *exiting(void *p) {
   CHECK(base == 0 && storectx_active_store() == j->back_id);
   CHECK_OK(storectx_suspend(0, &j->back)); /* the parked slot taken back */
   CHECK_OK(storectx_resume(j->keep, &base)); /* fast half: parked again */
-  CHECK(storectx_active_store() == j->keep_id);
-  return NULL; /* exits holding keep's entry and a parked slot */
+  CHECK(storectx_active_store() == storectx_async_store_id(exit_store));
+  CHECK(storectx_is_paused(j->keep_id));
+  return NULL; /* exits holding keep's entries (one locks) and a parked slot */
 }
 
 static void thread_exit(void) {
   for (int round = 0; round < 20; round++) {
     struct exit_job j = {.keep_id = storectx_store_id_new(), .back_id = storectx_store_id_new()};
     CHECK_OK(storectx_install(j.keep_id, &mem[0], &j.keep_guard));
+    storectx_write_guard *w = NULL;
+    CHECK_OK(storectx_async_store_try_write(exit_store, &w));
+    CHECK_OK(storectx_install_async(w, &j.keep_async));
     CHECK_OK(storectx_suspend(0, &j.keep));
+    CHECK(storectx_suspended_len(j.keep) == 2);
     CHECK_OK(storectx_install(j.back_id, &mem[1], &j.back_guard));
     CHECK_OK(storectx_suspend(0, &j.back));
     storectx_suspended *old_back = j.back, *old_keep = j.keep;
@@ -278,6 +286,11 @@ static void thread_exit(void) {
     /* keep's entry went with its thread: its store is free here. */
     CHECK(!storectx_is_active(j.keep_id));
     CHECK_STATUS(storectx_uninstall(j.keep_guard), STORECTX_ERR_STALE_HANDLE);
+    CHECK_STATUS(storectx_uninstall(j.keep_async), STORECTX_ERR_STALE_HANDLE);
+    /* Its write lock went with it. */
+    w = NULL;
+    CHECK_OK(storectx_async_store_try_write(exit_store, &w));
+    storectx_write_guard_release(w);
     CHECK(storectx_is_empty());
   }
   recount(N);
@@ -481,6 +494,7 @@ int main(void) {
            "build with --features testing)\n");
     return 0;
   }
+  CHECK_OK(storectx_async_store_new(storectx_store_id_new(), &mem[6], &exit_store));
   set_limit(N);
   storectx_install_guard g;
   CHECK_OK(storectx_install(storectx_store_id_new(), &mem[0], &g));
@@ -495,5 +509,6 @@ int main(void) {
   crowd();
   recount(CROWD);
   puts("crowd: ok");
+  storectx_async_store_release(exit_store);
   return 0;
 }
