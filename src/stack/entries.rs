@@ -970,7 +970,7 @@ impl Entries {
     /// pause records, then its stores in the set (`insert_stores`). `Err(0)`,
     /// nothing changed, when the records cannot grow for lack of memory
     /// (their `append` would grow the vector infallibly: an abort, c-tests/
-    /// adversary_segment_resume_pause_records_out_of_memory.c); else as
+    /// adversary_segment_resume_out_of_memory.c); else as
     /// `insert_stores`. Out of line: a one-entry segment has no `rest`.
     #[inline(never)]
     fn attach_rest(&mut self, below: u64, first: usize, rest: &mut Detached) -> Result<(), u64> {
