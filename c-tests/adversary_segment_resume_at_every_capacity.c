@@ -14,7 +14,7 @@
  *   segment unchanged, its async stores still locked, and none of its
  *   stores left in the thread's set (each installs on top and uninstalls);
  * - then resumed: base_depth is the old depth, the entries below keep their
- *   guards, the resumed ones are on top with their guards, borrows and
+ *   guards (and the top one its two nested pauses, unwound last), the resumed ones are on top with their guards, borrows and
  *   pauses; at some depths main checks meanwhile that their guards, pauses
  *   and borrows are stale on main (whose stack holds an entry) and their
  *   async stores locked;
@@ -127,6 +127,10 @@ static void *resumer(void *arg) {
     below_id[i] = storectx_store_id_new();
     CHECK_OK(storectx_install(below_id[i], &mem[50], &below[i]));
   }
+  /* The top entry below keeps two nested pauses (a record in the vector
+   * before the segment's). */
+  storectx_pause_guard bp[2];
+  for (int k = 0; k < 2 && d > 0; k++) CHECK_OK(storectx_pause(below_id[d - 1], &bp[k]));
   refused_with(cur.it[cur.n - 1].id);
   refused_with(cur.it[0].id);
 
@@ -179,6 +183,11 @@ static void *resumer(void *arg) {
     }
   }
   CHECK(storectx_depth() == (size_t)d);
+  if (d > 0) {
+    CHECK(storectx_unpause(bp[0]) != STORECTX_OK);
+    CHECK_OK(storectx_unpause(bp[1]));
+    CHECK_OK(storectx_unpause(bp[0]));
+  }
   for (int i = d - 1; i >= 0; i--) CHECK_OK(storectx_uninstall(below[i]));
   CHECK(storectx_is_empty());
   return NULL;
