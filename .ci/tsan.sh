@@ -56,5 +56,6 @@ CC="clang-$llvm" CXX="clang++-$llvm" STORECTX_TEST_CFLAGS="-fsanitize=thread -fn
   thread_exit_first_call_in_key_destructor thread_exit_first_call_in_thread_local_dtor thread_exit_releases \
   stress_migration readme_coroutines readme_thread_pool demo cpp_raii misuse_foreign_thread \
   consume_while_peeked exhaustion adversary_async_fast_paths_across adversary_async_fast_paths_stolen \
-  adversary_async_uninstall_after adversary_async_fast_paths_signal
+  adversary_async_uninstall_after adversary_async_fast_paths_signal \
+  adversary_segment_fast_paths adversary_segment_len_races adversary_segment_resume_at_every
 step "done"

@@ -4,8 +4,9 @@
 //! around one call at a time. The three allocations that aborted the
 //! process before (Rust's allocation-failure handler) are refused with
 //! `STORECTX_ERR_EXHAUSTED` and nothing changed: a thread's first context,
-//! a handle table's growth, a new async store; and the same calls succeed
-//! once memory is back.
+//! a handle table's growth, a new async store, a resume's pause records
+//! (c-tests/adversary_segment_resume_out_of_memory.c on Linux); and the same
+//! calls succeed once memory is back.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -340,4 +341,52 @@ fn a_table_s_growth_without_memory() {
             storectx_async_store_release(s);
         }
     }
+}
+
+/// A resume whose segment carries pause records (an entry paused three
+/// times: two records) onto a thread whose record vector must grow, without
+/// memory: EXHAUSTED, nothing pushed, the segment untouched; with memory it
+/// resumes and its pauses unwind in order there. (Aborted before the fix:
+/// the records were appended with an infallible `Vec::append`.)
+#[test]
+fn a_resume_with_pause_records_without_memory() {
+    // SAFETY: live locals and handles from the library.
+    let (seg, pauses, entry) = std::thread::spawn(|| unsafe {
+        let mut g = storectx_install_guard::default();
+        assert_eq!(storectx_install(31, store(31), &mut g), STORECTX_OK);
+        let mut pauses = [storectx_pause_guard::default(); 3];
+        for p in &mut pauses {
+            assert_eq!(storectx_pause(31, p), STORECTX_OK);
+        }
+        let mut seg = null_mut();
+        assert_eq!(storectx_suspend(0, &mut seg), STORECTX_OK);
+        (seg as usize, pauses, g)
+    })
+    .join()
+    .unwrap();
+    // SAFETY: as above; `seg` is the live segment made just above.
+    std::thread::spawn(move || unsafe {
+        let seg = without_provenance_mut::<storectx_suspended>(seg);
+        // State and room for entries, but no pause record ever.
+        let mut g = storectx_install_guard::default();
+        assert_eq!(storectx_install(32, store(32), &mut g), STORECTX_OK);
+        assert_eq!(storectx_uninstall(g), STORECTX_OK);
+        let mut base = 9;
+        let got = without_memory(|| storectx_resume(seg, &mut base));
+        assert_eq!(got, STORECTX_ERR_EXHAUSTED, "{}", last_error());
+        assert!(last_error().contains("no memory"), "{}", last_error());
+        assert_eq!(base, 9);
+        assert!(storectx_is_empty() && !storectx_is_active(31));
+        assert_eq!(storectx_suspended_len(seg), 1);
+        assert_eq!(storectx_resume(seg, &mut base), STORECTX_OK);
+        assert_eq!((base, storectx_active_store()), (0, 31));
+        assert_ne!(storectx_unpause(pauses[0]), STORECTX_OK, "innermost first");
+        for p in pauses.iter().rev() {
+            assert_eq!(storectx_unpause(*p), STORECTX_OK, "{}", last_error());
+        }
+        assert_eq!(storectx_uninstall(entry), STORECTX_OK);
+        assert!(storectx_is_empty());
+    })
+    .join()
+    .unwrap();
 }

@@ -926,7 +926,7 @@ impl Entries {
             return Err(bottom_id);
         };
         if let Some(rest) = rest.as_deref_mut() {
-            if let Err(id) = self.insert_stores(bottom_id, at + 1, &mut rest.entries) {
+            if let Err(id) = self.attach_rest(bottom_id, at + 1, rest) {
                 // SAFETY: answered by the set just above.
                 unsafe { self.present.clear_slot(slot) };
                 return Err(id);
@@ -958,11 +958,29 @@ impl Entries {
         if let Some(rest) = rest {
             // Moved in bulk, their counts as they are.
             self.vec.append(&mut rest.entries);
-            self.pauses.append(&mut rest.pauses);
+            self.pauses.append(&mut rest.pauses); // room: reserved above
             rest.bottom_inner = 0;
         }
         self.sync_top();
         Ok(())
+    }
+
+    /// Readies `rest` (a spilled segment's part) to be appended above an
+    /// entry of store `below` that will be entry `first - 1`: room for its
+    /// pause records, then its stores in the set (`insert_stores`). `Err(0)`,
+    /// nothing changed, when the records cannot grow for lack of memory
+    /// (their `append` would grow the vector infallibly: an abort, c-tests/
+    /// adversary_segment_resume_out_of_memory.c); else as
+    /// `insert_stores`. Out of line: a one-entry segment has no `rest`.
+    #[inline(never)]
+    fn attach_rest(&mut self, below: u64, first: usize, rest: &mut Detached) -> Result<(), u64> {
+        let records = rest.pauses.len();
+        if self.pauses.capacity() - self.pauses.len() < records
+            && self.pauses.try_reserve(records).is_err()
+        {
+            return Err(0);
+        }
+        self.insert_stores(below, first, &mut rest.entries)
     }
 
     /// Puts the stores of `entries` (above an entry of store `below`;

@@ -76,7 +76,8 @@ fn address_mismatch<R: Refusal>(id: u64, top: usize, address: usize, to: R) -> R
 #[inline(never)]
 pub(super) fn no_memory(depth: usize) -> Error {
     Error::Exhausted(detail!(
-        "no memory to grow this thread's stack past {depth} entries; nothing was pushed"
+        "no memory to grow this thread's stack (its entries or pause records) past {depth} \
+         entries; nothing was pushed"
     ))
 }
 
