@@ -608,12 +608,45 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// dropped.
     #[inline(always)]
     pub(crate) fn insert(&self, spot: Option<&Spot>, value: T) -> Result<u64> {
-        let (index, slot, generation) = match spot.and_then(|spot| self.unpark(spot)) {
+        let busy = match spot.and_then(|spot| self.unpark(spot)) {
             Some(own) => own,
             None => self.allocate_elsewhere()?,
         };
-        // For helgrind, and the seqlock's writer side: as in `insert_with`.
-        crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
+        // For helgrind: as in `insert_with`. Here, not in `fill`: in `fill`,
+        // the annotation's out-of-line call (which may unwind, as far as the
+        // compiler knows) would find `value` moved already, and its drop on
+        // that path took a second stack copy (one more store; objdump).
+        crate::valgrind::acquire(std::ptr::from_ref(busy.1).cast());
+        Ok(self.fill::<true>(busy, value))
+    }
+
+    /// The fast half of [`Registry::insert`], for a thread with a spot in
+    /// a process no race detector annotates (`valgrind::quiet`; this makes
+    /// no annotation): puts `value` in the slot parked in `spot`, taken
+    /// back, and answers its handle; hands `value` back where the spot
+    /// holds no slot or a full table's allocation took it (nothing changed
+    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
+    /// export's fast path keeps no frame, its slow half does the rest.
+    #[inline(always)]
+    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
+        match self.unpark(spot) {
+            Some(busy) => Ok(self.fill::<false>(busy, value)),
+            None => Err(value),
+        }
+    }
+
+    /// Puts `value` in `busy` (index, slot, generation: a free slot that
+    /// `unpark` or `allocate` made BUSY for this call), makes it LIVE and
+    /// answers its handle: the one fill of [`Registry::insert`] and
+    /// [`Registry::insert_parked`]. With `ANNOTATE`, announces the slot's
+    /// release to helgrind and DRD (`insert` announced the acquire); a
+    /// constant, so each caller's code has only its own half (the same
+    /// instructions as the two copies this replaced). Neither fails nor
+    /// panics: no claim to undo, nothing kept for an unwinding path.
+    #[inline(always)]
+    fn fill<const ANNOTATE: bool>(&self, busy: (u32, &Slot<T>, u32), value: T) -> u64 {
+        let (index, slot, generation) = busy;
+        // The seqlock's writer side, as in `insert_with`.
         fence(Ordering::Release);
         let info = value.peek();
         slot.value.with_mut(|cell| {
@@ -628,39 +661,12 @@ impl<T: Default + Send + Peek> Registry<T> {
         });
         // Relaxed: as in `insert_with`.
         slot.info.store(info, Ordering::Relaxed);
-        crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        if ANNOTATE {
+            crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        }
         // Release: as in `Claim::finish`.
         slot.state.store(state(generation, LIVE), Ordering::Release);
-        Ok(self.encode(index, generation))
-    }
-
-    /// The fast half of [`Registry::insert`], for a thread with a spot in
-    /// a process no race detector annotates (`valgrind::quiet`; this makes
-    /// no annotation): puts `value` in the slot parked in `spot`, taken
-    /// back, and answers its handle; hands `value` back where the spot
-    /// holds no slot or a full table's allocation took it (nothing changed
-    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
-    /// export's fast path keeps no frame, its slow half does the rest.
-    #[inline(always)]
-    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
-        let Some((index, slot, generation)) = self.unpark(spot) else {
-            return Err(value);
-        };
-        // The seqlock's writer side, as in `insert_with`.
-        fence(Ordering::Release);
-        let info = value.peek();
-        slot.value.with_mut(|cell| {
-            // SAFETY: BUSY for this call alone (`unpark`).
-            let old = std::mem::replace(unsafe { &mut *cell }, value);
-            // Empty, forgotten: as in `insert`.
-            debug_assert_eq!(old.peek(), 0, "a free slot held a value");
-            std::mem::forget(old);
-        });
-        // Relaxed: as in `insert_with`.
-        slot.info.store(info, Ordering::Relaxed);
-        // Release: as in `Claim::finish`.
-        slot.state.store(state(generation, LIVE), Ordering::Release);
-        Ok(self.encode(index, generation))
+        self.encode(index, generation)
     }
 
     /// [`Registry::allocate`] for a caller that found nothing in its own
