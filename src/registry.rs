@@ -482,17 +482,27 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// Takes the slot `hint` (a spot's word) names if it is still parked
     /// there: PARKED -> BUSY, which only one thread wins.
     fn take_parked(&self, hint: u64) -> Option<(u32, &Slot<T>, u32)> {
+        self.leave_parked(hint, BUSY)
+    }
+
+    /// Moves the slot `hint` (a spot's word) names, if it is still parked
+    /// there, from PARKED to `phase` (BUSY: taken; FREE: bound for the free
+    /// stack): (index, slot, generation). Only one thread wins; `None` for
+    /// the others, and for an empty spot (0 names no index).
+    #[inline(always)]
+    fn leave_parked(&self, hint: u64, phase: u32) -> Option<(u32, &Slot<T>, u32)> {
         let index = (hint as u32).checked_sub(1)?;
         let generation = (hint >> 32) as u32;
         let slot = self.slot(index)?;
         // Acquire pairs with the Release store of PARKED (`finish`): the
-        // slot's last life is over before this one begins. A failure (the
-        // slot was taken from the spot by a full table's allocation, or
-        // re-freed to the free stack) orders nothing.
+        // slot's last life is over before this one begins (or, to FREE, the
+        // free stack's Release hands it on). A failure (the slot was taken
+        // from the spot by a full table's allocation, or re-freed to the
+        // free stack) orders nothing.
         slot.state
             .compare_exchange(
                 state(generation, PARKED),
-                state(generation, BUSY),
+                state(generation, phase),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )
@@ -534,23 +544,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     #[cold]
     #[inline(never)]
     fn unpark_displaced(&self, hint: u64) {
-        let Some(index) = (hint as u32).checked_sub(1) else {
-            return;
-        };
-        let generation = (hint >> 32) as u32;
-        let slot = self.slot(index).expect("a parked index has a slot");
-        // Acquire: as `take_parked`; the free stack's Release then hands
-        // the slot on.
-        if slot
-            .state
-            .compare_exchange(
-                state(generation, PARKED),
-                state(generation, FREE),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
+        if let Some((index, _, _)) = self.leave_parked(hint, FREE) {
             self.push_free(index);
         }
     }
@@ -798,9 +792,10 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// handle and parks the slot in `spot`: true. false, nothing changed,
     /// where the spot holds a slot already, the handle is not live (or is
     /// being consumed right now), or `consume` answers false (it must then
-    /// leave the value as it found it; the slot is LIVE again). Calls
-    /// nothing (nor may `consume`): an export's fast path keeps no frame,
-    /// its slow half does the rest (a busy slot's wait among it).
+    /// leave the value as it found it; the slot is LIVE again; so too if
+    /// `consume` panics). Calls nothing (nor may `consume`): an export's
+    /// fast path keeps no frame, its slow half does the rest (a busy
+    /// slot's wait among it).
     #[inline(always)]
     pub(crate) fn take_parking(
         &self,
@@ -808,55 +803,11 @@ impl<T: Default + Send + Peek> Registry<T> {
         handle: u64,
         consume: impl FnOnce(&mut T) -> bool,
     ) -> bool {
-        let Some(ParkingSpot(cell)) = self.spots.get(spot.index) else {
-            return false;
-        };
-        // Relaxed: only this thread writes its spot. A slot parked there
-        // would be displaced by the park below: the slow half does that.
-        if cell.load(Ordering::Relaxed) != 0 {
-            return false;
-        }
-        let Some((index, generation)) = self.decode(handle) else {
-            return false;
-        };
-        if generation >= LAST_GENERATION {
-            return false; // no handle names it: `claim` explains
-        }
-        let Some(slot) = self.slot(index) else {
-            return false;
-        };
-        let live = state(generation, LIVE);
-        // Acquire: as in `claim`. A failure (stale, or consumed right
-        // now) only looks: the slow half's `claim` explains or waits.
-        if slot
-            .state
-            .compare_exchange(
-                live,
-                state(generation, BUSY),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return false;
-        }
-        // SAFETY: BUSY for this call alone (the exchange above).
-        if !slot.value.with_mut(|value| consume(unsafe { &mut *value })) {
-            // Release: as in `Claim::finish` (the value as it was).
-            slot.state.store(live, Ordering::Release);
-            return false;
-        }
-        let next = generation + 1;
-        if next == LAST_GENERATION {
-            // Retired, as in `take_with`.
-            slot.state.store(state(next, BUSY), Ordering::Release);
-            return true;
-        }
-        // Release: as in `Claim::finish`; then parked, as `park` parks
-        // (nothing displaced: the spot was empty).
-        slot.state.store(state(next, PARKED), Ordering::Release);
-        cell.store(parked(index, next), Ordering::Release);
-        true
+        let consume = |value: &mut T| if consume(value) { Ok(()) } else { Err(()) };
+        matches!(
+            self.take_parking_either(spot, handle, consume),
+            Some(Ok(()))
+        )
     }
 
     /// [`Registry::take_parking`] for a `consume` that may refuse (a
@@ -877,6 +828,22 @@ impl<T: Default + Send + Peek> Registry<T> {
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Option<Result<R>> {
+        self.take_parking_either(spot, handle, consume)
+    }
+
+    /// The one claim, consume and park of [`Registry::take_parking`] and
+    /// [`Registry::take_parking_with`], for any error `E` of `consume`
+    /// (`()` for the first): as `take_parking_with` says. The guard kept
+    /// for a panic of `consume` costs nothing where `consume` calls
+    /// nothing (no unwinding path): both callers' code is what their two
+    /// copies were.
+    #[inline(always)]
+    fn take_parking_either<R, E>(
+        &self,
+        spot: &Spot,
+        handle: u64,
+        consume: impl FnOnce(&mut T) -> std::result::Result<R, E>,
+    ) -> Option<std::result::Result<R, E>> {
         let ParkingSpot(cell) = self.spots.get(spot.index)?;
         // Relaxed: only this thread writes its spot. A slot parked there
         // would be displaced by the park below: the slow half does that.
@@ -889,7 +856,8 @@ impl<T: Default + Send + Peek> Registry<T> {
         }
         let slot = self.slot(index)?;
         let live = state(generation, LIVE);
-        // Acquire: as in `claim`. A failure only looks, as in `take_parking`.
+        // Acquire: as in `claim`. A failure (stale, or consumed right
+        // now) only looks: the slow half's `claim` explains or waits.
         slot.state
             .compare_exchange(
                 live,
@@ -1219,6 +1187,35 @@ mod tests {
             [6]
         );
         OTHER.take_with(None, foreign, clear).unwrap();
+        assert_eq!(t.live(), 0);
+    }
+
+    /// The fast half `take_parking` (the install_async export's): a
+    /// `consume` that answers false leaves the handle live with its value
+    /// and the spot empty, and so does one that panics (the guard of
+    /// `take_parking_with`, whose code it shares; before, the slot stayed
+    /// BUSY for good).
+    #[test]
+    fn the_fast_half_changes_nothing_when_consume_refuses_or_panics() {
+        static REFUSING: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let t = &REFUSING;
+        let spot = Spot::fixed(10);
+        let h = t.insert(None, vec![4]).unwrap();
+        assert!(!t.take_parking(&spot, h, |_| false));
+        assert_eq!(
+            (t.peek(h), t.spots[10].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        let panicked = std::panic::catch_unwind(|| t.take_parking(&spot, h, |_| panic!("consume")));
+        assert!(panicked.is_err());
+        assert_eq!(
+            (t.peek(h), t.spots[10].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        assert_eq!(
+            t.take_with(None, h, |v| Ok(std::mem::take(v))).unwrap(),
+            [4]
+        );
         assert_eq!(t.live(), 0);
     }
 
