@@ -482,17 +482,27 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// Takes the slot `hint` (a spot's word) names if it is still parked
     /// there: PARKED -> BUSY, which only one thread wins.
     fn take_parked(&self, hint: u64) -> Option<(u32, &Slot<T>, u32)> {
+        self.leave_parked(hint, BUSY)
+    }
+
+    /// Moves the slot `hint` (a spot's word) names, if it is still parked
+    /// there, from PARKED to `phase` (BUSY: taken; FREE: bound for the free
+    /// stack): (index, slot, generation). Only one thread wins; `None` for
+    /// the others, and for an empty spot (0 names no index).
+    #[inline(always)]
+    fn leave_parked(&self, hint: u64, phase: u32) -> Option<(u32, &Slot<T>, u32)> {
         let index = (hint as u32).checked_sub(1)?;
         let generation = (hint >> 32) as u32;
         let slot = self.slot(index)?;
         // Acquire pairs with the Release store of PARKED (`finish`): the
-        // slot's last life is over before this one begins. A failure (the
-        // slot was taken from the spot by a full table's allocation, or
-        // re-freed to the free stack) orders nothing.
+        // slot's last life is over before this one begins (or, to FREE, the
+        // free stack's Release hands it on). A failure (the slot was taken
+        // from the spot by a full table's allocation, or re-freed to the
+        // free stack) orders nothing.
         slot.state
             .compare_exchange(
                 state(generation, PARKED),
-                state(generation, BUSY),
+                state(generation, phase),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )
@@ -534,23 +544,7 @@ impl<T: Default + Send + Peek> Registry<T> {
     #[cold]
     #[inline(never)]
     fn unpark_displaced(&self, hint: u64) {
-        let Some(index) = (hint as u32).checked_sub(1) else {
-            return;
-        };
-        let generation = (hint >> 32) as u32;
-        let slot = self.slot(index).expect("a parked index has a slot");
-        // Acquire: as `take_parked`; the free stack's Release then hands
-        // the slot on.
-        if slot
-            .state
-            .compare_exchange(
-                state(generation, PARKED),
-                state(generation, FREE),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
+        if let Some((index, _, _)) = self.leave_parked(hint, FREE) {
             self.push_free(index);
         }
     }
@@ -608,12 +602,45 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// dropped.
     #[inline(always)]
     pub(crate) fn insert(&self, spot: Option<&Spot>, value: T) -> Result<u64> {
-        let (index, slot, generation) = match spot.and_then(|spot| self.unpark(spot)) {
+        let busy = match spot.and_then(|spot| self.unpark(spot)) {
             Some(own) => own,
             None => self.allocate_elsewhere()?,
         };
-        // For helgrind, and the seqlock's writer side: as in `insert_with`.
-        crate::valgrind::acquire(std::ptr::from_ref(slot).cast());
+        // For helgrind: as in `insert_with`. Here, not in `fill`: in `fill`,
+        // the annotation's out-of-line call (which may unwind, as far as the
+        // compiler knows) would find `value` moved already, and its drop on
+        // that path took a second stack copy (one more store; objdump).
+        crate::valgrind::acquire(std::ptr::from_ref(busy.1).cast());
+        Ok(self.fill::<true>(busy, value))
+    }
+
+    /// The fast half of [`Registry::insert`], for a thread with a spot in
+    /// a process no race detector annotates (`valgrind::quiet`; this makes
+    /// no annotation): puts `value` in the slot parked in `spot`, taken
+    /// back, and answers its handle; hands `value` back where the spot
+    /// holds no slot or a full table's allocation took it (nothing changed
+    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
+    /// export's fast path keeps no frame, its slow half does the rest.
+    #[inline(always)]
+    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
+        match self.unpark(spot) {
+            Some(busy) => Ok(self.fill::<false>(busy, value)),
+            None => Err(value),
+        }
+    }
+
+    /// Puts `value` in `busy` (index, slot, generation: a free slot that
+    /// `unpark` or `allocate` made BUSY for this call), makes it LIVE and
+    /// answers its handle: the one fill of [`Registry::insert`] and
+    /// [`Registry::insert_parked`]. With `ANNOTATE`, announces the slot's
+    /// release to helgrind and DRD (`insert` announced the acquire); a
+    /// constant, so each caller's code has only its own half (the same
+    /// instructions as the two copies this replaced). Neither fails nor
+    /// panics: no claim to undo, nothing kept for an unwinding path.
+    #[inline(always)]
+    fn fill<const ANNOTATE: bool>(&self, busy: (u32, &Slot<T>, u32), value: T) -> u64 {
+        let (index, slot, generation) = busy;
+        // The seqlock's writer side, as in `insert_with`.
         fence(Ordering::Release);
         let info = value.peek();
         slot.value.with_mut(|cell| {
@@ -628,39 +655,12 @@ impl<T: Default + Send + Peek> Registry<T> {
         });
         // Relaxed: as in `insert_with`.
         slot.info.store(info, Ordering::Relaxed);
-        crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        if ANNOTATE {
+            crate::valgrind::release(std::ptr::from_ref(slot).cast());
+        }
         // Release: as in `Claim::finish`.
         slot.state.store(state(generation, LIVE), Ordering::Release);
-        Ok(self.encode(index, generation))
-    }
-
-    /// The fast half of [`Registry::insert`], for a thread with a spot in
-    /// a process no race detector annotates (`valgrind::quiet`; this makes
-    /// no annotation): puts `value` in the slot parked in `spot`, taken
-    /// back, and answers its handle; hands `value` back where the spot
-    /// holds no slot or a full table's allocation took it (nothing changed
-    /// but the spot, emptied as `unpark` empties it). Calls nothing: an
-    /// export's fast path keeps no frame, its slow half does the rest.
-    #[inline(always)]
-    pub(crate) fn insert_parked(&self, spot: &Spot, value: T) -> std::result::Result<u64, T> {
-        let Some((index, slot, generation)) = self.unpark(spot) else {
-            return Err(value);
-        };
-        // The seqlock's writer side, as in `insert_with`.
-        fence(Ordering::Release);
-        let info = value.peek();
-        slot.value.with_mut(|cell| {
-            // SAFETY: BUSY for this call alone (`unpark`).
-            let old = std::mem::replace(unsafe { &mut *cell }, value);
-            // Empty, forgotten: as in `insert`.
-            debug_assert_eq!(old.peek(), 0, "a free slot held a value");
-            std::mem::forget(old);
-        });
-        // Relaxed: as in `insert_with`.
-        slot.info.store(info, Ordering::Relaxed);
-        // Release: as in `Claim::finish`.
-        slot.state.store(state(generation, LIVE), Ordering::Release);
-        Ok(self.encode(index, generation))
+        self.encode(index, generation)
     }
 
     /// [`Registry::allocate`] for a caller that found nothing in its own
@@ -792,9 +792,10 @@ impl<T: Default + Send + Peek> Registry<T> {
     /// handle and parks the slot in `spot`: true. false, nothing changed,
     /// where the spot holds a slot already, the handle is not live (or is
     /// being consumed right now), or `consume` answers false (it must then
-    /// leave the value as it found it; the slot is LIVE again). Calls
-    /// nothing (nor may `consume`): an export's fast path keeps no frame,
-    /// its slow half does the rest (a busy slot's wait among it).
+    /// leave the value as it found it; the slot is LIVE again; so too if
+    /// `consume` panics). Calls nothing (nor may `consume`): an export's
+    /// fast path keeps no frame, its slow half does the rest (a busy
+    /// slot's wait among it).
     #[inline(always)]
     pub(crate) fn take_parking(
         &self,
@@ -802,55 +803,11 @@ impl<T: Default + Send + Peek> Registry<T> {
         handle: u64,
         consume: impl FnOnce(&mut T) -> bool,
     ) -> bool {
-        let Some(ParkingSpot(cell)) = self.spots.get(spot.index) else {
-            return false;
-        };
-        // Relaxed: only this thread writes its spot. A slot parked there
-        // would be displaced by the park below: the slow half does that.
-        if cell.load(Ordering::Relaxed) != 0 {
-            return false;
-        }
-        let Some((index, generation)) = self.decode(handle) else {
-            return false;
-        };
-        if generation >= LAST_GENERATION {
-            return false; // no handle names it: `claim` explains
-        }
-        let Some(slot) = self.slot(index) else {
-            return false;
-        };
-        let live = state(generation, LIVE);
-        // Acquire: as in `claim`. A failure (stale, or consumed right
-        // now) only looks: the slow half's `claim` explains or waits.
-        if slot
-            .state
-            .compare_exchange(
-                live,
-                state(generation, BUSY),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return false;
-        }
-        // SAFETY: BUSY for this call alone (the exchange above).
-        if !slot.value.with_mut(|value| consume(unsafe { &mut *value })) {
-            // Release: as in `Claim::finish` (the value as it was).
-            slot.state.store(live, Ordering::Release);
-            return false;
-        }
-        let next = generation + 1;
-        if next == LAST_GENERATION {
-            // Retired, as in `take_with`.
-            slot.state.store(state(next, BUSY), Ordering::Release);
-            return true;
-        }
-        // Release: as in `Claim::finish`; then parked, as `park` parks
-        // (nothing displaced: the spot was empty).
-        slot.state.store(state(next, PARKED), Ordering::Release);
-        cell.store(parked(index, next), Ordering::Release);
-        true
+        let consume = |value: &mut T| if consume(value) { Ok(()) } else { Err(()) };
+        matches!(
+            self.take_parking_either(spot, handle, consume),
+            Some(Ok(()))
+        )
     }
 
     /// [`Registry::take_parking`] for a `consume` that may refuse (a
@@ -871,6 +828,22 @@ impl<T: Default + Send + Peek> Registry<T> {
         handle: u64,
         consume: impl FnOnce(&mut T) -> Result<R>,
     ) -> Option<Result<R>> {
+        self.take_parking_either(spot, handle, consume)
+    }
+
+    /// The one claim, consume and park of [`Registry::take_parking`] and
+    /// [`Registry::take_parking_with`], for any error `E` of `consume`
+    /// (`()` for the first): as `take_parking_with` says. The guard kept
+    /// for a panic of `consume` costs nothing where `consume` calls
+    /// nothing (no unwinding path): both callers' code is what their two
+    /// copies were.
+    #[inline(always)]
+    fn take_parking_either<R, E>(
+        &self,
+        spot: &Spot,
+        handle: u64,
+        consume: impl FnOnce(&mut T) -> std::result::Result<R, E>,
+    ) -> Option<std::result::Result<R, E>> {
         let ParkingSpot(cell) = self.spots.get(spot.index)?;
         // Relaxed: only this thread writes its spot. A slot parked there
         // would be displaced by the park below: the slow half does that.
@@ -883,7 +856,8 @@ impl<T: Default + Send + Peek> Registry<T> {
         }
         let slot = self.slot(index)?;
         let live = state(generation, LIVE);
-        // Acquire: as in `claim`. A failure only looks, as in `take_parking`.
+        // Acquire: as in `claim`. A failure (stale, or consumed right
+        // now) only looks: the slow half's `claim` explains or waits.
         slot.state
             .compare_exchange(
                 live,
@@ -1213,6 +1187,35 @@ mod tests {
             [6]
         );
         OTHER.take_with(None, foreign, clear).unwrap();
+        assert_eq!(t.live(), 0);
+    }
+
+    /// The fast half `take_parking` (the install_async export's): a
+    /// `consume` that answers false leaves the handle live with its value
+    /// and the spot empty, and so does one that panics (the guard of
+    /// `take_parking_with`, whose code it shares; before, the slot stayed
+    /// BUSY for good).
+    #[test]
+    fn the_fast_half_changes_nothing_when_consume_refuses_or_panics() {
+        static REFUSING: Registry<Vec<u32>> = Registry::new(3, "test object");
+        let t = &REFUSING;
+        let spot = Spot::fixed(10);
+        let h = t.insert(None, vec![4]).unwrap();
+        assert!(!t.take_parking(&spot, h, |_| false));
+        assert_eq!(
+            (t.peek(h), t.spots[10].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        let panicked = std::panic::catch_unwind(|| t.take_parking(&spot, h, |_| panic!("consume")));
+        assert!(panicked.is_err());
+        assert_eq!(
+            (t.peek(h), t.spots[10].0.load(Ordering::Relaxed)),
+            (Some(1), 0)
+        );
+        assert_eq!(
+            t.take_with(None, h, |v| Ok(std::mem::take(v))).unwrap(),
+            [4]
+        );
         assert_eq!(t.live(), 0);
     }
 
