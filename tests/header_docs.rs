@@ -239,6 +239,33 @@ fn last_error_states_its_real_rules() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The store id type's doc matches the store set: each table draws its own
+/// hash multiplier, so no crafted ids make lookups O(depth) (what the doc
+/// still said after the drawn multiplier came in; a third new-user trial
+/// found it beside docs/threading.md saying the opposite).
+#[test]
+fn store_id_doc_matches_the_drawn_hash() {
+    let header = header_text();
+    let at = header
+        .find("typedef uint64_t storectx_store_id;")
+        .expect("the store id typedef");
+    let start = header[..at].rfind("/**").expect("its doc comment");
+    let doc = header[start..at]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in ["storectx_store_id_new()", "draws its own hash multiplier"] {
+        assert!(
+            doc.contains(needle),
+            "storectx_store_id: does not say {needle:?}"
+        );
+    }
+    assert!(
+        !doc.contains("O(depth)"),
+        "storectx_store_id: says lookups are O(depth)"
+    );
+}
+
 /// The rules a new-user trial found missing in the header: how long an
 /// async store's `store` must stay valid, the version string's lifetime,
 /// what the inspection calls answer for the reserved ids, the cost and the
