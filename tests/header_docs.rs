@@ -219,7 +219,10 @@ fn doc_says(
 /// `storectx_last_error` writes the thread's pending message into its
 /// buffer: it is not "read-only, safe from any thread at any time" (what
 /// its doc once said), and a signal handler may call it only when it did
-/// not interrupt a libstorectx call (docs/threading.md).
+/// not interrupt a libstorectx call (docs/threading.md). It says that a
+/// success leaves the message, and to read it after the failed call, not
+/// in the same argument list (docs/getting-started.md said so; the header
+/// did not).
 #[test]
 fn last_error_states_its_real_rules() {
     let f = all_functions(&header_text());
@@ -233,6 +236,10 @@ fn last_error_states_its_real_rules() {
             "did not interrupt",
             "allocates nothing",
             "torn down",
+            // A third new-user trial printed the status and the message in
+            // one printf and read the message of the call before.
+            "successful call leaves the message",
+            "order of arguments",
         ],
         &["Read-only", "any thread at any time"],
     );
