@@ -123,6 +123,17 @@ cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix"
 cmake --build build
 cmake --install build
 
+# A re-configure with another prefix warns about nothing (GNUInstallDirs
+# once warned "Unable to determine default CMAKE_INSTALL_LIBDIR" there);
+# then back to the documented prefix.
+cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$work/other-prefix" >"$work/reconfigure.log" 2>&1 ||
+  { cat "$work/reconfigure.log"; fail "re-configure with another prefix failed"; }
+if grep -q "CMake Warning" "$work/reconfigure.log"; then
+  cat "$work/reconfigure.log"; fail "re-configure with another prefix warns"
+fi
+cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
+ok "re-configure with another prefix: no warning"
+
 # Relocatability: every consumer below uses the moved prefix.
 mv "$prefix" "$work/prefix"
 prefix="$work/prefix"
