@@ -11,8 +11,11 @@
  * (::storectx_install_guard, ::storectx_borrow, ::storectx_pause_guard, and
  * the opaque write guard and segment pointers) are validated on every use.
  * Link with `-lstorectx` (or `storectx::storectx` from CMake, `pkg-config
- * storectx`). The functions are grouped below in the order a reader needs
- * them: identity, install, borrow, pause, async, coroutines, diagnostics.
+ * storectx`). In this file the functions follow their source files (async
+ * stores first) and each one's comment names its group; the API reference
+ * (docs/build.sh: HTML, man pages) shows the groups in the order a reader
+ * needs them: identity, install, borrow, pause, async, coroutines,
+ * diagnostics.
  */
 
 /**
