@@ -11,8 +11,11 @@
  * (::storectx_install_guard, ::storectx_borrow, ::storectx_pause_guard, and
  * the opaque write guard and segment pointers) are validated on every use.
  * Link with `-lstorectx` (or `storectx::storectx` from CMake, `pkg-config
- * storectx`). The functions are grouped below in the order a reader needs
- * them: identity, install, borrow, pause, async, coroutines, diagnostics.
+ * storectx`). In this file the functions follow their source files (async
+ * stores first) and each one's comment names its group; the API reference
+ * (docs/build.sh: HTML, man pages) shows the groups in the order a reader
+ * needs them: identity, install, borrow, pause, async, coroutines,
+ * diagnostics.
  */
 
 /**
@@ -201,9 +204,11 @@ typedef struct storectx_write_guard storectx_write_guard;
 /**
  * A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
  * handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`). Take ids from
- * `storectx_store_id_new()`: ids crafted to collide in a stack's hash set
- * make lookups by id O(depth) for them (docs/threading.md, "The rules";
- * answers stay right).
+ * `storectx_store_id_new()` (a hard-coded number may equal one it hands
+ * out; pointers are fine). No id is slower than another by construction:
+ * each thread's hash set of ids draws its own hash multiplier, so ids
+ * crafted to collide collide no more than any others, by chance and for
+ * one probe step (docs/threading.md, "The rules").
  *
  * \ingroup api_identity
  */
@@ -980,7 +985,13 @@ const char *storectx_status_str(int32_t status);
 /**
  * The calling thread's message for its own most recent failed call: what
  * the call expected and what it found (another thread's failures never
- * show here). Empty string when none, e.g. on a thread without state.
+ * show here). Empty string when none, e.g. on a thread without state. A
+ * successful call leaves the message as it was: read it after a call that
+ * failed has returned, with its status kept in a variable, not as another
+ * argument of the same call (`printf("%s %s", storectx_status_str(
+ * storectx_uninstall(g)), storectx_last_error())` may read the previous
+ * message: C leaves the order of arguments open, and gcc evaluates them
+ * right to left).
  *
  * A failed call keeps its message unformatted; this call writes it into
  * the calling thread's 512-byte buffer (cut to fit, NUL included) and

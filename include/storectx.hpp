@@ -50,6 +50,12 @@
 #ifndef STORECTX_HPP
 #define STORECTX_HPP
 
+// Every failure throws storectx::Error: without exceptions the compiler
+// would stop inside this header with an error that does not say why.
+#if !defined(__cpp_exceptions) && !defined(__EXCEPTIONS) && !defined(_CPPUNWIND)
+#error "storectx.hpp throws storectx::Error, so it needs C++ exceptions (no -fno-exceptions); without them, call the C API of storectx.h directly"
+#endif
+
 #include "storectx.h"
 
 #include <atomic>

@@ -8,7 +8,8 @@
 #   3. version policy: find_package(storectx MAJOR.MINOR) accepted; the
 #      previous and next minor and 1.0 refused (SameMinorVersion while 0.x)
 #   4. cc $(pkg-config --cflags --libs storectx)           (shared)
-#   5. cc -static $(pkg-config --cflags --libs --static storectx)
+#   5. cc -static $(pkg-config --cflags --libs --static storectx); and
+#      libstorectx.a named by its path in a dynamic executable
 #   6. SONAME, file names, CMake version file, pkg-config and header version
 #      macros all agree with Cargo.toml's version
 #   7. source tree: add_subdirectory(<checkout>), FetchContent by a file://
@@ -122,6 +123,17 @@ cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix"
 cmake --build build
 cmake --install build
 
+# A re-configure with another prefix warns about nothing (GNUInstallDirs
+# once warned "Unable to determine default CMAKE_INSTALL_LIBDIR" there);
+# then back to the documented prefix.
+cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$work/other-prefix" >"$work/reconfigure.log" 2>&1 ||
+  { cat "$work/reconfigure.log"; fail "re-configure with another prefix failed"; }
+if grep -q "CMake Warning" "$work/reconfigure.log"; then
+  cat "$work/reconfigure.log"; fail "re-configure with another prefix warns"
+fi
+cmake -S . -B build -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
+ok "re-configure with another prefix: no warning"
+
 # Relocatability: every consumer below uses the moved prefix.
 mv "$prefix" "$work/prefix"
 prefix="$work/prefix"
@@ -229,6 +241,11 @@ cc -static app.c -o app-static $(pkg-config --cflags --libs --static storectx)
 expect_no_shared "$work/app-static"
 [ -z "$(needed "$work/app-static")" ] || fail "app-static is not fully static: $(needed "$work/app-static")"
 ok "app-static: fully static executable"
+
+step "pkg-config: libstorectx.a in an otherwise dynamic executable"
+cc app.c -o app-mixed $(pkg-config --cflags storectx) "$(pkg-config --variable=libdir storectx)/libstorectx.a" -lutil -lrt -lpthread -lm -ldl
+./app-mixed
+expect_no_shared "$work/app-mixed"
 
 # --- 9. Meson (docs/building.md "Use it from Meson") --------------------------
 step "Meson: dependency('storectx', version: '>=0.2'), shared and static: true"

@@ -10,9 +10,11 @@ use std::ffi::c_char;
 
 /// A store id: nonzero; 0 means "no store"; `UINT64_MAX` is reserved (never
 /// handed out, refused as `STORECTX_ERR_INVALID_ARGUMENT`). Take ids from
-/// `storectx_store_id_new()`: ids crafted to collide in a stack's hash set
-/// make lookups by id O(depth) for them (docs/threading.md, "The rules";
-/// answers stay right).
+/// `storectx_store_id_new()` (a hard-coded number may equal one it hands
+/// out; pointers are fine). No id is slower than another by construction:
+/// each thread's hash set of ids draws its own hash multiplier, so ids
+/// crafted to collide collide no more than any others, by chance and for
+/// one probe step (docs/threading.md, "The rules").
 ///
 /// \ingroup api_identity
 pub type storectx_store_id = u64;

@@ -108,7 +108,13 @@ pub extern "C" fn storectx_status_str(status: i32) -> *const c_char {
 
 /// The calling thread's message for its own most recent failed call: what
 /// the call expected and what it found (another thread's failures never
-/// show here). Empty string when none, e.g. on a thread without state.
+/// show here). Empty string when none, e.g. on a thread without state. A
+/// successful call leaves the message as it was: read it after a call that
+/// failed has returned, with its status kept in a variable, not as another
+/// argument of the same call (`printf("%s %s", storectx_status_str(
+/// storectx_uninstall(g)), storectx_last_error())` may read the previous
+/// message: C leaves the order of arguments open, and gcc evaluates them
+/// right to left).
 ///
 /// A failed call keeps its message unformatted; this call writes it into
 /// the calling thread's 512-byte buffer (cut to fit, NUL included) and
