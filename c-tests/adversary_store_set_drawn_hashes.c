@@ -77,14 +77,32 @@ static size_t topmost(const model *m, storectx_store_id id) {
   return 0;
 }
 
+/* The universe sorted, to index each id's depth in O(log n). */
+static storectx_store_id sorted[UNIVERSE];
+
+static size_t rank(storectx_store_id id) {
+  size_t lo = 0, hi = UNIVERSE;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (sorted[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  CHECK(lo < UNIVERSE && sorted[lo] == id);
+  return lo;
+}
+
 /* Checks the answers for every id of `ids` against the model. */
 static void verify_ids(const model *m, const storectx_store_id *ids, size_t n, const char *when) {
   CHECK(storectx_depth() == m->depth);
   storectx_store_id top = m->depth ? m->ids[m->depth - 1] : 0;
   CHECK(storectx_active_store() == top);
+  /* Each universe id's topmost depth (0: absent), by rank. */
+  size_t *depth_of = calloc(UNIVERSE, sizeof *depth_of);
+  CHECK(depth_of != NULL);
+  for (size_t d = 0; d < m->depth; d++) depth_of[rank(m->ids[d])] = d + 1;
   for (size_t i = 0; i < n; i++) {
     storectx_store_id id = ids[i];
-    size_t at = topmost(m, id);
+    size_t at = depth_of[rank(id)];
     bool paused = at != 0 && id != top;
     if (storectx_is_paused(id) != paused || storectx_is_active(id) != (id == top)) {
       fprintf(stderr,
@@ -110,6 +128,7 @@ static void verify_ids(const model *m, const storectx_store_id *ids, size_t n, c
     }
     CHECK(p == (void *)0x1);
   }
+  free(depth_of);
 }
 
 static void verify(const model *m, const char *when) { verify_ids(m, universe, UNIVERSE, when); }
@@ -222,7 +241,6 @@ static void make_universe(void) {
     u[6] = splitmix(&seed);                     /* anything */
   }
   /* (array and pages stay allocated: their addresses are the ids) */
-  static storectx_store_id sorted[UNIVERSE];
   memcpy(sorted, universe, sizeof sorted);
   qsort(sorted, UNIVERSE, sizeof sorted[0], by_value);
   for (size_t i = 0; i < UNIVERSE; i++) {
