@@ -35,7 +35,8 @@
  * multiplier fails at "hook set to 1, no growth yet" (seen by mutation).
  * After each step every id of the universe is checked: is_active and
  * is_paused agree with the model, a store below the top is refused as
- * PAUSED naming its topmost depth, an absent one as NOT_INSTALLED. */
+ * PAUSED naming its topmost depth (and every third one's install is
+ * refused as PAUSED, the stack unchanged), an absent one as NOT_INSTALLED. */
 /* cprog: skip on=windows,darwin,freebsd finds its test-only hash hook with dlsym(RTLD_DEFAULT) (Windows has no dlfcn.h), forks, and relies on the order in which a thread's pthread_key destructors run after its thread_local ones (glibc's and musl's, checked on Linux); the store set is the same Rust code on every platform */
 /* cprog: timeout 240 */
 #define _GNU_SOURCE
@@ -122,6 +123,12 @@ static void verify_ids(const model *m, const storectx_store_id *ids, size_t n, c
         fprintf(stderr, "%s: id %#llx: message \"%s\" lacks \"%s\"\n", when,
                 (unsigned long long)id, storectx_last_error(), want);
         exit(1);
+      }
+      if (i % 3 == 0) {
+        /* An install finds it through the insert's own probe: refused. */
+        storectx_install_guard g = {0};
+        CHECK_STATUS(storectx_install(id, &store_mem, &g), STORECTX_ERR_PAUSED);
+        CHECK(storectx_depth() == m->depth && storectx_is_paused(id));
       }
     } else {
       CHECK_STATUS(st, m->depth ? STORECTX_ERR_NOT_INSTALLED : STORECTX_ERR_NO_CONTEXT);
