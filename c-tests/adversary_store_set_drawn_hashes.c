@@ -22,7 +22,7 @@
  *     reached; a resume onto a thread holding one of its stores is refused.
  *  3. fork: parent and child (which keeps the parent's table and draw
  *     counter) both grow the same stack and unwind it.
- *  4. 320 threads, 8 at a time, each with a first install and several
+ *  4. 320 threads (32 under valgrind's STRESS_SCALE=10), 8 at a time, each with a first install and several
  *     growths, while another thread flips the hook among 0, 1, even values
  *     and the Fibonacci multiplier; each leaves some entries at exit.
  *  5. In a pthread_key destructor at thread exit (a key made before the
@@ -63,6 +63,8 @@ extern void storectx_set_multiplier_weak(uint64_t) __asm__("storectx_testing_set
     __attribute__((weak));
 static set_multiplier_fn set_multiplier;
 static void no_hook(uint64_t multiplier) { (void)multiplier; }
+/* STRESS_SCALE (valgrind: 10) thins the checks and the crowd by that much. */
+static size_t scale = 1;
 
 typedef struct {
   storectx_store_id ids[MAX_DEPTH];
@@ -208,7 +210,7 @@ static void push_range(model *m, size_t from, size_t n, const char *when) {
       if (i % 7 == 0) push(m, id);
       if (i % 19 == 0) borrow_and_pause_top(m);
     }
-    if (m->depth % 10 == 0 || m->depth < 26) verify(m, when);
+    if (m->depth % (10 * scale) == 0 || m->depth < 26) verify(m, when);
   }
   verify(m, when);
 }
@@ -422,6 +424,8 @@ int main(void) {
     printf("%s: no testing hook: drawn multipliers only\n", "adversary_store_set_drawn_hashes");
     set_multiplier = no_hook;
   }
+  const char *scale_env = getenv("STRESS_SCALE");
+  if (scale_env && atoi(scale_env) > 1) scale = (size_t)atoi(scale_env);
   make_universe();
   verify(&main_m, "empty");
 
@@ -496,7 +500,8 @@ int main(void) {
   flipping = 1;
   pthread_t flip;
   CHECK(pthread_create(&flip, NULL, flipper, NULL) == 0);
-  for (size_t t = 0; t < CROWD; t += CROWD_AT_ONCE) {
+  size_t crowd = CROWD / scale < 2 * CROWD_AT_ONCE ? 2 * CROWD_AT_ONCE : CROWD / scale;
+  for (size_t t = 0; t < crowd; t += CROWD_AT_ONCE) {
     pthread_t th[CROWD_AT_ONCE];
     for (size_t k = 0; k < CROWD_AT_ONCE; k++)
       CHECK(pthread_create(&th[k], NULL, crowd_thread, (void *)(uintptr_t)(t + k)) == 0);
@@ -504,7 +509,7 @@ int main(void) {
   }
   __atomic_store_n(&flipping, 0, __ATOMIC_RELAXED);
   CHECK(pthread_join(flip, NULL) == 0);
-  printf("4. %d threads\n", CROWD);
+  printf("4. %zu threads\n", crowd);
 
   /* 5. Installs in a key destructor: a thread's first, and growths of a
    * thread with a stack. */
