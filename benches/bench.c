@@ -436,7 +436,7 @@ static double floor_ie_locked_install(thread_ctx *c, size_t depth, uint64_t n,
 
 /* 0.2's multiplier (Fibonacci hashing: the high bits of id * K). */
 #define FIXED_K 0x9E3779B97F4A7C15ull
-#define HASH_THREADS 128
+#define HASH_THREADS 512
 
 /* An id whose product with K is the filler's plus one: the same high bits,
  * so the same home slot at any table size (barring a carry into them). */

@@ -131,7 +131,7 @@ awk -F '\t' '
     c = ir["install+uninstall, ids colliding under a fixed hash", 2, "storectx"]
     p = ir["install+uninstall, ids apart under a fixed hash", 2, "storectx"]
     if (c != "" && p != "")
-      printf "install+uninstall above one store (mean over 128 threads, each table its own multiplier), ids colliding under a fixed hash %.1f, apart %.1f: %+.1f  %s (same count within 0.5)\n",
+      printf "install+uninstall above one store (mean over 512 threads, each table its own multiplier), ids colliding under a fixed hash %.1f, apart %.1f: %+.1f  %s (same count within 0.5)\n",
         c, p, c - p, c - p < 0.5 && p - c < 0.5 ? "PASS" : "MISS"
 
     # Refusals: the count of the export itself (inclusive, no loop), refused and succeeding.

@@ -548,7 +548,8 @@ impl Entries {
             NO_SLOT // the store on top is present already
         } else {
             // Below 2^31 entries (the set's size bounds the capacity).
-            match self.present.insert_slot(id, len as u32) {
+            // (A far probe also refuses: see `settle_probe`.)
+            match self.present.insert_slot_near(id, len as u32) {
                 Some(slot) => slot,
                 None => return Err(guard), // deeper: nothing inserted
             }
@@ -1028,6 +1029,20 @@ impl Entries {
         self.reinsert_present();
     }
 
+    /// Redraws the store set's multiplier, re-inserting the ids, while a
+    /// push of `id` would be refused for a far probe (at most the set's
+    /// redraws left): what a push refused without `id` on the stack needs
+    /// before it is tried again, which then takes `id` (see
+    /// `StoreSet::insert_slot_near`). Allocates nothing.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn settle_probe(&mut self, id: u64) {
+        while self.present.would_probe_far(id) {
+            self.present.redraw();
+            self.reinsert_present();
+        }
+    }
+
     /// Re-inserts the ids in stack order into the (new, empty) store set
     /// and records their slots.
     #[cold]
@@ -1044,6 +1059,14 @@ impl Entries {
     #[cfg(test)]
     pub(super) fn heap_bytes(&self) -> usize {
         self.vec.capacity() * std::mem::size_of::<Entry>() + self.present.heap_bytes()
+    }
+
+    /// Gives the store set multiplier `m` and `redraws` redraws left and
+    /// re-inserts the ids (tests: a multiplier that piles ids up).
+    #[cfg(test)]
+    pub(super) fn force_multiplier(&mut self, m: u64, redraws: u32) {
+        self.present.force_multiplier(m, redraws);
+        self.reinsert_present();
     }
 
     /// The store set, for tests.
@@ -1124,9 +1147,66 @@ impl Entries {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store_set::MAX_REDRAWS;
     use super::super::Stack;
     use super::*;
     use crate::async_store::AsyncStore;
+
+    /// A push whose store-set probe goes far (more than 2 log2(slots) = 10
+    /// slots at 32: here a multiplier of 1 homes every small id to slot 0)
+    /// is refused by the fast path with nothing changed, and taken by the
+    /// full path after a redraw of the multiplier, every id still found.
+    /// The same for an async entry; and a table without redraws left (a
+    /// fixed multiplier) takes the far push at once.
+    #[test]
+    fn a_far_probe_redraws_the_multiplier_and_the_push_is_taken() {
+        for redraws in [MAX_REDRAWS, 1, 0] {
+            let mut s = Stack::new();
+            s.install(1, 0x10).unwrap();
+            s.entries.force_multiplier(1, redraws);
+            for id in 2..=11 {
+                s.try_install(id, 0x10)
+                    .expect("10 slots or fewer from home");
+            }
+            s.entries.check();
+            if redraws == 0 {
+                s.try_install(12, 0x10)
+                    .expect("no redraw left: taken as it is");
+                assert_eq!(s.entries.present().draw_state(), (1, 0));
+            } else {
+                assert!(s.try_install(12, 0x10).is_none(), "11 slots from home: far");
+                assert_eq!(s.depth(), 11, "nothing changed");
+                assert!(!s.entries.contains_store(12));
+                s.entries.check();
+                s.install(12, 0x10).unwrap();
+                let (m, left) = s.entries.present().draw_state();
+                assert!(m != 1 && left == redraws - 1, "{m:#x}, {left}");
+            }
+            s.entries.check();
+            assert_eq!(s.depth(), 12);
+            assert!((1..=11).all(|id| s.is_paused(id)) && s.is_active(12));
+            // An async entry's far push takes the same way (its id homes to
+            // slot 0 too, 17 slots before the first free one; the vector
+            // has room for 20 entries, so nothing grows).
+            let store = AsyncStore::new(1 << 40, 0x99).unwrap();
+            for id in 13..=17 {
+                s.install(id, 0x10).unwrap();
+            }
+            s.entries.force_multiplier(1, redraws);
+            let guard = store.try_write().unwrap();
+            let guard = if redraws == 0 {
+                guard // (taken at once: see install_async below)
+            } else {
+                let refused = s.try_install_async(guard);
+                assert_eq!(s.depth(), 17, "nothing changed");
+                refused.expect_err("far: refused").expect("handed back")
+            };
+            s.install_async(guard).unwrap();
+            assert_eq!(s.entries.present().draw_state().0 == 1, redraws == 0);
+            s.entries.check();
+            assert!(s.is_active(1 << 40) && (1..=17).all(|id| s.is_paused(id)));
+        }
+    }
 
     /// The cached top follows every change of the entries: pushes past
     /// capacity (the entries move), async and sync pops, suspend and resume

@@ -198,6 +198,10 @@ impl Stack {
         if !self.has_room() {
             self.make_room()?;
         }
+        // A push refused for a far probe in the store set is taken now.
+        if is_valid_id(id) && self.entries.top_id() != id {
+            self.entries.settle_probe(id);
+        }
         match self.try_install(id, address) {
             Some(raw) => Ok(raw),
             None => Err(self.install_error(id, address)),
@@ -298,6 +302,8 @@ impl Stack {
         if let Err(e) = self.make_room() {
             return Err((e, guard));
         }
+        // A push refused for a far probe in the store set is taken now.
+        self.entries.settle_probe(id);
         match self.push(id, false, address, Some(guard)) {
             Ok(raw) => Ok(raw),
             Err(guard) => {

@@ -15,7 +15,7 @@
 //! clearing it writes 0 there, so that removal needs no test.
 //!
 //! The hash is multiply-shift, `(id * a) >> (64 - log2(slots))`, with a
-//! multiplier `a` each table draws afresh ([`draw_multiplier`]): an odd
+//! multiplier `a` each table draws afresh ([`good_multiplier`]): an odd
 //! number, different from one table to the next (threads, growths,
 //! processes), kept only if it spreads ids that are close together
 //! ([`spreads_close_ids`]: then ids fewer than slots / 5 apart, such as
@@ -32,6 +32,18 @@
 //! a property of the ids (0.2's fixed multiplier made some pairs collide on
 //! every thread of every process, and let crafted ids make lookups
 //! O(depth)).
+//!
+//! Multiply-shift is only 2-independent, and linear probing needs more for
+//! its expected O(1) on every key set (Patrascu and Thorup, "On the
+//! k-independence required by linear probing and minwise independence",
+//! ICALP 2010): an arithmetic run of ids (addresses of one array, pages)
+//! whose stride a draw maps close to a multiple of the table piles up, and
+//! an adversarial round measured 1-3% of threads probing 8 to 160 slots per
+//! id with such ids. So a push whose probe goes far
+//! ([`StoreSet::probes_far`]: more than 2 log2(slots) slots) redraws the
+//! multiplier and re-inserts the stack's ids ([`StoreSet::redraw`], at most
+//! [`MAX_REDRAWS`] times per table size, out of line: nothing on the path
+//! of an id whose home slot is free).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,8 +63,16 @@ pub(crate) struct StoreSet {
     mask: usize,
     /// 64 - log2(table length): how far `home` shifts the hash.
     shift: u32,
-    /// The table's odd multiplier ([`draw_multiplier`]); 0 without a table.
+    /// The table's odd multiplier ([`good_multiplier`]); 0 without a table.
     multiplier: u64,
+    /// How many more times a push's far probe may redraw the multiplier
+    /// ([`StoreSet::redraw`]) before the table keeps the one it has:
+    /// [`MAX_REDRAWS`] per table size, 0 for a fixed multiplier (testing).
+    redraws_left: u32,
+    /// The probe distance past which a push's insert is far: 2 log2(table
+    /// length) while `redraws_left` is not 0, `usize::MAX` after (one
+    /// compare on the collision path, no register held for it).
+    far: usize,
 }
 
 const MIN_SLOTS: usize = 16;
@@ -75,6 +95,8 @@ impl StoreSet {
             mask: 0,
             shift: 64,
             multiplier: 0,
+            redraws_left: 0,
+            far: usize::MAX,
         }
     }
 
@@ -84,6 +106,21 @@ impl StoreSet {
         // Multiply-shift: the high bits of the product are well mixed.
         // (`shift` is 64 only without a table, which callers rule out.)
         (id.wrapping_mul(self.multiplier) >> (self.shift & 63)) as usize
+    }
+
+    /// [`StoreSet::home`] from the multiplier and shift read anew (volatile
+    /// reads): the compiler cannot reuse a home computed earlier, nor keep
+    /// one in a register for this (see `insert_in`).
+    #[inline(always)]
+    fn home_again(&self, id: u64) -> usize {
+        // SAFETY: references to fields of `self`: valid, aligned.
+        let (multiplier, shift) = unsafe {
+            (
+                std::ptr::read_volatile(&self.multiplier),
+                std::ptr::read_volatile(&self.shift),
+            )
+        };
+        (id.wrapping_mul(multiplier) >> (shift & 63)) as usize
     }
 
     /// The id in table slot `i` (`i <= mask`).
@@ -105,6 +142,22 @@ impl StoreSet {
         } else {
             (self.mask + 1) / 8 * 5
         }
+    }
+
+    /// Gives the table multiplier `m` (made odd) and `redraws` redraws
+    /// left, emptied: the caller re-inserts its ids (tests).
+    #[cfg(test)]
+    pub(crate) fn force_multiplier(&mut self, m: u64, redraws: u32) {
+        self.multiplier = m | 1;
+        self.redraws_left = redraws;
+        self.far = self.far_limit();
+        self.slots.fill(0);
+    }
+
+    /// The table's multiplier and redraws left (tests).
+    #[cfg(test)]
+    pub(crate) fn draw_state(&self) -> (u64, u32) {
+        (self.multiplier, self.redraws_left)
     }
 
     /// Number of ids in the set (O(table): tests and checks).
@@ -188,10 +241,29 @@ impl StoreSet {
     /// slot to end the probe.
     #[inline(always)]
     pub(crate) fn insert_slot(&mut self, id: u64, entry: u32) -> Option<u32> {
+        self.insert_in::<false>(id, entry)
+    }
+
+    /// [`StoreSet::insert_slot`] for a push, which also answers `None`
+    /// (nothing inserted) where the probe went far
+    /// ([`StoreSet::probes_far`]) and the table may still redraw: the
+    /// owner then calls [`StoreSet::would_probe_far`] and
+    /// [`StoreSet::redraw`] out of line and pushes again. Costs nothing
+    /// where the id's home slot is free.
+    #[inline(always)]
+    pub(crate) fn insert_slot_near(&mut self, id: u64, entry: u32) -> Option<u32> {
+        self.insert_in::<true>(id, entry)
+    }
+
+    #[inline(always)]
+    fn insert_in<const NEAR: bool>(&mut self, id: u64, entry: u32) -> Option<u32> {
         debug_assert!(id != 0 && !self.slots.is_empty());
         let mut i = self.home(id);
         let mut s = self.at(i);
-        while s != 0 {
+        if s == 0 {
+            return Some(self.put(i, id, entry));
+        }
+        loop {
             if s == id {
                 return None;
             }
@@ -202,7 +274,29 @@ impl StoreSet {
             // SAFETY: a reference to a field of `self`: valid, aligned.
             i = (i + 1) & unsafe { std::ptr::read_volatile(&self.mask) };
             s = self.at(i);
+            if s == 0 {
+                break;
+            }
         }
+        let slot = self.put(i, id, entry);
+        // Tested once the slot is written (the registers the write used are
+        // free then), with the home hashed again from fields read anew
+        // (volatile reads) rather than kept: held across the loop, it made
+        // the install export save and restore four registers, +7
+        // instructions on every install, collision or not.
+        if NEAR && self.probes_far(i.wrapping_sub(self.home_again(id)) & self.mask) {
+            // SAFETY: `slot` was answered by `put` just now.
+            unsafe { self.clear_slot(slot) };
+            return None;
+        }
+        Some(slot)
+    }
+
+    /// Writes `id`, put there by the entry of index `entry`, in the empty
+    /// table slot `i` (`i <= mask`) and answers its slot, `1 + i`.
+    #[inline(always)]
+    fn put(&mut self, i: usize, id: u64, entry: u32) -> u32 {
+        debug_assert!(i <= self.mask && self.at(i) == 0);
         // SAFETY: `i <= mask` and the table has fewer than 2^31 slots
         // (`reserve_for`), so the slot, `1 + i`, fits in 31 bits: the
         // compiler then needs no zero-extension to store it in an entry's
@@ -215,7 +309,58 @@ impl StoreSet {
             *self.entry.get_unchecked_mut(i) = entry;
         }
         // At most 2^31 slots (reserve_for): never wraps to NO_SLOT.
-        Some((1 + i) as u32)
+        (1 + i) as u32
+    }
+
+    /// Whether an insert that found its empty slot `distance` slots past its
+    /// home went far: more than 2 log2(slots) (10 in a thread's first table
+    /// of 32 slots), while the table has redraws left. Ids spread at random
+    /// rarely go that far; a multiplier that piles up the ids at hand (an
+    /// arithmetic run of ids whose stride it maps close to a multiple of
+    /// the table: addresses of one array, pages) does, and is redrawn.
+    #[inline(always)]
+    fn probes_far(&self, distance: usize) -> bool {
+        distance > self.far
+    }
+
+    /// Whether [`StoreSet::insert_slot_near`] of `id` would refuse for a
+    /// far probe (false where `id` is present or the set has no table).
+    #[cold]
+    pub(crate) fn would_probe_far(&self, id: u64) -> bool {
+        if self.slots.is_empty() || id == 0 {
+            return false;
+        }
+        let home = self.home(id);
+        let mut i = home;
+        loop {
+            match self.at(i) {
+                0 => return self.probes_far(i.wrapping_sub(home) & self.mask),
+                s if s == id => return false,
+                _ => i = (i + 1) & self.mask,
+            }
+        }
+    }
+
+    /// What `far` is for the table as it is.
+    fn far_limit(&self) -> usize {
+        if self.redraws_left == 0 {
+            usize::MAX
+        } else {
+            2 * (self.mask + 1).trailing_zeros() as usize
+        }
+    }
+
+    /// Empties the table and draws it a new multiplier (one redraw fewer
+    /// left, of [`MAX_REDRAWS`] per table size); the caller re-inserts its
+    /// ids in stack order and records their new slots, as after
+    /// [`StoreSet::reserve_for`]. Allocates nothing.
+    #[cold]
+    pub(crate) fn redraw(&mut self) {
+        debug_assert!(self.redraws_left != 0 && !self.slots.is_empty());
+        self.redraws_left = self.redraws_left.saturating_sub(1);
+        self.far = self.far_limit();
+        self.slots.fill(0);
+        self.multiplier = good_multiplier(self.slots.as_ptr() as usize, self.mask + 1);
     }
 
     /// Removes the id put at `slot`, which must be the most recently
@@ -262,11 +407,15 @@ impl StoreSet {
         }
         slots.resize(size + 1, 0);
         entry.resize(size + 1, 0);
-        self.multiplier = draw_multiplier(slots.as_ptr() as usize, size);
+        (self.multiplier, self.redraws_left) = match crate::testing::fixed_hash_multiplier() {
+            Some(fixed) => (fixed | 1, 0),
+            None => (good_multiplier(slots.as_ptr() as usize, size), MAX_REDRAWS),
+        };
         self.slots = slots;
         self.entry = entry;
         self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
+        self.far = self.far_limit();
         true
     }
 }
@@ -275,22 +424,17 @@ impl StoreSet {
 /// have (see there).
 const MAX_QUOTIENT: u128 = 3;
 
-/// Draws after which [`draw_multiplier`] gives up and takes 0.2's fixed
+/// Draws after which [`good_multiplier`] gives up and takes 0.2's fixed
 /// multiplier, whose quotients all pass (a safety net for tables of
 /// hundreds of millions of slots: the draws needed grow with the table,
 /// about 1,000 at 32,768 slots, each a few dozen instructions).
 const MAX_DRAWS: u32 = 1 << 20;
 
-/// A multiplier for a new table of `slots` slots at `table`:
-/// [`good_multiplier`], or the fixed one of testing builds
-/// ([`crate::testing::fixed_hash_multiplier`]).
-#[cold]
-fn draw_multiplier(table: usize, slots: usize) -> u64 {
-    match crate::testing::fixed_hash_multiplier() {
-        Some(fixed) => fixed | 1,
-        None => good_multiplier(table, slots),
-    }
-}
+/// Redraws a table may make ([`StoreSet::redraw`]) before it keeps its
+/// multiplier, per table size: a bound on the rehashing a stack's ids can
+/// cause (each redraw re-inserts them all), so a push costs O(1) amortized
+/// whatever the ids.
+pub(crate) const MAX_REDRAWS: u32 = 8;
 
 /// [`fresh_multiplier`] drawn until one [`spreads_close_ids`] (about 17
 /// draws for a thread's first table of 32 slots, 100 at 1,024, 200 at
