@@ -3,8 +3,13 @@
  * holds) sees the thread's stack as it is and may use it, and the wait keeps
  * its deadline through the interruptions (EINTR from the futex).
  * The main thread has a sync entry installed (depth 1) and waits 400 ms for
- * a store a second thread holds; SIGALRM fires every 10 ms without
- * SA_RESTART. Each handler call reads depth/is_active/active_store/describe
+ * a store a second thread holds; the holder sends it SIGALRM every 10 ms
+ * (pthread_kill, no SA_RESTART) while it is sure main waits: from 100 ms
+ * after main said it calls until 100 ms before the deadline or the release,
+ * each signal's handler seen run before the next is sent or the lock is
+ * released. (A handler may use the stack only while the call waits, not
+ * while it starts or ends: an interval timer once landed just after the
+ * wait, inside the write guard's making, and saw the stack in use.) Each handler call reads depth/is_active/active_store/describe
  * (read-only calls, SPEC "Edges": callable from a signal handler) and makes
  * a balanced install + uninstall of a second store on top. Expected: the
  * write answers TIMED_OUT after 400 ms (not before, not much after),
@@ -24,7 +29,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +74,37 @@ static void on_alarm(int sig) {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int phase; /* 0: take, 1: locked, 2: release after a pause, 3: done */
+static int phase; /* 0: take, 1: locked, 2: main calls write, 3: released, 4: main timed out */
+
+static pthread_t main_thread;
+
+static void sleep_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000 * 1000};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+}
+
+static double clock_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* Sends main SIGALRM every 10 ms until `ms` ms from now (by the clock, so
+ * a slow machine sends fewer, never later), each time after the previous
+ * signal's handler ran (so none is still pending when this returns). */
+static void alarms_for(long ms) {
+  double end = clock_ms() + (double)ms;
+  while (clock_ms() + 10 < end) {
+    int before = atomic_load(&handler_calls);
+    CHECK(pthread_kill(main_thread, SIGALRM) == 0);
+    for (int spins = 0; atomic_load(&handler_calls) == before; spins++) {
+      CHECK(spins < 10 * 1000); /* 10 s: the handler never ran */
+      sleep_ms(1);
+    }
+    sleep_ms(10);
+  }
+}
 
 static void *holder(void *arg) {
   (void)arg;
@@ -85,9 +119,15 @@ static void *holder(void *arg) {
     pthread_cond_broadcast(&cv);
     while (phase != 2) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
-    if (round > 0) {
-      struct timespec pause = {0, 150 * 1000 * 1000};
-      nanosleep(&pause, NULL);
+    /* Main calls storectx_async_store_write right after phase 2: 100 ms
+     * later it waits. Round 0 times out at 400 ms: alarms until 300 ms.
+     * Rounds 1 and 2: alarms for 50 ms, then the release. */
+    sleep_ms(100);
+    alarms_for(round == 0 ? 200 : 50);
+    if (round == 0) {
+      pthread_mutex_lock(&mu);
+      while (phase != 4) pthread_cond_wait(&cv, &mu); /* main timed out */
+      pthread_mutex_unlock(&mu);
     }
     storectx_write_guard_release(w);
     pthread_mutex_lock(&mu);
@@ -118,11 +158,6 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void alarms(long every_us) {
-  struct itimerval it = {{0, every_us}, {0, every_us}};
-  CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
-}
-
 int main(void) {
   a_id = storectx_store_id_new();
   b_id = storectx_store_id_new();
@@ -137,17 +172,18 @@ int main(void) {
   sa.sa_flags = 0; /* no SA_RESTART: the futex wait returns EINTR */
   CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
 
+  main_thread = pthread_self();
   pthread_t t;
   CHECK(pthread_create(&t, NULL, holder, NULL) == 0);
 
   /* Round 0: the holder keeps the lock past the timeout. */
   wait_phase(1);
-  alarms(10 * 1000);
+  set_phase(2);
   storectx_write_guard *w = (storectx_write_guard *)0x1;
   double start = now_s();
   CHECK_STATUS(storectx_async_store_write(shared, 400ull * 1000 * 1000, &w), STORECTX_ERR_TIMED_OUT);
   double took = now_s() - start;
-  alarms(0);
+  set_phase(4);
   CHECK(w == (storectx_write_guard *)0x1); /* untouched on failure */
   if (took < 0.399 || took > 10.0) {
     fprintf(stderr, "the 400 ms wait took %.3f s\n", took);
@@ -160,7 +196,6 @@ int main(void) {
     return 1;
   }
   CHECK(calls >= 3);
-  set_phase(2);
   wait_phase(3);
   set_phase(0);
 
@@ -170,11 +205,9 @@ int main(void) {
   for (int k = 0; k < 2; k++) {
     wait_phase(1);
     int before = atomic_load(&handler_calls);
-    alarms(10 * 1000);
     set_phase(2);
     w = NULL;
     CHECK_OK(storectx_async_store_write(shared, timeouts[k], &w));
-    alarms(0);
     CHECK(w != NULL && storectx_write_guard_store(w) == &s_store);
     storectx_write_guard_release(w);
     wait_phase(3);
