@@ -126,7 +126,7 @@ enum storectx_status
    */
   STORECTX_ERR_OUT_OF_ORDER = 7,
   /**
-   * the handle names no entry of its kind on this thread's stack
+   * the handle names no live entry, write guard or segment of its kind here
    */
   STORECTX_ERR_STALE_HANDLE = 8,
   /**

@@ -277,7 +277,7 @@ status_table! {
         "the handle's entry is on this thread but not on top";
     /// The handle names no entry (or object) of its kind here.
     StaleHandle = 8, "STORECTX_ERR_STALE_HANDLE",
-        "the handle names no entry of its kind on this thread's stack";
+        "the handle names no live entry, write guard or segment of its kind here";
     /// Uninstall refused: the entry has live borrows.
     StillBorrowed = 9, "STORECTX_ERR_STILL_BORROWED",
         "uninstall refused, the entry has live borrows";

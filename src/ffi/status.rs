@@ -31,7 +31,7 @@ pub enum storectx_status {
     STORECTX_ERR_ADDRESS_MISMATCH = 6,
     /// the handle's entry is on this thread but not on top
     STORECTX_ERR_OUT_OF_ORDER = 7,
-    /// the handle names no entry of its kind on this thread's stack
+    /// the handle names no live entry, write guard or segment of its kind here
     STORECTX_ERR_STALE_HANDLE = 8,
     /// uninstall refused, the entry has live borrows
     STORECTX_ERR_STILL_BORROWED = 9,
