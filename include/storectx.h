@@ -341,6 +341,11 @@ storectx_store_id storectx_async_store_id(const struct storectx_async_store *s);
  * Takes the store's lock if it is free and writes the write guard to
  * `*out`. Never waits.
  *
+ * Thread rules: any thread, including one the library never saw or one
+ * whose state was torn down (a late thread-exit destructor); it creates
+ * per-thread state only to keep a refusal's message. Never waits; may
+ * allocate (the table's growth): not in a signal handler.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -367,6 +372,11 @@ storectx_status storectx_async_store_try_write(struct storectx_async_store *s,
  * Takes the store's lock, waiting up to `timeout_ns` nanoseconds (0: try
  * once; `UINT64_MAX`: forever), and writes the write guard to `*out`. The
  * wait is not a cancellation point (see docs/threading.md).
+ *
+ * Thread rules: any thread, including one the library never saw or one
+ * whose state was torn down; it reads the calling thread's stack and creates
+ * per-thread state only to keep a refusal's message. Waits up to
+ * `timeout_ns`; may allocate (the table's growth): not in a signal handler.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -410,6 +420,12 @@ void *storectx_write_guard_store(const struct storectx_write_guard *g);
  * or consumed by `storectx_install_async` is left alone (and noted in
  * `storectx_last_error`).
  *
+ * Thread rules: any thread, not only the one that took the lock, including
+ * one the library never saw or one whose state was torn down; creates state
+ * only to note a spent guard. Waits only for another call consuming `g` at
+ * that moment (at most 2 s). May wake a waiter and free the store (its last
+ * reference): not in a signal handler.
+ *
  * \ingroup api_async
  */
 void storectx_write_guard_release(struct storectx_write_guard *g);
@@ -419,6 +435,12 @@ void storectx_write_guard_release(struct storectx_write_guard *g);
  * install guard to `*out`. Takes ownership of `g` on success only (on any
  * refusal `g` still holds the lock and stays the caller's); uninstalling
  * the entry releases the lock.
+ *
+ * Thread rules: pushes on the calling thread's stack; `g` may come from any
+ * thread. Allocates this thread's state on its first stateful call and when
+ * the stack grows; waits only for another call consuming `g` at that moment
+ * (at most 2 s). Not in a signal handler; from a destructor, until this
+ * thread's teardown (then refused, `g` still holding its lock).
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -454,6 +476,12 @@ storectx_status storectx_install_async(struct storectx_write_guard *g,
  * `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
  * O(1).
  *
+ * Thread rules: the calling thread's stack only (a store on another thread's
+ * stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
+ * thread's state, on its first stateful call (a refused one too); takes no
+ * lock, never waits. Not in a signal handler; from a destructor, until this
+ * thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -483,6 +511,12 @@ storectx_status storectx_get_current(storectx_store_id id,
 /**
  * Like `storectx_get_current` without taking a borrow: for a quick look
  * that ends before anything else can touch the stack. O(1).
+ *
+ * Thread rules: the calling thread's stack only (a store on another thread's
+ * stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
+ * thread's state, on its first stateful call (a refused one too); takes no
+ * lock, never waits. Not in a signal handler; from a destructor, until this
+ * thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -518,6 +552,11 @@ storectx_status storectx_get_current_transient(storectx_store_id id, void **stor
  * (`STORECTX_ERR_STILL_BORROWED`) and this call answers
  * `STORECTX_ERR_BORROWED` for it.
  *
+ * Thread rules: the calling thread's stack only. Allocates only this
+ * thread's state, on its first stateful call (a refused one too); takes no
+ * lock, never waits. Not in a signal handler; from a destructor, until this
+ * thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -546,6 +585,12 @@ storectx_status storectx_get_current_unborrowed(storectx_store_id *id,
  * Like `storectx_get_current`; also writes the entry's async store to
  * `*async_store` — a new reference the caller releases with
  * `storectx_async_store_release` — or NULL for a sync entry.
+ *
+ * Thread rules: the calling thread's stack only; the async store reference
+ * it writes may be used and released on any thread. Allocates only this
+ * thread's state, on its first stateful call (a refused one too); takes no
+ * lock, never waits. Not in a signal handler; from a destructor, until this
+ * thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -578,6 +623,12 @@ storectx_status storectx_get_current_async(storectx_store_id id,
 /**
  * One more borrow of the same entry, written to `*out`.
  *
+ * Thread rules: the calling thread's stack only: a borrow whose entry is on
+ * another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
+ * Allocates only this thread's state, on its first stateful call (a refused
+ * one too); takes no lock, never waits. Not in a signal handler; from a
+ * destructor, until this thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -607,6 +658,12 @@ storectx_status storectx_borrow_clone(struct storectx_borrow b, struct storectx_
 
 /**
  * Gives one borrow back. O(1).
+ *
+ * Thread rules: the calling thread's stack only: a borrow whose entry is on
+ * another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
+ * Allocates only this thread's state, on its first stateful call (a refused
+ * one too); takes no lock, never waits. Not in a signal handler; from a
+ * destructor, until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -757,6 +814,11 @@ const char *storectx_version(void);
  * storectx_uninstall(g);
  * ```
  *
+ * Thread rules: pushes on the calling thread's stack only. Allocates this
+ * thread's state on its first stateful call and when the stack grows; takes
+ * no lock, never waits. Not in a signal handler; from a destructor, until
+ * this thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -794,6 +856,13 @@ storectx_status storectx_install(storectx_store_id id,
  * those pause guards become stale (`storectx_unpause` answers
  * `STORECTX_ERR_STALE_HANDLE`).
  *
+ * Thread rules: the calling thread's stack only: a guard of another
+ * thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
+ * Allocates only this thread's state, on its first stateful call (a refused
+ * one too); an async entry's release may wake a waiter and free the store
+ * (its last reference). Not in a signal handler; from a destructor, until
+ * this thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -815,7 +884,13 @@ storectx_status storectx_uninstall(struct storectx_install_guard guard);
 /**
  * Whether the guard's entry is on this thread's stack (false for the no-op
  * guard, a zeroed or spent guard, or a guard of another thread). O(1) when
- * the entry is on top, else O(depth). Read-only.
+ * the entry is on top, else O(depth).
+ *
+ * Thread rules: the calling thread's stack only (another thread's guard
+ * answers false). Read-only: allocates nothing, takes no lock, creates no
+ * state (a thread without state answers false); callable from a destructor,
+ * or a signal handler that did not interrupt a libstorectx call on the same
+ * thread.
  *
  * \ingroup api_install
  */
@@ -829,6 +904,11 @@ bool storectx_install_guard_installed(struct storectx_install_guard guard);
  * (`storectx_get_current_unborrowed`); `storectx_unpause` gives the borrow
  * back. The store stays on top and usable: this is not the "paused" of
  * `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
+ *
+ * Thread rules: the calling thread's stack only. Allocates this thread's
+ * state on its first stateful call and when nested pauses' records grow;
+ * takes no lock, never waits. Not in a signal handler; from a destructor,
+ * until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -858,6 +938,12 @@ storectx_status storectx_pause(storectx_store_id id, struct storectx_pause_guard
 /**
  * Ends a pause and restores the borrow it took. O(1).
  *
+ * Thread rules: the calling thread's stack only: a pause guard of another
+ * thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
+ * Allocates only this thread's state, on its first stateful call (a refused
+ * one too); takes no lock, never waits. Not in a signal handler; from a
+ * destructor, until this thread's teardown.
+ *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
  * `storectx_last_error()` says what it expected and found.
@@ -883,6 +969,12 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  * segment that keeps their borrows, pauses and write locks, written to
  * `*out`. A coroutine records `storectx_depth()` when it starts or resumes
  * and passes it here when it yields. O(segment).
+ *
+ * Thread rules: detaches from the calling thread's stack; the segment may be
+ * resumed or freed on any thread. Allocates (this thread's state on its
+ * first stateful call, the detached entries, the segment table's growth);
+ * takes no lock. Not in a signal handler; from a destructor, until this
+ * thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -916,6 +1008,12 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
  * thread, including one the library never saw), writes the depth where it
  * starts to `*base_depth`, and consumes `s`: every guard, borrow and pause
  * of its entries is valid again on this thread. O(segment).
+ *
+ * Thread rules: pushes on the calling thread's stack, any thread (one the
+ * library never saw gets its state made); `s` may come from any thread.
+ * Allocates (that state, the stack's growth); waits only for another call
+ * consuming `s` at that moment (at most 2 s). Not in a signal handler; from
+ * a destructor, until this thread's teardown (then refused, `s` untouched).
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -975,8 +1073,10 @@ void storectx_suspended_free(struct storectx_suspended *s);
 /**
  * The name and meaning of a status code, e.g.
  * `"STORECTX_ERR_PAUSED: the store is on this thread's stack but not on top"`.
- * Static, never NULL, also for unknown values. Read-only: safe from any
- * thread at any time.
+ * Static, never NULL, also for unknown values.
+ *
+ * Thread rules: any thread at any time, signal handlers included; reads no
+ * state, allocates nothing, takes no lock.
  *
  * \ingroup api_diagnostics
  */

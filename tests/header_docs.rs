@@ -177,18 +177,24 @@ fn header_text() -> String {
         .expect("include/storectx.h")
 }
 
-/// Every function's doc says on which threads it may be called (a new-user
-/// trial found the async store, write guard and segment calls silent).
+/// Every function's doc says on which threads it may be called, in a
+/// "Thread rules:" paragraph (a new-user trial found the async store, write
+/// guard and segment calls silent; a later one found 18 functions, among
+/// them install, get_current, pause and suspend, whose docs only mentioned
+/// "this thread's stack" in passing, with no such paragraph).
 #[test]
 fn every_function_states_its_thread_rules() {
     let functions = all_functions(&header_text());
     assert!(functions.len() >= 30, "found only {}", functions.len());
     let silent: Vec<&str> = functions
         .iter()
-        .filter(|(_, doc)| !doc.to_lowercase().contains("thread"))
+        .filter(|(_, doc)| !doc.contains("Thread rules:"))
         .map(|(name, _)| name.as_str())
         .collect();
-    assert!(silent.is_empty(), "no thread rule in the doc of {silent:?}");
+    assert!(
+        silent.is_empty(),
+        "no \"Thread rules:\" paragraph in the doc of {silent:?}"
+    );
 }
 
 /// The doc of `name` holds every one of `needles` and none of `absent`.
@@ -295,6 +301,7 @@ fn lifetimes_and_edge_answers_are_stated() {
         "storectx_depth",
         "storectx_active_store",
         "storectx_describe",
+        "storectx_install_guard_installed",
     ] {
         failures.extend(doc_says(
             &f,

@@ -176,6 +176,11 @@ pub unsafe extern "C" fn storectx_async_store_id(
 /// Takes the store's lock if it is free and writes the write guard to
 /// `*out`. Never waits.
 ///
+/// Thread rules: any thread, including one the library never saw or one
+/// whose state was torn down (a late thread-exit destructor); it creates
+/// per-thread state only to keep a refusal's message. Never waits; may
+/// allocate (the table's growth): not in a signal handler.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -320,6 +325,11 @@ fn null_store() -> Error {
 /// once; `UINT64_MAX`: forever), and writes the write guard to `*out`. The
 /// wait is not a cancellation point (see docs/threading.md).
 ///
+/// Thread rules: any thread, including one the library never saw or one
+/// whose state was torn down; it reads the calling thread's stack and creates
+/// per-thread state only to keep a refusal's message. Waits up to
+/// `timeout_ns`; may allocate (the table's growth): not in a signal handler.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -384,6 +394,12 @@ pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> 
 /// or consumed by `storectx_install_async` is left alone (and noted in
 /// `storectx_last_error`).
 ///
+/// Thread rules: any thread, not only the one that took the lock, including
+/// one the library never saw or one whose state was torn down; creates state
+/// only to note a spent guard. Waits only for another call consuming `g` at
+/// that moment (at most 2 s). May wake a waiter and free the store (its last
+/// reference): not in a signal handler.
+///
 /// \ingroup api_async
 #[no_mangle]
 pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
@@ -408,6 +424,12 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 /// install guard to `*out`. Takes ownership of `g` on success only (on any
 /// refusal `g` still holds the lock and stays the caller's); uninstalling
 /// the entry releases the lock.
+///
+/// Thread rules: pushes on the calling thread's stack; `g` may come from any
+/// thread. Allocates this thread's state on its first stateful call and when
+/// the stack grows; waits only for another call consuming `g` at that moment
+/// (at most 2 s). Not in a signal handler; from a destructor, until this
+/// thread's teardown (then refused, `g` still holding its lock).
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

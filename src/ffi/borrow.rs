@@ -37,6 +37,12 @@ unsafe fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>,
 /// `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
 /// O(1).
 ///
+/// Thread rules: the calling thread's stack only (a store on another thread's
+/// stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
+/// thread's state, on its first stateful call (a refused one too); takes no
+/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -128,6 +134,12 @@ unsafe extern "C" fn get_current_slow(
 
 /// Like `storectx_get_current` without taking a borrow: for a quick look
 /// that ends before anything else can touch the stack. O(1).
+///
+/// Thread rules: the calling thread's stack only (a store on another thread's
+/// stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
+/// thread's state, on its first stateful call (a refused one too); takes no
+/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -232,6 +244,11 @@ unsafe extern "C" fn get_current_transient_slow(
 /// (`STORECTX_ERR_STILL_BORROWED`) and this call answers
 /// `STORECTX_ERR_BORROWED` for it.
 ///
+/// Thread rules: the calling thread's stack only. Allocates only this
+/// thread's state, on its first stateful call (a refused one too); takes no
+/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -277,6 +294,12 @@ pub unsafe extern "C" fn storectx_get_current_unborrowed(
 /// Like `storectx_get_current`; also writes the entry's async store to
 /// `*async_store` — a new reference the caller releases with
 /// `storectx_async_store_release` — or NULL for a sync entry.
+///
+/// Thread rules: the calling thread's stack only; the async store reference
+/// it writes may be used and released on any thread. Allocates only this
+/// thread's state, on its first stateful call (a refused one too); takes no
+/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -329,6 +352,12 @@ pub unsafe extern "C" fn storectx_get_current_async(
 
 /// One more borrow of the same entry, written to `*out`.
 ///
+/// Thread rules: the calling thread's stack only: a borrow whose entry is on
+/// another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
+/// Allocates only this thread's state, on its first stateful call (a refused
+/// one too); takes no lock, never waits. Not in a signal handler; from a
+/// destructor, until this thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -369,6 +398,12 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 }
 
 /// Gives one borrow back. O(1).
+///
+/// Thread rules: the calling thread's stack only: a borrow whose entry is on
+/// another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
+/// Allocates only this thread's state, on its first stateful call (a refused
+/// one too); takes no lock, never waits. Not in a signal handler; from a
+/// destructor, until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

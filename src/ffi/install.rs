@@ -38,6 +38,11 @@ pub struct storectx_install_guard {
 /// storectx_uninstall(g);
 /// ```
 ///
+/// Thread rules: pushes on the calling thread's stack only. Allocates this
+/// thread's state on its first stateful call and when the stack grows; takes
+/// no lock, never waits. Not in a signal handler; from a destructor, until
+/// this thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -148,6 +153,13 @@ unsafe extern "C" fn install_full(
 /// those pause guards become stale (`storectx_unpause` answers
 /// `STORECTX_ERR_STALE_HANDLE`).
 ///
+/// Thread rules: the calling thread's stack only: a guard of another
+/// thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
+/// Allocates only this thread's state, on its first stateful call (a refused
+/// one too); an async entry's release may wake a waiter and free the store
+/// (its last reference). Not in a signal handler; from a destructor, until
+/// this thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -201,7 +213,13 @@ extern "C" fn uninstall_full(guard: storectx_install_guard) -> storectx_status {
 
 /// Whether the guard's entry is on this thread's stack (false for the no-op
 /// guard, a zeroed or spent guard, or a guard of another thread). O(1) when
-/// the entry is on top, else O(depth). Read-only.
+/// the entry is on top, else O(depth).
+///
+/// Thread rules: the calling thread's stack only (another thread's guard
+/// answers false). Read-only: allocates nothing, takes no lock, creates no
+/// state (a thread without state answers false); callable from a destructor,
+/// or a signal handler that did not interrupt a libstorectx call on the same
+/// thread.
 ///
 /// \ingroup api_install
 #[no_mangle]

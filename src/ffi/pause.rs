@@ -25,6 +25,11 @@ pub struct storectx_pause_guard {
 /// back. The store stays on top and usable: this is not the "paused" of
 /// `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
 ///
+/// Thread rules: the calling thread's stack only. Allocates this thread's
+/// state on its first stateful call and when nested pauses' records grow;
+/// takes no lock, never waits. Not in a signal handler; from a destructor,
+/// until this thread's teardown.
+///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
 /// `storectx_last_error()` says what it expected and found.
@@ -108,6 +113,12 @@ unsafe extern "C" fn pause_full(
 }
 
 /// Ends a pause and restores the borrow it took. O(1).
+///
+/// Thread rules: the calling thread's stack only: a pause guard of another
+/// thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
+/// Allocates only this thread's state, on its first stateful call (a refused
+/// one too); takes no lock, never waits. Not in a signal handler; from a
+/// destructor, until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

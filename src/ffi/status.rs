@@ -91,8 +91,10 @@ impl From<&Error> for storectx_status {
 
 /// The name and meaning of a status code, e.g.
 /// `"STORECTX_ERR_PAUSED: the store is on this thread's stack but not on top"`.
-/// Static, never NULL, also for unknown values. Read-only: safe from any
-/// thread at any time.
+/// Static, never NULL, also for unknown values.
+///
+/// Thread rules: any thread at any time, signal handlers included; reads no
+/// state, allocates nothing, takes no lock.
 ///
 /// \ingroup api_diagnostics
 #[no_mangle]
