@@ -420,11 +420,11 @@ void *storectx_write_guard_store(const struct storectx_write_guard *g);
  * or consumed by `storectx_install_async` is left alone (and noted in
  * `storectx_last_error`).
  *
- * Thread rules: any thread, not only the one that took the lock, including
- * one the library never saw or one whose state was torn down; creates state
- * only to note a spent guard. Waits only for another call consuming `g` at
- * that moment (at most 2 s). May wake a waiter and free the store (its last
- * reference): not in a signal handler.
+ * Thread rules: any thread, not only the one that took the lock, even one
+ * the library never saw or whose state was torn down; creates state only
+ * to note a spent guard. Waits only for another call consuming `g` (at
+ * most 2 s); may wake a waiter and free the store: not in a signal
+ * handler.
  *
  * \ingroup api_async
  */
@@ -436,11 +436,11 @@ void storectx_write_guard_release(struct storectx_write_guard *g);
  * refusal `g` still holds the lock and stays the caller's); uninstalling
  * the entry releases the lock.
  *
- * Thread rules: pushes on the calling thread's stack; `g` may come from any
- * thread. Allocates this thread's state on its first stateful call and when
- * the stack grows; waits only for another call consuming `g` at that moment
- * (at most 2 s). Not in a signal handler; from a destructor, until this
- * thread's teardown (then refused, `g` still holding its lock).
+ * Thread rules: pushes on the calling thread's stack; `g` may come from
+ * any thread. Allocates this thread's state if it has none and when the
+ * stack grows; waits only for another call consuming `g` (at most 2 s).
+ * Not in a signal handler; after this thread's teardown refused, `g` still
+ * locked.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -476,10 +476,10 @@ storectx_status storectx_install_async(struct storectx_write_guard *g,
  * `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
  * O(1).
  *
- * Thread rules: the calling thread's stack only (a store on another thread's
- * stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
- * thread's state, on its first stateful call (a refused one too); takes no
- * lock, never waits. Not in a signal handler; from a destructor, until this
+ * Thread rules: the calling thread's stack only (a store only on another
+ * thread's is not found here). On a thread without state it creates it
+ * (allocates), even to refuse; else it allocates nothing, takes no lock,
+ * never waits. Not in a signal handler; from a destructor until this
  * thread's teardown.
  *
  * # Errors
@@ -512,10 +512,10 @@ storectx_status storectx_get_current(storectx_store_id id,
  * Like `storectx_get_current` without taking a borrow: for a quick look
  * that ends before anything else can touch the stack. O(1).
  *
- * Thread rules: the calling thread's stack only (a store on another thread's
- * stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
- * thread's state, on its first stateful call (a refused one too); takes no
- * lock, never waits. Not in a signal handler; from a destructor, until this
+ * Thread rules: the calling thread's stack only (a store only on another
+ * thread's is not found here). On a thread without state it creates it
+ * (allocates), even to refuse; else it allocates nothing, takes no lock,
+ * never waits. Not in a signal handler; from a destructor until this
  * thread's teardown.
  *
  * # Errors
@@ -552,10 +552,10 @@ storectx_status storectx_get_current_transient(storectx_store_id id, void **stor
  * (`STORECTX_ERR_STILL_BORROWED`) and this call answers
  * `STORECTX_ERR_BORROWED` for it.
  *
- * Thread rules: the calling thread's stack only. Allocates only this
- * thread's state, on its first stateful call (a refused one too); takes no
- * lock, never waits. Not in a signal handler; from a destructor, until this
- * thread's teardown.
+ * Thread rules: the calling thread's stack only. On a thread without state
+ * it creates it (allocates), even to refuse; else it allocates nothing,
+ * takes no lock, never waits. Not in a signal handler; from a destructor
+ * until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -587,10 +587,10 @@ storectx_status storectx_get_current_unborrowed(storectx_store_id *id,
  * `storectx_async_store_release` — or NULL for a sync entry.
  *
  * Thread rules: the calling thread's stack only; the async store reference
- * it writes may be used and released on any thread. Allocates only this
- * thread's state, on its first stateful call (a refused one too); takes no
- * lock, never waits. Not in a signal handler; from a destructor, until this
- * thread's teardown.
+ * it writes may be used and released on any thread. On a thread without
+ * state it creates it (allocates), even to refuse; else it allocates
+ * nothing, takes no lock, never waits. Not in a signal handler; from a
+ * destructor until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -623,11 +623,11 @@ storectx_status storectx_get_current_async(storectx_store_id id,
 /**
  * One more borrow of the same entry, written to `*out`.
  *
- * Thread rules: the calling thread's stack only: a borrow whose entry is on
- * another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
- * Allocates only this thread's state, on its first stateful call (a refused
- * one too); takes no lock, never waits. Not in a signal handler; from a
- * destructor, until this thread's teardown.
+ * Thread rules: the calling thread's stack only (another thread's or a
+ * suspended entry's borrow: STALE_HANDLE). On a thread without state it
+ * creates it (allocates), even to refuse; else it allocates nothing, takes
+ * no lock, never waits. Not in a signal handler; from a destructor until
+ * this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -659,11 +659,11 @@ storectx_status storectx_borrow_clone(struct storectx_borrow b, struct storectx_
 /**
  * Gives one borrow back. O(1).
  *
- * Thread rules: the calling thread's stack only: a borrow whose entry is on
- * another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
- * Allocates only this thread's state, on its first stateful call (a refused
- * one too); takes no lock, never waits. Not in a signal handler; from a
- * destructor, until this thread's teardown.
+ * Thread rules: the calling thread's stack only (another thread's or a
+ * suspended entry's borrow: STALE_HANDLE). On a thread without state it
+ * creates it (allocates), even to refuse; else it allocates nothing, takes
+ * no lock, never waits. Not in a signal handler; from a destructor until
+ * this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -814,10 +814,10 @@ const char *storectx_version(void);
  * storectx_uninstall(g);
  * ```
  *
- * Thread rules: pushes on the calling thread's stack only. Allocates this
- * thread's state on its first stateful call and when the stack grows; takes
- * no lock, never waits. Not in a signal handler; from a destructor, until
- * this thread's teardown.
+ * Thread rules: pushes on the calling thread's stack. Allocates this
+ * thread's state if it has none and when the stack grows; takes no lock,
+ * never waits. Not in a signal handler; from a destructor until this
+ * thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -856,12 +856,11 @@ storectx_status storectx_install(storectx_store_id id,
  * those pause guards become stale (`storectx_unpause` answers
  * `STORECTX_ERR_STALE_HANDLE`).
  *
- * Thread rules: the calling thread's stack only: a guard of another
- * thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
- * Allocates only this thread's state, on its first stateful call (a refused
- * one too); an async entry's release may wake a waiter and free the store
- * (its last reference). Not in a signal handler; from a destructor, until
- * this thread's teardown.
+ * Thread rules: the calling thread's stack only (another thread's or a
+ * suspended entry's guard: STALE_HANDLE). On a thread without state it
+ * creates it (allocates), even to refuse; takes no lock; releasing an
+ * async entry's lock may wake a waiter and free the store. Not in a signal
+ * handler; from a destructor until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -906,9 +905,9 @@ bool storectx_install_guard_installed(struct storectx_install_guard guard);
  * `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
  *
  * Thread rules: the calling thread's stack only. Allocates this thread's
- * state on its first stateful call and when nested pauses' records grow;
- * takes no lock, never waits. Not in a signal handler; from a destructor,
- * until this thread's teardown.
+ * state if it has none and when nested pauses' records grow; takes no
+ * lock, never waits. Not in a signal handler; from a destructor until this
+ * thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -938,11 +937,11 @@ storectx_status storectx_pause(storectx_store_id id, struct storectx_pause_guard
 /**
  * Ends a pause and restores the borrow it took. O(1).
  *
- * Thread rules: the calling thread's stack only: a pause guard of another
- * thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
- * Allocates only this thread's state, on its first stateful call (a refused
- * one too); takes no lock, never waits. Not in a signal handler; from a
- * destructor, until this thread's teardown.
+ * Thread rules: the calling thread's stack only (another thread's or a
+ * suspended entry's pause guard: STALE_HANDLE). On a thread without state
+ * it creates it (allocates), even to refuse; else it allocates nothing,
+ * takes no lock, never waits. Not in a signal handler; from a destructor
+ * until this thread's teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -970,11 +969,11 @@ storectx_status storectx_unpause(struct storectx_pause_guard g);
  * `*out`. A coroutine records `storectx_depth()` when it starts or resumes
  * and passes it here when it yields. O(segment).
  *
- * Thread rules: detaches from the calling thread's stack; the segment may be
- * resumed or freed on any thread. Allocates (this thread's state on its
- * first stateful call, the detached entries, the segment table's growth);
- * takes no lock. Not in a signal handler; from a destructor, until this
- * thread's teardown.
+ * Thread rules: detaches from the calling thread's stack; the segment may
+ * be resumed or freed on any thread. May allocate (this thread's state if
+ * it has none, the detached entries, the segment table's growth); takes no
+ * lock. Not in a signal handler; from a destructor until this thread's
+ * teardown.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;
@@ -1010,10 +1009,10 @@ storectx_status storectx_suspend(size_t base_depth, struct storectx_suspended **
  * of its entries is valid again on this thread. O(segment).
  *
  * Thread rules: pushes on the calling thread's stack, any thread (one the
- * library never saw gets its state made); `s` may come from any thread.
- * Allocates (that state, the stack's growth); waits only for another call
- * consuming `s` at that moment (at most 2 s). Not in a signal handler; from
- * a destructor, until this thread's teardown (then refused, `s` untouched).
+ * library never saw gets its state); `s` may come from any thread. May
+ * allocate (that state, the stack's growth); waits only for another call
+ * consuming `s` (at most 2 s). Not in a signal handler; after this
+ * thread's teardown refused, `s` untouched.
  *
  * # Errors
  * A refused call changes nothing and writes no out-parameter;

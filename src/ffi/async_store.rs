@@ -394,11 +394,11 @@ pub extern "C" fn storectx_write_guard_store(g: *const storectx_write_guard) -> 
 /// or consumed by `storectx_install_async` is left alone (and noted in
 /// `storectx_last_error`).
 ///
-/// Thread rules: any thread, not only the one that took the lock, including
-/// one the library never saw or one whose state was torn down; creates state
-/// only to note a spent guard. Waits only for another call consuming `g` at
-/// that moment (at most 2 s). May wake a waiter and free the store (its last
-/// reference): not in a signal handler.
+/// Thread rules: any thread, not only the one that took the lock, even one
+/// the library never saw or whose state was torn down; creates state only
+/// to note a spent guard. Waits only for another call consuming `g` (at
+/// most 2 s); may wake a waiter and free the store: not in a signal
+/// handler.
 ///
 /// \ingroup api_async
 #[no_mangle]
@@ -425,11 +425,11 @@ pub extern "C" fn storectx_write_guard_release(g: *mut storectx_write_guard) {
 /// refusal `g` still holds the lock and stays the caller's); uninstalling
 /// the entry releases the lock.
 ///
-/// Thread rules: pushes on the calling thread's stack; `g` may come from any
-/// thread. Allocates this thread's state on its first stateful call and when
-/// the stack grows; waits only for another call consuming `g` at that moment
-/// (at most 2 s). Not in a signal handler; from a destructor, until this
-/// thread's teardown (then refused, `g` still holding its lock).
+/// Thread rules: pushes on the calling thread's stack; `g` may come from
+/// any thread. Allocates this thread's state if it has none and when the
+/// stack grows; waits only for another call consuming `g` (at most 2 s).
+/// Not in a signal handler; after this thread's teardown refused, `g` still
+/// locked.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

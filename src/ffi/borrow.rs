@@ -37,10 +37,10 @@ unsafe fn put_borrow(store: NonNull<*mut c_void>, out: NonNull<storectx_borrow>,
 /// `*store` and a borrow to `*out`; the entry's borrow count goes up by one.
 /// O(1).
 ///
-/// Thread rules: the calling thread's stack only (a store on another thread's
-/// stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
-/// thread's state, on its first stateful call (a refused one too); takes no
-/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// Thread rules: the calling thread's stack only (a store only on another
+/// thread's is not found here). On a thread without state it creates it
+/// (allocates), even to refuse; else it allocates nothing, takes no lock,
+/// never waits. Not in a signal handler; from a destructor until this
 /// thread's teardown.
 ///
 /// # Errors
@@ -135,10 +135,10 @@ unsafe extern "C" fn get_current_slow(
 /// Like `storectx_get_current` without taking a borrow: for a quick look
 /// that ends before anything else can touch the stack. O(1).
 ///
-/// Thread rules: the calling thread's stack only (a store on another thread's
-/// stack alone is `STORECTX_ERR_NOT_INSTALLED` here). Allocates only this
-/// thread's state, on its first stateful call (a refused one too); takes no
-/// lock, never waits. Not in a signal handler; from a destructor, until this
+/// Thread rules: the calling thread's stack only (a store only on another
+/// thread's is not found here). On a thread without state it creates it
+/// (allocates), even to refuse; else it allocates nothing, takes no lock,
+/// never waits. Not in a signal handler; from a destructor until this
 /// thread's teardown.
 ///
 /// # Errors
@@ -244,10 +244,10 @@ unsafe extern "C" fn get_current_transient_slow(
 /// (`STORECTX_ERR_STILL_BORROWED`) and this call answers
 /// `STORECTX_ERR_BORROWED` for it.
 ///
-/// Thread rules: the calling thread's stack only. Allocates only this
-/// thread's state, on its first stateful call (a refused one too); takes no
-/// lock, never waits. Not in a signal handler; from a destructor, until this
-/// thread's teardown.
+/// Thread rules: the calling thread's stack only. On a thread without state
+/// it creates it (allocates), even to refuse; else it allocates nothing,
+/// takes no lock, never waits. Not in a signal handler; from a destructor
+/// until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -296,10 +296,10 @@ pub unsafe extern "C" fn storectx_get_current_unborrowed(
 /// `storectx_async_store_release` — or NULL for a sync entry.
 ///
 /// Thread rules: the calling thread's stack only; the async store reference
-/// it writes may be used and released on any thread. Allocates only this
-/// thread's state, on its first stateful call (a refused one too); takes no
-/// lock, never waits. Not in a signal handler; from a destructor, until this
-/// thread's teardown.
+/// it writes may be used and released on any thread. On a thread without
+/// state it creates it (allocates), even to refuse; else it allocates
+/// nothing, takes no lock, never waits. Not in a signal handler; from a
+/// destructor until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -352,11 +352,11 @@ pub unsafe extern "C" fn storectx_get_current_async(
 
 /// One more borrow of the same entry, written to `*out`.
 ///
-/// Thread rules: the calling thread's stack only: a borrow whose entry is on
-/// another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
-/// Allocates only this thread's state, on its first stateful call (a refused
-/// one too); takes no lock, never waits. Not in a signal handler; from a
-/// destructor, until this thread's teardown.
+/// Thread rules: the calling thread's stack only (another thread's or a
+/// suspended entry's borrow: STALE_HANDLE). On a thread without state it
+/// creates it (allocates), even to refuse; else it allocates nothing, takes
+/// no lock, never waits. Not in a signal handler; from a destructor until
+/// this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -399,11 +399,11 @@ pub unsafe extern "C" fn storectx_borrow_clone(
 
 /// Gives one borrow back. O(1).
 ///
-/// Thread rules: the calling thread's stack only: a borrow whose entry is on
-/// another thread's stack, or suspended, is `STORECTX_ERR_STALE_HANDLE` here.
-/// Allocates only this thread's state, on its first stateful call (a refused
-/// one too); takes no lock, never waits. Not in a signal handler; from a
-/// destructor, until this thread's teardown.
+/// Thread rules: the calling thread's stack only (another thread's or a
+/// suspended entry's borrow: STALE_HANDLE). On a thread without state it
+/// creates it (allocates), even to refuse; else it allocates nothing, takes
+/// no lock, never waits. Not in a signal handler; from a destructor until
+/// this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

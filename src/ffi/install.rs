@@ -38,10 +38,10 @@ pub struct storectx_install_guard {
 /// storectx_uninstall(g);
 /// ```
 ///
-/// Thread rules: pushes on the calling thread's stack only. Allocates this
-/// thread's state on its first stateful call and when the stack grows; takes
-/// no lock, never waits. Not in a signal handler; from a destructor, until
-/// this thread's teardown.
+/// Thread rules: pushes on the calling thread's stack. Allocates this
+/// thread's state if it has none and when the stack grows; takes no lock,
+/// never waits. Not in a signal handler; from a destructor until this
+/// thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -153,12 +153,11 @@ unsafe extern "C" fn install_full(
 /// those pause guards become stale (`storectx_unpause` answers
 /// `STORECTX_ERR_STALE_HANDLE`).
 ///
-/// Thread rules: the calling thread's stack only: a guard of another
-/// thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
-/// Allocates only this thread's state, on its first stateful call (a refused
-/// one too); an async entry's release may wake a waiter and free the store
-/// (its last reference). Not in a signal handler; from a destructor, until
-/// this thread's teardown.
+/// Thread rules: the calling thread's stack only (another thread's or a
+/// suspended entry's guard: STALE_HANDLE). On a thread without state it
+/// creates it (allocates), even to refuse; takes no lock; releasing an
+/// async entry's lock may wake a waiter and free the store. Not in a signal
+/// handler; from a destructor until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

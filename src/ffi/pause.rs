@@ -26,9 +26,9 @@ pub struct storectx_pause_guard {
 /// `STORECTX_ERR_PAUSED` and `storectx_is_paused` (a store below the top).
 ///
 /// Thread rules: the calling thread's stack only. Allocates this thread's
-/// state on its first stateful call and when nested pauses' records grow;
-/// takes no lock, never waits. Not in a signal handler; from a destructor,
-/// until this thread's teardown.
+/// state if it has none and when nested pauses' records grow; takes no
+/// lock, never waits. Not in a signal handler; from a destructor until this
+/// thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -114,11 +114,11 @@ unsafe extern "C" fn pause_full(
 
 /// Ends a pause and restores the borrow it took. O(1).
 ///
-/// Thread rules: the calling thread's stack only: a pause guard of another
-/// thread's (or a suspended) entry is `STORECTX_ERR_STALE_HANDLE` here.
-/// Allocates only this thread's state, on its first stateful call (a refused
-/// one too); takes no lock, never waits. Not in a signal handler; from a
-/// destructor, until this thread's teardown.
+/// Thread rules: the calling thread's stack only (another thread's or a
+/// suspended entry's pause guard: STALE_HANDLE). On a thread without state
+/// it creates it (allocates), even to refuse; else it allocates nothing,
+/// takes no lock, never waits. Not in a signal handler; from a destructor
+/// until this thread's teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;

@@ -30,11 +30,11 @@ fn handle(s: *const storectx_suspended) -> u64 {
 /// `*out`. A coroutine records `storectx_depth()` when it starts or resumes
 /// and passes it here when it yields. O(segment).
 ///
-/// Thread rules: detaches from the calling thread's stack; the segment may be
-/// resumed or freed on any thread. Allocates (this thread's state on its
-/// first stateful call, the detached entries, the segment table's growth);
-/// takes no lock. Not in a signal handler; from a destructor, until this
-/// thread's teardown.
+/// Thread rules: detaches from the calling thread's stack; the segment may
+/// be resumed or freed on any thread. May allocate (this thread's state if
+/// it has none, the detached entries, the segment table's growth); takes no
+/// lock. Not in a signal handler; from a destructor until this thread's
+/// teardown.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
@@ -88,10 +88,10 @@ pub unsafe extern "C" fn storectx_suspend(
 /// of its entries is valid again on this thread. O(segment).
 ///
 /// Thread rules: pushes on the calling thread's stack, any thread (one the
-/// library never saw gets its state made); `s` may come from any thread.
-/// Allocates (that state, the stack's growth); waits only for another call
-/// consuming `s` at that moment (at most 2 s). Not in a signal handler; from
-/// a destructor, until this thread's teardown (then refused, `s` untouched).
+/// library never saw gets its state); `s` may come from any thread. May
+/// allocate (that state, the stack's growth); waits only for another call
+/// consuming `s` (at most 2 s). Not in a signal handler; after this
+/// thread's teardown refused, `s` untouched.
 ///
 /// # Errors
 /// A refused call changes nothing and writes no out-parameter;
