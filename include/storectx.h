@@ -805,7 +805,10 @@ const char *storectx_version(void);
  * If `id` is already on top as a sync entry, a second entry is pushed (a
  * nested call on the same store) and `store` must equal its address. If `id`
  * is on top as an async entry, nothing is pushed and `*out` is a no-op guard.
- * O(1), no allocation once the stack has grown.
+ * O(1) amortized, no allocation once the stack has grown: a push whose
+ * probe of the thread's store set goes far redraws the set's hash and
+ * re-inserts the stack's ids in place, O(depth) for that call (at most 8
+ * such redraws per table size in a thread's life).
  *
  * ```c
  * storectx_install_guard g;

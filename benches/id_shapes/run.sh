@@ -7,7 +7,8 @@
 # table (callgrind keeps addresses, so thread k draws alike in both runs).
 # Prints the mean over THREADS (default 128) fresh threads, the median,
 # the 90th and 99th percentiles and the worst thread. Not a timed test: a
-# measurement (BENCHMARKS.md, "Does the id's hash matter?").
+# measurement (BENCHMARKS.md, "Does the id's hash matter?"). SHAPES="a b"
+# runs those shapes only.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,7 +22,7 @@ ${CC:-cc} -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$out/shapes" "$here/s
   -L"$root/target/release" -lstorectx -Wl,-rpath,"$root/target/release" -lpthread
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for shape in new random arr64 arr24 page huge high; do
+for shape in ${SHAPES:-new random arr64 arr24 page huge high fresh}; do
   for r in 2 12; do
     valgrind --tool=callgrind --callgrind-out-file="$tmp/$shape.$r" "$out/shapes" "$shape" "$depth" "$r" \
       "$threads" >/dev/null 2>&1

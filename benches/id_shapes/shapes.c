@@ -7,7 +7,11 @@
  *   shapes SHAPE DEPTH ROUNDS THREADS
  * SHAPE: new (storectx_store_id_new: consecutive), arr64 / arr24 (objects
  * of one malloc'd array), page (4096 apart), huge (2 MiB apart), high
- * ((k + 1) << 44), random. */
+ * ((k + 1) << 44), random; fresh: random ids drawn anew for each round
+ * (each thread's table meets 10 new stacks of ids in the measured rounds,
+ * so that the far-probe redraw can fire in them: with the same ids every
+ * round it fires in the first round only, which the difference cancels;
+ * the draw of the ids, a splitmix64 each, is counted in). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -21,20 +25,34 @@
 static int depth, rounds;
 static uint64_t *ids;
 static int mem;
+static int fresh;
+static unsigned long long fresh_seed;
+
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 static void *run(void *arg) {
   (void)arg;
   storectx_install_guard *g = malloc(sizeof *g * (size_t)depth);
-  if (!g) abort();
+  uint64_t *own = malloc(sizeof *own * (size_t)depth);
+  if (!g || !own) abort();
+  uint64_t seed = __atomic_add_fetch(&fresh_seed, 1, __ATOMIC_RELAXED) << 32;
+  const uint64_t *use = fresh ? own : ids;
   CALLGRIND_ZERO_STATS;
   for (int r = 0; r <= rounds; r++) {
+    for (int i = 0; fresh && i < depth; i++) own[i] = splitmix(&seed) | 1;
     for (int i = 0; i < depth; i++)
-      if (storectx_install(ids[i], &mem, &g[i])) abort();
+      if (storectx_install(use[i], &mem, &g[i])) abort();
     for (int i = depth - 1; i >= 0; i--)
       if (storectx_uninstall(g[i])) abort();
   }
   CALLGRIND_DUMP_STATS;
   free(g);
+  free(own);
   return NULL;
 }
 
@@ -59,6 +77,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(shape, "page")) ids[k] = (uintptr_t)pages + 4096 * u;
     else if (!strcmp(shape, "huge")) ids[k] = (uintptr_t)pages + (u << 21);
     else if (!strcmp(shape, "high")) ids[k] = (u + 1) << 44;
+    else if (!strcmp(shape, "fresh")) fresh = 1;
     else if (!strcmp(shape, "random")) {
       uint64_t z = (u + 1) * 0x9E3779B97F4A7C15ull; /* splitmix64 */
       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

@@ -214,6 +214,40 @@ fn forged_guards_answer_as_a_scan(
 
 #[test]
 fn random_operations_on_colliding_ids_agree_with_a_model() {
+    let redraws = run_model(0x5eed_1234_abcd_ef01, false);
+    assert_eq!(redraws, [0; 3], "a fixed multiplier never redraws");
+}
+
+/// The model test with the tables' redraw at work: before a quarter of the
+/// steps, a stack with a table is given the Fibonacci multiplier again
+/// (`Entries::force_multiplier`, its ids re-inserted: under it the pool's
+/// ids pile up at the table's first and last slots, so that the 11th id
+/// pushed onto a pile of 32 slots probes far) with 0 to `MAX_REDRAWS`
+/// redraws left. Pushes then go far on every path that pushes (install,
+/// install_async, right at the entry vector's capacity, on top of async
+/// entries, borrows, pauses and resumed segments) and are taken after one
+/// or more redraws, or at once where none is left (and on tables a growth
+/// made, fixed: none); segments suspended before a redraw are resumed
+/// after it with unbounded inserts. `Entries::check` then verifies that
+/// each entry's recorded slot holds its id, reachable from its home, with
+/// its own index (what its pop clears and a refusal names), besides the
+/// model's answers.
+#[test]
+fn random_operations_agree_with_a_model_while_far_pushes_redraw() {
+    let [sync, not_room, async_] = run_model(0x0dd5_eed5_7a11_0001, true);
+    println!("installs that redrew: {sync} sync ({not_room} at capacity), {async_} async");
+    if !cfg!(miri) {
+        assert!(sync >= 300 && not_room >= 1 && async_ >= 5);
+    }
+}
+
+/// The random operations of the model tests; with `force`, a quarter of
+/// the steps give a stack's table the piling multiplier (see the test
+/// above). Answers how many installs redrew their stack's multiplier:
+/// sync ones, those of them made at the entry vector's capacity, async ones.
+fn run_model(seed: u64, force: bool) -> [usize; 3] {
+    use super::store_set::MAX_REDRAWS;
+    let fib = 0x9E37_79B9_7F4A_7C15u64;
     // Tables made from now on hash with this multiplier (each would draw
     // its own otherwise), so that the ids below collide in every table:
     // the multiplier is left fixed, for tables this test's stacks make
@@ -221,7 +255,8 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
     crate::testing::fix_hash_multiplier(0x9E37_79B9_7F4A_7C15);
     let cinv = inverse(0x9E37_79B9_7F4A_7C15);
     let mut pool: Vec<u64> = Vec::new();
-    for k in 1..=20u64 {
+    // (Forced: more ids per pile, so that pushes go far at every depth.)
+    for k in 1..=if force { 40 } else { 20u64 } {
         pool.push(k.wrapping_mul(cinv));
         pool.push(0u64.wrapping_sub(k).wrapping_mul(cinv));
     }
@@ -232,7 +267,10 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
     let mut stacks = [Stack::new(), Stack::new()];
     let mut models: [Vec<MEntry>; 2] = [Vec::new(), Vec::new()];
     let mut segments: Vec<(Segment, Vec<MEntry>)> = Vec::new();
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut rng = Rng(seed);
+    // The forcing's own sequence (the operations' stays as it was).
+    let mut force_rng = Rng(0x7ab1_e5ee_d000_0001);
+    let mut redraws = [0; 3];
     // The forged values' own sequence (the operations' stays as it was).
     let mut forge_rng = Rng(0xf0f0_5eed_0dd5_1234);
     // Handles of entries gone (popped, dropped in a segment): stale for good.
@@ -253,6 +291,24 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
         } else {
             op
         };
+        // Before a quarter of the steps, and before every install_async
+        // or install at the vector's capacity, the piling multiplier.
+        let had_room = s.entries.has_room();
+        let push_to_watch = (35..=39).contains(&op) || (op < 35 && !had_room);
+        if force
+            && (push_to_watch || force_rng.below(4) == 0)
+            && s.entries.present().capacity() != 0
+        {
+            let left = force_rng.below(MAX_REDRAWS as usize + 1) as u32;
+            s.entries.force_multiplier(fib, left);
+            s.entries.check();
+        }
+        // The table's draw before the step: an install that leaves the same
+        // table (no growth) with fewer redraws left redrew.
+        let before = (
+            s.entries.present().capacity(),
+            s.entries.present().draw_state(),
+        );
         match op {
             // install (often the store on top again: nested, deep stacks)
             0..=34 => {
@@ -420,6 +476,21 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
                 }
             }
         }
+        let s = &stacks[t];
+        let after = (
+            s.entries.present().capacity(),
+            s.entries.present().draw_state(),
+        );
+        if after.0 == before.0 && after.1 .1 < before.1 .1 {
+            assert!(op < 40, "step {step}: only a push redraws (op {op})");
+            redraws[if op < 35 { 0 } else { 2 }] += 1;
+            redraws[1] += usize::from(op < 35 && !had_room);
+            assert_ne!(after.1 .0, fib, "step {step}: a redraw draws");
+            // A redraw runs on the full path only, and leaves the push
+            // taken or refused as the model says (checked above): the
+            // stack is whole at once.
+            s.entries.check();
+        }
         let every = if cfg!(miri) { 3 } else { 7 };
         if step % every == 0 {
             for t in 0..2 {
@@ -454,4 +525,5 @@ fn random_operations_on_colliding_ids_agree_with_a_model() {
         assert!(!a.is_locked(), "every lock released");
     }
     println!("deepest stack: {deepest} entries");
+    redraws
 }

@@ -1142,6 +1142,23 @@ impl Entries {
             .iter()
             .all(|e| (e.slot & ASYNC != 0) == e.guard.is_some()));
         assert!(self.present.capacity() >= self.vec.capacity() || self.vec.capacity() == 0);
+        // Each store's lowest entry records the slot its id is in (what
+        // its pop clears), found from the id's home; every other entry is
+        // a nested one (the store below it) and records none.
+        let mut below = EMPTY_TOP;
+        for (k, e) in self.vec.iter().enumerate() {
+            if e.id == below {
+                assert_eq!(e.slot(), NO_SLOT, "entry {k}: nested, no slot");
+            } else {
+                assert!(
+                    self.present.holds(e.slot(), e.id, k),
+                    "entry {k} (store {:#x}): slot {} is not its id's",
+                    e.id,
+                    e.slot()
+                );
+            }
+            below = e.id;
+        }
     }
 }
 

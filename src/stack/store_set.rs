@@ -160,6 +160,26 @@ impl StoreSet {
         (self.multiplier, self.redraws_left)
     }
 
+    /// Whether table slot `slot` (as `insert_slot` answers it) holds `id`,
+    /// put there by entry `entry`, and `id`'s probe reaches it from its
+    /// home without crossing an empty slot (tests: an entry's recorded slot
+    /// after growths, redraws and resumes).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, slot: u32, id: u64, entry: usize) -> bool {
+        let i = (slot as usize).wrapping_sub(1);
+        if slot == NO_SLOT || i > self.mask || self.slots[slot as usize] != id {
+            return false;
+        }
+        let mut at = self.home(id);
+        while at != i {
+            if self.at(at) == 0 {
+                return false;
+            }
+            at = (at + 1) & self.mask;
+        }
+        self.entry[i] as usize == entry
+    }
+
     /// Number of ids in the set (O(table): tests and checks).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
