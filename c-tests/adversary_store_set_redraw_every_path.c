@@ -25,6 +25,7 @@
  * PANIC, PAUSED, ALREADY_ON_STACK or EXHAUSTED). Seen failing (PANIC,
  * "install refused store ... unexplained") with Stack::install's
  * settle_probe call removed. */
+/* cprog: skip on=windows no POSIX signals (sigaction, SIGUSR1) on Windows */
 /* cprog: timeout 240 */
 #define _GNU_SOURCE
 #include <pthread.h>
