@@ -10,8 +10,6 @@
 //! c-tests/misuse_foreign_thread.c; calls after a thread's teardown:
 //! c-tests/thread_exit_late_call_changes_nothing_or_is_cleaned.c.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ffi::{c_void, CStr};
 use std::ptr::{null_mut, without_provenance_mut};
 use storectx::ffi::async_store::*;
@@ -24,48 +22,9 @@ use storectx::ffi::status::{
     storectx_last_error, storectx_status, storectx_status::*, storectx_status_str,
 };
 
-/// The system allocator, counting the allocations of each thread.
-struct Counting;
-
-thread_local! {
-    /// This thread's allocations (const: no allocation, no destructor).
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: no count once the thread's TLS is gone.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's block and layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's block and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 /// Whether the calling thread has libstorectx state: `storectx_last_error`
 /// answers "" exactly on a thread without (it creates none itself).
