@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "store_answers.h"
 
 #define PER_GROUP 560
 #define UNIVERSE (2 * PER_GROUP)
@@ -57,30 +58,7 @@ static void verify(const model *m, const char *when) {
   CHECK(storectx_active_store() == top);
   for (size_t i = 0; i < UNIVERSE; i++) {
     storectx_store_id id = universe[i];
-    size_t at = topmost(m, id);
-    bool paused = at != 0 && id != top;
-    if (storectx_is_paused(id) != paused || storectx_is_active(id) != (id == top)) {
-      fprintf(stderr, "%s: store %zu (%#llx): is_paused %d is_active %d, model at depth %zu top %#llx\n",
-              when, i, (unsigned long long)id, storectx_is_paused(id), storectx_is_active(id), at,
-              (unsigned long long)top);
-      exit(1);
-    }
-    if (id == top) continue;
-    void *p = (void *)0x1;
-    storectx_status st = storectx_get_current_transient(id, &p);
-    if (paused) {
-      CHECK_STATUS(st, STORECTX_ERR_PAUSED);
-      char want[64];
-      snprintf(want, sizeof want, "paused at depth %zu;", at);
-      if (!strstr(storectx_last_error(), want)) {
-        fprintf(stderr, "%s: store %zu: message \"%s\" lacks \"%s\"\n", when, i,
-                storectx_last_error(), want);
-        exit(1);
-      }
-    } else {
-      CHECK_STATUS(st, m->depth ? STORECTX_ERR_NOT_INSTALLED : STORECTX_ERR_NO_CONTEXT);
-    }
-    CHECK(p == (void *)0x1);
+    check_store_answers(id, topmost(m, id), top, m->depth, when);
   }
 }
 

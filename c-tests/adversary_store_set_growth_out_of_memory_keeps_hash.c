@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "store_answers.h"
 #include "address_limit.h"
 #include "heap_exhaust.h"
 
@@ -54,28 +55,7 @@ static void verify(const char *when) {
   CHECK(storectx_depth() == depth);
   storectx_store_id top = depth ? ids[depth - 1] : 0;
   for (size_t i = 0; i < IDS; i++) {
-    bool present = i < depth, paused = present && ids[i] != top;
-    if (storectx_is_paused(ids[i]) != paused || storectx_is_active(ids[i]) != (ids[i] == top)) {
-      fprintf(stderr, "%s: id %zu (%#llx): is_paused %d is_active %d, depth %zu\n", when, i,
-              (unsigned long long)ids[i], storectx_is_paused(ids[i]),
-              storectx_is_active(ids[i]), depth);
-      exit(1);
-    }
-    if (ids[i] == top) continue;
-    void *p = (void *)0x1;
-    storectx_status st = storectx_get_current_transient(ids[i], &p);
-    if (paused) {
-      CHECK_STATUS(st, STORECTX_ERR_PAUSED);
-      char want[64];
-      snprintf(want, sizeof want, "paused at depth %zu;", i + 1);
-      if (!strstr(storectx_last_error(), want)) {
-        fprintf(stderr, "%s: id %zu: \"%s\" lacks \"%s\"\n", when, i, storectx_last_error(), want);
-        exit(1);
-      }
-    } else {
-      CHECK_STATUS(st, depth ? STORECTX_ERR_NOT_INSTALLED : STORECTX_ERR_NO_CONTEXT);
-    }
-    CHECK(p == (void *)0x1);
+    check_store_answers(ids[i], i < depth ? i + 1 : 0, top, depth, when);
   }
 }
 
