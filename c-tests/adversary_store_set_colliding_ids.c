@@ -120,15 +120,9 @@ static void *second_thread(void *arg) {
   return NULL;
 }
 
-typedef void (*set_multiplier_fn)(uint64_t);
-extern void storectx_set_multiplier_weak(uint64_t) __asm__("storectx_testing_set_hash_multiplier")
-    __attribute__((weak));
 
 int main(void) {
-  set_multiplier_fn set_multiplier = storectx_set_multiplier_weak;
-  if (!set_multiplier)
-    set_multiplier =
-        (set_multiplier_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "storectx_testing_set_hash_multiplier");
+  set_multiplier_fn set_multiplier = hash_multiplier_hook();
   if (!set_multiplier) {
     printf("adversary_store_set_colliding_ids: SKIPPED (no testing hook: "
            "build with --features testing)\n");

@@ -59,9 +59,6 @@
 static storectx_store_id universe[UNIVERSE];
 static int store_mem;
 
-typedef void (*set_multiplier_fn)(uint64_t);
-extern void storectx_set_multiplier_weak(uint64_t) __asm__("storectx_testing_set_hash_multiplier")
-    __attribute__((weak));
 static set_multiplier_fn set_multiplier;
 static void no_hook(uint64_t multiplier) { (void)multiplier; }
 /* STRESS_SCALE (valgrind: 10) thins the checks and the crowd by that much. */
@@ -391,10 +388,7 @@ static void *late_thread(void *arg) {
 int main(void) {
   /* Before any stateful call: a key of lower index than the library's. */
   CHECK(pthread_key_create(&late_key, late_destructor) == 0);
-  set_multiplier = storectx_set_multiplier_weak;
-  if (!set_multiplier)
-    set_multiplier =
-        (set_multiplier_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "storectx_testing_set_hash_multiplier");
+  set_multiplier = hash_multiplier_hook();
   if (!set_multiplier) {
     /* Without the testing hook (the memcheck and ASan runs): every table
      * draws, and the same steps run on drawn multipliers only. */

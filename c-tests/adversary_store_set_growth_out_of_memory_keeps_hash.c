@@ -43,9 +43,6 @@ static storectx_install_guard guards[IDS + 8];
 static size_t depth;
 static int store_mem;
 
-typedef void (*set_multiplier_fn)(uint64_t);
-extern void storectx_set_multiplier_weak(uint64_t) __asm__("storectx_testing_set_hash_multiplier")
-    __attribute__((weak));
 static set_multiplier_fn set_multiplier;
 static void no_hook(uint64_t multiplier) { (void)multiplier; }
 
@@ -104,10 +101,7 @@ static void *filler(void *arg) {
 }
 
 int main(void) {
-  set_multiplier = storectx_set_multiplier_weak;
-  if (!set_multiplier)
-    set_multiplier =
-        (set_multiplier_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "storectx_testing_set_hash_multiplier");
+  set_multiplier = hash_multiplier_hook();
   if (!set_multiplier) {
     /* Without the testing hook (the memcheck and ASan runs): every table
      * draws, and the same steps run on drawn multipliers only. */

@@ -7,11 +7,13 @@
  * stack), the out-parameter untouched. On a mismatch it prints `when` and
  * the id and exits 1. Answers whether the id is paused (callers add their
  * own checks, such as an install refused as PAUSED). Used by the store-set
- * adversary programs. */
+ * adversary programs, with the hash hook below (POSIX: dlfcn.h). */
 #ifndef STORE_ANSWERS_H
 #define STORE_ANSWERS_H
 
+#include <dlfcn.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,19 @@ static bool check_store_answers(storectx_store_id id, size_t at, storectx_store_
   }
   CHECK(p == (void *)0x1);
   return paused;
+}
+
+/* The testing builds' hook that fixes the store sets' hash multiplier for
+ * tables made from then on (storectx_testing_set_hash_multiplier; 0: draw
+ * again), or NULL in a build without it. Found as a weak symbol (linked
+ * builds) or with dlsym (a library loaded at run time). */
+typedef void (*set_multiplier_fn)(uint64_t);
+extern void storectx_set_multiplier_weak(uint64_t) __asm__("storectx_testing_set_hash_multiplier")
+    __attribute__((weak));
+
+static set_multiplier_fn hash_multiplier_hook(void) {
+  if (storectx_set_multiplier_weak) return storectx_set_multiplier_weak;
+  return (set_multiplier_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "storectx_testing_set_hash_multiplier");
 }
 
 #endif
