@@ -625,14 +625,15 @@ mod tests {
     /// others: threads and growths do not share a hash.
     #[test]
     fn fresh_multipliers_are_odd_and_all_differ() {
-        let draws: Vec<u64> = (0..4096).map(|_| fresh_multiplier(0x1000)).collect();
+        let n = if cfg!(miri) { 256 } else { 4096 };
+        let draws: Vec<u64> = (0..n).map(|_| fresh_multiplier(0x1000)).collect();
         assert!(draws.iter().all(|m| m & 1 == 1));
         let distinct: std::collections::HashSet<_> = draws.iter().collect();
         assert_eq!(distinct.len(), draws.len());
     }
 
     /// No pair of ids shares a home slot on most tables: over 4,000 draws
-    /// (200 under Miri) of a thread's first table (32 slots), each pair
+    /// (20 under Miri, rates untested there) of a thread's first table (32 slots), each pair
     /// below collides on at most 10% of them (for uniform odd multipliers
     /// the bound is 2/32 = 6.25%; the ids far apart measure about 1/32).
     /// The pairs are the worst for the old fixed multiplier (they shared a
@@ -653,7 +654,9 @@ mod tests {
             (0x7f00_0000_1000, 0x7f00_0001_1000, None),
             (1 << 40, 1 << 41, None),
         ];
-        let draws = if cfg!(miri) { 200 } else { 4000 };
+        // Under Miri (~1000x slower) 20 draws: the code runs, the rates are
+        // not tested (too few draws), the close pairs still never collide.
+        let draws = if cfg!(miri) { 20 } else { 4000 };
         let mut set = StoreSet::new();
         set.reserve_for(MIN_SLOTS); // 32 slots
         assert_eq!(set.shift, 59);
@@ -667,7 +670,7 @@ mod tests {
             match exactly {
                 Some(n) => assert_eq!(same, n, "{a:#x}, {b:#x}"),
                 None => assert!(
-                    same * 10 <= draws,
+                    cfg!(miri) || same * 10 <= draws,
                     "{a:#x}, {b:#x}: same home {same} of {draws}"
                 ),
             }
