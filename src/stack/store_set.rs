@@ -734,7 +734,13 @@ mod tests {
             }
             let mean = probes as f64 / (n * rounds) as f64;
             println!("{slots} slots, {n} consecutive ids: {mean:.3} probes per id, {tries} draws");
-            assert!(mean <= 1.15, "{slots} slots: {mean} probes per id");
+            // (The mean is a statistic over 10 tables: under Miri, with 2,
+            // only the close-ids guarantee above is asserted; one table can
+            // probe 1.2.)
+            assert!(
+                cfg!(miri) || mean <= 1.15,
+                "{slots} slots: {mean} probes per id"
+            );
         }
     }
 
